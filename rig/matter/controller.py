@@ -1,0 +1,397 @@
+"""The Matter controller: the only module that imports ``chip`` (the CHIP Python controller).
+
+One ChipStack per process (it is a singleton that cannot be recreated after shutdown), hence one
+``MatterController`` per pytest session. Every interaction is bounded by a timeout whose message names what
+was awaited; Interaction Model statuses become ``MatterStatusError`` carrying the status name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import re
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rig.errors import CommissioningError, DutUnreachable, MatterStatusError, SetupError, WaitTimeout
+from rig.matter.events import AttributeAccumulator, EventQueue, ReceivedEvent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+try:  # imported lazily so `import rig` works without the chip wheel (e.g. on a docs machine)
+    import chip.CertificateAuthority
+    import chip.ChipStack
+    import chip.clusters as Clusters  # noqa: N812  (the SDK's own spelling)
+    import chip.discovery
+    import chip.interaction_model as im
+    import chip.logging
+    import chip.native
+    from chip.ChipDeviceCtrl import ChipDeviceController
+    from chip.exceptions import ChipStackError
+except OSError as exc:  # pragma: no cover - depends on the machine
+    raise SetupError(
+        f"the CHIP controller library cannot load ({exc}); on Debian install libnl-3-200 and libnl-route-3-200 "
+        "(`make setup` does)"
+    ) from exc
+
+__all__ = ["Clusters", "MatterController", "Node", "status_name"]
+
+
+def status_name(status: Any) -> str:
+    """``ConstraintError`` → ``CONSTRAINT_ERROR`` (the spelling of the Matter specification)."""
+    name = getattr(status, "name", str(status))
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
+
+
+def _status_error(exc: im.InteractionModelError, what: str) -> MatterStatusError:
+    name = status_name(exc.status)
+    cluster_status = exc.clusterStatus if exc.hasClusterStatus else None
+    return MatterStatusError(
+        f"{what}: the DUT answered {name} (0x{int(exc.status):02x})"
+        + (f", cluster status {cluster_status}" if cluster_status is not None else ""),
+        name,
+        int(exc.status),
+        cluster_status,
+    )
+
+
+_UNTIMED: dict[type, type] = {}
+
+
+def untimed(command: Any) -> Any:
+    """A copy of ``command`` whose class does not ask for a timed invoke, to prove the DUT enforces it.
+
+    The chip client refuses to send a must-be-timed command without a TimedRequest, so the copy's class
+    says it need not be timed; the DUT must still answer NEEDS_TIMED_INTERACTION.
+    """
+    cls = type(command)
+    sub = _UNTIMED.get(cls)
+    if sub is None:
+        from chip.clusters import ClusterObjects
+
+        registry = ClusterObjects.ALL_ACCEPTED_COMMANDS.get(cls.cluster_id, {})
+        original = registry.get(cls.command_id)
+        sub = type(cls.__name__, (cls,), {"must_use_timed_invoke": False, "__module__": cls.__module__})
+        if original is not None:  # subclassing re-registers the command id: put the real class back
+            registry[cls.command_id] = original
+        _UNTIMED[cls] = sub
+    clone = copy.copy(command)
+    clone.__class__ = sub
+    return clone
+
+
+@dataclass
+class Subscription:
+    """A live subscription; ``close()`` ends it."""
+
+    transaction: Any
+    what: str
+
+    def close(self) -> None:
+        """Shut the subscription down (idempotent)."""
+        try:
+            self.transaction.Shutdown()
+        except Exception:  # noqa: BLE001 - best effort at teardown
+            log.debug("shutting down %s failed", self.what, exc_info=True)
+
+
+class MatterController:
+    """One controller on one fabric, backed by the process-wide ChipStack.
+
+    Args:
+        storage_path: JSON file for the controller's fabric and keys (kept for reconnecting).
+        paa_trust_store: folder of PAA certificates (DER) used for device attestation.
+        controller_node_id: the controller's own node id on its fabric.
+        vendor_id, fabric_id: identity of the controller's fabric.
+    """
+
+    _stack: Any = None
+
+    def __init__(
+        self,
+        storage_path: Path,
+        paa_trust_store: Path | None,
+        *,
+        controller_node_id: int = 112233,
+        vendor_id: int = 0xFFF1,
+        fabric_id: int = 1,
+    ) -> None:
+        if MatterController._stack is not None:
+            raise SetupError("one Matter stack per process: a MatterController already exists")
+        if paa_trust_store is not None and not any(paa_trust_store.glob("*.der")):
+            raise SetupError(f"the PAA trust store {paa_trust_store} holds no .der certificate")
+        chip.logging.RedirectToPythonLogging()
+        storage_path.parent.mkdir(parents=True, exist_ok=True)
+        self._stack = chip.ChipStack.ChipStack(persistentStoragePath=str(storage_path))
+        MatterController._stack = self._stack
+        self._ca_manager = chip.CertificateAuthority.CertificateAuthorityManager(self._stack)
+        self._ca_manager.LoadAuthoritiesFromStorage()
+        if not self._ca_manager.activeCaList:
+            ca = self._ca_manager.NewCertificateAuthority()
+            ca.NewFabricAdmin(vendorId=vendor_id, fabricId=fabric_id)
+        ca = self._ca_manager.activeCaList[0]
+        if not ca.adminList:
+            ca.NewFabricAdmin(vendorId=vendor_id, fabricId=fabric_id)
+        self.ctrl: ChipDeviceController = ca.adminList[0].NewController(
+            nodeId=controller_node_id, paaTrustStorePath=str(paa_trust_store) if paa_trust_store else ""
+        )
+        self._subscriptions: list[Subscription] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """End subscriptions, the controller and the stack."""
+        for sub in self._subscriptions:
+            sub.close()
+        self._subscriptions.clear()
+        try:
+            self.ctrl.Shutdown()
+            self._ca_manager.Shutdown()
+            self._stack.Shutdown()
+        except Exception:  # noqa: BLE001
+            log.warning("Matter stack shutdown raised", exc_info=True)
+
+    async def _bounded(self, aw: Awaitable[T], timeout_s: float, what: str) -> T:
+        try:
+            return await asyncio.wait_for(aw, timeout_s)
+        except TimeoutError:
+            raise WaitTimeout(f"timed out after {timeout_s:g} s waiting for {what}") from None
+
+    async def commission(
+        self,
+        node_id: int,
+        *,
+        passcode: int,
+        discriminator: int,
+        setup_code: str | None = None,
+        timeout_s: float = 30.0,
+    ) -> float:
+        """Commission a device on the network; return the time it took in seconds.
+
+        Raises:
+            CommissioningError: the device was found but commissioning failed (e.g. wrong setup code).
+            DutUnreachable: no commissionable device answered within ``timeout_s``.
+        """
+        t0 = time.monotonic()
+        try:
+            if setup_code:
+                coro = self.ctrl.CommissionWithCode(setup_code, node_id)
+            else:
+                coro = self.ctrl.CommissionOnNetwork(
+                    node_id,
+                    passcode,
+                    filterType=chip.discovery.FilterType.LONG_DISCRIMINATOR,
+                    filter=discriminator,
+                    discoveryTimeoutMsec=int(timeout_s * 1000),
+                )
+            await self._bounded(coro, timeout_s + 5, f"commissioning of node 0x{node_id:x}")
+        except WaitTimeout as exc:
+            raise DutUnreachable(
+                f"no commissionable DUT with discriminator {discriminator} answered within {timeout_s:g} s "
+                f"(is it powered, on this network and in commissioning mode?): {exc}"
+            ) from None
+        except ChipStackError as exc:
+            text = str(exc)
+            if "timeout" in text.lower() or "0x32" in text:
+                raise DutUnreachable(
+                    f"no commissionable DUT with discriminator {discriminator} was found within "
+                    f"{timeout_s:g} s (is it powered, on this network and in commissioning mode?): {text}"
+                ) from None
+            raise CommissioningError(
+                f"commissioning node 0x{node_id:x} failed: {text}. Check dut.passcode / dut.setup_code and "
+                "dut.paa_trust_store in rig.yaml"
+            ) from None
+        return time.monotonic() - t0
+
+    async def connect(self, node_id: int, timeout_s: float = 30.0) -> float:
+        """Open a CASE session to a node commissioned earlier; return the time it took."""
+        t0 = time.monotonic()
+        try:
+            await self._bounded(
+                self.ctrl.GetConnectedDevice(node_id, allowPASE=False, timeoutMs=int(timeout_s * 1000)),
+                timeout_s + 2,
+                f"a CASE session with node 0x{node_id:x}",
+            )
+        except (WaitTimeout, ChipStackError) as exc:
+            raise DutUnreachable(f"node 0x{node_id:x} did not answer within {timeout_s:g} s: {exc}") from None
+        return time.monotonic() - t0
+
+    def node(self, node_id: int, endpoint: int, *, timeout_s: float = 10.0) -> Node:
+        """A handle on one endpoint of one node."""
+        return Node(self, node_id, endpoint, timeout_s)
+
+
+class Node:
+    """Read, write, invoke and subscribe on one endpoint of one node, with timeouts.
+
+    Args:
+        controller: the session's controller.
+        node_id: target node.
+        endpoint: default endpoint for attribute and command paths.
+        timeout_s: bound on each interaction.
+    """
+
+    def __init__(self, controller: MatterController, node_id: int, endpoint: int, timeout_s: float) -> None:
+        self.controller = controller
+        self.ctrl = controller.ctrl
+        self.node_id = node_id
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+
+    def _ep(self, endpoint: int | None) -> int:
+        return self.endpoint if endpoint is None else endpoint
+
+    async def read(self, attribute: Any, *, endpoint: int | None = None) -> Any:
+        """Read one attribute (a ``Clusters.X.Attributes.Y`` class); return its value.
+
+        Raises:
+            MatterStatusError: the DUT answered with an error status for the path.
+        """
+        ep = self._ep(endpoint)
+        what = f"read of {attribute.__qualname__} on endpoint {ep}"
+        try:
+            res = await self.controller._bounded(
+                self.ctrl.ReadAttribute(self.node_id, [(ep, attribute)]), self.timeout_s, what
+            )
+        except im.InteractionModelError as exc:
+            raise _status_error(exc, what) from None
+        try:
+            value = res[ep][attribute.cluster][attribute]
+        except KeyError:
+            raise AssertionError(f"{what}: the DUT returned no value") from None
+        if isinstance(value, Clusters.Attribute.ValueDecodeFailure):
+            if isinstance(value.Reason, im.InteractionModelError):
+                raise _status_error(value.Reason, what)
+            raise AssertionError(f"{what}: could not decode the value ({value.Reason})")
+        return value
+
+    async def read_many(self, attributes: Sequence[Any], *, endpoint: int | None = None) -> dict[Any, Any]:
+        """Read several attributes of one endpoint in one interaction."""
+        ep = self._ep(endpoint)
+        what = f"read of {len(attributes)} attributes on endpoint {ep}"
+        try:
+            res = await self.controller._bounded(
+                self.ctrl.ReadAttribute(self.node_id, [(ep, a) for a in attributes]), self.timeout_s, what
+            )
+        except im.InteractionModelError as exc:
+            raise _status_error(exc, what) from None
+        out: dict[Any, Any] = {}
+        for a in attributes:
+            out[a] = res.get(ep, {}).get(a.cluster, {}).get(a)
+        return out
+
+    async def write(self, attribute_value: Any, *, endpoint: int | None = None, timed_ms: int | None = None) -> None:
+        """Write one attribute (``Clusters.X.Attributes.Y(value)``); raise MatterStatusError unless SUCCESS."""
+        ep = self._ep(endpoint)
+        what = f"write of {type(attribute_value).__qualname__} = {attribute_value.value!r} on endpoint {ep}"
+        try:
+            res = await self.controller._bounded(
+                self.ctrl.WriteAttribute(self.node_id, [(ep, attribute_value)], timedRequestTimeoutMs=timed_ms),
+                self.timeout_s,
+                what,
+            )
+        except im.InteractionModelError as exc:
+            raise _status_error(exc, what) from None
+        status = res[0].Status
+        if status != im.Status.Success:
+            raise _status_error(im.InteractionModelError(status), what)
+
+    async def invoke(
+        self, command: Any, *, endpoint: int | None = None, timed_ms: int | None = None, timed: bool | None = None
+    ) -> Any:
+        """Invoke a command; return its response (or None).
+
+        Timed commands are sent with a TimedRequest (``timed_ms``, default 3000 ms) unless ``timed`` is False,
+        in which case the command is sent without one (to prove the DUT enforces timed invoke).
+        """
+        ep = self._ep(endpoint)
+        name = f"{type(command).__qualname__}"
+        must_time = bool(command.must_use_timed_invoke)
+        if timed is False:
+            payload, timeout_ms = (untimed(command) if must_time else command), None
+        elif timed or must_time:
+            payload, timeout_ms = command, timed_ms or 3000
+        else:
+            payload, timeout_ms = command, None
+        what = f"command {name} on endpoint {ep}" + (" (timed)" if timeout_ms else " (not timed)")
+        try:
+            return await self.controller._bounded(
+                self.ctrl.SendCommand(self.node_id, ep, payload, timedRequestTimeoutMs=timeout_ms),
+                self.timeout_s,
+                what,
+            )
+        except im.InteractionModelError as exc:
+            raise _status_error(exc, what) from None
+
+    async def subscribe_events(
+        self, cluster: Any, *, endpoint: int | None = None, min_s: int = 0, max_s: int = 30
+    ) -> EventQueue:
+        """Subscribe to every event of ``cluster`` on the endpoint (urgent); return the queue they land in."""
+        ep = self._ep(endpoint)
+        loop = asyncio.get_running_loop()
+        what = f"{cluster.__name__} events from node 0x{self.node_id:x} endpoint {ep}"
+        queue = EventQueue(loop, what)
+        sub = await self.controller._bounded(
+            self.ctrl.ReadEvent(
+                self.node_id,
+                [(ep, cluster, True)],
+                fabricFiltered=False,
+                reportInterval=(min_s, max_s),
+                keepSubscriptions=True,
+                autoResubscribe=False,
+            ),
+            self.timeout_s,
+            f"the subscription to {what}",
+        )
+
+        def on_event(result: Any, _transaction: Any) -> None:
+            header = result.Header
+            queue.push_threadsafe(
+                ReceivedEvent(
+                    name=type(result.Data).__name__,
+                    data=result.Data,
+                    endpoint=header.EndpointId,
+                    event_number=header.EventNumber,
+                    priority=header.Priority,
+                )
+            )
+
+        sub.SetEventUpdateCallback(on_event)
+        self.controller._subscriptions.append(Subscription(sub, what))
+        # Events the device had queued before the callback was set arrive with the priming report: replay
+        # none of them (a subscription starts from now, as the test plan's does).
+        return queue
+
+    async def subscribe_attributes(
+        self, cluster: Any, *, endpoint: int | None = None, min_s: int = 0, max_s: int = 10
+    ) -> AttributeAccumulator:
+        """Subscribe to every attribute of ``cluster``; reports accumulate (priming report excluded)."""
+        ep = self._ep(endpoint)
+        loop = asyncio.get_running_loop()
+        what = f"{cluster.__name__} attribute reports from node 0x{self.node_id:x} endpoint {ep}"
+        acc = AttributeAccumulator(loop, what)
+        sub = await self.controller._bounded(
+            self.ctrl.ReadAttribute(
+                self.node_id,
+                [(ep, cluster)],
+                reportInterval=(min_s, max_s),
+                keepSubscriptions=True,
+                autoResubscribe=False,
+                fabricFiltered=False,
+            ),
+            self.timeout_s,
+            f"the subscription to {what}",
+        )
+
+        def on_change(path: Any, transaction: Any) -> None:
+            value = transaction.GetAttribute(path)
+            acc.push_threadsafe(path.AttributeType.__name__, value)
+
+        sub.SetAttributeUpdateCallback(on_change)
+        self.controller._subscriptions.append(Subscription(sub, what))
+        return acc

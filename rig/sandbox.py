@@ -1,0 +1,337 @@
+"""One machine, real Matter: the per-run sandbox.
+
+A run gets:
+
+* a network namespace ``rig-<run id>`` holding a veth pair (``veth0`` for the controller, ``veth1`` for a
+  virtual EVSE) with IPv6 ULA addresses (``nodad``) and an IPv4 multicast route, so mDNS works and nothing is
+  advertised on the host's interfaces;
+* a private mount namespace in which the run's state folder is bind-mounted on ``/data`` and a private folder
+  on ``/tmp`` (the CHIP wheel writes ``/data/chip_*.ini`` and ``/tmp/chip_kvs`` at fixed paths);
+* a state folder ``/run/rig/<run id>`` for the controller's and the virtual EVSE's storage and the PAA store.
+
+All of it is removed on every exit path of the outer process (normal end, error, Ctrl-C, SIGTERM). Runs left
+behind by a killed process (SIGKILL) are reaped by the next run: their owner PID is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rig.errors import SetupError
+
+log = logging.getLogger(__name__)
+
+STATE_ROOT = Path("/run/rig")
+NETNS_PREFIX = "rig-"
+CONTROLLER_IFACE = "veth0"
+DEVICE_IFACE = "veth1"
+ENV_SANDBOX = "RIG_SANDBOX"  # state folder, set inside the sandbox
+ENV_NETNS = "RIG_NETNS"
+ENV_DEVICE_IFACE = "RIG_DEVICE_IFACE"
+DATA_DIR = Path("/data")
+_DATA_MARKER = "created-data-dir"
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """What a process inside the sandbox knows about it."""
+
+    state_dir: Path
+    netns: str | None
+    device_iface: str | None
+
+
+def current() -> SandboxInfo | None:
+    """The sandbox this process runs in, or None outside any."""
+    state = os.environ.get(ENV_SANDBOX)
+    if not state:
+        return None
+    return SandboxInfo(
+        Path(state), os.environ.get(ENV_NETNS) or None, os.environ.get(ENV_DEVICE_IFACE) or None
+    )
+
+
+def new_run_id() -> str:
+    """A run id: sortable UTC time plus a random suffix, so parallel runs never collide."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def preflight(*, need_netns: bool, need_node: bool) -> None:
+    """Check the machine can host a run; raise SetupError saying exactly what is missing."""
+    missing: list[str] = []
+    if os.geteuid() != 0:
+        missing.append(
+            "root privileges (network and mount namespaces need CAP_SYS_ADMIN): run as root, e.g. `sudo make run`"
+        )
+    if need_netns and shutil.which("ip") is None:
+        missing.append("the `ip` command (Debian package iproute2): apt-get install iproute2")
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        missing.append("`unshare` and `mount` (Debian package util-linux)")
+    if need_node and shutil.which("node") is None:
+        missing.append("Node.js (`node`, 20 or newer) for the virtual EVSE: apt-get install nodejs npm")
+    if missing:
+        raise SetupError("this machine cannot host a rig run; missing:\n  - " + "\n  - ".join(missing))
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise SetupError(f"`ip {' '.join(args)}` failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _netns_pids(netns: str) -> list[int]:
+    proc = _ip("netns", "pids", netns, check=False)
+    return [int(p) for p in proc.stdout.split() if p.strip().isdigit()]
+
+
+def _kill_netns_processes(netns: str, grace_s: float = 3.0) -> None:
+    pids = _netns_pids(netns)
+    if not pids:
+        return
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        pids = [p for p in _netns_pids(netns) if _pid_alive(p)]
+        if not pids:
+            return
+        time.sleep(0.05)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while _netns_pids(netns) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _existing_netns() -> list[str]:
+    proc = _ip("netns", "list", check=False)
+    return [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+
+
+def reap_stale() -> list[str]:
+    """Remove sandboxes whose owner process is gone (a run killed with SIGKILL). Returns what was removed."""
+    removed: list[str] = []
+    if not STATE_ROOT.is_dir():
+        return removed
+    for state in STATE_ROOT.iterdir():
+        owner_file = state / "owner.pid"
+        try:
+            owner = int(owner_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if _pid_alive(owner):
+            continue
+        netns = NETNS_PREFIX + state.name
+        if shutil.which("ip") and netns in _existing_netns():
+            _kill_netns_processes(netns)
+            _ip("netns", "del", netns, check=False)
+        shutil.rmtree(state, ignore_errors=True)
+        removed.append(state.name)
+    return removed
+
+
+class Sandbox:
+    """Creates and removes one run's namespaces and state folder.
+
+    Args:
+        run_id: unique id of the run (see new_run_id).
+        with_netns: create the Matter network namespace (virtual DUT); False runs on the host network
+            (a real DUT on the lab network) with only the private mount namespace.
+        keep_state: leave the state folder in place at the end (for debugging or reconnecting).
+    """
+
+    TEARDOWN_GRACE_S = 15.0
+
+    def __init__(self, run_id: str, *, with_netns: bool = True, keep_state: bool = False) -> None:
+        self.run_id = run_id
+        self.with_netns = with_netns
+        self.keep_state = keep_state
+        self.state_dir = STATE_ROOT / run_id
+        # Linux interface/netns names are short; the run id's random tail keeps them unique.
+        self.netns = (NETNS_PREFIX + run_id) if with_netns else None
+        self._created = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> Sandbox:
+        reap_stale()
+        self.state_dir.mkdir(parents=True, exist_ok=False)
+        self._created = True
+        (self.state_dir / "owner.pid").write_text(str(os.getpid()))
+        for sub in ("data", "tmp", "dut", "controller"):
+            (self.state_dir / sub).mkdir()
+        if not DATA_DIR.exists():
+            DATA_DIR.mkdir()
+            (self.state_dir / _DATA_MARKER).write_text("1")
+        try:
+            if self.netns:
+                self._make_netns(self.netns)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _make_netns(self, ns: str) -> None:
+        _ip("netns", "add", ns)
+        # Addresses must be usable at once: no duplicate-address detection in this private namespace.
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "sh", "-c",
+             "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad"],
+            capture_output=True, check=False,
+        )
+        _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("-n", ns, "link", "add", CONTROLLER_IFACE, "type", "veth", "peer", "name", DEVICE_IFACE)
+        prefix = "fd" + secrets.token_hex(1) + ":" + secrets.token_hex(2) + ":" + secrets.token_hex(2)
+        _ip("-n", ns, "addr", "add", f"{prefix}::1/64", "dev", CONTROLLER_IFACE, "nodad")
+        _ip("-n", ns, "addr", "add", f"{prefix}::2/64", "dev", DEVICE_IFACE, "nodad")
+        _ip("-n", ns, "link", "set", CONTROLLER_IFACE, "up")
+        _ip("-n", ns, "link", "set", DEVICE_IFACE, "up")
+        _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", CONTROLLER_IFACE)
+
+    def close(self) -> None:
+        """Remove everything this sandbox created. Safe to call more than once."""
+        if self.netns and shutil.which("ip"):
+            if self.netns in _existing_netns():
+                _kill_netns_processes(self.netns)
+                _ip("netns", "del", self.netns, check=False)
+        if not self._created:
+            return
+        created_data = (self.state_dir / _DATA_MARKER).exists()
+        if not self.keep_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                (self.state_dir / "owner.pid").unlink()
+        self._created = False
+        if created_data:
+            others = [p for p in STATE_ROOT.iterdir()] if STATE_ROOT.is_dir() else []
+            if not others:
+                with contextlib.suppress(OSError):
+                    DATA_DIR.rmdir()  # only if still empty
+        with contextlib.suppress(OSError):
+            STATE_ROOT.rmdir()  # only if no other run is active
+
+    # -- running inside --------------------------------------------------------------------------
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """The command line that runs ``argv`` inside this sandbox."""
+        inner = [sys.executable, "-m", "rig.sandbox", str(self.state_dir), self.netns or "", "--", *argv]
+        unshare = ["unshare", "--mount", "--propagation", "private", *inner]
+        if self.netns:
+            return ["ip", "netns", "exec", self.netns, *unshare]
+        return unshare
+
+    def run(self, argv: Sequence[str], *, env: dict[str, str] | None = None) -> int:
+        """Run ``argv`` inside the sandbox and return its exit code.
+
+        SIGINT and SIGTERM received by this process are passed on to the child, which gets time to tear
+        down cleanly (the pytest plugin puts the bench in its safe state); then it is killed.
+        """
+        child = subprocess.Popen(self.command(argv), env=env)
+        received: list[int] = []
+
+        def forward(signum: int, _frame: object) -> None:
+            received.append(signum)
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signum)
+
+        old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        kill_at: float | None = None
+        try:
+            while True:
+                try:
+                    code = child.wait(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    if received and kill_at is None:
+                        kill_at = time.monotonic() + self.TEARDOWN_GRACE_S
+                    if kill_at is not None and time.monotonic() > kill_at:
+                        child.kill()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        if received and code == 0:
+            code = 128 + received[0]
+        return code
+
+
+def _mount_bind(src: str | Path, dst: str | Path) -> str | None:
+    proc = subprocess.run(["mount", "--bind", str(src), str(dst)], capture_output=True, text=True, check=False)
+    return None if proc.returncode == 0 else f"cannot bind {src} on {dst}: {proc.stderr.strip()}"
+
+
+def _private_mounts(state_dir: Path) -> str | None:
+    """Bind the run's folders on /data and /tmp; paths of this run that live under /tmp stay visible."""
+    tmp = Path("/tmp")
+    candidates = {Path(__file__).resolve().parents[1], Path.cwd().resolve(), Path(sys.prefix).resolve()}
+    under_tmp = sorted(p for p in candidates if p != tmp and tmp in p.parents)
+    keep = [p for p in under_tmp if not any(q in p.parents for q in under_tmp)]
+    held: list[tuple[Path, Path]] = []
+    for i, path in enumerate(keep):
+        hold = state_dir / f"keep{i}"
+        hold.mkdir(exist_ok=True)
+        if err := _mount_bind(path, hold):
+            return err
+        held.append((hold, path))
+    if err := _mount_bind(state_dir / "data", "/data"):
+        return err
+    if err := _mount_bind(state_dir / "tmp", tmp):
+        return err
+    for hold, path in held:
+        path.mkdir(parents=True, exist_ok=True)
+        if err := _mount_bind(hold, path):
+            return err
+    return None
+
+
+def _inner_main(argv: list[str]) -> int:
+    """Entry point inside the namespaces: mount the private /data and /tmp, then exec the command."""
+    state, netns, sep, *cmd = argv
+    if sep != "--" or not cmd:
+        print("usage: python -m rig.sandbox STATE NETNS -- COMMAND...", file=sys.stderr)
+        return 2
+    state_dir = Path(state)
+    error = _private_mounts(state_dir)
+    if error:
+        print(f"rig: {error}", file=sys.stderr)
+        return 2
+    os.environ[ENV_SANDBOX] = str(state_dir)
+    if netns:
+        os.environ[ENV_NETNS] = netns
+        os.environ[ENV_DEVICE_IFACE] = DEVICE_IFACE
+    os.environ["TMPDIR"] = "/tmp"
+    try:
+        os.execvp(cmd[0], cmd)
+    except OSError as exc:
+        print(f"rig: cannot start {cmd[0]}: {exc}", file=sys.stderr)
+        return 127
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(_inner_main(sys.argv[1:]))
