@@ -1,0 +1,171 @@
+// Node composition: root endpoint (Basic Information, General Diagnostics with test event triggers) and endpoint 1
+// (EVSE 0x050C + Device Energy Management 0x050D + Electrical Sensor 0x0510 device types).
+import { Endpoint, ServerNode, VendorId, DeviceTypeId } from "@matter/main";
+import {
+    DescriptorServer,
+    DeviceEnergyManagementServer,
+    ElectricalEnergyMeasurementServer,
+    ElectricalPowerMeasurementServer,
+    EnergyEvseModeServer,
+    GeneralDiagnosticsServer,
+    PowerTopologyServer,
+} from "@matter/main/behaviors";
+import { EnergyEvseDevice } from "@matter/main/devices";
+import { Status, StatusResponseError } from "@matter/main/types";
+import { createEvseServer } from "./evse-server.js";
+import { applyTrigger, resolveTrigger } from "./triggers.js";
+
+export const MODE_TAGS = { Manual: 0x4000, TimeOfUse: 0x4001, SolarCharging: 0x4002 };
+
+export async function createNode(rt) {
+    const { cfg } = rt;
+
+    class VevseGeneralDiagnosticsServer extends GeneralDiagnosticsServer {
+        async testEventTrigger({ eventTrigger, enableKey }) {
+            const key = Buffer.from(enableKey ?? []);
+            if (key.length !== cfg.enableKeyBytes.length || key.every(b => b === 0) || !key.equals(Buffer.from(cfg.enableKeyBytes))) {
+                throw new StatusResponseError("Invalid test enable key", Status.ConstraintError);
+            }
+            if (!this.state.testEventTriggersEnabled) {
+                throw new StatusResponseError("Test event triggers are disabled", Status.ConstraintError);
+            }
+            const name = resolveTrigger(eventTrigger, 1);
+            if (!name) throw new StatusResponseError(`Unsupported test event trigger ${eventTrigger}`, Status.InvalidCommand);
+            rt.log({ event: "trigger", name, code: `0x${BigInt(eventTrigger).toString(16).padStart(16, "0")}` });
+            await rt.act((evse, agent) => applyTrigger(name, evse, rt, agent));
+        }
+    }
+
+    class VevseDeviceEnergyManagementServer extends DeviceEnergyManagementServer.with("PowerForecastReporting") {
+        async initialize() {
+            (await this.agent.load(DescriptorServer)).addDeviceTypes("DeviceEnergyManagement");
+        }
+    }
+
+    const EvseServer = createEvseServer(rt);
+    rt.EvseServer = EvseServer;
+    rt.ModeServer = EnergyEvseModeServer;
+    rt.modeTags = MODE_TAGS;
+
+    const node = await ServerNode.create(ServerNode.RootEndpoint.with(VevseGeneralDiagnosticsServer), {
+        id: "vevse",
+        network: { port: cfg.port },
+        commissioning: { passcode: cfg.passcode, discriminator: cfg.discriminator },
+        productDescription: { name: cfg.productName, deviceType: DeviceTypeId(0x050c), vendorId: VendorId(cfg.vendorId), productId: cfg.productId },
+        basicInformation: {
+            vendorName: cfg.vendorName,
+            vendorId: VendorId(cfg.vendorId),
+            nodeLabel: cfg.productName,
+            productName: cfg.productName,
+            productLabel: cfg.productName,
+            productId: cfg.productId,
+            serialNumber: cfg.serialNumber,
+            uniqueId: `vevse-${cfg.serialNumber}`,
+            softwareVersion: cfg.softwareVersion,
+            softwareVersionString: cfg.softwareVersionString,
+            hardwareVersion: cfg.hardwareVersion,
+            hardwareVersionString: cfg.hardwareVersionString,
+        },
+        generalDiagnostics: { testEventTriggersEnabled: true, deviceTestEnableKey: cfg.enableKeyBytes },
+    });
+
+    const v2x = cfg.has("V2X");
+    const evseState = {
+        state: 0,
+        supplyState: 0,
+        faultState: 0,
+        chargingEnabledUntil: 946684800,
+        circuitCapacity: 0,
+        minimumChargeCurrent: 6000,
+        maximumChargeCurrent: 0,
+        sessionId: null,
+        sessionDuration: null,
+        sessionEnergyCharged: null,
+    };
+    if (v2x) Object.assign(evseState, { dischargingEnabledUntil: 946684800, maximumDischargeCurrent: 0, sessionEnergyDischarged: null });
+    if (cfg.optional.userMaximumChargeCurrent) evseState.userMaximumChargeCurrent = 0;
+    if (cfg.optional.randomizationDelayWindow) evseState.randomizationDelayWindow = 600;
+    if (cfg.has("PREF")) {
+        Object.assign(evseState, { nextChargeStartTime: null, nextChargeTargetTime: null, nextChargeRequiredEnergy: null, nextChargeTargetSoC: null });
+        if (cfg.optional.approximateEvEfficiency) evseState.approximateEvEfficiency = null;
+    }
+    if (cfg.has("SOC")) Object.assign(evseState, { stateOfCharge: null, batteryCapacity: null });
+    if (cfg.has("PNC")) evseState.vehicleId = null;
+
+    const maxPowerMw = Math.round((cfg.hardware.nominalMainsVoltage_mV / 1000) * cfg.hardware.maxHardwareChargeCurrent);
+    const range = (min, max) => [{ rangeMin: min, rangeMax: max, fixedMax: 1000 }];
+    const endpoint = new Endpoint(
+        EnergyEvseDevice.with(
+            EvseServer,
+            EnergyEvseModeServer,
+            VevseDeviceEnergyManagementServer,
+            ElectricalPowerMeasurementServer.with("AlternatingCurrent"),
+            ElectricalEnergyMeasurementServer.with("ImportedEnergy", "CumulativeEnergy"),
+            PowerTopologyServer.with("NodeTopology"),
+        ),
+        {
+            id: "evse",
+            number: 1,
+            energyEvse: evseState,
+            energyEvseMode: {
+                supportedModes: [
+                    { label: "Manual", mode: 1, modeTags: [{ value: MODE_TAGS.Manual }] },
+                    { label: "Time of Use", mode: 2, modeTags: [{ value: MODE_TAGS.TimeOfUse }] },
+                    { label: "Solar", mode: 3, modeTags: [{ value: MODE_TAGS.SolarCharging }] },
+                ],
+                currentMode: 1,
+            },
+            deviceEnergyManagement: {
+                esaType: 0, // EVSE
+                esaCanGenerate: v2x,
+                esaState: 1, // Online
+                absMinPower: v2x ? -maxPowerMw : 0,
+                absMaxPower: maxPowerMw,
+                forecast: null,
+            },
+            electricalPowerMeasurement: {
+                powerMode: 2, // AC
+                numberOfMeasurementTypes: 3,
+                accuracy: [
+                    { measurementType: 5, measured: true, minMeasuredValue: -maxPowerMw, maxMeasuredValue: maxPowerMw, accuracyRanges: range(-maxPowerMw, maxPowerMw) },
+                    { measurementType: 1, measured: true, minMeasuredValue: 0, maxMeasuredValue: 300000, accuracyRanges: range(0, 300000) },
+                    { measurementType: 2, measured: true, minMeasuredValue: -80000, maxMeasuredValue: 80000, accuracyRanges: range(-80000, 80000) },
+                ],
+                activePower: 0,
+                voltage: cfg.hardware.nominalMainsVoltage_mV,
+                activeCurrent: 0,
+            },
+            electricalEnergyMeasurement: {
+                accuracy: { measurementType: 14, measured: true, minMeasuredValue: 0, maxMeasuredValue: 2 ** 52, accuracyRanges: range(0, 2 ** 52) },
+                cumulativeEnergyImported: { energy: 0 },
+            },
+        },
+    );
+    await node.add(endpoint);
+    rt.endpoint = endpoint;
+
+    const EPM = ElectricalPowerMeasurementServer.with("AlternatingCurrent");
+    const EEM = ElectricalEnergyMeasurementServer.with("ImportedEnergy", "CumulativeEnergy");
+    let lastEnergyReport = 0;
+    rt.updateMeasurements = async () => {
+        const powerMw = Math.round(rt.meter.powerMw);
+        const mainsMv = Math.round(rt.fw.mainsMv);
+        const currentMa = mainsMv > 0 ? Math.round((powerMw * 1000) / mainsMv) : 0;
+        const energy = Math.round(rt.meterMwh());
+        const now = Date.now();
+        await endpoint.act("measurement", agent => {
+            const epm = agent.get(EPM).state;
+            if (epm.activePower !== powerMw) epm.activePower = powerMw;
+            if (epm.voltage !== mainsMv) epm.voltage = mainsMv;
+            if (epm.activeCurrent !== currentMa) epm.activeCurrent = currentMa;
+            if (now - lastEnergyReport >= 10_000) {
+                const eem = agent.get(EEM).state;
+                if (Number(eem.cumulativeEnergyImported?.energy) !== energy) {
+                    eem.cumulativeEnergyImported = { energy };
+                    lastEnergyReport = now;
+                }
+            }
+        });
+    };
+    return { node, endpoint };
+}

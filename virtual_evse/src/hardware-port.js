@@ -1,0 +1,1 @@
+export class HardwarePort { constructor(){} async listen(){} async close(){} }
