@@ -252,7 +252,9 @@ class Sandbox:
         SIGINT and SIGTERM received by this process are passed on to the child, which gets time to tear
         down cleanly (the pytest plugin puts the bench in its safe state); then it is killed.
         """
-        child = subprocess.Popen(self.command(argv), env=env)
+        # Own process group: a terminal Ctrl-C reaches only this process, which passes it on once, so the
+        # child tears down once instead of being interrupted twice.
+        child = subprocess.Popen(self.command(argv), env=env, process_group=0)
         received: list[int] = []
 
         def forward(signum: int, _frame: object) -> None:

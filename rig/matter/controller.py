@@ -92,6 +92,7 @@ class Subscription:
 
     transaction: Any
     what: str
+    owner: Any = None
 
     def close(self) -> None:
         """Shut the subscription down (idempotent)."""
@@ -155,6 +156,12 @@ class MatterController:
             self._stack.Shutdown()
         except Exception:  # noqa: BLE001
             log.warning("Matter stack shutdown raised", exc_info=True)
+
+    def close_subscription(self, owner: Any) -> None:
+        """End the subscription that feeds ``owner`` (an EventQueue or AttributeAccumulator)."""
+        for sub in [s for s in self._subscriptions if s.owner is owner]:
+            sub.close()
+            self._subscriptions.remove(sub)
 
     async def _bounded(self, aw: Awaitable[T], timeout_s: float, what: str) -> T:
         try:
@@ -362,7 +369,7 @@ class Node:
             )
 
         sub.SetEventUpdateCallback(on_event)
-        self.controller._subscriptions.append(Subscription(sub, what))
+        self.controller._subscriptions.append(Subscription(sub, what, queue))
         # Events the device had queued before the callback was set arrive with the priming report: replay
         # none of them (a subscription starts from now, as the test plan's does).
         return queue
@@ -393,5 +400,5 @@ class Node:
             acc.push_threadsafe(path.AttributeType.__name__, value)
 
         sub.SetAttributeUpdateCallback(on_change)
-        self.controller._subscriptions.append(Subscription(sub, what))
+        self.controller._subscriptions.append(Subscription(sub, what, acc))
         return acc

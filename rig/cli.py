@@ -1,0 +1,198 @@
+"""The ``rig`` command.
+
+    rig run [--dut-defect NAME]... [--set KEY=VALUE]... [-k EXPR] [PATH...]   run suites, write the report
+    rig sim --list-defects                                                    the virtual EVSE's defects
+    rig triggers [--encode NAME] [--endpoint N]                               test event trigger codes
+    rig config check|schema                                                   validate rig.yaml / JSON schema
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rig import sandbox
+from rig.errors import ConfigError, RigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SUITES = ["suites/tc_eevse"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rig", description="EVSE conformance rig (Matter Energy EVSE, cluster 0x0099)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run test suites against the DUT of rig.yaml and write the report")
+    run.add_argument("paths", nargs="*", help=f"suite files or folders (default: {' '.join(DEFAULT_SUITES)})")
+    run.add_argument("--config", "-c", default=None, help="bench description (default: ./rig.yaml)")
+    run.add_argument("--dut-defect", action="append", default=[], metavar="NAME",
+                     help="start the virtual EVSE with this firmware defect (repeatable)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a rig.yaml value, e.g. --set dut.timeouts.event=5")
+    run.add_argument("-k", dest="keyword", default=None, help="only cases matching this pytest -k expression")
+    run.add_argument("--keep-state", action="store_true", help="keep the run's state folder (/run/rig/<id>)")
+    run.add_argument("--legacy-triggers", action="store_true",
+                     help="send test event triggers without the endpoint in bits 32-47")
+    run.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest")
+
+    sim = sub.add_parser("sim", help="the virtual EVSE")
+    sim.add_argument("--list-defects", action="store_true", help="print the firmware defects, one per line")
+
+    trig = sub.add_parser("triggers", help="Energy EVSE test event trigger codes")
+    trig.add_argument("--encode", metavar="NAME", help="print the 64-bit value to send for this trigger")
+    trig.add_argument("--endpoint", type=int, default=None, help="carry this endpoint in bits 32-47")
+
+    cfg = sub.add_parser("config", help="rig.yaml tools")
+    cfg.add_argument("action", choices=["check", "schema"])
+    cfg.add_argument("--config", "-c", default=None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rig`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "sim":
+            return cmd_sim(args)
+        if args.command == "triggers":
+            return cmd_triggers(args)
+        if args.command == "config":
+            return cmd_config(args)
+    except RigError as exc:
+        print(f"rig: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rig: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+def _overrides(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE (a dotted rig.yaml path), got {item!r}")
+        out[key.strip()] = yaml.safe_load(value) if value else ""
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Prepare the sandbox, run pytest inside it, point reports/latest at the run."""
+    from rig.config import load_config
+
+    overrides = _overrides(args.overrides)
+    if args.dut_defect:
+        overrides["virtual_evse.defects"] = list(args.dut_defect)
+    cfg = load_config(args.config, overrides=overrides)
+    if cfg.virtual_evse.defects and not cfg.is_virtual:
+        raise ConfigError("--dut-defect applies to the virtual EVSE only, but rig.yaml has dut.kind: network")
+    sandbox.preflight(need_netns=cfg.is_virtual, need_node=cfg.is_virtual)
+    if cfg.is_virtual:
+        from rig.sim.virtual_evse import check_installed
+
+        check_installed()
+
+    run_id = args.run_id or sandbox.new_run_id()
+    reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
+    run_dir = reports / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    config_path = str(cfg.config_path) if cfg.config_path else str(Path(args.config or "rig.yaml").resolve())
+    argv = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+        "--rootdir", str(PROJECT_ROOT), "-c", str(PROJECT_ROOT / "pyproject.toml"),
+        "--rig-config", config_path, "--rig-run-dir", str(run_dir),
+        "--junitxml", str(run_dir / "junit.xml"),
+        "--html", str(run_dir / "report.html"), "--self-contained-html",
+        "-o", "testpaths=", "-o", "junit_suite_name=rig",
+    ]
+    for key, value in overrides.items():
+        argv += ["--rig-set", f"{key}={json.dumps(value)}"]
+    if args.legacy_triggers:
+        argv.append("--legacy-triggers")
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    extra = [a for a in args.pytest_args if a != "--"]
+    paths = args.paths or [str(PROJECT_ROOT / p) for p in DEFAULT_SUITES]
+    argv += extra + paths
+
+    print(f"rig: run {run_id} on the {'virtual' if cfg.is_virtual else 'real'} bench "
+          f"({cfg.station.name}); outputs in {run_dir}", flush=True)
+    t0 = time.monotonic()
+    with sandbox.Sandbox(run_id, with_netns=cfg.is_virtual, keep_state=args.keep_state) as sb:
+        env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        code = sb.run(argv, env=env)
+    _point_latest(reports, run_id)
+    verdict = {0: "PASSED", 1: "FAILED"}.get(code, f"ERROR (exit {code})")
+    print(f"rig: run {run_id} {verdict} in {time.monotonic() - t0:.1f} s; report: {run_dir / 'report.html'}",
+          flush=True)
+    return code
+
+
+def _point_latest(reports: Path, run_id: str) -> None:
+    latest = reports / "latest"
+    tmp = reports / f".latest-{run_id}"
+    try:
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(run_id)
+        os.replace(tmp, latest)
+    except OSError as exc:
+        print(f"rig: warning: could not point {latest} at {run_id}: {exc}", file=sys.stderr)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    """Virtual EVSE tools."""
+    from rig.config import known_defects
+
+    if args.list_defects:
+        for name, text in known_defects().items():
+            print(f"{name}  {text}")
+        return 0
+    print("rig sim: nothing to do (try --list-defects)", file=sys.stderr)
+    return 2
+
+
+def cmd_triggers(args: argparse.Namespace) -> int:
+    """List or encode test event triggers."""
+    from rig.matter import triggers
+
+    if args.encode:
+        try:
+            code = triggers.parse(args.encode)
+            value = triggers.encode(code, args.endpoint)
+        except ValueError as exc:
+            print(f"rig: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"0x{value:016x}")
+        return 0
+    for t in triggers.Trigger:
+        print(f"0x{int(t):016x}  {t.label}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Check rig.yaml or print its JSON schema."""
+    from rig.config import config_json_schema, load_config
+
+    if args.action == "schema":
+        print(json.dumps(config_json_schema(), indent=2))
+        return 0
+    cfg = load_config(args.config)
+    print(f"rig: {cfg.config_path}: valid ({'virtual' if cfg.is_virtual else 'real'} bench, station "
+          f"{cfg.station.name!r})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
