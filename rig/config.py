@@ -1,0 +1,597 @@
+"""Typed, strict model of ``rig.yaml``: the one description of the bench a run uses.
+
+The file is read once by :func:`load_config` and the resulting frozen :class:`RigConfig` is handed to
+everything else (bench, fixtures, report). Layers, lowest precedence first (see :func:`apply_overrides`):
+
+1. the YAML file;
+2. ``${RIG_NAME}`` / ``${RIG_NAME:-default}`` references in its string values, filled from the environment;
+3. dotted-path overrides, e.g. from the command line (``{"dut.endpoint": 2}``).
+
+Every problem is reported at once as a :class:`~rig.errors.ConfigError` whose lines read
+``rig.yaml: dut.endpoint: ...``; unknown keys list the keys allowed at that level and bad enumerated values list
+the allowed values. No pydantic traceback ever reaches the user.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import ErrorDetails
+
+from rig.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "rig.yaml"
+"""File read when :func:`load_config` is given no path (relative to the working directory)."""
+
+DEFECTS_FILE = Path(__file__).resolve().parents[1] / "virtual_evse" / "defects.json"
+"""Catalogue of defects the virtual EVSE can be started with (name -> description)."""
+
+Stimulus = Literal["trigger"]
+"""How the EV is simulated: ``trigger`` = Matter test event triggers. Extend to add ``emulator``, ``manual``."""
+
+Feature = Literal["PREF", "SOC", "PNC", "RFID", "V2X"]
+"""Energy EVSE feature codes (FeatureMap bits 0..4)."""
+
+ALL_FEATURES: tuple[Feature, ...] = get_args(Feature)
+
+_INVALID_PASSCODES = frozenset({d * 11111111 for d in range(10)} | {12345678, 87654321})
+_MAX_NODE_ID = 0xFFFF_FFEF_FFFF_FFFF
+_INTERNAL_FIELDS = ("config_path", "raw_digest")
+_ENV_REF = re.compile(r"\$\{(?P<name>RIG_[A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+_HEX_KEY = re.compile(r"[0-9a-fA-F]{32}")
+_QR_PAYLOAD = re.compile(r"MT:[0-9A-Z.\-]+")
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    """Expand ``~`` and make a relative path absolute against the YAML file's folder (if known)."""
+    value = value.expanduser()
+    context = info.context if isinstance(info.context, dict) else {}
+    base = context.get("base_dir")
+    if base is not None and not value.is_absolute():
+        value = Path(os.path.normpath(Path(base) / value))
+    return value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+"""A path; relative values are resolved against the folder holding rig.yaml."""
+
+
+@functools.lru_cache(maxsize=1)
+def _read_defects(path: Path) -> tuple[tuple[str, str], ...]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"defect catalogue {path} not found; is the repository complete?") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"defect catalogue {path} is unreadable: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ConfigError(f"defect catalogue {path} must be a JSON object of name -> description")
+    return tuple((str(k), v) for k, v in data.items())
+
+
+def known_defects() -> dict[str, str]:
+    """Return the defects the virtual EVSE knows (name -> description), from ``virtual_evse/defects.json``.
+
+    Raises:
+        ConfigError: the catalogue is missing or malformed.
+    """
+    return dict(_read_defects(DEFECTS_FILE))
+
+
+def _check_defect(name: str) -> str:
+    valid = known_defects()
+    if name not in valid:
+        raise ValueError(f"unknown defect {name!r}; valid defects: {', '.join(sorted(valid))}")
+    return name
+
+
+DefectName = Annotated[str, AfterValidator(_check_defect)]
+
+
+class _Section(BaseModel):
+    """Common settings of every rig.yaml section: strict keys, immutable, an empty section means defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_defaults(cls, data: Any) -> Any:
+        # `dut:` with every child commented out parses as None. Absent optional sections are validated from
+        # None -> {} (not default_factory) so their defaults pass the same validators (paths resolved).
+        data = {} if data is None else data
+        if isinstance(data, dict):
+            absent = [
+                name
+                for name, info in cls.model_fields.items()
+                if name not in data and not info.is_required() and _find_model(info.annotation) is not None
+            ]
+            if absent:
+                data = {**data, **dict.fromkeys(absent, None)}
+        return data
+
+
+# ---------------------------------------------------------------------------------------------------- models
+class Station(_Section):
+    """Which bench this is; written in every report header."""
+
+    name: str = Field(default="virtual-bench", min_length=1, description="Bench name shown in reports.")
+    location: str | None = Field(default=None, description="Where the bench stands.")
+    operator: str | None = Field(default=None, description="Who runs it.")
+
+
+class Timeouts(_Section):
+    """Bounded waits, in seconds (all > 0)."""
+
+    commissioning: float = Field(default=30.0, gt=0, description="Commissioning the DUT, s.")
+    event: float = Field(default=10.0, gt=0, description="Waiting for one Matter event, s.")
+    command: float = Field(default=10.0, gt=0, description="One Matter command or read/write, s.")
+    dut_start: float = Field(default=30.0, gt=0, description="Virtual EVSE start-up until it is commissionable, s.")
+
+
+class Pixit(_Section):
+    """PIXIT values (implementation-specific test parameters) of the DUT."""
+
+    test_event_trigger_key: str = Field(
+        default="000102030405060708090a0b0c0d0e0f",
+        description="GeneralDiagnostics enable key for test event triggers: 32 hex digits (16 bytes).",
+    )
+    extra: dict[str, str | int | bool] = Field(default_factory=dict, description="Other PIXIT values by name.")
+
+    @field_validator("test_event_trigger_key", mode="before")
+    @classmethod
+    def _check_key(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lower().startswith("0x"):
+                text = text[2:]
+            if not _HEX_KEY.fullmatch(text):
+                raise ValueError(
+                    f"must be exactly 32 hex digits (16 bytes), got {value!r} ({len(text)} characters); "
+                    "quote it in YAML"
+                )
+            return text.lower()
+        return value
+
+    @field_validator("extra", mode="before")
+    @classmethod
+    def _check_extra(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(item, str | int | bool):
+                    raise ValueError(
+                        f"value of {key!r} must be a string, an integer or a boolean, got {type(item).__name__}"
+                    )
+        return value
+
+    @property
+    def test_event_trigger_key_bytes(self) -> bytes:
+        """Get the test event trigger enable key as 16 bytes."""
+        return bytes.fromhex(self.test_event_trigger_key)
+
+
+class Dut(_Section):
+    """The device under test and how the rig reaches it."""
+
+    kind: Literal["virtual", "network"] = Field(
+        default="virtual",
+        description="virtual = the rig starts the virtual EVSE; network = an EVSE already reachable on the network.",
+    )
+    node_id: int = Field(default=0x1001, ge=1, le=_MAX_NODE_ID, description="Operational node id given to the DUT.")
+    passcode: int = Field(default=20202021, ge=1, le=99999998, description="Setup passcode (8 digits).")
+    discriminator: int = Field(default=3840, ge=0, le=4095, description="Long discriminator (12 bits).")
+    setup_code: str | None = Field(
+        default=None,
+        description="Manual pairing code (11/21 digits) or 'MT:' QR payload; used instead of passcode+discriminator.",
+    )
+    endpoint: int = Field(default=1, ge=0, le=65534, description="Endpoint carrying the Energy EVSE cluster.")
+    commissioning: Literal["on-network", "already-commissioned"] = Field(
+        default="on-network", description="How the rig gets a CASE session to the DUT."
+    )
+    paa_trust_store: ConfigPath | None = Field(
+        default=None, description="Folder of PAA certificates; none for the virtual EVSE (exported at run time)."
+    )
+    pics: ConfigPath | None = Field(default=None, description="PICS file or folder of PICS XML files.")
+    pixit: Pixit = Field(default_factory=Pixit)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+    @field_validator("passcode")
+    @classmethod
+    def _check_passcode(cls, value: int) -> int:
+        if value in _INVALID_PASSCODES:
+            raise ValueError(
+                f"{value:08d} is not allowed as a Matter passcode (00000000, 11111111 ... 99999999, "
+                "12345678 and 87654321 are invalid)"
+            )
+        return value
+
+    @field_validator("setup_code")
+    @classmethod
+    def _check_setup_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip()
+        if text.upper().startswith("MT:"):
+            if not _QR_PAYLOAD.fullmatch(text):
+                raise ValueError(f"{value!r} is not a QR payload ('MT:' followed by base-38 characters 0-9 A-Z . -)")
+            return text
+        digits = re.sub(r"[\s-]", "", text)
+        if not digits.isdigit() or len(digits) not in (11, 21):
+            raise ValueError(f"{value!r} is neither an 11/21-digit manual pairing code nor an 'MT:' QR payload")
+        return digits
+
+
+class VirtualEvseOptional(_Section):
+    """Optional attributes and commands of the virtual EVSE (all present by default)."""
+
+    user_maximum_charge_current: bool = True
+    randomization_delay_window: bool = True
+    approximate_ev_efficiency: bool = True
+    start_diagnostics: bool = True
+
+
+class VirtualEvse(_Section):
+    """How the rig starts the virtual EVSE (used when ``dut.kind`` is ``virtual``)."""
+
+    features: list[Feature] = Field(default_factory=lambda: list(ALL_FEATURES), description="Supported features.")
+    optional: VirtualEvseOptional = Field(default_factory=VirtualEvseOptional)
+    defects: list[DefectName] = Field(
+        default_factory=list, description="Deliberate defects to inject (names from virtual_evse/defects.json)."
+    )
+    keep_storage: bool = Field(default=False, description="Keep storage between runs (else factory reset).")
+    port: int = Field(default=5540, ge=1, le=65535, description="Matter UDP port.")
+    vendor_id: int = Field(default=0xFFF1, ge=1, le=0xFFFE, description="Basic Information VendorID.")
+    product_id: int = Field(default=0x8000, ge=1, le=0xFFFE, description="Basic Information ProductID.")
+    serial_number: str = Field(default="VEVSE-0001", min_length=1, max_length=32)
+    software_version: int = Field(default=1, ge=0, le=0xFFFF_FFFF)
+    software_version_string: str = Field(default="1.0.0", min_length=1, max_length=64)
+    hardware: dict[str, float] = Field(default_factory=dict, description="Passed through to the virtual EVSE.")
+
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, value: list[Feature]) -> list[Feature]:
+        dupes = sorted({f for f in value if value.count(f) > 1})
+        if dupes:
+            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        return value
+
+
+class Report(_Section):
+    """Where and how run reports are written."""
+
+    dir: ConfigPath = Field(default=Path("reports"), validate_default=True, description="Output folder.")
+    title: str = Field(default="EVSE conformance report", min_length=1)
+
+
+class RigConfig(_Section):
+    """The whole of rig.yaml. Built by :func:`load_config`; immutable."""
+
+    station: Station
+    dut: Dut
+    virtual_evse: VirtualEvse = Field(default_factory=VirtualEvse)
+    stimulus: Stimulus = Field(default="trigger", description="How the EV is simulated.")
+    report: Report = Field(default_factory=Report)
+    config_path: SkipJsonSchema[Path | None] = Field(default=None, description="Set by the loader: the file read.")
+    raw_digest: SkipJsonSchema[str] = Field(default="", description="Set by the loader: sha256 of the file bytes.")
+
+    @property
+    def is_virtual(self) -> bool:
+        """Get whether the DUT is the virtual EVSE started by the rig."""
+        return self.dut.kind == "virtual"
+
+
+# ------------------------------------------------------------------------------------------------ precedence
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse a ``dotted.path=value`` command-line override; the value is read as a YAML scalar or flow list.
+
+    Example: ``"virtual_evse.defects=[a, b]"`` -> ``("virtual_evse.defects", ["a", "b"])``.
+
+    Raises:
+        ConfigError: no ``=`` or an unparsable value.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {text!r} must look like dotted.path=value, e.g. dut.endpoint=2")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: value is not valid YAML: {exc}") from None
+    return key, value
+
+
+def apply_overrides(
+    data: Mapping[str, Any],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    source: str = DEFAULT_CONFIG_NAME,
+) -> dict[str, Any]:
+    """Apply the configuration layers to raw rig.yaml data: CLI overrides > ``RIG_*`` environment > file.
+
+    ``${RIG_NAME}`` and ``${RIG_NAME:-default}`` in string values are replaced from ``environ`` (default
+    ``os.environ``; other names are left as written; like the shell, ``:-`` also applies to an empty value).
+    Then each dotted-path override replaces the value at that path, creating sections as needed.
+
+    Args:
+        data: the parsed YAML mapping (not modified).
+        overrides: dotted path -> value, e.g. ``{"dut.endpoint": 2}``.
+        environ: environment to read ``RIG_*`` variables from.
+        source: file name used in messages.
+
+    Returns:
+        A new mapping ready for validation.
+
+    Raises:
+        ConfigError: an unset variable without default, or an override crossing a non-mapping value.
+    """
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+    result = _substitute(dict(data), (), env, problems, source)  # builds new containers
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(result, dotted, copy.deepcopy(value), problems, source)
+    if problems:
+        raise ConfigError(_problem_text(problems))
+    assert isinstance(result, dict)
+    return result
+
+
+def _substitute(value: Any, loc: tuple[str | int, ...], env: Mapping[str, str], problems: list[str], src: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, (*loc, k), env, problems, src) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, (*loc, i), env, problems, src) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        current = env.get(name)
+        if current is not None and (current != "" or default is None):
+            return current
+        if default is not None:
+            return default
+        problems.append(
+            f"{src}: {_loc_text(loc)}: environment variable {name} is not set; set it or write ${{{name}:-default}}"
+        )
+        return match.group(0)
+
+    return _ENV_REF.sub(replace, value)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, problems: list[str], src: str) -> None:
+    parts = dotted.split(".")
+    if not all(parts):
+        problems.append(f"{src}: override {dotted!r}: empty key in dotted path")
+        return
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            problems.append(f"{src}: override {dotted!r}: {where} is a {type(child).__name__}, not a section")
+            return
+        node = child
+    node[parts[-1]] = value
+
+
+# --------------------------------------------------------------------------------------------------- loading
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys instead of silently keeping the last one."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+            seen.add(key)
+        except TypeError:  # unhashable key; the base constructor reports it
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _parse_yaml(text: str, src: str) -> dict[str, Any]:
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"{src}: YAML syntax error{where}: {what}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{src}: YAML error: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{src}: the top level must be a mapping of sections ({', '.join(_allowed_keys(()))}), "
+            f"got a {type(data).__name__}"
+        )
+    return data
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RigConfig:
+    """Read, layer and validate rig.yaml.
+
+    Args:
+        path: the file; ``None`` means ``./rig.yaml``.
+        overrides: dotted path -> value, applied last (e.g. from the command line).
+        environ: environment for ``${RIG_*}`` references; default ``os.environ``.
+
+    Returns:
+        The validated configuration, with ``config_path`` and ``raw_digest`` set.
+
+    Raises:
+        ConfigError: missing/unreadable file, YAML syntax error, or every validation problem found.
+    """
+    cfg_path = Path(DEFAULT_CONFIG_NAME if path is None else path).expanduser().resolve()
+    src = cfg_path.name
+    try:
+        raw = cfg_path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{cfg_path}: bench description not found; create it (the repository's rig.yaml describes the "
+            "virtual bench) or pass the right path"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{cfg_path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{src}: not UTF-8 text (byte {exc.start})") from None
+    data = _parse_yaml(text, src)
+    allowed = ", ".join(_allowed_keys(()))
+    if problems := [f"{src}: {k}: unknown key {k!r}; allowed keys: {allowed}" for k in _INTERNAL_FIELDS if k in data]:
+        raise ConfigError(_problem_text(problems))
+    layered = apply_overrides(data, overrides=overrides, environ=environ, source=src)
+    layered["config_path"] = cfg_path
+    layered["raw_digest"] = hashlib.sha256(raw).hexdigest()
+    return config_from_dict(layered, base_dir=cfg_path.parent, source=src, overrides=overrides)
+
+
+def config_from_dict(
+    data: Mapping[str, Any],
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+    source: str = DEFAULT_CONFIG_NAME,
+    overrides: Mapping[str, Any] | None = None,
+) -> RigConfig:
+    """Validate already-layered rig.yaml data (no file, no environment); handy for tests and tools.
+
+    Args:
+        data: the mapping to validate.
+        base_dir: folder relative paths are resolved against (left relative when None).
+        source: file name used in messages.
+        overrides: the overrides that were applied, so problems they caused say so.
+
+    Raises:
+        ConfigError: every validation problem, one per line.
+    """
+    context = {"base_dir": Path(base_dir).resolve() if base_dir is not None else None}
+    try:
+        return RigConfig.model_validate(data, context=context)
+    except ValidationError as exc:
+        lines = [_format_error(err, source, overrides or {}) for err in exc.errors(include_url=False)]
+        raise ConfigError(_problem_text(list(dict.fromkeys(lines)))) from None
+
+
+def config_json_schema() -> dict[str, Any]:
+    """Return the JSON schema of rig.yaml (for editors: yaml-language-server, VS Code)."""
+    schema = RigConfig.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "rig.yaml"}
+
+
+# ------------------------------------------------------------------------------------------- error messages
+_EXPECTED = {
+    **dict.fromkeys(("int_type", "int_parsing", "int_from_float"), "an integer"),
+    **dict.fromkeys(("float_type", "float_parsing"), "a number"),
+    **dict.fromkeys(("bool_type", "bool_parsing"), "a boolean (true/false)"),
+    **dict.fromkeys(("dict_type", "model_type", "model_attributes_type"), "a mapping"),
+    "string_type": "a string",
+    "list_type": "a list",
+    "path_type": "a path (string)",
+}
+
+
+def _problem_text(lines: list[str]) -> str:
+    if len(lines) == 1:
+        return lines[0]
+    return f"{len(lines)} problems:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _loc_text(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _find_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _find_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
+    """Keys allowed in the section at ``loc`` (empty if ``loc`` is not a section)."""
+    model: type[BaseModel] | None = RigConfig
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _find_model(field.annotation) if field is not None else None
+    if model is None:
+        return []
+    return [name for name in model.model_fields if name not in _INTERNAL_FIELDS]
+
+
+def _format_error(err: ErrorDetails, src: str, overrides: Mapping[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r}; allowed keys: {', '.join(_allowed_keys(loc[:-1]))}"
+    elif kind in ("literal_error", "enum"):
+        message = f"invalid value {_show(value)}; allowed values: {ctx.get('expected')}"
+    elif kind == "missing":
+        message = "required key is missing"
+        if _allowed_keys(loc):
+            message += f" (write `{loc[-1]}: {{}}` for the defaults)"
+    elif kind in _EXPECTED:
+        message = f"expected {_EXPECTED[kind]}, got {type(value).__name__} {_show(value)}"
+    elif kind in ("value_error", "assertion_error") and "error" in ctx:
+        message = str(ctx["error"])
+    else:
+        msg = err["msg"]
+        message = f"{msg[:1].lower()}{msg[1:]}, got {_show(value)}"
+    where = _loc_text(loc)
+    for key, override in overrides.items():
+        if where == key or where.startswith((f"{key}.", f"{key}[")):
+            message += f" (set by override {key}={override!r})"
+            break
+    return f"{src}: {where}: {message}"
