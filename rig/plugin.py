@@ -186,8 +186,8 @@ async def matter(
 
             paa = export_paa(info.state_dir / "paa")
         controller = MatterController(info.state_dir / "controller" / "chip-storage.json", paa)
-    except RigError as exc:
-        pytest.exit(f"Matter controller: {exc}", returncode=3)
+    except Exception as exc:  # noqa: BLE001 - a setup failure ends the session with its message
+        pytest.exit(f"Matter controller could not start: {exc}", returncode=3)
     try:
         t = (
             await controller.connect(dut.node_id, dut.timeouts.commissioning)
@@ -238,12 +238,16 @@ async def evse(dut_node: Any, rig_config: RigConfig, pytestconfig: pytest.Config
     """The Energy EVSE endpoint under test."""
     from rig.matter.eevse import Evse
 
-    return Evse(
+    client = Evse(
         dut_node,
         rig_config.dut.pixit.test_event_trigger_key_bytes,
         legacy_triggers=bool(pytestconfig.getoption("--legacy-triggers")),
         event_timeout_s=rig_config.dut.timeouts.event,
     )
+    problems = await client.return_to_idle()
+    if problems:
+        log.warning("returning the DUT to idle before the case: %s", "; ".join(problems))
+    return client
 
 
 @pytest_asyncio.fixture(loop_scope="session")

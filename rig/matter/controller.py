@@ -64,6 +64,13 @@ def _status_error(exc: im.InteractionModelError, what: str) -> MatterStatusError
 _UNTIMED: dict[type, type] = {}
 
 
+def cluster_of(attribute: Any) -> Any:
+    """The cluster class of an attribute class (read results are keyed by it)."""
+    from chip.clusters import ClusterObjects
+
+    return ClusterObjects.ALL_CLUSTERS[attribute.cluster_id]
+
+
 def untimed(command: Any) -> Any:
     """A copy of ``command`` whose class does not ask for a timed invoke, to prove the DUT enforces it.
 
@@ -127,6 +134,7 @@ class MatterController:
             raise SetupError("one Matter stack per process: a MatterController already exists")
         if paa_trust_store is not None and not any(paa_trust_store.glob("*.der")):
             raise SetupError(f"the PAA trust store {paa_trust_store} holds no .der certificate")
+        chip.native.Init()
         chip.logging.RedirectToPythonLogging()
         storage_path.parent.mkdir(parents=True, exist_ok=True)
         self._stack = chip.ChipStack.ChipStack(persistentStoragePath=str(storage_path))
@@ -268,7 +276,7 @@ class Node:
         except im.InteractionModelError as exc:
             raise _status_error(exc, what) from None
         try:
-            value = res[ep][attribute.cluster][attribute]
+            value = res[ep][cluster_of(attribute)][attribute]
         except KeyError:
             raise AssertionError(f"{what}: the DUT returned no value") from None
         if isinstance(value, Clusters.Attribute.ValueDecodeFailure):
@@ -289,7 +297,7 @@ class Node:
             raise _status_error(exc, what) from None
         out: dict[Any, Any] = {}
         for a in attributes:
-            out[a] = res.get(ep, {}).get(a.cluster, {}).get(a)
+            out[a] = res.get(ep, {}).get(cluster_of(a), {}).get(a)
         return out
 
     async def write(self, attribute_value: Any, *, endpoint: int | None = None, timed_ms: int | None = None) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from rig.errors import MatterStatusError
 from rig.matter import triggers
+from rig.matter.triggers import Trigger
 from rig.matter.controller import Clusters, Node
 from rig.matter.events import AttributeAccumulator, EventQueue
 
@@ -172,6 +173,28 @@ class Evse:
             Clusters.GeneralDiagnostics.Commands.TestEventTrigger(enableKey=self.enable_key, eventTrigger=value),
             endpoint=ROOT_ENDPOINT,
         )
+
+    async def return_to_idle(self) -> list[str]:
+        """Best effort between cases: clear faults and EV stimulus, end the installation simulation, Disable.
+
+        Uses only test event triggers and the Disable command, so a case never inherits a plugged-in,
+        charging or faulted EVSE from the case before it. Returns what could not be done.
+        """
+        problems: list[str] = []
+        if not await self.triggers_enabled():
+            return ["test event triggers are disabled on the DUT: its state was not reset"]
+        for code in (Trigger.FAULT_CLEAR, Trigger.CHARGE_DEMAND_CLEAR, Trigger.PLUGGED_IN_CLEAR,
+                     Trigger.BASIC_CLEAR, Trigger.SOC_CLEAR, Trigger.TIME_OF_USE_MODE_CLEAR):
+            try:
+                await self.trigger(code)
+            except MatterStatusError as exc:
+                problems.append(f"{code.name}: {exc.status}")
+        try:
+            await self.disable()
+        except MatterStatusError as exc:
+            problems.append(f"Disable: {exc.status}")
+        self.sent_triggers.clear()
+        return problems
 
     # -- subscriptions -----------------------------------------------------------------------------
     async def subscribe_events(self) -> EventQueue:

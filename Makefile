@@ -1,0 +1,29 @@
+# The two commands of the quick start: `make run` (TC-EEVSE suite on the virtual bench) and `make test`.
+# Both do all set-up first (apt packages, venv, npm); see scripts/setup.sh.
+VENV ?= .venv
+RIG := $(VENV)/bin/rig
+PY := $(VENV)/bin/python
+DEFECTS ?=
+STIMULUS ?=
+ARGS ?=
+
+comma := ,
+DEFECT_ARGS := $(foreach d,$(subst $(comma), ,$(DEFECTS)),--dut-defect $(d))
+STIMULUS_ARGS := $(if $(STIMULUS),--set stimulus=$(STIMULUS))
+
+.PHONY: setup run test bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(RIG) run $(DEFECT_ARGS) $(STIMULUS_ARGS) $(ARGS)
+
+test: setup
+	$(PY) -m pytest tests $(ARGS)
+
+bench: setup
+	$(PY) benchmarks/bench_matter.py
+
+clean:
+	rm -rf reports/2* reports/latest
