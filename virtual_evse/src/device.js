@@ -71,6 +71,7 @@ export async function createNode(rt) {
 
     const v2x = cfg.has("V2X");
     const evseState = {
+        clusterRevision: 3, // matter.js 0.17.9 models revision 4; this device implements revision 3
         state: 0,
         supplyState: 0,
         faultState: 0,

@@ -1,7 +1,7 @@
 // Energy EVSE cluster server (0x0099, revision 3) with the firmware state machine of the reference evse-app
 // (connectedhomeip EnergyEvseDelegateImpl), validated before any attribute changes.
 import { EnergyEvseServer } from "@matter/main/behaviors/energy-evse";
-import { Status, StatusResponseError } from "@matter/main/types";
+import { ClusterType, Status, StatusResponseError } from "@matter/main/types";
 import { FEATURE_NAMES } from "./config.js";
 import { computeNextCharge, mergeSchedules, normalizeSchedules, toWire, validateSchedules } from "./targets.js";
 
@@ -23,7 +23,18 @@ const isTransferring = s => s === St.PluggedInCharging || s === St.PluggedInDisc
 /** Cluster model variant: revision 3, optional "timed" removal (defect), no list-length constraints (we answer them). */
 function evseBase(cfg) {
     let Base = EnergyEvseServer.with(...cfg.features.map(f => FEATURE_NAMES[f]));
+    if (cfg.has("RFID")) Base = Base.enable({ events: { rfid: true } });
     const schema = Base.schema.clone();
+    // cloned elements keep the cached base/shadow links of the frozen originals: drop them below the cluster so that
+    // type references resolve to the patched datatypes of this clone
+    const unlink = model => {
+        for (const c of model.children ?? []) {
+            c.operationalBase = undefined;
+            c.operationalShadow = undefined;
+            unlink(c);
+        }
+    };
+    unlink(schema);
     for (const child of schema.children) {
         if (child.name === "ClusterRevision") child.default = 3;
         if (child.tag === "command" && child.direction === "request" && cfg.defectSet.has("timed-invoke-not-enforced")) {
@@ -33,12 +44,12 @@ function evseBase(cfg) {
     // SetTargets list sizes are checked by the firmware so that > 10 targets answers RESOURCE_EXHAUSTED (§4.1)
     const stripMax = model => {
         for (const c of model.children ?? []) {
-            if (c.name === "ChargingTargetSchedules" || c.name === "ChargingTargets") c.constraint = "desc";
+            if (c.name === "ChargingTargets") c.constraint = "max 65535";
             stripMax(c);
         }
     };
     stripMax(schema);
-    Base = Base.for(Base.cluster, schema);
+    Base = Base.for(ClusterType(schema), schema);
     return Base;
 }
 
@@ -92,27 +103,26 @@ export function createEvseServer(rt) {
                 q.shouldEmit = (...a) => (rt.forceQuiet ? "now" : orig ? orig(...a) : true);
                 q.minimumEmitInterval = 30_000;
             }
+            // Writable attributes: validated and applied in the writing transaction ($Changing runs before commit)
             if (s.userMaximumChargeCurrent !== undefined) {
                 this.reactTo(this.events.userMaximumChargeCurrent$Changing, v => {
-                    if (v < 0) fail(Status.ConstraintError, "UserMaximumChargeCurrent < 0");
-                });
-                this.reactTo(this.events.userMaximumChargeCurrent$Changed, v => {
+                    if (Number(v) < 0) fail(Status.ConstraintError, "UserMaximumChargeCurrent < 0");
                     rt.store.set({ userMaximumChargeCurrent: Number(v) });
-                    this.recomputeLimits();
+                    this.recomputeLimits(Number(v));
                     this.recomputeSchedule();
                 });
             }
             if (s.randomizationDelayWindow !== undefined) {
                 this.reactTo(this.events.randomizationDelayWindow$Changing, v => {
                     if (v < 0 || v > 86400) fail(Status.ConstraintError, "RandomizationDelayWindow out of range");
+                    rt.store.set({ randomizationDelayWindow: v });
                 });
-                this.reactTo(this.events.randomizationDelayWindow$Changed, v => rt.store.set({ randomizationDelayWindow: v }));
             }
             if (s.approximateEvEfficiency !== undefined) {
                 this.reactTo(this.events.approximateEvEfficiency$Changing, v => {
                     if (v !== null && (v < 0 || v > 65534)) fail(Status.ConstraintError, "ApproximateEVEfficiency out of range");
+                    rt.store.set({ approximateEvEfficiency: v });
                 });
-                this.reactTo(this.events.approximateEvEfficiency$Changed, v => rt.store.set({ approximateEvEfficiency: v }));
             }
             rt.afterCommit(() => rt.scheduleExpiry());
         }
@@ -135,14 +145,15 @@ export function createEvseServer(rt) {
             rt.boundary = true;
         }
 
-        recomputeLimits() {
+        recomputeLimits(userMaxOverride) {
             const s = this.state;
             const fw = rt.fw;
             const p = rt.store.data;
             const parts = [fw.hwMaxCharge, p.commandMaxCharge];
             if (!defect("max-current-ignores-circuit-capacity")) parts.push(s.circuitCapacity);
             if (fw.cableLimit !== null) parts.push(fw.cableLimit);
-            if (s.userMaximumChargeCurrent !== undefined) parts.push(Number(s.userMaximumChargeCurrent));
+            if (userMaxOverride !== undefined) parts.push(userMaxOverride);
+            else if (s.userMaximumChargeCurrent !== undefined) parts.push(Number(s.userMaximumChargeCurrent));
             const max = Math.max(0, Math.min(...parts.map(Number)));
             if (s.maximumChargeCurrent !== max) s.maximumChargeCurrent = max;
             if (v2x) {

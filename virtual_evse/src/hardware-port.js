@@ -1,1 +1,329 @@
-export class HardwarePort { constructor(){} async listen(){} async close(){} }
+// Hardware port: newline-delimited JSON over a unix socket. A bench feeds the EVSE's physical inputs and reads its
+// physical outputs (control pilot, contactor). See README.md "Hardware port" for the message reference.
+import { existsSync, unlinkSync } from "node:fs";
+import net from "node:net";
+import { performance } from "node:perf_hooks";
+import { Flt, HW, St, Sup } from "./evse-server.js";
+
+export const INPUT_DEFAULTS = {
+    cp_high_v: null,
+    cp_low_v: null,
+    pp_ohm: null,
+    mains_v: 230,
+    mains_hz: 50,
+    residual_ma_ac: 0,
+    residual_ma_dc: 0,
+    contactor_feedback: null,
+    meter_energy_mwh: null,
+    meter_power_mw: null,
+    temperature_c: 25,
+};
+const NUMERIC_OR_NULL = ["cp_high_v", "cp_low_v", "pp_ohm", "mains_v", "mains_hz", "residual_ma_ac", "residual_ma_dc", "meter_energy_mwh", "meter_power_mw", "temperature_c"];
+
+const tMs = () => Math.round(performance.now());
+const near = (v, target, tol = 1.1) => v >= target - tol && v <= target + tol;
+
+/** IEC 61851-1 pilot state from the high-phase (or DC) level at the EVSE's sense point. */
+export function pilotState(v) {
+    if (v === null || v === undefined) return null;
+    if (near(v, 12)) return "A";
+    if (near(v, 9)) return "B";
+    if (near(v, 6)) return "C";
+    if (near(v, 3)) return "D";
+    if (near(v, 0)) return "E";
+    if (near(v, -12)) return "F";
+    return "invalid";
+}
+
+/** Cable current capacity from the PP resistance (IEC 61851-1 / 62196); null = tethered (no limit). */
+export function cableLimitFromPp(ohm) {
+    if (ohm === null || ohm === undefined) return null;
+    if (ohm < 50) return 0; // short: invalid cable
+    if (ohm < 160) return 63000; // 100 Ω
+    if (ohm < 450) return 32000; // 220 Ω
+    if (ohm < 1100) return 20000; // 680 Ω
+    if (ohm <= 2200) return 13000; // 1.5 kΩ
+    return 0; // > 2.2 kΩ: no valid cable
+}
+
+/** PWM duty cycle (%) advertising `mA` per IEC 61851-1 Annex A. */
+export function dutyFromCurrent(mA) {
+    const a = mA / 1000;
+    if (a < 6) return null;
+    if (a <= 51) return Math.round((a / 0.6) * 10) / 10;
+    return Math.round((Math.min(a, 80) / 2.5 + 64) * 10) / 10;
+}
+
+export class HardwarePort {
+    constructor(rt, path) {
+        this.rt = rt;
+        this.path = path;
+        this.inputs = { ...INPUT_DEFAULTS };
+        this.outputs = { cp_mode: "+12V", duty_pct: null, contactor: false, t_ms: tMs() };
+        this.subscribers = new Set();
+        this.clients = new Set();
+        this.pwmOn = false;
+        this.pwmTimer = undefined;
+        this.contactorTimer = undefined;
+        this.contactorTarget = false;
+        this.contactorChangedAt = 0;
+        this.contactFault = null; // latched ContactDryFailure / ContactWetFailure
+        this.contactCheckTimer = undefined;
+        rt.outputListeners.add(() => this.evaluate());
+    }
+
+    async listen() {
+        if (existsSync(this.path)) unlinkSync(this.path);
+        this.server = net.createServer(sock => this.#onConnection(sock));
+        await new Promise((resolve, reject) => {
+            this.server.once("error", reject);
+            this.server.listen(this.path, resolve);
+        });
+    }
+
+    async close() {
+        for (const t of [this.pwmTimer, this.contactorTimer, this.contactCheckTimer]) if (t) clearTimeout(t);
+        for (const c of this.clients) c.destroy();
+        if (this.server) await new Promise(r => this.server.close(() => r()));
+        try {
+            unlinkSync(this.path);
+        } catch {
+            // already gone
+        }
+    }
+
+    #onConnection(sock) {
+        this.clients.add(sock);
+        sock.setEncoding("utf8");
+        let buf = "";
+        let chain = Promise.resolve();
+        const send = obj => {
+            if (!sock.destroyed) sock.write(`${JSON.stringify(obj)}\n`);
+        };
+        sock.on("data", chunk => {
+            buf += chunk;
+            let i;
+            while ((i = buf.indexOf("\n")) >= 0) {
+                const line = buf.slice(0, i).trim();
+                buf = buf.slice(i + 1);
+                if (!line) continue;
+                chain = chain.then(() => this.#handle(line, sock).then(send, e => send({ ok: false, error: String(e?.message ?? e) })));
+            }
+        });
+        sock.on("close", () => {
+            this.clients.delete(sock);
+            this.subscribers.delete(sock);
+        });
+        sock.on("error", () => {});
+    }
+
+    async #handle(line, sock) {
+        let msg;
+        try {
+            msg = JSON.parse(line);
+        } catch (e) {
+            return { ok: false, error: `bad JSON: ${e.message}` };
+        }
+        if (typeof msg !== "object" || msg === null || Array.isArray(msg)) return { ok: false, error: "message must be a JSON object" };
+        const rt = this.rt;
+        switch (msg.op) {
+            case "attach":
+                rt.bench.attached = true;
+                rt.lastSource = "bench";
+                await this.#react(Object.keys(this.inputs).filter(k => this.inputs[k] !== null));
+                return { ok: true, outputs: this.outputs };
+            case "detach":
+                if (rt.bench.attached && rt.meter.benchMwh !== null) rt.meter.internalMwh = rt.meter.benchMwh;
+                rt.bench.attached = false;
+                rt.fw.faultSources.bench = null;
+                this.contactFault = null;
+                await rt.act(evse => rt.applyFaults(evse));
+                this.evaluate();
+                return { ok: true };
+            case "inputs": {
+                const changed = [];
+                for (const [k, v] of Object.entries(msg)) {
+                    if (k === "op") continue;
+                    if (!(k in INPUT_DEFAULTS)) return { ok: false, error: `unknown input "${k}"` };
+                    if (k === "contactor_feedback") {
+                        if (v !== null && typeof v !== "boolean") return { ok: false, error: "contactor_feedback must be a boolean or null" };
+                    } else if (NUMERIC_OR_NULL.includes(k) && v !== null && typeof v !== "number") {
+                        return { ok: false, error: `${k} must be a number or null` };
+                    }
+                }
+                for (const [k, v] of Object.entries(msg)) {
+                    if (k === "op") continue;
+                    this.inputs[k] = v;
+                    changed.push(k);
+                }
+                if (!rt.bench.attached) return { ok: true, applied: false };
+                rt.lastSource = "bench";
+                await this.#react(changed);
+                return { ok: true };
+            }
+            case "get":
+                this.evaluate();
+                return { ok: true, attached: rt.bench.attached, inputs: this.inputs, outputs: this.outputs, state: this.#stateSnapshot() };
+            case "subscribe":
+                this.subscribers.add(sock);
+                return { ok: true, outputs: this.outputs };
+            case "unsubscribe":
+                this.subscribers.delete(sock);
+                return { ok: true };
+            case "ping":
+                return { ok: true, t_ms: tMs() };
+            default:
+                return { ok: false, error: `unknown op ${JSON.stringify(msg.op)}` };
+        }
+    }
+
+    #stateSnapshot() {
+        const rt = this.rt;
+        const s = rt.evseState();
+        const n = v => (typeof v === "bigint" ? Number(v) : v);
+        return {
+            State: s.state,
+            SupplyState: s.supplyState,
+            FaultState: s.faultState,
+            MaximumChargeCurrent: n(s.maximumChargeCurrent),
+            MinimumChargeCurrent: n(s.minimumChargeCurrent),
+            CircuitCapacity: n(s.circuitCapacity),
+            SessionID: n(s.sessionId),
+            SessionEnergyCharged: n(s.sessionEnergyCharged),
+            hwState: ["NotPluggedIn", "PluggedInNoDemand", "PluggedInDemand"][rt.fw.hwState],
+            cableLimit: rt.fw.cableLimit,
+            faultSources: rt.fw.faultSources,
+            meter_energy_mwh: Math.round(rt.meterMwh()),
+            lastSource: rt.lastSource,
+        };
+    }
+
+    /** Bench fault from the present inputs (highest priority first), or null. */
+    #benchFault() {
+        const i = this.inputs;
+        if ((i.residual_ma_ac ?? 0) >= 30 || (i.residual_ma_dc ?? 0) >= 6) return Flt.GroundFault;
+        if (i.temperature_c !== null && i.temperature_c > 85) return Flt.OverTemperature;
+        if (i.mains_v !== null && i.mains_v < 50) return Flt.PowerLoss;
+        if (i.mains_v !== null && i.mains_v > 253) return Flt.OverVoltage;
+        if (i.mains_v !== null && i.mains_v < 207) return Flt.UnderVoltage;
+        if (pilotState(i.cp_high_v) === "E") return Flt.PilotShortCircuit;
+        // diode check: with PWM on, the low phase must read -12 V (the EV's diode blocks the negative half)
+        if (this.outputs.cp_mode === "pwm" && i.cp_low_v !== null && !near(i.cp_low_v, -12)) return Flt.PilotShortCircuit;
+        if (this.contactFault) return this.contactFault;
+        return null;
+    }
+
+    /** Apply the inputs named in `changed` to the firmware (one transaction), then re-evaluate outputs. */
+    async #react(changed) {
+        const rt = this.rt;
+        const i = this.inputs;
+        const has = k => changed.includes(k);
+        if (has("contactor_feedback")) this.#scheduleContactCheck();
+        if (has("meter_energy_mwh")) rt.meter.benchMwh = i.meter_energy_mwh;
+        if (has("meter_power_mw")) rt.meter.benchPowerMw = i.meter_power_mw;
+        if (has("mains_v") && i.mains_v !== null && i.mains_v > 0) rt.fw.mainsMv = Math.round(i.mains_v * 1000);
+        await rt.act(evse => {
+            if (has("pp_ohm")) {
+                const limit = cableLimitFromPp(i.pp_ohm);
+                if (limit !== rt.fw.cableLimit) evse.hwSetCableLimit(limit);
+            }
+            if (has("cp_high_v")) {
+                const p = pilotState(i.cp_high_v);
+                // a pilot level change always re-asserts the physical state (also over an earlier trigger)
+                if (p === "A") evse.hwSetState(HW.NotPluggedIn);
+                else if (p === "B") evse.hwSetState(HW.PluggedInNoDemand);
+                else if (p === "C" || p === "D") evse.hwSetState(HW.PluggedInDemand);
+                if (p !== "C" && p !== "D" && this.contactFault === Flt.ContactDryFailure) this.contactFault = null;
+            }
+            rt.fw.faultSources.bench = this.#benchFault();
+            rt.applyFaults(evse);
+        });
+        this.evaluate();
+        // the diode check depends on the outputs just computed
+        const again = this.#benchFault();
+        if (again !== rt.fw.faultSources.bench) {
+            await rt.act(evse => {
+                rt.fw.faultSources.bench = again;
+                rt.applyFaults(evse);
+            });
+            this.evaluate();
+        }
+    }
+
+    /** Recompute outputs from the committed EVSE state; PWM and contactor changes are delayed per config. */
+    evaluate() {
+        const rt = this.rt;
+        if (!rt.endpoint) return;
+        const hw = rt.cfg.hardware;
+        const s = rt.evseState();
+        const fault = s.faultState;
+        const max = Number(s.maximumChargeCurrent);
+        const supplyOk = [Sup.ChargingEnabled, Sup.Enabled, Sup.DischargingEnabled].includes(s.supplyState);
+        const plugged = rt.fw.hwState !== HW.NotPluggedIn;
+        const wantPwm = fault === Flt.NoError && plugged && supplyOk && dutyFromCurrent(max) !== null;
+        if (wantPwm && !this.pwmOn) {
+            if (!this.pwmTimer) {
+                this.pwmTimer = setTimeout(() => {
+                    this.pwmTimer = undefined;
+                    this.pwmOn = true;
+                    this.evaluate();
+                }, hw.pwmStartDelayMs);
+            }
+        } else if (!wantPwm) {
+            if (this.pwmTimer) clearTimeout(this.pwmTimer);
+            this.pwmTimer = undefined;
+            this.pwmOn = false;
+        }
+        let cp;
+        if (fault === Flt.PowerLoss) cp = "off";
+        else if (fault !== Flt.NoError) cp = "-12V";
+        else cp = this.pwmOn ? "pwm" : "+12V";
+        const duty = cp === "pwm" ? dutyFromCurrent(max) : null;
+
+        const wantContactor = cp === "pwm" && (s.state === St.PluggedInCharging || s.state === St.PluggedInDischarging);
+        if (wantContactor !== this.contactorTarget) {
+            this.contactorTarget = wantContactor;
+            if (this.contactorTimer) clearTimeout(this.contactorTimer);
+            const delay = wantContactor ? hw.contactorDelayMs : hw.contactorOpenDelayMs;
+            this.contactorTimer = setTimeout(() => {
+                this.contactorTimer = undefined;
+                this.#setOutputs({ contactor: this.contactorTarget });
+                this.#scheduleContactCheck();
+            }, delay);
+        }
+        this.#setOutputs({ cp_mode: cp, duty_pct: duty });
+    }
+
+    #setOutputs(patch) {
+        let changed = false;
+        for (const [k, v] of Object.entries(patch)) {
+            if (this.outputs[k] !== v) {
+                this.outputs[k] = v;
+                changed = true;
+            }
+        }
+        if (!changed) return;
+        this.outputs.t_ms = tMs();
+        const line = `${JSON.stringify({ event: "outputs", ...this.outputs })}\n`;
+        for (const s of this.subscribers) if (!s.destroyed) s.write(line);
+        this.rt.log({ event: "outputs", ...this.outputs });
+    }
+
+    /** Contactor feedback supervision: 500 ms after a command, feedback must agree (if the bench reports it). */
+    #scheduleContactCheck() {
+        if (this.contactCheckTimer) clearTimeout(this.contactCheckTimer);
+        this.contactCheckTimer = setTimeout(async () => {
+            this.contactCheckTimer = undefined;
+            const fb = this.inputs.contactor_feedback;
+            if (!this.rt.bench.attached || fb === null || fb === undefined) return;
+            let f = this.contactFault;
+            if (this.outputs.contactor && !fb) f = Flt.ContactDryFailure;
+            else if (!this.outputs.contactor && fb) f = Flt.ContactWetFailure;
+            else if (f === Flt.ContactWetFailure) f = null;
+            if (f !== this.contactFault) {
+                this.contactFault = f;
+                await this.#react([]);
+            }
+        }, 500);
+    }
+}

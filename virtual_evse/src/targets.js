@@ -55,7 +55,7 @@ export function toWire(schedules) {
  * Order of checks follows the SDK's code-driven EnergyEvseCluster.
  */
 export function validateSchedules(schedules, { soc }) {
-    if (schedules.length > MAX_SCHEDULES) fail(Status.ResourceExhausted, "more than 7 schedules");
+    if (schedules.length > MAX_SCHEDULES) fail(Status.ConstraintError, "more than 7 schedules");
     let seen = 0;
     for (const s of schedules) {
         const days = s.dayOfWeekForSequence;
