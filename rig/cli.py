@@ -129,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"rig: run {run_id} on the {'virtual' if cfg.is_virtual else 'real'} bench "
           f"({cfg.station.name}); outputs in {run_dir}", flush=True)
     t0 = time.monotonic()
-    with sandbox.Sandbox(run_id, with_netns=cfg.is_virtual, keep_state=args.keep_state) as sb:
+    with sandbox.Sandbox(run_id, with_netns=cfg.is_virtual, keep_state=args.keep_state, visible=[run_dir]) as sb:
         env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         code = sb.run(argv, env=env)
     _point_latest(reports, run_id)

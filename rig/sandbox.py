@@ -39,6 +39,7 @@ DEVICE_IFACE = "veth1"
 ENV_SANDBOX = "RIG_SANDBOX"  # state folder, set inside the sandbox
 ENV_NETNS = "RIG_NETNS"
 ENV_DEVICE_IFACE = "RIG_DEVICE_IFACE"
+ENV_KEEP = "RIG_SANDBOX_KEEP"  # folders under /tmp that must stay visible inside (e.g. the report folder)
 DATA_DIR = Path("/data")
 _DATA_MARKER = "created-data-dir"
 
@@ -162,12 +163,16 @@ class Sandbox:
         with_netns: create the Matter network namespace (virtual DUT); False runs on the host network
             (a real DUT on the lab network) with only the private mount namespace.
         keep_state: leave the state folder in place at the end (for debugging or reconnecting).
+        visible: folders that must stay visible inside although they lie under /tmp (e.g. the report folder).
     """
 
     TEARDOWN_GRACE_S = 15.0
 
-    def __init__(self, run_id: str, *, with_netns: bool = True, keep_state: bool = False) -> None:
+    def __init__(
+        self, run_id: str, *, with_netns: bool = True, keep_state: bool = False, visible: Sequence[Path] = ()
+    ) -> None:
         self.run_id = run_id
+        self.visible = [Path(p).resolve() for p in visible]
         self.with_netns = with_netns
         self.keep_state = keep_state
         self.state_dir = STATE_ROOT / run_id
@@ -254,6 +259,8 @@ class Sandbox:
         """
         # Own process group: a terminal Ctrl-C reaches only this process, which passes it on once, so the
         # child tears down once instead of being interrupted twice.
+        env = dict(os.environ if env is None else env)
+        env[ENV_KEEP] = os.pathsep.join(str(p) for p in self.visible)
         child = subprocess.Popen(self.command(argv), env=env, process_group=0)
         received: list[int] = []
 
@@ -291,6 +298,7 @@ def _private_mounts(state_dir: Path) -> str | None:
     """Bind the run's folders on /data and /tmp; paths of this run that live under /tmp stay visible."""
     tmp = Path("/tmp")
     candidates = {Path(__file__).resolve().parents[1], Path.cwd().resolve(), Path(sys.prefix).resolve()}
+    candidates |= {Path(p).resolve() for p in os.environ.get(ENV_KEEP, "").split(os.pathsep) if p}
     under_tmp = sorted(p for p in candidates if p != tmp and tmp in p.parents)
     keep = [p for p in under_tmp if not any(q in p.parents for q in under_tmp)]
     held: list[tuple[Path, Path]] = []

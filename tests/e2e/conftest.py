@@ -1,0 +1,109 @@
+"""End-to-end tests: they run `rig run` as a user would (sandbox, virtual EVSE, real Matter) and check what is left."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RIG = [sys.executable, "-m", "rig.cli"]
+
+
+def _rig_netns() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    return {line.split()[0] for line in out.splitlines() if line.startswith("rig-")}
+
+
+def _rig_processes() -> set[int]:
+    """PIDs of virtual EVSE or sandboxed pytest processes (anything started by a run)."""
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "virtual_evse/src/main.js" in cmd or "rig.sandbox" in cmd or "--rig-run-dir" in cmd:
+            pids.add(int(proc.name))
+    return pids
+
+
+def _rig_mounts() -> list[str]:
+    return [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if "/run/rig/" in line]
+
+
+@dataclass
+class Leftovers:
+    netns: set[str]
+    processes: set[int]
+    state: set[str]
+
+    @classmethod
+    def now(cls) -> Leftovers:
+        state = {p.name for p in Path("/run/rig").iterdir()} if Path("/run/rig").is_dir() else set()
+        return cls(_rig_netns(), _rig_processes(), state)
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """Every e2e test must leave no network namespace, process, state folder or mount of its runs."""
+    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("node") is None:
+        pytest.skip("end-to-end tests need root, `ip` and `node` (CI runs them as root)")
+    before = Leftovers.now()
+    yield
+    after = Leftovers.now()
+    assert after.netns <= before.netns, f"network namespaces left behind: {after.netns - before.netns}"
+    assert after.processes <= before.processes, f"processes left behind: {after.processes - before.processes}"
+    assert after.state <= before.state, f"state folders left behind in /run/rig: {after.state - before.state}"
+    assert not _rig_mounts(), f"mounts left behind: {_rig_mounts()}"
+
+
+@dataclass
+class RunResult:
+    code: int
+    output: str
+    run_dir: Path | None
+
+    def junit_cases(self) -> dict[str, str]:
+        """TC id → outcome (passed / failed / error / skipped) from junit.xml."""
+        assert self.run_dir is not None, f"the run made no report folder:\n{self.output}"
+        tree = ET.parse(self.run_dir / "junit.xml")
+        out = {}
+        for case in tree.iter("testcase"):
+            outcome = "passed"
+            for tag in ("failure", "error", "skipped"):
+                if case.find(tag) is not None:
+                    outcome = {"failure": "failed"}.get(tag, tag)
+            out[case.get("name", "")] = outcome
+        return out
+
+    def results(self) -> dict[str, dict[str, object]]:
+        import json
+
+        assert self.run_dir is not None
+        return json.loads((self.run_dir / "results.json").read_text())
+
+
+@pytest.fixture
+def rig_run(tmp_path: Path):
+    """Run `rig run ARGS` with reports under tmp_path; returns a RunResult."""
+
+    def run(*args: str, timeout: float = 240, config: Path | None = None) -> RunResult:
+        reports = tmp_path / "reports"
+        cfg = ["--config", str(config)] if config else []
+        cmd = [*RIG, "run", *cfg, "--set", f"report.dir={reports}", *args]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+        output = proc.stdout + proc.stderr
+        run_dirs = sorted(p for p in reports.glob("2*") if p.is_dir()) if reports.is_dir() else []
+        return RunResult(proc.returncode, output, run_dirs[-1] if run_dirs else None)
+
+    return run
