@@ -23,7 +23,6 @@ const isTransferring = s => s === St.PluggedInCharging || s === St.PluggedInDisc
 /** Cluster model variant: revision 3, optional "timed" removal (defect), no list-length constraints (we answer them). */
 function evseBase(cfg) {
     let Base = EnergyEvseServer.with(...cfg.features.map(f => FEATURE_NAMES[f]));
-    if (cfg.has("RFID")) Base = Base.enable({ events: { rfid: true } });
     const schema = Base.schema.clone();
     // cloned elements keep the cached base/shadow links of the frozen originals: drop them below the cluster so that
     // type references resolve to the patched datatypes of this clone
@@ -50,6 +49,7 @@ function evseBase(cfg) {
     };
     stripMax(schema);
     Base = Base.for(ClusterType(schema), schema);
+    if (cfg.has("RFID")) Base = Base.enable({ events: { rfid: true } });
     return Base;
 }
 
@@ -104,27 +104,33 @@ export function createEvseServer(rt) {
                 q.minimumEmitInterval = 30_000;
             }
             // Writable attributes: validated and applied in the writing transaction ($Changing runs before commit)
-            if (s.userMaximumChargeCurrent !== undefined) {
-                this.reactTo(this.events.userMaximumChargeCurrent$Changing, v => {
-                    if (Number(v) < 0) fail(Status.ConstraintError, "UserMaximumChargeCurrent < 0");
-                    rt.store.set({ userMaximumChargeCurrent: Number(v) });
-                    this.recomputeLimits(Number(v));
-                    this.recomputeSchedule();
-                });
-            }
-            if (s.randomizationDelayWindow !== undefined) {
-                this.reactTo(this.events.randomizationDelayWindow$Changing, v => {
-                    if (v < 0 || v > 86400) fail(Status.ConstraintError, "RandomizationDelayWindow out of range");
-                    rt.store.set({ randomizationDelayWindow: v });
-                });
-            }
-            if (s.approximateEvEfficiency !== undefined) {
-                this.reactTo(this.events.approximateEvEfficiency$Changing, v => {
-                    if (v !== null && (v < 0 || v > 65534)) fail(Status.ConstraintError, "ApproximateEVEfficiency out of range");
-                    rt.store.set({ approximateEvEfficiency: v });
-                });
-            }
+            if (s.userMaximumChargeCurrent !== undefined) this.reactTo(this.events.userMaximumChargeCurrent$Changing, this.onUserMaxChanging);
+            if (s.randomizationDelayWindow !== undefined) this.reactTo(this.events.randomizationDelayWindow$Changing, this.onRandomizationChanging);
+            if (s.approximateEvEfficiency !== undefined) this.reactTo(this.events.approximateEvEfficiency$Changing, this.onEfficiencyChanging);
             rt.afterCommit(() => rt.scheduleExpiry());
+        }
+
+        onUserMaxChanging(v) {
+            if (Number(v) < 0) fail(Status.ConstraintError, "UserMaximumChargeCurrent < 0");
+            rt.store.set({ userMaximumChargeCurrent: Number(v) });
+            // a remote write runs with the writer's privileges (MaximumChargeCurrent is read-only for it):
+            // recompute in a firmware transaction right after the write commits
+            rt.afterCommit(() =>
+                rt.act(evse => {
+                    evse.recomputeLimits();
+                    evse.recomputeSchedule();
+                }),
+            );
+        }
+
+        onRandomizationChanging(v) {
+            if (v < 0 || v > 86400) fail(Status.ConstraintError, "RandomizationDelayWindow out of range");
+            rt.store.set({ randomizationDelayWindow: v });
+        }
+
+        onEfficiencyChanging(v) {
+            if (v !== null && (v < 0 || v > 65534)) fail(Status.ConstraintError, "ApproximateEVEfficiency out of range");
+            rt.store.set({ approximateEvEfficiency: v });
         }
 
         // ------------------------------------------------------------------ helpers
@@ -145,15 +151,14 @@ export function createEvseServer(rt) {
             rt.boundary = true;
         }
 
-        recomputeLimits(userMaxOverride) {
+        recomputeLimits() {
             const s = this.state;
             const fw = rt.fw;
             const p = rt.store.data;
             const parts = [fw.hwMaxCharge, p.commandMaxCharge];
             if (!defect("max-current-ignores-circuit-capacity")) parts.push(s.circuitCapacity);
             if (fw.cableLimit !== null) parts.push(fw.cableLimit);
-            if (userMaxOverride !== undefined) parts.push(userMaxOverride);
-            else if (s.userMaximumChargeCurrent !== undefined) parts.push(Number(s.userMaximumChargeCurrent));
+            if (s.userMaximumChargeCurrent !== undefined) parts.push(Number(s.userMaximumChargeCurrent));
             const max = Math.max(0, Math.min(...parts.map(Number)));
             if (s.maximumChargeCurrent !== max) s.maximumChargeCurrent = max;
             if (v2x) {
