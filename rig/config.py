@@ -225,6 +225,12 @@ class Dut(_Section):
             )
         return value
 
+    @field_validator("setup_code", mode="before")
+    @classmethod
+    def _setup_code_digits(cls, value: Any) -> Any:
+        # YAML reads an unquoted manual pairing code as a number.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     @field_validator("setup_code")
     @classmethod
     def _check_setup_code(cls, value: str | None) -> str | None:

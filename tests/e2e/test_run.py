@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rig.matter.onboarding import manual_pairing_code
 from tests.e2e.conftest import RIG, ROOT, Leftovers
 
 pytestmark = pytest.mark.e2e
@@ -67,15 +68,7 @@ def test_malformed_rig_yaml_names_the_path(rig_run, tmp_path: Path) -> None:
 
 
 def _manual_code(passcode: int, discriminator: int) -> str:
-    out = subprocess.run(
-        ["python3", "-c", "import sys;from chip.setup_payload import SetupPayload;"
-         f"print(SetupPayload().GenerateManualPairingCode({passcode}, discriminator={discriminator}))"],
-        capture_output=True, text=True, check=False, cwd=ROOT,
-        executable=str(Path(RIG[0])),
-    )
-    code = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-    assert code.isdigit(), out.stderr
-    return code
+    return manual_pairing_code(passcode, discriminator)
 
 
 def test_wrong_setup_code_fails_with_a_clear_message(rig_run) -> None:
