@@ -80,12 +80,17 @@ def _suite_figures() -> dict[str, float]:
         results = json.loads(runs[-1].read_text())
     from suites.tc_eevse.test_tc_eevse_2_2 import ENABLE_WINDOW_S
 
-    total = sum(float(results[c]["duration_s"]) for c in ("TC-EEVSE-2.2", "TC-EEVSE-2.4"))
+    # From the first step of 2.2 to the last of 2.4: both case bodies plus what runs between them (2.2's
+    # teardown, 2.4's return to idle and event subscription). The session's one-time EVSE start and
+    # commissioning are the figures above.
+    a, b = results["TC-EEVSE-2.2"], results["TC-EEVSE-2.4"]
+    span = float(b["call_stop"]) - float(a["call_start"])
     return {
-        "TC-EEVSE-2.2 (s)": float(results["TC-EEVSE-2.2"]["duration_s"]),
-        "TC-EEVSE-2.4 (s)": float(results["TC-EEVSE-2.4"]["duration_s"]),
+        "TC-EEVSE-2.2 body (s)": float(a["call_s"]),
+        "TC-EEVSE-2.4 body (s)": float(b["call_s"]),
+        "2.2 start to 2.4 end (s)": span,
         "ChargingEnabledUntil window (s)": float(ENABLE_WINDOW_S),
-        "2.2 + 2.4 beyond the window (s), target <= 3": total - ENABLE_WINDOW_S,
+        "2.2 + 2.4 beyond the window (s), target <= 3": span - ENABLE_WINDOW_S,
     }
 
 

@@ -332,6 +332,9 @@ def _record_result(item: pytest.Item, call: pytest.CallInfo[None], report: Any) 
         entry["failed_step"] = failed.number if failed else None
         entry["steps"] = runner.to_dicts()
     entry["duration_s"] = round(entry.get("duration_s", 0.0) + report.duration, 3)
+    entry[f"{call.when}_s"] = round(report.duration, 3)
+    entry[f"{call.when}_start"] = call.start
+    entry[f"{call.when}_stop"] = call.stop
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

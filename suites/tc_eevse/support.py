@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from rig.matter.eevse import Evse, enum_name, is_null
@@ -30,6 +32,25 @@ async def check_attr(steps: StepRunner, evse: Evse, name: str, expected: Any) ->
         raise AssertionError(f"{name}: expected {_show(expected) if expected is not None else 'null'}, "
                              f"read {_show(value)}")
     return value
+
+
+async def check_attr_within(
+    steps: StepRunner, evse: Evse, name: str, expected: Any, within_s: float, poll_s: float = 0.05
+) -> Any:
+    """Read ``name`` until it equals ``expected``; fail if it does not within ``within_s`` (the plan's allowance)."""
+    want = int(expected) if hasattr(expected, "name") else expected
+    deadline = time.monotonic() + within_s
+    t0 = time.monotonic()
+    while True:
+        value = await evse.read(name)
+        actual = int(value) if hasattr(value, "name") else value
+        if actual == want:
+            steps.note(f"{name} = {_show(value)} after {time.monotonic() - t0:.3f} s")
+            return value
+        if time.monotonic() >= deadline:
+            steps.note(f"{name} = {_show(value)}")
+            raise AssertionError(f"{name}: expected {_show(expected)} within {within_s:g} s, still {_show(value)}")
+        await asyncio.sleep(poll_s)
 
 
 async def check_attr_min(steps: StepRunner, evse: Evse, name: str, minimum: float, unit: str = "") -> Any:
