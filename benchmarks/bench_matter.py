@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -44,7 +45,8 @@ async def _inside() -> dict[str, float]:
     try:
         paa = export_paa(info.state_dir / "paa")
         t0 = time.monotonic()
-        ctrl = MatterController(info.state_dir / "controller" / "chip.json", paa)
+        ctrl = MatterController(info.state_dir / "controller" / "chip.json", paa,
+                                chip_log=os.environ.get("RIG_CHIP_LOG", "progress"))
         init_s = time.monotonic() - t0
         commission_s = await ctrl.commission(cfg.dut.node_id, passcode=cfg.dut.passcode,
                                              discriminator=cfg.dut.discriminator)
@@ -108,7 +110,8 @@ def main() -> int:
         print(out.stdout[-3000:], out.stderr[-3000:], file=sys.stderr)
         return 1
     figures = json.loads(lines[-1])
-    figures.update(_suite_figures())
+    if "--no-suite" not in sys.argv:
+        figures.update(_suite_figures())
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"{key:<{width}}  {value:8.3f}")

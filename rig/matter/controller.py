@@ -117,6 +117,7 @@ class MatterController:
         paa_trust_store: folder of PAA certificates (DER) used for device attestation.
         controller_node_id: the controller's own node id on its fabric.
         vendor_id, fabric_id: identity of the controller's fabric.
+        chip_log: the CHIP stack's log level (error, progress, detail); its lines go to Python logging.
     """
 
     _stack: Any = None
@@ -129,6 +130,7 @@ class MatterController:
         controller_node_id: int = 112233,
         vendor_id: int = 0xFFF1,
         fabric_id: int = 1,
+        chip_log: str = "progress",
     ) -> None:
         if MatterController._stack is not None:
             raise SetupError("one Matter stack per process: a MatterController already exists")
@@ -136,6 +138,11 @@ class MatterController:
             raise SetupError(f"the PAA trust store {paa_trust_store} holds no .der certificate")
         chip.native.Init()
         chip.logging.RedirectToPythonLogging()
+        levels = {"error": chip.logging.LOG_CATEGORY_ERROR, "progress": chip.logging.LOG_CATEGORY_PROGRESS,
+                  "detail": chip.logging.LOG_CATEGORY_DETAIL}
+        if chip_log not in levels:
+            raise SetupError(f"chip_log must be one of {', '.join(levels)}, not {chip_log!r}")
+        chip.logging.SetLogFilter(levels[chip_log])
         storage_path.parent.mkdir(parents=True, exist_ok=True)
         self._stack = chip.ChipStack.ChipStack(persistentStoragePath=str(storage_path))
         MatterController._stack = self._stack
