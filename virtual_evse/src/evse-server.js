@@ -102,6 +102,10 @@ export function createEvseServer(rt) {
                 const orig = q.shouldEmit;
                 q.shouldEmit = (...a) => (rt.forceQuiet ? "now" : orig ? orig(...a) : true);
                 q.minimumEmitInterval = 30_000;
+                if (process.env.VEVSE_DEBUG_QUIET) {
+                    q.on((...a) => console.error("QUIET EMIT", name, a));
+                    this.events[`${name}$Changed`].on((...a) => console.error("CHANGED", name, a));
+                }
             }
             // Writable attributes: validated and applied in the writing transaction ($Changing runs before commit)
             if (s.userMaximumChargeCurrent !== undefined) this.reactTo(this.events.userMaximumChargeCurrent$Changing, this.onUserMaxChanging);
@@ -147,8 +151,14 @@ export function createEvseServer(rt) {
             this.state.state = value;
         }
 
+        /** Session boundary: Q-quality session attributes are reported (even if unchanged) once this commits. */
         markBoundary() {
-            rt.boundary = true;
+            if (rt.boundaryPending) return;
+            rt.boundaryPending = true;
+            rt.afterCommit(() => {
+                rt.boundaryPending = false;
+                rt.forceSessionReports();
+            });
         }
 
         recomputeLimits() {

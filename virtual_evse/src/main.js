@@ -35,13 +35,12 @@ let shuttingDown = false;
 async function shutdown(signal) {
     if (shuttingDown) return;
     shuttingDown = true;
-    const force = setTimeout(() => process.exit(0), 2000);
+    const force = setTimeout(() => process.exit(0), 1800); // matter.js shutdown can take >10 s with a session open
     force.unref?.();
     try {
         rt.log({ event: "shutdown", signal });
         clearInterval(rt.tickTimer);
-        await port?.close();
-        await node?.close();
+        await Promise.all([port?.close(), node?.close()]);
     } catch (e) {
         process.stderr.write(`vevse: shutdown error ${e?.stack ?? e}\n`);
     }
