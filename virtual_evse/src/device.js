@@ -1,16 +1,15 @@
 // Node composition: root endpoint (Basic Information, General Diagnostics with test event triggers) and endpoint 1
 // (EVSE 0x050C + Device Energy Management 0x050D + Electrical Sensor 0x0510 device types).
 import { Endpoint, ServerNode, VendorId, DeviceTypeId } from "@matter/main";
-import {
-    DescriptorServer,
-    DeviceEnergyManagementServer,
-    ElectricalEnergyMeasurementServer,
-    ElectricalPowerMeasurementServer,
-    EnergyEvseModeServer,
-    GeneralDiagnosticsServer,
-    PowerTopologyServer,
-} from "@matter/main/behaviors";
-import { EnergyEvseDevice } from "@matter/main/devices";
+// per-behavior subpaths: importing "@matter/main/behaviors" loads every cluster (seconds of startup)
+import { DescriptorServer } from "@matter/main/behaviors/descriptor";
+import { DeviceEnergyManagementServer } from "@matter/main/behaviors/device-energy-management";
+import { ElectricalEnergyMeasurementServer } from "@matter/main/behaviors/electrical-energy-measurement";
+import { ElectricalPowerMeasurementServer } from "@matter/main/behaviors/electrical-power-measurement";
+import { EnergyEvseModeServer } from "@matter/main/behaviors/energy-evse-mode";
+import { GeneralDiagnosticsServer } from "@matter/main/behaviors/general-diagnostics";
+import { PowerTopologyServer } from "@matter/main/behaviors/power-topology";
+import { EnergyEvseDevice } from "@matter/main/devices/energy-evse";
 import { Status, StatusResponseError } from "@matter/main/types";
 import { createEvseServer } from "./evse-server.js";
 import { applyTrigger, resolveTrigger } from "./triggers.js";

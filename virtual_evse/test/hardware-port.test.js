@@ -42,7 +42,7 @@ before(async () => {
     // persisted firmware state as left by an earlier EnableCharging(null, 6000, 32000): boots ChargingEnabled
     mkdirSync(join(dir, "storage"), { recursive: true });
     writeFileSync(join(dir, "storage", "vevse-state.json"), JSON.stringify({ chargingEnabledUntil: null, minimumChargeCurrent: 6000, commandMaxCharge: 32000 }));
-    writeFileSync(join(dir, "config.json"), JSON.stringify({ storagePath: join(dir, "storage"), port, hardwarePort: sock, discriminator: 1234 }));
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ storagePath: join(dir, "storage"), port, hardwarePort: sock, discriminator: 1234, interface: "lo" }));
     proc = spawn(process.execPath, [join(root, "src", "main.js")], {
         env: { ...process.env, VEVSE_CONFIG: join(dir, "config.json") },
         stdio: ["ignore", "pipe", "pipe"],
