@@ -209,9 +209,10 @@ class MatterController:
                     passcode,
                     filterType=chip.discovery.FilterType.LONG_DISCRIMINATOR,
                     filter=discriminator,
-                    discoveryTimeoutMsec=int(timeout_s * 1000),
+                    # Discovery gives up early enough for PASE/CASE to finish within timeout_s.
+                    discoveryTimeoutMsec=int(max(timeout_s - 3, 2) * 1000),
                 )
-            await self._bounded(coro, timeout_s + 5, f"commissioning of node 0x{node_id:x}")
+            await self._bounded(coro, timeout_s, f"commissioning of node 0x{node_id:x}")
         except WaitTimeout as exc:
             raise DutUnreachable(
                 f"no commissionable DUT with discriminator {discriminator} answered within {timeout_s:g} s "

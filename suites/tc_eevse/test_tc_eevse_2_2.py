@@ -16,7 +16,7 @@ import pytest
 from rig.matter.eevse import FaultState, State, StoppedReason, SupplyState, matter_epoch_s
 from rig.matter.triggers import Trigger
 from rig.steps import TestStep
-from suites.tc_eevse.support import check_attr, check_attr_min, check_attr_within, check_event, check_event_min
+from suites.tc_eevse.support import check_attr, check_attr_within, check_event, check_event_min
 
 pytestmark = [pytest.mark.tc("TC-EEVSE-2.2", "Primary functionality with DUT as Server"), pytest.mark.pics("EEVSE.S")]
 
@@ -117,6 +117,7 @@ async def test_tc_eevse_2_2(steps, evse, evse_events) -> None:
     ev = await events.next("EVConnected", t_event)
     steps.note(ev.summary())
     session_id = ev.data.sessionID
+    plugged_at = ev.received_at
     steps.step("4a")
     await check_attr(steps, evse, "State", State.kPluggedInNoDemand)
     steps.step("4b")
@@ -208,6 +209,8 @@ async def test_tc_eevse_2_2(steps, evse, evse_events) -> None:
     ev = await events.next("EVNotDetected", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInNoDemand)
     check_event_min(steps, ev, sessionDuration=0, sessionEnergyCharged=0)
+    # What the TH saw between the EVConnected and EVNotDetected reports, less 1 s for whole-second rounding.
+    session_seen_s = max(int(ev.received_at - plugged_at) - 1, 0)
     steps.step("13a")
     await check_attr(steps, evse, "State", State.kNotPluggedIn)
     steps.step("13b")
@@ -215,8 +218,9 @@ async def test_tc_eevse_2_2(steps, evse, evse_events) -> None:
     steps.step("13c")
     await check_attr(steps, evse, "SessionID", session_id)
     steps.step("13d")
-    # The session lasted at least the ChargingEnabledUntil window (the plan's 120 s, shortened here).
-    await check_attr_min(steps, evse, "SessionDuration", ENABLE_WINDOW_S, "s")
+    # The plan's "> 120" follows from its 2-minute window; here: the session time the TH observed.
+    duration = await evse.read("SessionDuration")
+    steps.measure("SessionDuration", duration, "s", low=session_seen_s, high=int(time.time() - plugged_at) + 1)
 
     steps.step("14")
     await evse.trigger(Trigger.PLUGGED_IN)
