@@ -195,6 +195,7 @@ export function createEvseServer(rt) {
                 socFeature: soc,
             });
             for (const [k, v] of Object.entries(next)) if (s[k] !== v) s[k] = v;
+            rt.armTargetTimer(next.nextChargeTargetTime);
         }
 
         /** Session statistics from the meter (only while a session is open). */

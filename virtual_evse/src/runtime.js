@@ -102,6 +102,24 @@ export function createRuntime(cfg, store) {
         return evse.hwSetFault(f);
     };
 
+    /** Re-evaluate NextCharge* once the current target time has passed (the next target becomes current). */
+    let targetTimer;
+    let targetAt = null;
+    rt.armTargetTimer = at => {
+        if (at === targetAt) return;
+        targetAt = at;
+        if (targetTimer) clearTimeout(targetTimer);
+        targetTimer = undefined;
+        if (at === null || at === undefined) return;
+        const ms = Math.min(Math.max(0, at * 1000 - Date.now()) + 1000, 0x7fffffff);
+        targetTimer = setTimeout(() => {
+            targetTimer = undefined;
+            targetAt = null;
+            rt.act(evse => evse.recomputeSchedule()).catch(e => console.error("target recheck", e));
+        }, ms);
+        targetTimer.unref?.();
+    };
+
     let outputsTimer;
     rt.outputsMayChange = () => {
         if (outputsTimer) return;
