@@ -67,6 +67,7 @@ export class HardwarePort {
         this.contactorTimer = undefined;
         this.contactorTarget = false;
         this.contactorChangedAt = 0;
+        this.diodeFault = false;
         this.contactFault = null; // latched ContactDryFailure / ContactWetFailure
         this.contactCheckTimer = undefined;
         rt.outputListeners.add(() => this.evaluate());
@@ -137,6 +138,7 @@ export class HardwarePort {
                 rt.bench.attached = false;
                 rt.fw.faultSources.bench = null;
                 this.contactFault = null;
+                this.diodeFault = false;
                 await rt.act(evse => rt.applyFaults(evse));
                 this.evaluate();
                 return { ok: true };
@@ -207,8 +209,12 @@ export class HardwarePort {
         if (i.mains_v !== null && i.mains_v > 253) return Flt.OverVoltage;
         if (i.mains_v !== null && i.mains_v < 207) return Flt.UnderVoltage;
         if (pilotState(i.cp_high_v) === "E") return Flt.PilotShortCircuit;
-        // diode check: with PWM on, the low phase must read -12 V (the EV's diode blocks the negative half)
-        if (this.outputs.cp_mode === "pwm" && i.cp_low_v !== null && !near(i.cp_low_v, -12)) return Flt.PilotShortCircuit;
+        // diode check: with PWM on, the low phase must read -12 V (the EV's diode blocks the negative half). Latched
+        // while the low level stays wrong (PWM stops on the fault) and cleared when it is back or the EV is unplugged.
+        const lowBad = i.cp_low_v !== null && !near(i.cp_low_v, -12);
+        if (this.outputs.cp_mode === "pwm" && lowBad) this.diodeFault = true;
+        if (!lowBad || pilotState(i.cp_high_v) === "A") this.diodeFault = false;
+        if (this.diodeFault) return Flt.PilotShortCircuit;
         if (this.contactFault) return this.contactFault;
         return null;
     }
