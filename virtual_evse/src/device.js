@@ -16,7 +16,7 @@ import { applyTrigger, resolveTrigger } from "./triggers.js";
 
 export const MODE_TAGS = { Manual: 0x4000, TimeOfUse: 0x4001, SolarCharging: 0x4002 };
 
-export async function createNode(rt) {
+export async function createNode(rt, id = "vevse") {
     const { cfg } = rt;
 
     class VevseGeneralDiagnosticsServer extends GeneralDiagnosticsServer {
@@ -47,7 +47,7 @@ export async function createNode(rt) {
     rt.modeTags = MODE_TAGS;
 
     const node = await ServerNode.create(ServerNode.RootEndpoint.with(VevseGeneralDiagnosticsServer), {
-        id: "vevse",
+        id,
         network: { port: cfg.port },
         commissioning: { passcode: cfg.passcode, discriminator: cfg.discriminator },
         productDescription: { name: cfg.productName, deviceType: DeviceTypeId(0x050c), vendorId: VendorId(cfg.vendorId), productId: cfg.productId },

@@ -64,7 +64,7 @@ export function createRuntime(cfg, store) {
         }
     };
 
-    rt.act = async fn => rt.endpoint.act("firmware", agent => fn(agent.get(rt.EvseServer), agent));
+    rt.act = async fn => (rt.endpoint ? rt.endpoint.act("firmware", agent => fn(agent.get(rt.EvseServer), agent)) : undefined);
 
     rt.evseState = () => rt.endpoint.stateOf(rt.EvseServer);
 
@@ -137,16 +137,19 @@ export function createRuntime(cfg, store) {
         rt.meter.lastTickMs = now;
         const st = rt.evseState();
         const charging = st.state === St.PluggedInCharging;
+        const discharging = st.state === St.PluggedInDischarging;
         let powerMw = 0;
         if (rt.bench.attached && rt.meter.benchPowerMw !== null) powerMw = rt.meter.benchPowerMw;
         else if (charging) powerMw = (rt.fw.mainsMv / 1000) * Number(st.maximumChargeCurrent); // V × mA = mW
-        if (charging && !(rt.bench.attached && rt.meter.benchMwh !== null)) rt.meter.internalMwh += (powerMw * dt) / 3600;
+        else if (discharging) powerMw = -(rt.fw.mainsMv / 1000) * Number(st.maximumDischargeCurrent ?? 0);
+        if (charging && !(rt.bench.attached && rt.meter.benchMwh !== null)) rt.meter.internalMwh += (Math.max(0, powerMw) * dt) / 3600;
+        if (discharging) rt.meter.dischargeMwh += (Math.max(0, -powerMw) * dt) / 3600;
         rt.meter.powerMw = powerMw;
-        if (charging && rt.fw.sessionStartMs !== null && now - lastSessionUpdateMs >= 30_000) {
+        if ((charging || discharging) && rt.fw.sessionStartMs !== null && now - lastSessionUpdateMs >= 30_000) {
             lastSessionUpdateMs = now;
             await rt.act(evse => evse.updateSession());
         }
-        if (!charging) lastSessionUpdateMs = now;
+        if (!charging && !discharging) lastSessionUpdateMs = now;
         await rt.updateMeasurements?.();
     };
 
