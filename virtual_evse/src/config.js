@@ -92,6 +92,7 @@ export function loadConfig(path = process.env.VEVSE_CONFIG) {
     const key = String(cfg.enableKey);
     if (!/^[0-9a-fA-F]{32}$/.test(key)) throw new ConfigError("enableKey must be 32 hex digits (16 bytes)");
     cfg.enableKeyBytes = Uint8Array.from(Buffer.from(key, "hex"));
+    if (cfg.enableKeyBytes.every(b => b === 0)) throw new ConfigError("enableKey must not be all zeros (test event triggers would be unusable)");
 
     const known = loadDefects();
     if (!Array.isArray(cfg.defects)) throw new ConfigError("defects must be a list");
