@@ -203,3 +203,26 @@ test("defects: session id, extra event, no ETStarted", async () => {
     await d.trig("pluggedin");
     assert.equal(d.events.at(-1).sessionId, 0);
 });
+
+test("defects: state, expiry, circuit capacity, merge, min>max, supply restore", async () => {
+    const d = await makeEvse({
+        defects: ["state-change-not-reported", "charging-enabled-until-ignored", "max-current-ignores-circuit-capacity", "targets-merge-wrong", "min-greater-than-max-accepted", "fault-does-not-restore-supply-state"],
+        hardware: { maxHardwareChargeCurrent: 40000 },
+    });
+    await d.trig("basic"); // HW limit 32 A, CircuitCapacity 32 A
+    await d.trig("pluggedin");
+    assert.equal(d.st().state, 0, "State not updated on plug-in");
+    assert.deepEqual(d.take(), ["evConnected"]);
+    await d.rt.act(evse => evse.setCircuitCapacity(10000));
+    assert.equal(await status(d.cmd("enableCharging", { chargingEnabledUntil: Math.floor(Date.now() / 1000) + 1, minimumChargeCurrent: 20000, maximumChargeCurrent: 16000 })), "SUCCESS");
+    assert.equal(d.st().maximumChargeCurrent, 16000, "CircuitCapacity 10 A ignored");
+    await sleep(1500);
+    assert.equal(d.st().supplyState, 1, "ChargingEnabledUntil never expires");
+    await d.trig("evse_ground_fault");
+    await d.trig("evse_fault_clear");
+    assert.equal(d.st().supplyState, 0, "SupplyState not restored");
+    const all = { monday: true, tuesday: true, wednesday: true, thursday: true, friday: true, saturday: true, sunday: true };
+    await d.cmd("setTargets", { chargingTargetSchedules: [{ dayOfWeekForSequence: all, chargingTargets: [{ targetTimeMinutesPastMidnight: 1, targetSoC: 100 }] }] });
+    await d.cmd("setTargets", { chargingTargetSchedules: [{ dayOfWeekForSequence: { sunday: true }, chargingTargets: [] }] });
+    assert.equal((await d.cmd("getTargets")).chargingTargetSchedules.length, 1, "whole list replaced");
+});
