@@ -15,31 +15,18 @@ try {
     process.exit(e instanceof ConfigError ? (e.exitCode ?? 2) : 1);
 }
 
-// matter.js reads these through its Environment; set them before importing it (it parses argv too — unused here).
-process.env.MATTER_STORAGE_PATH = cfg.storagePath;
-process.env.MATTER_LOG_LEVEL = cfg.logLevel;
-process.env.MATTER_LOG_FORMAT = process.env.MATTER_LOG_FORMAT ?? "plain";
-if (cfg.interface) process.env.MATTER_MDNS_NETWORKINTERFACE = cfg.interface;
-
-const { Store } = await import("./store.js");
-const { createRuntime } = await import("./runtime.js");
-const { createNode } = await import("./device.js");
-const { HardwarePort } = await import("./hardware-port.js");
-
-const store = new Store(cfg.storagePath);
-const rt = createRuntime(cfg, store);
 let node;
 let port;
+let rt;
 let shuttingDown = false;
 
 async function shutdown(signal) {
     if (shuttingDown) return;
     shuttingDown = true;
     const force = setTimeout(() => process.exit(0), 1800); // matter.js shutdown can take >10 s with a session open
-    force.unref?.();
     try {
-        rt.log({ event: "shutdown", signal });
-        clearInterval(rt.tickTimer);
+        rt?.log({ event: "shutdown", signal });
+        if (rt) clearInterval(rt.tickTimer);
         await Promise.all([port?.close(), node?.close()]);
     } catch (e) {
         process.stderr.write(`vevse: shutdown error ${e?.stack ?? e}\n`);
@@ -49,6 +36,21 @@ async function shutdown(signal) {
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 process.on("SIGINT", () => shutdown("SIGINT"));
 
+// matter.js reads these through its Environment; set them before importing it (it parses argv too — unused here).
+process.env.MATTER_STORAGE_PATH = cfg.storagePath;
+process.env.MATTER_LOG_LEVEL = cfg.logLevel;
+process.env.MATTER_LOG_FORMAT = process.env.MATTER_LOG_FORMAT ?? "plain";
+if (cfg.interface) process.env.MATTER_MDNS_NETWORKINTERFACE = cfg.interface;
+// signals are handled here (bounded shutdown, exit 0), not by matter.js' ProcessManager
+process.env.MATTER_RUNTIME_SIGNALS = "false";
+
+const { Store } = await import("./store.js");
+const { createRuntime } = await import("./runtime.js");
+const { createNode } = await import("./device.js");
+const { HardwarePort } = await import("./hardware-port.js");
+
+const store = new Store(cfg.storagePath);
+rt = createRuntime(cfg, store);
 try {
     ({ node } = await createNode(rt));
     if (cfg.hardwarePort) {
@@ -58,12 +60,14 @@ try {
     await node.start();
     rt.tickTimer = setInterval(() => rt.tick().catch(e => process.stderr.write(`vevse: tick ${e?.stack ?? e}\n`)), 1000);
     await rt.scheduleExpiry();
+    if (shuttingDown) await new Promise(() => {});
     const commissioned = !!node.state.commissioning.commissioned;
     process.stdout.write(
         `${JSON.stringify({ event: "ready", port: cfg.port, passcode: cfg.passcode, discriminator: cfg.discriminator, commissioned })}\n`,
     );
     rt.ready = true;
 } catch (e) {
+    if (shuttingDown) await new Promise(() => {}); // a signal arrived during startup: let shutdown() exit 0
     process.stderr.write(`vevse: startup failed: ${e?.stack ?? e}\n`);
     for (const c of e?.errors ?? []) process.stderr.write(`  cause: ${c?.stack ?? c}\n  ${c?.cause?.stack ?? ""}\n`);
     process.exit(1);
