@@ -57,6 +57,13 @@ async function status(promise) {
     }
 }
 const sleep = ms => new Promise(r => setTimeout(r, ms));
+async function until(cond, timeoutMs) {
+    const end = Date.now() + timeoutMs;
+    while (!cond()) {
+        if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
+        await sleep(50);
+    }
+}
 
 test("TC-2.2 shape: sessions, enable/disable, demand, expiry", async () => {
     const d = await makeEvse();
@@ -65,13 +72,13 @@ test("TC-2.2 shape: sessions, enable/disable, demand, expiry", async () => {
     await d.trig("pluggedin");
     assert.deepEqual(d.take(), ["evConnected"]);
     assert.equal(d.st().sessionId, 0);
-    const until = Math.floor(Date.now() / 1000) + 1;
-    assert.equal(await status(d.cmd("enableCharging", { chargingEnabledUntil: until, minimumChargeCurrent: 6000, maximumChargeCurrent: 60000 })), "SUCCESS");
+    const enabledUntil = Math.floor(Date.now() / 1000) + 1;
+    assert.equal(await status(d.cmd("enableCharging", { chargingEnabledUntil: enabledUntil, minimumChargeCurrent: 6000, maximumChargeCurrent: 60000 })), "SUCCESS");
     await d.trig("charge_demand");
     assert.deepEqual(d.take(), ["energyTransferStarted"]);
     assert.equal(d.st().state, 3);
     assert.equal(d.st().maximumChargeCurrent, 32000);
-    await sleep(1600);
+    await until(() => d.events.some(e => e.name === "energyTransferStopped"), 3000);
     const stopped = d.events.find(e => e.name === "energyTransferStopped");
     assert.ok(stopped, "expiry stops the transfer");
     assert.equal(stopped.reason, 1);
@@ -174,16 +181,17 @@ test("TC-2.10 shape: V2X Enabled, discharge expiry first", async () => {
     const d = await makeEvse();
     await d.trig("basic");
     await d.trig("pluggedin");
-    const now = Math.floor(Date.now() / 1000);
-    await d.cmd("enableCharging", { chargingEnabledUntil: now + 3, minimumChargeCurrent: 6000, maximumChargeCurrent: 60000 });
+    const now = Math.ceil(Date.now() / 1000);
+    await d.cmd("enableCharging", { chargingEnabledUntil: now + 4, minimumChargeCurrent: 6000, maximumChargeCurrent: 60000 });
     await d.cmd("enableDischarging", { dischargingEnabledUntil: now + 1, maximumDischargeCurrent: 32000 });
     assert.equal(d.st().supplyState, 5);
     await d.trig("charge_demand");
     const started = d.events.at(-1);
     assert.deepEqual([started.maximumCurrent, started.maximumDischargeCurrent], [32000, 32000]);
-    await sleep(2200);
+    await until(() => d.st().supplyState === 1, 3000);
     assert.deepEqual([d.st().supplyState, d.st().dischargingEnabledUntil, d.st().maximumDischargeCurrent], [1, 946684800, 0]);
-    await sleep(1500);
+    assert.equal(d.st().chargingEnabledUntil, now + 4);
+    await until(() => d.st().supplyState === 0, 6000);
     assert.deepEqual([d.st().supplyState, d.st().chargingEnabledUntil, d.st().minimumChargeCurrent, d.st().maximumChargeCurrent], [0, 946684800, 0, 0]);
     assert.equal(d.events.at(-1).name, "energyTransferStopped");
 });
