@@ -35,7 +35,8 @@ async def _inside() -> dict[str, float]:
     cfg = load_config(ROOT / "rig.yaml")
     evse = VirtualEvse(
         VirtualEvseSettings(storage_path=info.state_dir / "dut" / "storage", interface=info.device_iface,
-                            passcode=cfg.dut.passcode, discriminator=cfg.dut.discriminator),
+                            passcode=cfg.dut.passcode, discriminator=cfg.dut.discriminator,
+                            log_level=os.environ.get("RIG_EVSE_LOG", "notice")),
         info.state_dir / "virtual-evse.log",
     )
     t0 = time.monotonic()

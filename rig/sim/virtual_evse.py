@@ -48,6 +48,7 @@ class VirtualEvseSettings:
     serial_number: str = "VEVSE-0001"
     software_version: int = 1
     software_version_string: str = "1.0.0"
+    log_level: str = "notice"
 
     def to_json(self) -> dict[str, Any]:
         """The JSON config understood by virtual_evse/src/main.js."""
@@ -70,6 +71,7 @@ class VirtualEvseSettings:
             "serialNumber": self.serial_number,
             "softwareVersion": self.software_version,
             "softwareVersionString": self.software_version_string,
+            "logLevel": self.log_level,
         }
         if self.interface:
             cfg["interface"] = self.interface
