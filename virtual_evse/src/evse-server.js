@@ -111,7 +111,7 @@ export function createEvseServer(rt) {
             if (s.userMaximumChargeCurrent !== undefined) this.reactTo(this.events.userMaximumChargeCurrent$Changing, this.onUserMaxChanging);
             if (s.randomizationDelayWindow !== undefined) this.reactTo(this.events.randomizationDelayWindow$Changing, this.onRandomizationChanging);
             if (s.approximateEvEfficiency !== undefined) this.reactTo(this.events.approximateEvEfficiency$Changing, this.onEfficiencyChanging);
-            rt.afterCommit(() => rt.scheduleExpiry());
+            this.afterCommit(() => rt.scheduleExpiry());
         }
 
         onUserMaxChanging(v) {
@@ -119,7 +119,7 @@ export function createEvseServer(rt) {
             rt.store.set({ userMaximumChargeCurrent: Number(v) });
             // a remote write runs with the writer's privileges (MaximumChargeCurrent is read-only for it):
             // recompute in a firmware transaction right after the write commits
-            rt.afterCommit(() =>
+            this.afterCommit(() =>
                 rt.act(evse => {
                     evse.recomputeLimits();
                     evse.recomputeSchedule();
@@ -138,6 +138,22 @@ export function createEvseServer(rt) {
         }
 
         // ------------------------------------------------------------------ helpers
+        /** Run fn once this transaction is finalized (committed, locks released); outside of it. */
+        afterCommit(fn) {
+            const tx = this.context?.transaction;
+            if (tx && typeof tx.onFinalize === "function") {
+                tx.onFinalize(async () => {
+                    try {
+                        await fn();
+                    } catch (e) {
+                        console.error("afterCommit", e);
+                    }
+                });
+            } else {
+                rt.afterCommit(fn);
+            }
+        }
+
         emitEvent(name, payload) {
             this.events[name].emit(payload, this.context);
             rt.log({ event: "matter_event", name, fields: payload });
@@ -155,7 +171,7 @@ export function createEvseServer(rt) {
         markBoundary() {
             if (rt.boundaryPending) return;
             rt.boundaryPending = true;
-            rt.afterCommit(() => {
+            this.afterCommit(() => {
                 rt.boundaryPending = false;
                 rt.forceSessionReports();
             });
@@ -364,7 +380,7 @@ export function createEvseServer(rt) {
             }
             this.recomputeSchedule();
             rt.outputsMayChange();
-            rt.afterCommit(() => rt.scheduleExpiry());
+            this.afterCommit(() => rt.scheduleExpiry());
             return true;
         }
 
@@ -410,7 +426,7 @@ export function createEvseServer(rt) {
                 s.state = rt.fw.hwState === HW.PluggedInDemand ? St.PluggedInDemand : rt.fw.hwState === HW.PluggedInNoDemand ? St.PluggedInNoDemand : St.NotPluggedIn;
             }
             this.recomputeSchedule();
-            rt.afterCommit(() => rt.scheduleExpiry());
+            this.afterCommit(() => rt.scheduleExpiry());
         }
 
         enableCharging({ chargingEnabledUntil, minimumChargeCurrent, maximumChargeCurrent }) {
@@ -434,7 +450,7 @@ export function createEvseServer(rt) {
                 this.energyTransferStarted();
             }
             this.recomputeSchedule();
-            rt.afterCommit(() => rt.scheduleExpiry());
+            this.afterCommit(() => rt.scheduleExpiry());
         }
 
         enableDischarging({ dischargingEnabledUntil, maximumDischargeCurrent }) {
@@ -451,7 +467,7 @@ export function createEvseServer(rt) {
             if (s.supplyState === Sup.Disabled) s.supplyState = Sup.DischargingEnabled;
             else if (s.supplyState === Sup.ChargingEnabled) s.supplyState = Sup.Enabled;
             this.recomputeSchedule();
-            rt.afterCommit(() => rt.scheduleExpiry());
+            this.afterCommit(() => rt.scheduleExpiry());
         }
 
         doStartDiagnostics() {

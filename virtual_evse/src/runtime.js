@@ -64,7 +64,23 @@ export function createRuntime(cfg, store) {
         }
     };
 
-    rt.act = async fn => (rt.endpoint ? rt.endpoint.act("firmware", agent => fn(agent.get(rt.EvseServer), agent)) : undefined);
+    /**
+     * One firmware transaction on the EVSE endpoint. The EVSE (and mode) behaviors are locked asynchronously first,
+     * like matter.js does for command invocations, so concurrent commands, triggers and timers serialize instead of
+     * failing with "Cannot lock … synchronously".
+     */
+    rt.act = async fn => {
+        if (!rt.endpoint) return undefined;
+        return rt.endpoint.act("firmware", async agent => {
+            const evse = agent.get(rt.EvseServer);
+            const tx = agent.context.transaction;
+            const resources = [evse];
+            if (rt.ModeServer && agent.has(rt.ModeServer)) resources.push(agent.get(rt.ModeServer));
+            await tx.addResources(...resources);
+            await tx.begin();
+            return fn(evse, agent);
+        });
+    };
 
     rt.evseState = () => rt.endpoint.stateOf(rt.EvseServer);
 
