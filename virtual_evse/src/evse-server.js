@@ -193,7 +193,7 @@ export function createEvseServer(rt) {
                 const dmax = Math.max(0, Math.min(...dparts.map(Number)));
                 if (s.maximumDischargeCurrent !== dmax) s.maximumDischargeCurrent = dmax;
             }
-            rt.outputsMayChange();
+            this.afterCommit(() => rt.outputsMayChange());
         }
 
         recomputeSchedule() {
@@ -272,7 +272,7 @@ export function createEvseServer(rt) {
                 this.evNoDemand();
             }
             this.recomputeSchedule();
-            rt.outputsMayChange();
+            this.afterCommit(() => rt.outputsMayChange());
         }
 
         effectiveState() {
@@ -379,7 +379,7 @@ export function createEvseServer(rt) {
                 s.supplyState = defect("fault-does-not-restore-supply-state") ? Sup.Disabled : saved.supply;
             }
             this.recomputeSchedule();
-            rt.outputsMayChange();
+            this.afterCommit(() => rt.outputsMayChange());
             this.afterCommit(() => rt.scheduleExpiry());
             return true;
         }
