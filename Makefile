@@ -20,6 +20,7 @@ run: setup
 	$(RIG) run $(DEFECT_ARGS) $(STIMULUS_ARGS) $(ARGS)
 
 test: setup
+	cd virtual_evse && npm test --silent
 	$(PY) -m pytest tests $(ARGS)
 
 bench: setup

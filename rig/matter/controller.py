@@ -200,29 +200,35 @@ class MatterController:
             DutUnreachable: no commissionable device answered within ``timeout_s``.
         """
         t0 = time.monotonic()
+        filter_type = chip.discovery.FilterType.LONG_DISCRIMINATOR
+        what = f"discriminator {discriminator}"
+        if setup_code:
+            # Commission with the code's passcode and discriminator through the same on-network path, so an
+            # absent device is told apart from a wrong code in every case.
+            passcode, discriminator, is_short = self._parse_setup_code(setup_code)
+            if is_short:
+                filter_type = chip.discovery.FilterType.SHORT_DISCRIMINATOR
+            what = f"{'short ' if is_short else ''}discriminator {discriminator} (from dut.setup_code)"
         try:
-            if setup_code:
-                coro = self.ctrl.CommissionWithCode(setup_code, node_id)
-            else:
-                coro = self.ctrl.CommissionOnNetwork(
-                    node_id,
-                    passcode,
-                    filterType=chip.discovery.FilterType.LONG_DISCRIMINATOR,
-                    filter=discriminator,
-                    # Discovery gives up early enough for PASE/CASE to finish within timeout_s.
-                    discoveryTimeoutMsec=int(max(timeout_s - 3, 2) * 1000),
-                )
+            coro = self.ctrl.CommissionOnNetwork(
+                node_id,
+                passcode,
+                filterType=filter_type,
+                filter=discriminator,
+                # Discovery gives up early enough for PASE/CASE to finish within timeout_s.
+                discoveryTimeoutMsec=int(max(timeout_s - 3, 2) * 1000),
+            )
             await self._bounded(coro, timeout_s, f"commissioning of node 0x{node_id:x}")
         except WaitTimeout as exc:
             raise DutUnreachable(
-                f"no commissionable DUT with discriminator {discriminator} answered within {timeout_s:g} s "
+                f"no commissionable DUT with {what} answered within {timeout_s:g} s "
                 f"(is it powered, on this network and in commissioning mode?): {exc}"
             ) from None
         except ChipStackError as exc:
             text = str(exc)
             if "timeout" in text.lower() or "0x32" in text:
                 raise DutUnreachable(
-                    f"no commissionable DUT with discriminator {discriminator} was found within "
+                    f"no commissionable DUT with {what} was found within "
                     f"{timeout_s:g} s (is it powered, on this network and in commissioning mode?): {text}"
                 ) from None
             raise CommissioningError(
@@ -230,6 +236,23 @@ class MatterController:
                 "dut.paa_trust_store in rig.yaml"
             ) from None
         return time.monotonic() - t0
+
+    @staticmethod
+    def _parse_setup_code(code: str) -> tuple[int, int, bool]:
+        """(passcode, discriminator, is_short) of a manual pairing code or an ``MT:`` QR payload."""
+        from chip.setup_payload import SetupPayload
+
+        try:
+            payload = SetupPayload()
+            parsed = payload.ParseQrCode(code) if code.upper().startswith("MT:") else payload.ParseManualPairingCode(code)
+            passcode = parsed.setup_passcode
+        except (ChipStackError, KeyError) as exc:
+            raise CommissioningError(f"dut.setup_code {code!r} is not a valid Matter setup code: {exc}") from None
+        if parsed.long_discriminator is not None:
+            return passcode, parsed.long_discriminator, False
+        if parsed.short_discriminator is None:
+            raise CommissioningError(f"dut.setup_code {code!r} carries no discriminator")
+        return passcode, parsed.short_discriminator, True
 
     async def connect(self, node_id: int, timeout_s: float = 30.0) -> float:
         """Open a CASE session to a node commissioned earlier; return the time it took."""

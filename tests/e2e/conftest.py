@@ -23,16 +23,17 @@ def _rig_netns() -> set[str]:
 
 
 def _rig_processes() -> set[int]:
-    """PIDs of virtual EVSE or sandboxed pytest processes (anything started by a run)."""
+    """PIDs of processes started by a run: everything inside a sandbox carries RIG_SANDBOX in its environment."""
     pids = set()
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
         try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmd = (proc / "cmdline").read_bytes()
+            env = (proc / "environ").read_bytes()
         except OSError:
             continue
-        if "virtual_evse/src/main.js" in cmd or "rig.sandbox" in cmd or "--rig-run-dir" in cmd:
+        if b"RIG_SANDBOX=" in env or b"rig.sandbox" in cmd or b"--rig-run-dir" in cmd:
             pids.add(int(proc.name))
     return pids
 

@@ -69,17 +69,28 @@ export function createRuntime(cfg, store) {
      * like matter.js does for command invocations, so concurrent commands, triggers and timers serialize instead of
      * failing with "Cannot lock … synchronously".
      */
-    rt.act = async fn => {
-        if (!rt.endpoint) return undefined;
-        return rt.endpoint.act("firmware", async agent => {
-            const evse = agent.get(rt.EvseServer);
-            const tx = agent.context.transaction;
-            const resources = [evse];
-            if (rt.ModeServer && agent.has(rt.ModeServer)) resources.push(agent.get(rt.ModeServer));
-            await tx.addResources(...resources);
-            await tx.begin();
-            return fn(evse, agent);
-        });
+    // Firmware transactions run one at a time. Awaiting the behavior locks alone is not enough: a transaction that
+    // waited for another one could still find the EVSE state datasource locked when it first writes
+    // ("Cannot lock … state synchronously"), which surfaced as a FAILURE answer to a trigger under load.
+    let firmwareChain = Promise.resolve();
+    rt.act = fn => {
+        if (!rt.endpoint) return Promise.resolve(undefined);
+        const run = () =>
+            rt.endpoint.act("firmware", async agent => {
+                const evse = agent.get(rt.EvseServer);
+                const tx = agent.context.transaction;
+                const resources = [evse];
+                if (rt.ModeServer && agent.has(rt.ModeServer)) resources.push(agent.get(rt.ModeServer));
+                await tx.addResources(...resources);
+                await tx.begin();
+                return fn(evse, agent);
+            });
+        const result = firmwareChain.then(run, run);
+        firmwareChain = result.then(
+            () => undefined,
+            () => undefined,
+        );
+        return result;
     };
 
     rt.evseState = () => rt.endpoint.stateOf(rt.EvseServer);
