@@ -200,42 +200,66 @@ class MatterController:
             DutUnreachable: no commissionable device answered within ``timeout_s``.
         """
         t0 = time.monotonic()
-        filter_type = chip.discovery.FilterType.LONG_DISCRIMINATOR
-        what = f"discriminator {discriminator}"
+        is_short = False
+        source = ""
         if setup_code:
-            # Commission with the code's passcode and discriminator through the same on-network path, so an
-            # absent device is told apart from a wrong code in every case.
             passcode, discriminator, is_short = self._parse_setup_code(setup_code)
-            if is_short:
-                filter_type = chip.discovery.FilterType.SHORT_DISCRIMINATOR
-            what = f"{'short ' if is_short else ''}discriminator {discriminator} (from dut.setup_code)"
+            source = " (from dut.setup_code)"
+        what = f"{'short ' if is_short else ''}discriminator {discriminator}{source}"
+        # Find the device first and check its discriminator ourselves: some responders answer any subtype query,
+        # and commissioning whatever answers would be wrong on a lab network with several EVSEs.
+        device = await self._discover(discriminator, is_short, timeout_s, what)
+        remaining = max(timeout_s - (time.monotonic() - t0), 5.0)
         try:
             coro = self.ctrl.CommissionOnNetwork(
                 node_id,
                 passcode,
-                filterType=filter_type,
-                filter=discriminator,
-                # Discovery gives up early enough for PASE/CASE to finish within timeout_s.
-                discoveryTimeoutMsec=int(max(timeout_s - 3, 2) * 1000),
+                filterType=chip.discovery.FilterType.INSTANCE_NAME,
+                filter=device.instanceName,
+                discoveryTimeoutMsec=int(max(remaining - 2, 2) * 1000),
             )
-            await self._bounded(coro, timeout_s, f"commissioning of node 0x{node_id:x}")
+            await self._bounded(coro, remaining, f"commissioning of node 0x{node_id:x}")
         except WaitTimeout as exc:
-            raise DutUnreachable(
-                f"no commissionable DUT with {what} answered within {timeout_s:g} s "
-                f"(is it powered, on this network and in commissioning mode?): {exc}"
+            raise CommissioningError(
+                f"commissioning node 0x{node_id:x} ({what}, found at {device.addresses}) did not finish within "
+                f"{timeout_s:g} s: {exc}"
             ) from None
         except ChipStackError as exc:
-            text = str(exc)
-            if "timeout" in text.lower() or "0x32" in text:
-                raise DutUnreachable(
-                    f"no commissionable DUT with {what} was found within "
-                    f"{timeout_s:g} s (is it powered, on this network and in commissioning mode?): {text}"
-                ) from None
             raise CommissioningError(
-                f"commissioning node 0x{node_id:x} failed: {text}. Check dut.passcode / dut.setup_code and "
-                "dut.paa_trust_store in rig.yaml"
+                f"commissioning node 0x{node_id:x} ({what}) failed: {exc}. Check dut.passcode / dut.setup_code "
+                "and dut.paa_trust_store in rig.yaml"
             ) from None
         return time.monotonic() - t0
+
+    async def _discover(self, discriminator: int, is_short: bool, timeout_s: float, what: str) -> Any:
+        """The first commissionable node whose discriminator matches, or DutUnreachable after ``timeout_s``."""
+        filter_type = (
+            chip.discovery.FilterType.SHORT_DISCRIMINATOR if is_short else chip.discovery.FilterType.LONG_DISCRIMINATOR
+        )
+        deadline = time.monotonic() + timeout_s
+        seen: set[str] = set()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                others = f"; other commissionable nodes seen: {', '.join(sorted(seen))}" if seen else ""
+                raise DutUnreachable(
+                    f"no commissionable DUT with {what} answered within {timeout_s:g} s (is it powered, on this "
+                    f"network and in commissioning mode?){others}"
+                )
+            try:
+                found = await self.ctrl.DiscoverCommissionableNodes(
+                    filterType=filter_type, filter=discriminator, stopOnFirst=True, timeoutSecond=min(remaining, 3.0)
+                )
+            except ChipStackError as exc:
+                raise DutUnreachable(f"commissionable-node discovery failed: {exc}") from None
+            for node in found or []:
+                long = node.longDiscriminator
+                if long is None:
+                    continue
+                if (long >> 8 if is_short else long) == discriminator:
+                    return node
+                seen.add(f"{node.instanceName} (discriminator {long})")
+            await asyncio.sleep(0.2)
 
     @staticmethod
     def _parse_setup_code(code: str) -> tuple[int, int, bool]:
