@@ -51,3 +51,22 @@ class MatterStatusError(RigError, AssertionError):
         self.status = status
         self.code = code
         self.cluster_status = cluster_status
+
+
+class InstrumentError(RigError):
+    """An instrument did not answer or answered wrongly; names the role, the address and the last command.
+
+    Attributes:
+        role: the bench role (e.g. ``ac_source``).
+        address: the transport address (VISA resource, host:port/unit, CAN channel).
+        last_command: the last command sent, if any.
+    """
+
+    def __init__(self, role: str, address: str, message: str, last_command: str | None = None) -> None:
+        text = f"instrument {role!r} at {address}: {message}"
+        if last_command:
+            text += f" (last command: {last_command})"
+        super().__init__(text)
+        self.role = role
+        self.address = address
+        self.last_command = last_command

@@ -1,0 +1,210 @@
+"""Capabilities: what suites and the EV emulator may ask of an instrument role (labgrid's protocol classes).
+
+A suite or the EV emulator depends on these only, never on a driver or a transport. Every driver implements
+``Instrument`` plus one or more capabilities; ``safe_state()`` always exists and never raises for a reachable
+instrument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What an instrument says it is (``*IDN?`` or identity registers), recorded in the report."""
+
+    vendor: str
+    model: str
+    serial: str = ""
+    firmware: str = ""
+
+    def __str__(self) -> str:
+        return ", ".join(p for p in (self.vendor, self.model, self.serial, self.firmware) if p)
+
+
+@runtime_checkable
+class Instrument(Protocol):
+    """Every driver."""
+
+    role: str
+
+    def identity(self) -> Identity:
+        """Get the instrument's identity."""
+        ...
+
+    def safe_state(self) -> None:
+        """Put the instrument in its safe state (output off, relays open, injection off)."""
+        ...
+
+    def close(self) -> None:
+        """Release the transport."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProgramStep:
+    """One segment of an AC source list program: hold ``voltage`` (V rms) for ``dwell_s`` seconds."""
+
+    voltage: float
+    dwell_s: float
+    frequency: float | None = None
+
+
+@runtime_checkable
+class AcSource(Instrument, Protocol):
+    """Programmable AC source / grid emulator feeding the EVSE's mains input."""
+
+    def set_output(self, on: bool) -> None:
+        """Set the output relay on or off."""
+        ...
+
+    def output_on(self) -> bool:
+        """Get whether the output is on."""
+        ...
+
+    def set_voltage(self, volts: float) -> None:
+        """Set the output voltage, V rms (0..300)."""
+        ...
+
+    def set_frequency(self, hertz: float) -> None:
+        """Set the output frequency, Hz (45..65)."""
+        ...
+
+    def set_current_limit(self, amps: float) -> None:
+        """Set the output current limit, A."""
+        ...
+
+    def measure_voltage(self) -> float:
+        """Measure the output voltage, V rms."""
+        ...
+
+    def measure_current(self) -> float:
+        """Measure the output current, A rms."""
+        ...
+
+    def measure_power(self) -> float:
+        """Measure the output active power, W."""
+        ...
+
+    def measure_frequency(self) -> float:
+        """Measure the output frequency, Hz."""
+        ...
+
+    def run_program(self, steps: Sequence[ProgramStep]) -> float:
+        """Run a list program once and return its trigger time (s, instrument clock); then back to the setpoint."""
+        ...
+
+
+@runtime_checkable
+class EnergyMeter(Instrument, Protocol):
+    """Energy meter or power analyser measuring what flows to the EV."""
+
+    phases: int
+
+    def voltage(self, phase: int = 1) -> float:
+        """Measure the line-to-neutral voltage of ``phase``, V rms."""
+        ...
+
+    def current(self, phase: int = 1) -> float:
+        """Measure the current of ``phase``, A rms."""
+        ...
+
+    def active_power(self, phase: int | None = None) -> float:
+        """Measure active power, W: of ``phase``, or the total when None."""
+        ...
+
+    def energy_import_wh(self) -> float:
+        """Measure the imported active energy, Wh (cumulative)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PilotReading:
+    """One capture of the control pilot at the EV side."""
+
+    frequency_hz: float
+    duty_pct: float
+    high_v: float
+    low_v: float
+    t_s: float = 0.0  # capture time on the instrument's clock
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A timestamped edge seen by the capture (instrument clock, seconds)."""
+
+    signal: str  # PWM_ON, PWM_OFF, CONTACTOR_CLOSED, CONTACTOR_OPEN, CP_STATE
+    t_s: float
+    level: int = 0
+
+
+@runtime_checkable
+class RelayIo(Instrument, Protocol):
+    """Relay outputs and analog inputs (DAQ or Modbus IO module)."""
+
+    def set_relay(self, channel: int, closed: bool) -> None:
+        """Set relay ``channel`` (1-based) closed or open."""
+        ...
+
+    def relay(self, channel: int) -> bool:
+        """Get whether relay ``channel`` is closed."""
+        ...
+
+    def open_all(self) -> None:
+        """Open every relay."""
+        ...
+
+    def analog_input(self, channel: int) -> float:
+        """Measure analog input ``channel`` (1-based), V."""
+        ...
+
+
+@runtime_checkable
+class PilotCapture(Protocol):
+    """Pilot PWM capture with timestamped edges (offered by DAQ drivers and the CAN EV board)."""
+
+    def pilot(self) -> PilotReading:
+        """Measure the pilot: frequency, duty, high and low level."""
+        ...
+
+    def edges(self) -> list[Edge]:
+        """Get the edges captured since the last clear, oldest first."""
+        ...
+
+    def clear_edges(self) -> None:
+        """Clear the edge log."""
+        ...
+
+    def now_s(self) -> float:
+        """Get the instrument clock, s (edges and pilot captures use it)."""
+        ...
+
+
+@dataclass
+class EvBoardCommand:
+    """What the CAN EV emulator board is told to apply (see docs/bench-protocols.md section 4)."""
+
+    cp_state: str = "A"  # A B C D E F
+    diode_bypass: bool = False
+    pe_break: bool = False
+    rcd_ac_30ma: bool = False
+    rcd_dc_6ma: bool = False
+    pp_amps: int | None = None  # 13 20 32 63, None = no cable
+    ev_max_current_a: float = 32.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class EvEmulatorBoard(Instrument, PilotCapture, Protocol):
+    """A self-contained EV emulator board (CAN) applying CP/PP states and faults itself."""
+
+    def apply(self, command: EvBoardCommand) -> None:
+        """Apply a complete command and wait for the board's acknowledgement."""
+        ...
+
+    def ev_current(self) -> float:
+        """Measure the current the emulated EV draws, A."""
+        ...
