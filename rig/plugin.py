@@ -28,6 +28,9 @@ RUNNER_KEY = pytest.StashKey[StepRunner]()
 EVENTS_KEY = pytest.StashKey[list[Any]]()
 IDENTITY_KEY = pytest.StashKey[dict[str, Any]]()
 RESULTS_KEY = pytest.StashKey[dict[str, Any]]()
+# role -> {"driver": ..., "address": ..., "identity": str}; filled when the bench is opened (bench issue)
+INSTRUMENTS_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
+RUN_ID_KEY = pytest.StashKey[str]()
 
 
 # -- options and configuration ---------------------------------------------------------------------
