@@ -1,0 +1,91 @@
+"""Pure register codecs for Modbus meters and IO modules (no third-party imports).
+
+Word orders as the instruments document them (docs/bench-protocols.md section 2 and 3.1):
+
+* float32 ABCD: IEEE-754 big-endian bytes, high word first (Eastron SDM630).
+* int32 low word first (Carlo Gavazzi EM340).
+* uint32 high word first (SDM630 serial, relay-IO edge times).
+* ASCII: two characters per register, high byte first, NUL/space padded.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+
+def _check_words(words: Sequence[int], count: int, what: str) -> None:
+    if len(words) != count:
+        raise ValueError(f"{what} needs {count} registers, got {len(words)}")
+    for w in words:
+        if not 0 <= w <= 0xFFFF:
+            raise ValueError(f"register value {w} is outside 0..65535")
+
+
+def float32_abcd_decode(words: Sequence[int]) -> float:
+    """Decode two registers (high word first, big-endian bytes) into a float32."""
+    _check_words(words, 2, "float32")
+    return float(struct.unpack(">f", struct.pack(">HH", words[0], words[1]))[0])
+
+
+def float32_abcd_encode(value: float) -> list[int]:
+    """Encode a float32 into two registers (high word first, big-endian bytes)."""
+    hi, lo = struct.unpack(">HH", struct.pack(">f", value))
+    return [hi, lo]
+
+
+def int32_lswf_decode(words: Sequence[int]) -> int:
+    """Decode two registers (low word first) into a signed int32."""
+    _check_words(words, 2, "int32")
+    raw = (words[1] << 16) | words[0]
+    return raw - (1 << 32) if raw & 0x8000_0000 else raw
+
+
+def int32_lswf_encode(value: int) -> list[int]:
+    """Encode a signed int32 into two registers (low word first)."""
+    if not -(1 << 31) <= value < (1 << 31):
+        raise ValueError(f"{value} does not fit an int32")
+    raw = value & 0xFFFF_FFFF
+    return [raw & 0xFFFF, raw >> 16]
+
+
+def uint32_hwf_decode(words: Sequence[int]) -> int:
+    """Decode two registers (high word first) into an unsigned int32."""
+    _check_words(words, 2, "uint32")
+    return (words[0] << 16) | words[1]
+
+
+def uint32_hwf_encode(value: int) -> list[int]:
+    """Encode an unsigned int32 into two registers (high word first)."""
+    if not 0 <= value <= 0xFFFF_FFFF:
+        raise ValueError(f"{value} does not fit a uint32")
+    return [value >> 16, value & 0xFFFF]
+
+
+def int16_decode(word: int) -> int:
+    """Decode one register as a signed int16."""
+    _check_words([word], 1, "int16")
+    return word - 0x10000 if word & 0x8000 else word
+
+
+def int16_encode(value: int) -> int:
+    """Encode a signed int16 into one register."""
+    if not -0x8000 <= value <= 0x7FFF:
+        raise ValueError(f"{value} does not fit an int16")
+    return value & 0xFFFF
+
+
+def ascii_decode(words: Sequence[int]) -> str:
+    """Decode registers holding ASCII, two characters each (high byte first); trailing NULs and spaces dropped."""
+    _check_words(words, len(words), "ascii")
+    raw = b"".join(struct.pack(">H", w) for w in words)
+    return raw.split(b"\x00", 1)[0].decode("ascii", errors="replace").rstrip()
+
+
+def ascii_encode(text: str, registers: int) -> list[int]:
+    """Encode ``text`` into ``registers`` registers, two characters each, NUL padded."""
+    raw = text.encode("ascii")
+    if len(raw) > 2 * registers:
+        raise ValueError(f"{text!r} needs more than {registers} registers")
+    raw = raw.ljust(2 * registers, b"\x00")
+    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
