@@ -36,8 +36,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
-from pydantic_core import ErrorDetails
 
+from rig.config_bench import EvEmulatorConfig, InstrumentConfig, check_bench
+from rig.config_messages import INTERNAL_FIELDS, LocatedErrors, allowed_keys, format_error, loc_text, problem_text
 from rig.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "rig.yaml"
@@ -46,8 +47,9 @@ DEFAULT_CONFIG_NAME = "rig.yaml"
 DEFECTS_FILE = Path(__file__).resolve().parents[1] / "virtual_evse" / "defects.json"
 """Catalogue of defects the virtual EVSE can be started with (name -> description)."""
 
-Stimulus = Literal["trigger"]
-"""How the EV is simulated: ``trigger`` = Matter test event triggers. Extend to add ``emulator``, ``manual``."""
+Stimulus = Literal["trigger", "emulator", "manual"]
+"""How the EV is simulated: ``trigger`` = Matter test event triggers (as certification does); ``emulator`` = the
+physical IEC 61851-1 EV emulator of ``ev_emulator``; ``manual`` = an operator plugs a real EV or tester when asked."""
 
 Feature = Literal["PREF", "SOC", "PNC", "RFID", "V2X"]
 """Energy EVSE feature codes (FeatureMap bits 0..4)."""
@@ -56,7 +58,6 @@ ALL_FEATURES: tuple[Feature, ...] = get_args(Feature)
 
 _INVALID_PASSCODES = frozenset({d * 11111111 for d in range(10)} | {12345678, 87654321})
 _MAX_NODE_ID = 0xFFFF_FFEF_FFFF_FFFF
-_INTERNAL_FIELDS = ("config_path", "raw_digest")
 _ENV_REF = re.compile(r"\$\{(?P<name>RIG_[A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 _HEX_KEY = re.compile(r"[0-9a-fA-F]{32}")
 _QR_PAYLOAD = re.compile(r"MT:[0-9A-Z.\-]+")
@@ -124,11 +125,19 @@ class _Section(BaseModel):
             absent = [
                 name
                 for name, info in cls.model_fields.items()
-                if name not in data and not info.is_required() and _find_model(info.annotation) is not None
+                if name not in data and not info.is_required() and _is_section(info.annotation)
             ]
             if absent:
                 data = {**data, **dict.fromkeys(absent, None)}
         return data
+
+
+def _is_section(annotation: Any) -> bool:
+    """A section (``Model`` or ``Model | None``), not a collection of models such as ``dict[str, Model]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    args = get_args(annotation)
+    return type(None) in args and any(isinstance(a, type) and issubclass(a, BaseModel) for a in args)
 
 
 # ---------------------------------------------------------------------------------------------------- models
@@ -287,6 +296,9 @@ class Report(_Section):
 
     dir: ConfigPath = Field(default=Path("reports"), validate_default=True, description="Output folder.")
     title: str = Field(default="EVSE conformance report", min_length=1)
+    energy_tolerance_pct: float = Field(
+        default=2.0, gt=0, le=100, description="Allowed deviation of DUT-reported energy from the bench meter, %."
+    )
 
 
 class RigConfig(_Section):
@@ -297,12 +309,38 @@ class RigConfig(_Section):
     virtual_evse: VirtualEvse = Field(default_factory=VirtualEvse)
     stimulus: Stimulus = Field(default="trigger", description="How the EV is simulated.")
     report: Report = Field(default_factory=Report)
+    instruments: dict[str, InstrumentConfig] = Field(
+        default_factory=dict,
+        description="Instrument roles (free identifiers, e.g. ac_source, meter); opened in this order.",
+    )
+    ev_emulator: EvEmulatorConfig | None = Field(default=None, description="The IEC 61851-1 EV emulator, if any.")
     config_path: SkipJsonSchema[Path | None] = Field(default=None, description="Set by the loader: the file read.")
     raw_digest: SkipJsonSchema[str] = Field(default="", description="Set by the loader: sha256 of the file bytes.")
 
+    @field_validator("instruments", mode="before")
+    @classmethod
+    def _role_names(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, Mapping):
+            bad = [repr(k) for k in value if not (isinstance(k, str) and k.isidentifier())]
+            if bad:
+                raise ValueError(
+                    f"role names must be identifiers (letters, digits, _; not starting with a digit), "
+                    f"got {', '.join(bad)}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> RigConfig:
+        problems = check_bench(self.instruments, self.ev_emulator, self.stimulus)
+        if problems:
+            raise LocatedErrors(problems)
+        return self
+
     @property
     def is_virtual(self) -> bool:
-        """Get whether the DUT is the virtual EVSE started by the rig."""
+        """Get whether the DUT is the virtual EVSE started by the rig (and so the bench is the virtual bench)."""
         return self.dut.kind == "virtual"
 
 
@@ -357,7 +395,7 @@ def apply_overrides(
     for dotted, value in (overrides or {}).items():
         _set_dotted(result, dotted, copy.deepcopy(value), problems, source)
     if problems:
-        raise ConfigError(_problem_text(problems))
+        raise ConfigError(problem_text(problems))
     assert isinstance(result, dict)
     return result
 
@@ -378,7 +416,7 @@ def _substitute(value: Any, loc: tuple[str | int, ...], env: Mapping[str, str], 
         if default is not None:
             return default
         problems.append(
-            f"{src}: {_loc_text(loc)}: environment variable {name} is not set; set it or write ${{{name}:-default}}"
+            f"{src}: {loc_text(loc)}: environment variable {name} is not set; set it or write ${{{name}:-default}}"
         )
         return match.group(0)
 
@@ -440,7 +478,7 @@ def _parse_yaml(text: str, src: str) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{src}: the top level must be a mapping of sections ({', '.join(_allowed_keys(()))}), "
+            f"{src}: the top level must be a mapping of sections ({', '.join(allowed_keys(RigConfig, ()))}), "
             f"got a {type(data).__name__}"
         )
     return data
@@ -481,9 +519,9 @@ def load_config(
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{src}: not UTF-8 text (byte {exc.start})") from None
     data = _parse_yaml(text, src)
-    allowed = ", ".join(_allowed_keys(()))
-    if problems := [f"{src}: {k}: unknown key {k!r}; allowed keys: {allowed}" for k in _INTERNAL_FIELDS if k in data]:
-        raise ConfigError(_problem_text(problems))
+    allowed = ", ".join(allowed_keys(RigConfig, ()))
+    if problems := [f"{src}: {k}: unknown key {k!r}; allowed keys: {allowed}" for k in INTERNAL_FIELDS if k in data]:
+        raise ConfigError(problem_text(problems))
     layered = apply_overrides(data, overrides=overrides, environ=environ, source=src)
     layered["config_path"] = cfg_path
     layered["raw_digest"] = hashlib.sha256(raw).hexdigest()
@@ -512,92 +550,15 @@ def config_from_dict(
     try:
         return RigConfig.model_validate(data, context=context)
     except ValidationError as exc:
-        lines = [_format_error(err, source, overrides or {}) for err in exc.errors(include_url=False)]
-        raise ConfigError(_problem_text(list(dict.fromkeys(lines)))) from None
+        lines = [
+            line
+            for err in exc.errors(include_url=False)
+            for line in format_error(err, RigConfig, source, overrides or {})
+        ]
+        raise ConfigError(problem_text(list(dict.fromkeys(lines)))) from None
 
 
 def config_json_schema() -> dict[str, Any]:
     """Return the JSON schema of rig.yaml (for editors: yaml-language-server, VS Code)."""
     schema = RigConfig.model_json_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "rig.yaml"}
-
-
-# ------------------------------------------------------------------------------------------- error messages
-_EXPECTED = {
-    **dict.fromkeys(("int_type", "int_parsing", "int_from_float"), "an integer"),
-    **dict.fromkeys(("float_type", "float_parsing"), "a number"),
-    **dict.fromkeys(("bool_type", "bool_parsing"), "a boolean (true/false)"),
-    **dict.fromkeys(("dict_type", "model_type", "model_attributes_type"), "a mapping"),
-    "string_type": "a string",
-    "list_type": "a list",
-    "path_type": "a path (string)",
-}
-
-
-def _problem_text(lines: list[str]) -> str:
-    if len(lines) == 1:
-        return lines[0]
-    return f"{len(lines)} problems:\n" + "\n".join(f"  {line}" for line in lines)
-
-
-def _loc_text(loc: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _find_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _find_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
-    """Keys allowed in the section at ``loc`` (empty if ``loc`` is not a section)."""
-    model: type[BaseModel] | None = RigConfig
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        model = _find_model(field.annotation) if field is not None else None
-    if model is None:
-        return []
-    return [name for name in model.model_fields if name not in _INTERNAL_FIELDS]
-
-
-def _format_error(err: ErrorDetails, src: str, overrides: Mapping[str, Any]) -> str:
-    loc = tuple(err["loc"])
-    kind = err["type"]
-    value = err.get("input")
-    ctx = err.get("ctx") or {}
-    if kind == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r}; allowed keys: {', '.join(_allowed_keys(loc[:-1]))}"
-    elif kind in ("literal_error", "enum"):
-        message = f"invalid value {_show(value)}; allowed values: {ctx.get('expected')}"
-    elif kind == "missing":
-        message = "required key is missing"
-        if _allowed_keys(loc):
-            message += f" (write `{loc[-1]}: {{}}` for the defaults)"
-    elif kind in _EXPECTED:
-        message = f"expected {_EXPECTED[kind]}, got {type(value).__name__} {_show(value)}"
-    elif kind in ("value_error", "assertion_error") and "error" in ctx:
-        message = str(ctx["error"])
-    else:
-        msg = err["msg"]
-        message = f"{msg[:1].lower()}{msg[1:]}, got {_show(value)}"
-    where = _loc_text(loc)
-    for key, override in overrides.items():
-        if where == key or where.startswith((f"{key}.", f"{key}[")):
-            message += f" (set by override {key}={override!r})"
-            break
-    return f"{src}: {where}: {message}"

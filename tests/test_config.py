@@ -17,6 +17,7 @@ from rig.config import (
     load_config,
     parse_override,
 )
+from rig.config_bench import EV_CHANNELS, transport_params
 from rig.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,11 +50,11 @@ def test_default_rig_yaml_describes_the_virtual_bench() -> None:
 
 
 def test_default_rig_yaml_equals_model_defaults() -> None:
+    # instruments and ev_emulator have no defaults: rig.yaml describes the virtual bench (tested below)
     cfg = load_config(REPO / "rig.yaml", environ={})
     defaults = config_from_dict({"station": {}, "dut": {}}, base_dir=REPO)
-    assert cfg.model_dump(exclude={"config_path", "raw_digest"}) == defaults.model_dump(
-        exclude={"config_path", "raw_digest"}
-    )
+    bench = {"config_path", "raw_digest", "instruments", "ev_emulator"}
+    assert cfg.model_dump(exclude=bench) == defaults.model_dump(exclude=bench)
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -234,9 +235,9 @@ def test_overrides_win_over_env_and_file(tmp_path: Path) -> None:
 
 
 def test_override_errors_say_they_come_from_override(tmp_path: Path) -> None:
-    message = config_error(tmp_path, MINIMAL, overrides={"stimulus": "emulator"}, environ={})
-    assert "rig.yaml: stimulus: invalid value 'emulator'; allowed values: 'trigger'" in message
-    assert "set by override stimulus='emulator'" in message
+    message = config_error(tmp_path, MINIMAL, overrides={"stimulus": "robot"}, environ={})
+    assert "rig.yaml: stimulus: invalid value 'robot'; allowed values: 'trigger', 'emulator' or 'manual'" in message
+    assert "set by override stimulus='robot'" in message
 
 
 def test_override_through_a_scalar_is_an_error() -> None:
@@ -282,7 +283,9 @@ def test_config_from_dict_without_base_dir_keeps_relative_paths() -> None:
 def test_json_schema_for_editors() -> None:
     schema = config_json_schema()
     json.dumps(schema)
-    assert set(schema["properties"]) == {"station", "dut", "virtual_evse", "stimulus", "report"}
+    assert set(schema["properties"]) == {
+        "station", "dut", "virtual_evse", "stimulus", "report", "instruments", "ev_emulator"
+    }
     assert schema["additionalProperties"] is False
     dut = schema["$defs"]["Dut"]
     assert dut["additionalProperties"] is False
@@ -293,3 +296,223 @@ def test_json_schema_for_editors() -> None:
 def test_rig_config_model_is_strict() -> None:
     with pytest.raises(Exception, match="extra"):
         RigConfig.model_validate({"station": {}, "dut": {}, "nope": 1})
+
+
+# ----------------------------------------------------------------------------------- instruments and EV emulator
+VISA_AC = "  ac:\n    driver: chroma_61500\n    transport: {kind: visa, resource: 'TCPIP0::10.0.0.2::inst0::INSTR'}\n"
+DAQ = "  daq:\n    driver: modbus_relay_io\n    transport: {kind: modbus_tcp, host: 10.0.0.3}\n"
+WIRING = "    wiring: {cp_connect: 1, s2_c: 2}\n"
+
+
+def bench(text: str) -> str:
+    return MINIMAL + "instruments:\n" + text
+
+
+def test_default_rig_yaml_instruments_in_declaration_order() -> None:
+    cfg = load_config(REPO / "rig.yaml", environ={})
+    assert list(cfg.instruments) == ["ac_source", "meter", "analyser", "daq", "ev_board"]
+    ac = cfg.instruments["ac_source"]
+    assert ac.driver == "chroma_61500"
+    assert ac.transport.kind == "visa"
+    ports = []
+    for inst in cfg.instruments.values():
+        t = inst.transport
+        if t.kind == "visa":
+            assert t.resource.startswith("TCPIP0::127.0.0.1::") and t.resource.endswith("::SOCKET")
+            ports.append(int(t.resource.split("::")[2]))
+        elif t.kind == "modbus_tcp":
+            assert t.host == "127.0.0.1"
+            ports.append(t.port)
+        elif t.kind == "can":
+            assert t.interface == "udp_multicast" and t.port is not None
+            ports.append(t.port)
+    assert len(ports) == len(set(ports)) == 5
+    assert all(15000 <= p <= 15100 for p in ports)
+    assert cfg.ev_emulator is not None and cfg.ev_emulator.via == "daq"
+    assert set(cfg.ev_emulator.wiring or {}) == set(EV_CHANNELS)
+    assert cfg.report.energy_tolerance_pct == 2.0
+
+
+def test_real_bench_example_loads() -> None:
+    path = REPO / "examples" / "real-bench.yaml"
+    cfg = load_config(path, environ={})
+    assert not cfg.is_virtual
+    assert cfg.stimulus == "emulator"
+    assert cfg.dut.paa_trust_store == path.parent / "paa-root-certs"
+    assert cfg.dut.pics is not None
+    ac = cfg.instruments["ac_source"].transport
+    assert ac.kind == "visa" and ac.resource == "TCPIP0::192.168.10.21::inst0::INSTR"
+    meter = cfg.instruments["meter"].transport
+    assert meter.kind == "modbus_rtu" and meter.port == "/dev/ttyUSB0"
+    assert (meter.baudrate, meter.parity, meter.stopbits, meter.unit) == (9600, "N", 1, 1)
+    assert cfg.instruments["analyser"].driver == "yokogawa_wt"
+    assert cfg.ev_emulator is not None and cfg.ev_emulator.phases == 3
+
+
+def test_transport_defaults_per_kind(tmp_path: Path) -> None:
+    text = bench(
+        VISA_AC
+        + DAQ
+        + "  meter:\n    driver: eastron_sdm630\n    transport: {kind: modbus_rtu, port: /dev/ttyUSB0}\n"
+        + "  board:\n    driver: can_ev_board\n    transport: {kind: can, interface: socketcan, channel: can0}\n"
+    )
+    cfg = load_config(write(tmp_path, text), environ={})
+    visa = cfg.instruments["ac"].transport
+    assert (visa.visa_library, visa.read_termination, visa.write_termination) == ("@py", "\n", "\n")  # type: ignore[union-attr]
+    tcp = cfg.instruments["daq"].transport
+    assert (tcp.port, tcp.unit) == (502, 1)  # type: ignore[union-attr]
+    rtu = cfg.instruments["meter"].transport
+    assert (rtu.baudrate, rtu.parity, rtu.stopbits, rtu.unit) == (9600, "N", 1, 1)  # type: ignore[union-attr]
+    can = cfg.instruments["board"].transport
+    assert can.bitrate == 500_000  # type: ignore[union-attr]
+    assert cfg.instruments["ac"].params == {}
+    assert transport_params(can) == {"interface": "socketcan", "channel": "can0", "bitrate": 500000, "timeout_s": 1.0}
+    assert cfg.instruments["daq"].address == "10.0.0.3:502/unit 1"
+
+
+def test_unknown_driver_lists_valid_drivers(tmp_path: Path) -> None:
+    text = bench("  ac:\n    driver: chroma_9999\n    transport: {kind: visa, resource: x}\n")
+    message = config_error(tmp_path, text)
+    assert "rig.yaml: instruments.ac.driver: unknown driver 'chroma_9999'; valid drivers:" in message
+    for name in ("scpi_ac_source", "chroma_61500", "eastron_sdm630", "can_ev_board", "keysight_daq970a"):
+        assert name in message
+
+
+def test_unknown_transport_kind_lists_kinds(tmp_path: Path) -> None:
+    message = config_error(tmp_path, bench("  ac:\n    driver: chroma_61500\n    transport: {kind: gpib}\n"))
+    assert (
+        "rig.yaml: instruments.ac.transport.kind: invalid value 'gpib'; allowed values: "
+        "'visa', 'modbus_tcp', 'modbus_rtu', 'can'" in message
+    )
+
+
+def test_missing_transport_kind(tmp_path: Path) -> None:
+    message = config_error(tmp_path, bench("  ac:\n    driver: chroma_61500\n    transport: {resource: x}\n"))
+    assert "instruments.ac.transport.kind: required key is missing; allowed values: 'visa'" in message
+
+
+def test_transport_field_errors_name_yaml_path_without_tag(tmp_path: Path) -> None:
+    text = bench(
+        "  ac:\n    driver: chroma_61500\n    transport: {kind: visa, resource: x, timout_s: 3}\n"
+        "  meter:\n    driver: eastron_sdm630\n    transport: {kind: modbus_rtu, port: /dev/ttyS0, parity: X, "
+        "stopbits: 3}\n"
+        "  daq:\n    driver: modbus_relay_io\n    transport: {kind: modbus_tcp, port: 70000}\n"
+    )
+    message = config_error(tmp_path, text)
+    assert "rig.yaml: instruments.ac.transport.timout_s: unknown key 'timout_s'; allowed keys: kind, resource, " \
+        "visa_library, timeout_s, read_termination, write_termination" in message
+    assert "instruments.meter.transport.parity: invalid value 'X'; allowed values: 'N', 'E' or 'O'" in message
+    assert "instruments.meter.transport.stopbits: invalid value 3" in message
+    assert "instruments.daq.transport.host: required key is missing" in message
+    assert "instruments.daq.transport.port:" in message and "65535" in message
+    assert ".visa." not in message and "modbus_tcp." not in message
+
+
+def test_transport_must_be_a_mapping(tmp_path: Path) -> None:
+    message = config_error(tmp_path, bench("  ac:\n    driver: chroma_61500\n    transport: visa\n"))
+    assert "instruments.ac.transport: expected a mapping, got str 'visa'" in message
+
+
+def test_driver_and_transport_kind_must_match(tmp_path: Path) -> None:
+    text = bench("  meter:\n    driver: eastron_sdm630\n    transport: {kind: visa, resource: x}\n")
+    message = config_error(tmp_path, text)
+    assert "instruments.meter.transport.kind: driver eastron_sdm630 does not speak visa; use modbus_tcp or " \
+        "modbus_rtu" in message
+
+
+def test_unknown_instrument_key_lists_allowed_keys(tmp_path: Path) -> None:
+    message = config_error(tmp_path, bench(VISA_AC + "    param: {}\n"))
+    assert "instruments.ac.param: unknown key 'param'; allowed keys: driver, transport, params" in message
+
+
+def test_role_names_must_be_identifiers(tmp_path: Path) -> None:
+    text = bench("  ac-source:\n    driver: chroma_61500\n    transport: {kind: visa, resource: x}\n")
+    message = config_error(tmp_path, text)
+    assert "rig.yaml: instruments: role names must be identifiers" in message and "'ac-source'" in message
+
+
+def test_env_substitution_in_instrument_addresses(tmp_path: Path) -> None:
+    text = bench(
+        "  ac:\n    driver: chroma_61500\n    transport: {kind: visa, resource: '${RIG_AC}'}\n"
+        "  daq:\n    driver: modbus_relay_io\n    transport: {kind: modbus_tcp, host: '${RIG_DAQ_HOST:-10.1.1.1}', "
+        "port: '${RIG_DAQ_PORT:-502}'}\n"
+    )
+    path = write(tmp_path, text)
+    cfg = load_config(path, environ={"RIG_AC": "TCPIP0::10.9.9.9::inst0::INSTR", "RIG_DAQ_PORT": "1502"})
+    assert cfg.instruments["ac"].transport.resource == "TCPIP0::10.9.9.9::inst0::INSTR"  # type: ignore[union-attr]
+    daq = cfg.instruments["daq"].transport
+    assert (daq.host, daq.port) == ("10.1.1.1", 1502)  # type: ignore[union-attr]
+    assert "instruments.ac.transport.resource: environment variable RIG_AC is not set" in config_error(
+        tmp_path, text, environ={}
+    )
+
+
+def test_ev_emulator_on_relays(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, bench(DAQ) + "ev_emulator:\n    via: daq\n" + WIRING), environ={})
+    assert cfg.ev_emulator is not None
+    assert (cfg.ev_emulator.ev_max_current_a, cfg.ev_emulator.phases) == (32.0, 1)
+    assert cfg.ev_emulator.wiring == {"cp_connect": 1, "s2_c": 2}
+
+
+def test_ev_emulator_via_must_name_a_role(tmp_path: Path) -> None:
+    message = config_error(tmp_path, bench(DAQ + VISA_AC) + "ev_emulator:\n    via: dac\n" + WIRING)
+    assert "rig.yaml: ev_emulator.via: no instrument role 'dac'; declared roles: daq, ac" in message
+
+
+def test_ev_emulator_via_must_offer_relays_or_be_a_board(tmp_path: Path) -> None:
+    message = config_error(tmp_path, bench(DAQ + VISA_AC) + "ev_emulator:\n    via: ac\n" + WIRING)
+    assert "ev_emulator.via: role 'ac' (chroma_61500) offers neither RelayIo+PilotCapture nor an EV emulator " \
+        "board; suitable roles: daq" in message
+
+
+def test_ev_emulator_wiring_required_on_relays_and_refused_on_board(tmp_path: Path) -> None:
+    assert "ev_emulator.wiring: required when via is a relay instrument (daq: modbus_relay_io)" in config_error(
+        tmp_path, bench(DAQ) + "ev_emulator:\n    via: daq\n"
+    )
+    board = "  board:\n    driver: can_ev_board\n    transport: {kind: can, interface: virtual, channel: vcan0}\n"
+    cfg = load_config(write(tmp_path, bench(board) + "ev_emulator: {via: board, ev_max_current_a: 16}\n"), environ={})
+    assert cfg.ev_emulator is not None and cfg.ev_emulator.wiring is None
+    assert "ev_emulator.wiring: role 'board' is an EV emulator board" in config_error(
+        tmp_path, bench(board) + "ev_emulator:\n    via: board\n" + WIRING
+    )
+
+
+def test_ev_emulator_wiring_checks(tmp_path: Path) -> None:
+    wiring = "    wiring: {cp_connect: 1, s2_c: 1, s2_e: 3, pp_100: 0}\n"
+    message = config_error(tmp_path, bench(DAQ) + "ev_emulator:\n    via: daq\n" + wiring)
+    assert "rig.yaml: ev_emulator.wiring: unknown channel 's2_e'; allowed channels: cp_connect, s2_c, s2_d" in message
+    assert "relay numbers start at 1, got pp_100: 0" in message
+    assert "used twice: relay 1 (cp_connect, s2_c)" in message
+    missing = config_error(tmp_path, bench(DAQ) + "ev_emulator:\n    via: daq\n    wiring: {s2_c: 2}\n")
+    assert "channel cp_connect must be wired" in missing
+
+
+def test_ev_emulator_value_checks(tmp_path: Path) -> None:
+    text = bench(DAQ) + "ev_emulator:\n    via: daq\n    phases: 2\n    ev_max_current_a: 0\n    viaa: x\n" + WIRING
+    message = config_error(tmp_path, text)
+    assert "ev_emulator.phases: invalid value 2; allowed values: 1 or 3" in message
+    assert "ev_emulator.ev_max_current_a:" in message
+    assert "ev_emulator.viaa: unknown key 'viaa'; allowed keys: via, wiring, ev_max_current_a, phases" in message
+
+
+def test_stimulus_emulator_needs_ev_emulator(tmp_path: Path) -> None:
+    assert "rig.yaml: stimulus: 'emulator' needs an ev_emulator section" in config_error(
+        tmp_path, MINIMAL + "stimulus: emulator\n"
+    )
+    assert load_config(write(tmp_path, MINIMAL + "stimulus: manual\n"), environ={}).stimulus == "manual"
+
+
+def test_report_energy_tolerance(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL + "report: {energy_tolerance_pct: 1.5}\n"), environ={}).report.energy_tolerance_pct == 1.5
+    assert "report.energy_tolerance_pct:" in config_error(tmp_path, MINIMAL + "report: {energy_tolerance_pct: 0}\n")
+
+
+def test_empty_instruments_section(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL + "instruments:\n"), environ={}).instruments == {}
+
+
+def test_schema_has_transport_union() -> None:
+    schema = config_json_schema()
+    transport = schema["$defs"]["InstrumentConfig"]["properties"]["transport"]
+    assert transport["discriminator"]["propertyName"] == "kind"
+    assert set(transport["discriminator"]["mapping"]) == {"visa", "modbus_tcp", "modbus_rtu", "can"}
