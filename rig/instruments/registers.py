@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 
 def _check_words(words: Sequence[int], count: int, what: str) -> None:
@@ -89,3 +90,13 @@ def ascii_encode(text: str, registers: int) -> list[int]:
         raise ValueError(f"{text!r} needs more than {registers} registers")
     raw = raw.ljust(2 * registers, b"\x00")
     return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+
+
+def describe_request(fc: str, address: int, payload: Any, read: bool) -> str:
+    """Name a Modbus request the way every register transport reports its ``last_command``.
+
+    Example: ``describe_request("fc04", 0x48, 2, True)`` → ``"FC04 0x0048 count=2"``.
+    """
+    if read:
+        return f"{fc.upper()} 0x{address:04X} count={payload}"
+    return f"{fc.upper()} 0x{address:04X} value={payload!r}"

@@ -1,0 +1,129 @@
+"""VISA message transport (pyvisa; pyvisa-py backend by default): the only module importing pyvisa.
+
+Any VISA resource string works: ``TCPIP0::host::5025::SOCKET`` (raw socket, the virtual bench's servers),
+``TCPIP0::host::INSTR`` (VXI-11), ``TCPIP0::host::hislip0::INSTR``, ``USB0::...::INSTR``, ``GPIB0::n::INSTR``,
+``ASRL/dev/ttyUSB0::INSTR``. ``visa_library`` selects the VISA implementation (``"@py"`` = pyvisa-py, ``""`` = the
+system's NI/Keysight VISA, or a path).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rig.errors import InstrumentError
+from rig.instruments.transport import log_exchange
+
+
+class VisaTransport:
+    """MessageTransport over pyvisa: one command per line, every exchange logged, every wait bounded.
+
+    Args:
+        role: the bench role (for logs and errors).
+        resource: the VISA resource string.
+        visa_library: the pyvisa library spec, ``"@py"`` for pyvisa-py.
+        timeout_s: timeout of every read and write, s.
+        read_termination: line terminator of answers.
+        write_termination: line terminator appended to commands.
+    """
+
+    def __init__(
+        self,
+        role: str,
+        resource: str,
+        *,
+        visa_library: str = "@py",
+        timeout_s: float = 2.0,
+        read_termination: str = "\n",
+        write_termination: str = "\n",
+    ) -> None:
+        self.role = role
+        self.address = resource
+        self.visa_library = visa_library
+        self.timeout_s = timeout_s
+        self.read_termination = read_termination
+        self.write_termination = write_termination
+        self.last_command = ""
+        self._rm: Any = None
+        self._inst: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        """Get whether the resource is open."""
+        return self._inst is not None
+
+    def open(self) -> None:
+        """Open the resource (idempotent); raise InstrumentError naming role and resource when it cannot."""
+        if self._inst is not None:
+            return
+        try:
+            import pyvisa
+        except ImportError as exc:  # pragma: no cover - pinned dependency
+            raise InstrumentError(self.role, self.address, f"pyvisa is not installed ({exc}); pip install pyvisa pyvisa-py") from None
+        try:
+            self._rm = pyvisa.ResourceManager(self.visa_library)
+            self._inst = self._rm.open_resource(
+                self.address,
+                timeout=int(self.timeout_s * 1000),
+                read_termination=self.read_termination,
+                write_termination=self.write_termination,
+            )
+        except Exception as exc:  # pyvisa raises VisaIOError, OSError, ValueError depending on the backend
+            self._release()
+            message = f"cannot open VISA resource ({type(exc).__name__}: {exc}); check the address and that it is reachable"
+            log_exchange(self.role, self.address, "(open)", error=message)
+            raise InstrumentError(self.role, self.address, message) from None
+
+    def close(self) -> None:
+        """Close the resource and its resource manager (idempotent)."""
+        self._release()
+
+    def _release(self) -> None:
+        inst, rm = self._inst, self._rm
+        self._inst = self._rm = None
+        for thing in (inst, rm):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # closing never raises out of here: the resource is gone either way
+                    pass
+
+    def _error(self, exc: Exception, command: str, reading: bool) -> InstrumentError:
+        timeout = "TMO" in str(exc) or "timeout" in str(exc).lower() or isinstance(exc, TimeoutError)
+        if timeout:
+            message = f"timeout after {self.timeout_s:g} s " + ("waiting for the answer" if reading else "writing")
+        else:
+            message = f"I/O error ({type(exc).__name__}: {exc})"
+        log_exchange(self.role, self.address, command, error=message)
+        return InstrumentError(self.role, self.address, message, command)
+
+    def _require_open(self, command: str) -> Any:
+        if self._inst is None:
+            self.last_command = command
+            raise InstrumentError(self.role, self.address, "transport not open (call open() first)", command)
+        return self._inst
+
+    def write(self, command: str) -> None:
+        """Send one command line."""
+        with self._lock:
+            inst = self._require_open(command)
+            self.last_command = command
+            try:
+                inst.write(command)
+            except Exception as exc:
+                raise self._error(exc, command, reading=False) from None
+            log_exchange(self.role, self.address, command)
+
+    def query(self, command: str) -> str:
+        """Send one command line and return the answer line (terminator and surrounding blanks stripped)."""
+        with self._lock:
+            inst = self._require_open(command)
+            self.last_command = command
+            try:
+                inst.write(command)
+                answer = str(inst.read()).strip()
+            except Exception as exc:
+                raise self._error(exc, command, reading=True) from None
+            log_exchange(self.role, self.address, command, answer)
+            return answer
