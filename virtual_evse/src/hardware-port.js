@@ -21,6 +21,8 @@ export const INPUT_DEFAULTS = {
 const NUMERIC_OR_NULL = ["cp_high_v", "cp_low_v", "pp_ohm", "mains_v", "mains_hz", "residual_ma_ac", "residual_ma_dc", "meter_energy_mwh", "meter_power_mw", "temperature_c"];
 
 const tMs = () => Math.round(performance.now());
+/** Wall-clock ms with sub-ms resolution, comparable to Python's time.time() * 1000. */
+const tWallMs = () => performance.timeOrigin + performance.now();
 const near = (v, target, tol = 1.1) => v >= target - tol && v <= target + tol;
 
 /** IEC 61851-1 pilot state from the high-phase (or DC) level at the EVSE's sense point. */
@@ -59,7 +61,7 @@ export class HardwarePort {
         this.rt = rt;
         this.path = path;
         this.inputs = { ...INPUT_DEFAULTS };
-        this.outputs = { cp_mode: "+12V", duty_pct: null, contactor: false, t_ms: tMs() };
+        this.outputs = { cp_mode: "+12V", duty_pct: null, contactor: false, t_ms: tMs(), t_wall_ms: tWallMs() };
         this.subscribers = new Set();
         this.clients = new Set();
         this.pwmOn = false;
@@ -309,6 +311,7 @@ export class HardwarePort {
             }
         }
         if (!changed) return;
+        this.outputs.t_wall_ms = tWallMs();
         this.outputs.t_ms = tMs();
         const line = `${JSON.stringify({ event: "outputs", ...this.outputs })}\n`;
         for (const s of this.subscribers) if (!s.destroyed) s.write(line);

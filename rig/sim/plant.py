@@ -1,0 +1,510 @@
+"""The virtual bench's physical plant: mains, pilot circuit, PP, residual current, contactor, EV load and meters.
+
+Everything runs on one plant clock, ``time.monotonic_ns()`` (the same clock as ``asyncio``'s loop time), so edges,
+list-program trigger times and energy integration share one time base with 1 ms accuracy. The plant is
+event-driven: every input (an instrument server setting a relay, the EVSE reporting an output change, a list-program
+segment boundary) updates the state at an exact timestamp; energy is integrated piecewise-constant between those
+timestamps, so it is exact for the modelled load. Listeners (the EVSE link, the CAN board) are called after every
+change.
+
+Pilot circuit (hil-domain §1.1): the EVSE's ±12 V source behind R1 = 1 kΩ against the EV side: diode (0.7 V) then
+R2 = 2.74 kΩ to PE, S2 switching R3 = 1.3 kΩ (``s2_c``) or 270 Ω (``s2_d``) in parallel with R2. ``diode_bypass``
+shorts the diode, ``cp_pe_short`` shorts CP to PE, ``pe_break`` or an open ``cp_connect`` leave the CP line unloaded
+(the EVSE reads its own source voltage). The EV-side switch names are the wiring channels of docs/bench-protocols.md §3.
+
+Residual current injection (``rcd_ac_30ma`` / ``rcd_dc_6ma``) is a test current through the EVSE's RCD sensor and
+flows independently of the contactor (so an EVSE that opens its contactor on the fault does not clear it itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+R1_OHM = 1000.0
+R2_OHM = 2740.0
+R3_C_OHM = 1300.0
+R3_D_OHM = 270.0
+DIODE_V = 0.7
+SOURCE_V = 12.0
+PWM_HZ = 1000.0
+PP_OHM = {"pp_100": 100.0, "pp_220": 220.0, "pp_680": 680.0, "pp_1500": 1500.0}
+SWITCHES = (
+    "cp_connect",
+    "s2_c",
+    "s2_d",
+    "diode_bypass",
+    "cp_pe_short",
+    "pe_break",
+    "rcd_ac_30ma",
+    "rcd_dc_6ma",
+    *PP_OHM,
+)
+CP_STATES = "ABCDEF"
+CP_STATE_INVALID = 15
+SIGNAL_IDS = {"PWM_ON": 1, "PWM_OFF": 2, "CONTACTOR_CLOSED": 3, "CONTACTOR_OPEN": 4, "CP_STATE": 5}
+MAX_EDGES = 10000
+
+
+def duty_to_current(duty_pct: float) -> float:
+    """EV-side reading of the PWM duty (IEC 61851-1 Annex A, as EVerest's ``duty_cycle_to_amps``).
+
+    Args:
+        duty_pct: duty cycle, % (0..100).
+
+    Returns:
+        Maximum current the EV may draw, A (0 outside the valid bands).
+    """
+    if duty_pct < 8.0:
+        return 0.0
+    if duty_pct < 10.0:
+        return 6.0
+    if duty_pct <= 85.0:
+        return duty_pct * 0.6
+    if duty_pct <= 96.0:
+        return (duty_pct - 64.0) * 2.5
+    if duty_pct <= 97.0:
+        return 80.0
+    return 0.0
+
+
+def current_to_duty(amps: float) -> float | None:
+    """EVSE-side duty for a current offer (IEC 61851-1: 6-51 A: I/0.6 %, 51-80 A: I/2.5 + 64 %).
+
+    Args:
+        amps: offered current, A.
+
+    Returns:
+        Duty cycle, % rounded to 0.1, or None below 6 A (no PWM).
+    """
+    if amps < 6.0:
+        return None
+    if amps <= 51.0:
+        return round(amps / 0.6, 1)
+    return round(min(amps, 80.0) / 2.5 + 64.0, 1)
+
+
+def classify_cp(high_v: float | None) -> str | None:
+    """IEC 61851-1 state letter from the high level (windows ±1.1 V), ``"?"`` if invalid, None if unknown."""
+    if high_v is None:
+        return None
+    for letter, nominal in zip("ABCDEF", (12.0, 9.0, 6.0, 3.0, 0.0, -12.0), strict=True):
+        if abs(high_v - nominal) <= 1.1:
+            return letter
+    return "?"
+
+
+@dataclass(frozen=True)
+class PilotLevels:
+    """The pilot at the sense point (the same node for the EVSE and the DAQ)."""
+
+    high_v: float
+    low_v: float
+    pwm: bool
+    duty_pct: float
+    frequency_hz: float
+    state: str  # A..F, "?" for an invalid level
+
+
+@dataclass(frozen=True)
+class PlantEdge:
+    """One edge on the plant clock."""
+
+    signal: str
+    t_ns: int
+    level: int
+
+    @property
+    def signal_id(self) -> int:
+        """Numeric id per docs/bench-protocols.md §3.1."""
+        return SIGNAL_IDS[self.signal]
+
+
+@dataclass
+class ListProgram:
+    """A running AC list program: (voltage, dwell) segments from ``start_ns``."""
+
+    steps: list[tuple[float, float]]
+    start_ns: int
+    handles: list[asyncio.TimerHandle] = field(default_factory=list)
+
+    @property
+    def end_ns(self) -> int:
+        """End of the last segment."""
+        return self.start_ns + int(sum(d for _, d in self.steps) * 1e9)
+
+    def voltage_at(self, t_ns: int) -> float | None:
+        """Programmed voltage at ``t_ns``, or None outside the program."""
+        if t_ns < self.start_ns:
+            return None
+        t = self.start_ns
+        for v, dwell in self.steps:
+            t += int(dwell * 1e9)
+            if t_ns < t:
+                return v
+        return None
+
+
+def pilot_voltage(source_v: float, switches: dict[str, bool]) -> float:
+    """Sense-point voltage for a DC source level against the EV side.
+
+    Args:
+        source_v: EVSE generator level (+12, -12 or 0 V).
+        switches: EV-side switch states.
+
+    Returns:
+        Voltage between CP and PE at the sense point, V.
+    """
+    if switches["cp_pe_short"] and switches["cp_connect"]:
+        return 0.0
+    if not switches["cp_connect"] or switches["pe_break"]:
+        return source_v
+    load = R2_OHM
+    if switches["s2_c"]:
+        load = load * R3_C_OHM / (load + R3_C_OHM)
+    if switches["s2_d"]:
+        load = load * R3_D_OHM / (load + R3_D_OHM)
+    if switches["diode_bypass"]:
+        return source_v * load / (load + R1_OHM)
+    if source_v <= DIODE_V:
+        return source_v  # diode blocks: no current, no drop across R1
+    return DIODE_V + (source_v - DIODE_V) * load / (load + R1_OHM)
+
+
+class Plant:
+    """The coupled physics of the virtual bench.
+
+    Args:
+        phases: 1 or 3 (EV load and meters).
+        ev_max_current_a: the EV's own current limit, A.
+        tethered: with no PP resistor selected, report no PP (tethered cable) instead of an open PP.
+        contactor_feedback: report the contactor's auxiliary contact to the EVSE.
+        log_path: JSON-lines file receiving every plant state change (flushed per line).
+    """
+
+    def __init__(
+        self,
+        *,
+        phases: int = 1,
+        ev_max_current_a: float = 32.0,
+        tethered: bool = True,
+        contactor_feedback: bool = True,
+        log_path: Path | None = None,
+    ) -> None:
+        if phases not in (1, 3):
+            raise ValueError("phases must be 1 or 3")
+        self.t0_ns = time.monotonic_ns()
+        self.phases = phases
+        self.ev_max_current_a = ev_max_current_a
+        self.tethered = tethered
+        self.contactor_feedback_enabled = contactor_feedback
+        # mains (AC source)
+        self.ac_on = False
+        self.ac_setpoint_v = 230.0
+        self.ac_frequency_hz = 50.0
+        self.ac_current_limit_a = 80.0
+        self.program: ListProgram | None = None
+        self.program_trigger_ns: int | None = None
+        # EVSE outputs
+        self.cp_mode = "+12V"
+        self.duty_pct: float | None = None
+        self.contactor = False
+        self.contactor_stuck: bool | None = None  # welded (True) / never closes (False)
+        self.pwm_since_ns = self.t0_ns
+        # EV side
+        self.switches: dict[str, bool] = dict.fromkeys(SWITCHES, False)
+        self.temperature_c = 25.0
+        # meters
+        self._energy_j = 0.0
+        self._power_w = 0.0
+        self._last_ns = self.t0_ns
+        self.edges: list[PlantEdge] = []
+        self.capture_seq = 0
+        self._last_cp_state: str | None = None
+        self._listeners: list[Callable[[Plant], None]] = []
+        self._log: TextIO | None = log_path.open("a", encoding="utf-8") if log_path else None
+        self._last_logged: dict[str, Any] = {}
+        self._recompute(self.t0_ns)
+
+    # ---- clock -------------------------------------------------------------------------------------------
+    @staticmethod
+    def now_ns() -> int:
+        """Get the plant clock (``time.monotonic_ns``), ns."""
+        return time.monotonic_ns()
+
+    def board_ms(self, t_ns: int | None = None) -> int:
+        """Plant time since the plant started, ms (uint32 wrap) — the clock of the Modbus module and CAN board."""
+        t = self.now_ns() if t_ns is None else t_ns
+        return ((t - self.t0_ns) // 1_000_000) & 0xFFFFFFFF
+
+    # ---- listeners and log -------------------------------------------------------------------------------
+    def add_listener(self, fn: Callable[[Plant], None]) -> None:
+        """Call ``fn(plant)`` after every state change."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[Plant], None]) -> None:
+        """Stop calling ``fn``."""
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def close(self) -> None:
+        """Write the last state and close the state log."""
+        self._log_state(self.now_ns(), force=True)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def state(self) -> dict[str, Any]:
+        """Snapshot of the loggable plant state."""
+        p = self.pilot()
+        return {
+            "ac_on": self.ac_on,
+            "ac_v": round(self.mains_v(), 3),
+            "ac_setpoint_v": self.ac_setpoint_v,
+            "cp_mode": self.cp_mode,
+            "duty_pct": self.duty_pct,
+            "cp_state": p.state,
+            "contactor": self.contactor,
+            "switches": {k: v for k, v in self.switches.items() if v},
+            "ev_current_a": round(self.ev_current_a(), 3),
+        }
+
+    def _log_state(self, t_ns: int, *, force: bool = False) -> None:
+        if self._log is None:
+            return
+        st = self.state()
+        cmp = {k: v for k, v in st.items() if k != "ev_current_a"}
+        if not force and cmp == self._last_logged:
+            return
+        self._last_logged = cmp
+        rec = {"t_s": round(t_ns / 1e9, 6), "energy_wh": round(self.energy_wh(t_ns), 6), **st}
+        if force:
+            rec["final"] = True
+        self._log.write(json.dumps(rec) + "\n")
+        self._log.flush()
+
+    # ---- mains -------------------------------------------------------------------------------------------
+    def mains_v(self, t_ns: int | None = None) -> float:
+        """Get the AC source's output voltage now (0 when the output is off), V rms."""
+        if not self.ac_on:
+            return 0.0
+        if self.program is not None:
+            v = self.program.voltage_at(self.now_ns() if t_ns is None else t_ns)
+            if v is not None:
+                return v
+        return self.ac_setpoint_v
+
+    def set_ac_output(self, on: bool) -> None:
+        """Set the AC source output on or off."""
+        self._change(lambda: setattr(self, "ac_on", bool(on)))
+
+    def set_ac_voltage(self, volts: float) -> None:
+        """Set the AC source voltage setpoint, V rms."""
+        self._change(lambda: setattr(self, "ac_setpoint_v", float(volts)))
+
+    def set_ac_frequency(self, hertz: float) -> None:
+        """Set the AC source frequency, Hz."""
+        self._change(lambda: setattr(self, "ac_frequency_hz", float(hertz)))
+
+    def set_ac_current_limit(self, amps: float) -> None:
+        """Set the AC source current limit, A."""
+        self._change(lambda: setattr(self, "ac_current_limit_a", float(amps)))
+
+    def run_program(self, steps: Sequence[tuple[float, float]]) -> int:
+        """Start a list program now (must be called inside the running asyncio loop).
+
+        Args:
+            steps: (voltage V, dwell s) segments; afterwards the output returns to the setpoint.
+
+        Returns:
+            Trigger time on the plant clock, ns.
+        """
+        self.cancel_program()
+        loop = asyncio.get_running_loop()
+        start = self.now_ns()
+        prog = ListProgram([(float(v), float(d)) for v, d in steps], start)
+        boundary = start
+        for _, dwell in prog.steps:
+            boundary += int(dwell * 1e9)
+            prog.handles.append(loop.call_at(boundary / 1e9, self._program_boundary, boundary))
+        self._update(start)
+        self.program = prog
+        self.program_trigger_ns = start
+        self._after_change(start)
+        return start
+
+    def cancel_program(self) -> None:
+        """Stop a running list program (back to the setpoint)."""
+        if self.program is None:
+            return
+        for h in self.program.handles:
+            h.cancel()
+        self._change(lambda: setattr(self, "program", None))
+
+    def _program_boundary(self, t_ns: int) -> None:
+        if self.program is None:
+            return
+        self._update(t_ns)  # integrate the old segment exactly up to its end
+        if t_ns >= self.program.end_ns:
+            self.program = None
+        self._after_change(t_ns)
+
+    # ---- EVSE outputs ------------------------------------------------------------------------------------
+    def set_evse_outputs(
+        self, cp_mode: str, duty_pct: float | None, contactor: bool, t_ns: int | None = None
+    ) -> None:
+        """Apply the EVSE's hardware-port outputs at ``t_ns`` (the EVSE's own timestamp mapped to the plant clock)."""
+        t = self.now_ns() if t_ns is None else max(int(t_ns), self._last_ns)
+        self._update(t)
+        was_pwm = self.cp_mode == "pwm"
+        now_pwm = cp_mode == "pwm"
+        if now_pwm != was_pwm:
+            self._edge("PWM_ON" if now_pwm else "PWM_OFF", t, int(now_pwm))
+            if now_pwm:
+                self.pwm_since_ns = t
+        self.cp_mode = cp_mode
+        self.duty_pct = duty_pct if now_pwm else None
+        physical = contactor if self.contactor_stuck is None else self.contactor_stuck
+        if physical != self.contactor:
+            self._edge("CONTACTOR_CLOSED" if physical else "CONTACTOR_OPEN", t, int(physical))
+            self.contactor = physical
+        self._after_change(t)
+
+    # ---- EV side -----------------------------------------------------------------------------------------
+    def set_switch(self, name: str, closed: bool) -> None:
+        """Set one EV-side switch (wiring channel name, docs/bench-protocols.md §3)."""
+        self.set_switches({name: closed})
+
+    def set_switches(self, states: dict[str, bool]) -> None:
+        """Set several EV-side switches at one instant."""
+        for name in states:
+            if name not in self.switches:
+                raise KeyError(f"unknown plant switch {name!r}; known: {', '.join(SWITCHES)}")
+        self._change(lambda: self.switches.update({k: bool(v) for k, v in states.items()}))
+
+    def set_ev_max_current(self, amps: float) -> None:
+        """Set the EV's own current limit, A."""
+        self._change(lambda: setattr(self, "ev_max_current_a", float(amps)))
+
+    def set_temperature(self, celsius: float) -> None:
+        """Set the EVSE's temperature, °C."""
+        self._change(lambda: setattr(self, "temperature_c", float(celsius)))
+
+    def set_contactor_stuck(self, stuck: bool | None) -> None:
+        """Simulate a welded (True) or dead (False) contactor; None = follows the EVSE."""
+        def apply() -> None:
+            self.contactor_stuck = stuck
+            if stuck is not None and stuck != self.contactor:
+                self._edge("CONTACTOR_CLOSED" if stuck else "CONTACTOR_OPEN", self.now_ns(), int(stuck))
+                self.contactor = stuck
+        self._change(apply)
+
+    def pp_ohm(self) -> float | None:
+        """PP-PE resistance (smallest closed coding resistor; None = tethered/no PP, 1 MΩ = open PP)."""
+        closed = [ohm for name, ohm in PP_OHM.items() if self.switches[name]]
+        if closed:
+            return min(closed)
+        return None if self.tethered else 1e6
+
+    def residual_ma(self) -> tuple[float, float]:
+        """Injected residual current (AC mA, DC mA)."""
+        return (30.0 if self.switches["rcd_ac_30ma"] else 0.0, 6.0 if self.switches["rcd_dc_6ma"] else 0.0)
+
+    # ---- derived quantities ------------------------------------------------------------------------------
+    def pilot(self) -> PilotLevels:
+        """The pilot at the sense point now."""
+        sw = self.switches
+        if self.cp_mode == "pwm" and self.duty_pct is not None:
+            hi = pilot_voltage(SOURCE_V, sw)
+            lo = pilot_voltage(-SOURCE_V, sw)
+            return PilotLevels(hi, lo, True, self.duty_pct, PWM_HZ, classify_cp(hi) or "?")
+        src = {"+12V": SOURCE_V, "-12V": -SOURCE_V}.get(self.cp_mode, 0.0)
+        v = pilot_voltage(src, sw)
+        return PilotLevels(v, v, False, 100.0 if v > 0.5 else 0.0, 0.0, classify_cp(v) or "?")
+
+    def ev_in_demand(self) -> bool:
+        """True when the EV closes S2 on an intact pilot loop (state C or D)."""
+        sw = self.switches
+        return (
+            sw["cp_connect"] and not sw["pe_break"] and not sw["cp_pe_short"] and (sw["s2_c"] or sw["s2_d"])
+        )
+
+    def ev_current_a(self, t_ns: int | None = None) -> float:
+        """Current per phase the EV draws, A."""
+        v = self.mains_v(t_ns)
+        if not (self.contactor and v > 0 and self.ev_in_demand() and self.cp_mode == "pwm" and self.duty_pct):
+            return 0.0
+        return max(0.0, min(duty_to_current(self.duty_pct), self.ev_max_current_a, self.ac_current_limit_a))
+
+    def power_w(self) -> float:
+        """Total active power to the EV now, W (unity power factor)."""
+        return self._power_w
+
+    def energy_wh(self, t_ns: int | None = None) -> float:
+        """Imported energy since the plant started, Wh (exact piecewise-constant integral)."""
+        t = self.now_ns() if t_ns is None else t_ns
+        return (self._energy_j + self._power_w * max(0, t - self._last_ns) / 1e9) / 3600.0
+
+    def evse_inputs(self) -> dict[str, Any]:
+        """The EVSE hardware-port ``inputs`` fields for the present plant state."""
+        p = self.pilot()
+        ac, dc = self.residual_ma()
+        return {
+            "cp_high_v": round(p.high_v, 3),
+            "cp_low_v": round(p.low_v, 3) if p.pwm else None,
+            "pp_ohm": self.pp_ohm(),
+            "mains_v": round(self.mains_v(), 3),
+            "mains_hz": self.ac_frequency_hz if self.ac_on else 0.0,
+            "residual_ma_ac": ac,
+            "residual_ma_dc": dc,
+            "contactor_feedback": self.contactor if self.contactor_feedback_enabled else None,
+            "temperature_c": self.temperature_c,
+            "meter_energy_mwh": round(self.energy_wh() * 1000.0, 1),
+            "meter_power_mw": round(self._power_w * 1000.0, 1),
+        }
+
+    def edges_after(self, t_ns: int) -> list[PlantEdge]:
+        """Edges strictly after ``t_ns``, oldest first."""
+        i = bisect.bisect_right([e.t_ns for e in self.edges], t_ns)
+        return self.edges[i:]
+
+    # ---- internals ---------------------------------------------------------------------------------------
+    def _edge(self, signal: str, t_ns: int, level: int) -> None:
+        edge = PlantEdge(signal, t_ns, level)
+        bisect.insort(self.edges, edge, key=lambda e: e.t_ns)
+        if len(self.edges) > MAX_EDGES:
+            del self.edges[: len(self.edges) - MAX_EDGES]
+
+    def _update(self, t_ns: int) -> None:
+        """Integrate energy up to ``t_ns`` with the power that held since the last update."""
+        if t_ns > self._last_ns:
+            self._energy_j += self._power_w * (t_ns - self._last_ns) / 1e9
+            self._last_ns = t_ns
+
+    def _change(self, apply: Callable[[], None]) -> None:
+        t = self.now_ns()
+        self._update(t)
+        apply()
+        self._after_change(t)
+
+    def _recompute(self, t_ns: int) -> None:
+        self._power_w = self.ev_current_a(t_ns) * self.mains_v(t_ns) * self.phases
+        state = self.pilot().state
+        if state != self._last_cp_state:
+            if self._last_cp_state is not None:
+                level = CP_STATES.index(state) if state in CP_STATES else CP_STATE_INVALID
+                self._edge("CP_STATE", t_ns, level)
+            self._last_cp_state = state
+        self.capture_seq = (self.capture_seq + 1) & 0xFFFF
+
+    def _after_change(self, t_ns: int) -> None:
+        self._recompute(t_ns)
+        self._log_state(t_ns)
+        for fn in list(self._listeners):
+            fn(self)

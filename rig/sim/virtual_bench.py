@@ -1,0 +1,219 @@
+"""The virtual bench: one plant, one server per instrument role, the link to the virtual EVSE — one asyncio loop.
+
+Spec (JSON, generated from rig.yaml by the config code; every key but ``roles`` optional)::
+
+    {
+      "host": "127.0.0.1",
+      "plant": {"phases": 1, "ev_max_current_a": 32, "tethered": true, "contactor_feedback": true,
+                "temperature_c": 25, "ac_on": false, "ac_voltage": 230, "ac_frequency": 50},
+      "roles": {
+        "grid":  {"driver": "scpi_ac_source", "port": 5025, "params": {"serial": "X1"}},
+        "meter": {"driver": "eastron_sdm630", "port": 5020, "params": {"unit_id": 1}},
+        "daq":   {"driver": "keysight_daq970a", "port": 5026,
+                  "wiring": {"cp_connect": 1, "s2_c": 2, "s2_d": 3, "diode_bypass": 4, "cp_pe_short": 5,
+                             "pe_break": 6, "rcd_ac_30ma": 7, "rcd_dc_6ma": 8, "pp_100": 9, "pp_220": 10,
+                             "pp_680": 11, "pp_1500": 12}},
+        "ev":    {"driver": "can_ev_board", "channel": "239.74.163.2", "params": {"port": 43113}}
+      }
+    }
+
+Drivers: ``scpi_ac_source``, ``chroma_61500``, ``yokogawa_wt``, ``keysight_daq970a`` (SCPI/TCP);
+``eastron_sdm630``, ``carlo_gavazzi_em340``, ``modbus_relay_io`` (Modbus TCP); ``can_ev_board`` (python-can,
+``params.interface`` default ``udp_multicast``). ``port`` 0 (default) = any free port; ``host`` per role overrides
+the top-level one. ``wiring`` (relay instruments) maps the wiring channel names of docs/bench-protocols.md §3 to
+relay numbers (1-based). Per-driver ``params``: see the server classes.
+
+Process::
+
+    python -m rig.sim.virtual_bench --spec spec.json [--evse-port hw.sock] [--plant-log plant.jsonl]
+
+prints one line ``{"event":"ready","roles":{role: {"driver":…, "host":…, "port":…} | {"interface":…,
+"channel":…, "port":…}},"evse_port":…,"plant_log":…,"pid":…}`` on stdout when everything listens (and the EVSE is
+attached), logs to stderr, and on SIGTERM/SIGINT stops every server, detaches from the EVSE, writes the plant's last
+state (``"final": true``) to the plant log and exits 0. Exit code 2 for a bad spec, 1 if a server cannot start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from rig.sim.plant import Plant
+
+log = logging.getLogger(__name__)
+
+SCPI_DRIVERS = {"scpi_ac_source", "chroma_61500", "yokogawa_wt", "keysight_daq970a"}
+MODBUS_DRIVERS = {"eastron_sdm630", "carlo_gavazzi_em340", "modbus_relay_io"}
+CAN_DRIVERS = {"can_ev_board"}
+DRIVERS = SCPI_DRIVERS | MODBUS_DRIVERS | CAN_DRIVERS
+PLANT_KEYS = {"phases", "ev_max_current_a", "tethered", "contactor_feedback", "temperature_c", "ac_on", "ac_voltage",
+              "ac_frequency"}
+ROLE_KEYS = {"driver", "host", "port", "channel", "params", "wiring"}
+
+
+class SpecError(ValueError):
+    """The bench spec is malformed (message names the key)."""
+
+
+def check_spec(spec: dict[str, Any]) -> None:
+    """Validate a bench spec; raise SpecError naming the offending key."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("roles"), dict):
+        raise SpecError("spec must be an object with a 'roles' object")
+    extra = set(spec) - {"host", "plant", "roles"}
+    if extra:
+        raise SpecError(f"unknown spec keys: {sorted(extra)}")
+    bad = set(spec.get("plant", {})) - PLANT_KEYS
+    if bad:
+        raise SpecError(f"unknown plant keys: {sorted(bad)}; known: {sorted(PLANT_KEYS)}")
+    for role, r in spec["roles"].items():
+        if not isinstance(r, dict):
+            raise SpecError(f"roles.{role} must be an object")
+        if r.get("driver") not in DRIVERS:
+            raise SpecError(f"roles.{role}.driver {r.get('driver')!r} unknown; known: {sorted(DRIVERS)}")
+        bad = set(r) - ROLE_KEYS
+        if bad:
+            raise SpecError(f"roles.{role}: unknown keys {sorted(bad)}")
+
+
+class VirtualBench:
+    """Plant + instrument servers + EVSE link.
+
+    Args:
+        spec: the bench spec (module docstring).
+        evse_port: the virtual EVSE's hardware-port socket; None = no EVSE attached.
+        plant_log: JSON-lines plant state log.
+    """
+
+    def __init__(self, spec: dict[str, Any], evse_port: Path | None = None, plant_log: Path | None = None) -> None:
+        check_spec(spec)
+        self.spec = spec
+        self.evse_port = evse_port
+        self.plant_log = plant_log
+        pc = dict(spec.get("plant", {}))
+        self.plant = Plant(
+            phases=int(pc.get("phases", 1)),
+            ev_max_current_a=float(pc.get("ev_max_current_a", 32.0)),
+            tethered=bool(pc.get("tethered", True)),
+            contactor_feedback=bool(pc.get("contactor_feedback", True)),
+            log_path=plant_log,
+        )
+        self.plant.temperature_c = float(pc.get("temperature_c", 25.0))
+        self.plant.ac_setpoint_v = float(pc.get("ac_voltage", 230.0))
+        self.plant.ac_frequency_hz = float(pc.get("ac_frequency", 50.0))
+        self.plant.ac_on = bool(pc.get("ac_on", False))
+        self.servers: dict[str, Any] = {}
+        self.addresses: dict[str, dict[str, Any]] = {}
+        self.link: Any = None
+
+    def _make(self, role: str, r: dict[str, Any]) -> Any:
+        drv, params, wiring = r["driver"], r.get("params", {}), r.get("wiring")
+        if drv in SCPI_DRIVERS:
+            from rig.sim import daq, scpi
+
+            if drv == "keysight_daq970a":
+                return daq.KeysightDaq970a(self.plant, params, wiring)
+            cls = {"scpi_ac_source": scpi.ScpiAcSource, "chroma_61500": scpi.Chroma61500, "yokogawa_wt": scpi.YokogawaWt}
+            return cls[drv](self.plant, params)
+        if drv in MODBUS_DRIVERS:
+            from rig.sim import modbus
+
+            if drv == "modbus_relay_io":
+                return modbus.ModbusRelayIo(self.plant, params, wiring)
+            mcls = {"eastron_sdm630": modbus.EastronSdm630, "carlo_gavazzi_em340": modbus.CarloGavazziEm340}
+            return mcls[drv](self.plant, params)
+        from rig.sim.can_board import CanEvBoard
+
+        return CanEvBoard(self.plant, r.get("channel"), params)
+
+    async def start(self) -> dict[str, Any]:
+        """Start every server and the EVSE link; returns the ready description."""
+        default_host = self.spec.get("host", "127.0.0.1")
+        try:
+            for role, r in self.spec["roles"].items():
+                server = self._make(role, r)
+                self.servers[role] = server
+                if r["driver"] in CAN_DRIVERS:
+                    await server.start()
+                    self.addresses[role] = {"driver": r["driver"], **server.address()}
+                else:
+                    host, port = await server.start(r.get("host", default_host), int(r.get("port", 0)))
+                    self.addresses[role] = {"driver": r["driver"], "host": host, "port": port}
+            if self.evse_port is not None:
+                from rig.sim.evse_link import EvseLink
+
+                self.link = EvseLink(self.plant, self.evse_port)
+                await self.link.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self.ready_info()
+
+    def ready_info(self) -> dict[str, Any]:
+        """The ready line's content."""
+        return {
+            "event": "ready",
+            "roles": self.addresses,
+            "evse_port": str(self.evse_port) if self.evse_port else None,
+            "plant_log": str(self.plant_log) if self.plant_log else None,
+            "pid": os.getpid(),
+        }
+
+    async def stop(self) -> None:
+        """Stop the link and every server (reverse order), log the plant's last state."""
+        if self.link is not None:
+            await self.link.stop()
+            self.link = None
+        for role in reversed(list(self.servers)):
+            try:
+                await self.servers[role].stop()
+            except Exception:  # noqa: BLE001 - stopping must go on
+                log.exception("stopping %s failed", role)
+        self.servers.clear()
+        self.plant.cancel_program()
+        self.plant.close()
+
+
+async def _amain(args: argparse.Namespace) -> int:
+    try:
+        spec = json.loads(Path(args.spec).read_text())
+        bench = VirtualBench(spec, Path(args.evse_port) if args.evse_port else None,
+                             Path(args.plant_log) if args.plant_log else None)
+    except (OSError, ValueError) as exc:
+        print(f"virtual bench: bad spec {args.spec}: {exc}", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        info = await bench.start()
+    except Exception as exc:  # noqa: BLE001 - reported, exit 1
+        print(f"virtual bench: cannot start: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(info), flush=True)
+    await stop.wait()
+    await bench.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Process entry point."""
+    ap = argparse.ArgumentParser(prog="python -m rig.sim.virtual_bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--spec", required=True, help="bench spec JSON file")
+    ap.add_argument("--evse-port", help="virtual EVSE hardware-port socket")
+    ap.add_argument("--plant-log", help="JSON-lines plant state log")
+    ap.add_argument("--log-level", default="WARNING")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    return asyncio.run(_amain(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
