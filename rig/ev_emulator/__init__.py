@@ -1,0 +1,35 @@
+"""IEC 61851-1 EV emulator: CP/PP states, fault injection, pilot measurement and edges, on bench instrument roles.
+
+``pilot`` holds the pure arithmetic (classification, duty <-> current, waveform analysis), ``model`` the EV's
+demand, ``edges`` bounded edge waits, ``emulator`` the :class:`EvEmulator` driving a relay network or a board.
+"""
+
+from rig.ev_emulator.edges import reaction_time, wait_edge
+from rig.ev_emulator.emulator import CABLE_CHANNELS, STATE_RELAYS, EvEmulator, PilotStatus
+from rig.ev_emulator.model import EvModel
+from rig.ev_emulator.pilot import (
+    PilotClass,
+    Waveform,
+    analyse_waveform,
+    classify,
+    current_to_duty,
+    duty_band,
+    duty_to_current,
+)
+
+__all__ = [
+    "CABLE_CHANNELS",
+    "STATE_RELAYS",
+    "EvEmulator",
+    "EvModel",
+    "PilotClass",
+    "PilotStatus",
+    "Waveform",
+    "analyse_waveform",
+    "classify",
+    "current_to_duty",
+    "duty_band",
+    "duty_to_current",
+    "reaction_time",
+    "wait_edge",
+]
