@@ -18,6 +18,7 @@ from typing import Any
 
 from rig import sandbox
 from rig.errors import ConfigError, RigError
+from rig.report import cli as report_cli
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SUITES = ["suites/tc_eevse"]
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="rig.yaml tools")
     cfg.add_argument("action", choices=["check", "schema"])
     cfg.add_argument("--config", "-c", default=None)
+    report_cli.add_subcommands(sub)
     return p
 
 
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_triggers(args)
         if args.command == "config":
             return cmd_config(args)
+        if args.command in report_cli.COMMANDS:
+            return report_cli.dispatch(args) or 0
     except RigError as exc:
         print(f"rig: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -132,6 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with sandbox.Sandbox(run_id, with_netns=cfg.is_virtual, keep_state=args.keep_state, visible=[run_dir]) as sb:
         env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         code = sb.run(argv, env=env)
+    report_cli.after_run(run_dir, code)
     _point_latest(reports, run_id)
     verdict = {0: "PASSED", 1: "FAILED"}.get(code, f"ERROR (exit {code})")
     print(f"rig: run {run_id} {verdict} in {time.monotonic() - t0:.1f} s; report: {run_dir / 'report.html'}",

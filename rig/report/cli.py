@@ -1,0 +1,229 @@
+"""The report commands of ``rig``: ``report render|import``, ``history``, ``compare``; and the end of ``rig run``.
+
+    rig report render RUN [-o OUT] [--junit [PATH]]      rebuild report.html (and junit.xml) from report.json
+    rig report import RUN [--db URL]                     import a run into the results database
+    rig history [--dut TEXT] [--db URL]                  runs by DUT software version
+    rig compare A B [--threshold PCT] [--html OUT] [--db URL]   regressions between two runs or builds
+
+RUN is a run id (a folder under ``report.dir``), ``latest``, a run folder or a ``report.json`` path. Exit codes:
+0 fine, 1 ``compare`` found a regression, 2 bad input (a clear message on stderr, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rig.errors import ConfigError
+from rig.report.record import RECORD_NAME, RecordError, dumps_record, load_record, write_atomic
+
+COMMANDS = ("report", "history", "compare")
+
+
+def add_subcommands(sub: Any) -> None:
+    """Add the report commands to the ``rig`` sub-parser collection ``sub``."""
+    rep = sub.add_parser("report", help="run records: rebuild the HTML/JUnit, import into the results database")
+    rep_sub = rep.add_subparsers(dest="report_action", required=True, metavar="ACTION")
+    render = rep_sub.add_parser("render", help="rebuild the self-contained HTML report (and JUnit) from report.json")
+    render.add_argument("run", help="run id, 'latest', run folder or report.json")
+    render.add_argument("-o", "--output", default=None, help="HTML file to write (default: RUN/report.html)")
+    render.add_argument("--junit", nargs="?", const="", default=None, metavar="PATH",
+                        help="also write JUnit XML (default path: RUN/junit.xml)")
+    imp = rep_sub.add_parser("import", help="import a run into the results database")
+    imp.add_argument("run", help="run id, 'latest', run folder or report.json")
+    for p in (render, imp):
+        p.add_argument("--config", "-c", default=None, help="rig.yaml (for report.dir; default ./rig.yaml)")
+    imp.add_argument("--db", default=None, help="database URL or SQLite path (default: $RIG_RESULTS_DB, else "
+                                                "<report.dir>/results.sqlite)")
+
+    hist = sub.add_parser("history", help="runs in the results database by DUT software version")
+    hist.add_argument("--dut", default=None, metavar="TEXT", help="only DUTs whose vendor, product, serial or "
+                                                                   "build contains TEXT")
+    cmp_ = sub.add_parser("compare", help="compare two runs or builds; exit 1 on a regression")
+    cmp_.add_argument("a", help="before: run id, run folder, report.json, build or software version")
+    cmp_.add_argument("b", help="after: same forms as A")
+    cmp_.add_argument("--threshold", type=float, default=10.0, metavar="PCT",
+                      help="report measurements that moved by more than PCT percent (default 10)")
+    cmp_.add_argument("--html", default=None, metavar="OUT", help="also write a comparison page")
+    for p in (hist, cmp_):
+        p.add_argument("--db", default=None, help="database URL or SQLite path (default: $RIG_RESULTS_DB, else "
+                                                  "<report.dir>/results.sqlite)")
+        p.add_argument("--config", "-c", default=None, help="rig.yaml (for report.dir; default ./rig.yaml)")
+
+
+def dispatch(args: argparse.Namespace) -> int | None:
+    """Run a report command; None when ``args.command`` is not one of them."""
+    if args.command == "report":
+        return cmd_render(args) if args.report_action == "render" else cmd_import(args)
+    if args.command == "history":
+        return cmd_history(args)
+    if args.command == "compare":
+        return cmd_compare(args)
+    return None
+
+
+# -- helpers --------------------------------------------------------------------------------------------------
+def reports_dir(config: str | None) -> Path:
+    """Return ``report.dir`` of rig.yaml (``./reports`` when there is no rig.yaml and none was named)."""
+    from rig.config import load_config
+
+    if config is None and not Path("rig.yaml").is_file():
+        return Path.cwd() / "reports"
+    try:
+        cfg = load_config(config)
+    except ConfigError:
+        if config is not None:
+            raise
+        return Path.cwd() / "reports"
+    return cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
+
+
+def record_path(run: str, config: str | None) -> Path:
+    """Return the record file RUN names (a path, a run folder, or a run id under report.dir).
+
+    Raises:
+        RecordError: nothing of that name.
+    """
+    p = Path(run)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        return p / RECORD_NAME
+    candidate = reports_dir(config) / run / RECORD_NAME
+    if candidate.parent.is_dir():
+        return candidate
+    raise RecordError(f"{run!r}: no such run (not a file, not a run folder, and no {candidate.parent})")
+
+
+def _db_url(args: argparse.Namespace) -> str:
+    from rig.report.db import resolve_url
+
+    return resolve_url(getattr(args, "db", None), reports_dir(getattr(args, "config", None)))
+
+
+# -- commands ---------------------------------------------------------------------------------------------------
+def cmd_render(args: argparse.Namespace) -> int:
+    """Rebuild the HTML report (and optionally JUnit) from a run record."""
+    from rig.report.html import render_report
+    from rig.report.junit import render_junit
+
+    path = record_path(args.run, args.config)
+    record = load_record(path)
+    t0 = time.perf_counter()
+    text = render_report(record)
+    out = Path(args.output) if args.output else path.parent / "report.html"
+    write_atomic(out, text)
+    print(f"rig: wrote {out} ({len(record['cases'])} cases, {time.perf_counter() - t0:.2f} s)")
+    if args.junit is not None:
+        junit = Path(args.junit) if args.junit else path.parent / "junit.xml"
+        write_atomic(junit, render_junit(record))
+        print(f"rig: wrote {junit}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import one run record into the results database."""
+    from rig.report.db import ResultsDb, describe
+
+    path = record_path(args.run, args.config)
+    record = load_record(path)
+    url = _db_url(args)
+    with ResultsDb(url, create=True) as db:
+        db.import_record(record, str(path.resolve()))
+    print(f"rig: imported run {record['run_id']} ({len(record['cases'])} cases) into {describe(url)}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """List the imported runs by DUT software version."""
+    from rig.report.db import ResultsDb
+
+    with ResultsDb(_db_url(args)) as db:
+        runs = db.runs(args.dut)
+    if not runs:
+        print("rig: no runs" + (f" for a DUT matching {args.dut!r}" if args.dut else "") + " in the database")
+        return 0
+    head = ("software", "build", "run", "started (UTC)", "status", "pass", "fail", "err", "skip", "product",
+            "serial", "station")
+    rows = [(f"{r.sw_version_string or '?'} ({r.sw_version if r.sw_version is not None else '?'})", r.build,
+             r.run_id, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.started)) if r.started else "?", r.status,
+             str(r.n_passed), str(r.n_failed), str(r.n_error), str(r.n_skipped), r.product_name or "?",
+             r.serial or "?", r.station or "?") for r in runs]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+    for row in (head, *rows):
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two runs or builds; 1 on a regression."""
+    from rig.report.compare import compare, format_html, format_text, side_from_db, side_from_record
+    from rig.report.db import ResultsDb, ResultsDbError
+
+    if not args.threshold >= 0:
+        raise ConfigError(f"--threshold must be a percentage >= 0, got {args.threshold}")
+    url = _db_url(args)
+    db: ResultsDb | None = None
+    try:
+        try:
+            db = ResultsDb(url)
+        except ResultsDbError:
+            if args.db or not all(Path(x).exists() for x in (args.a, args.b)):
+                raise  # a database was named, or a side needs it
+        sides = []
+        for key in (args.a, args.b):
+            if Path(key).exists():
+                sides.append(side_from_record(load_record(key), key))
+            elif db is not None and db.find(key):
+                sides.append(side_from_db(db, key))
+            else:
+                try:
+                    sides.append(side_from_record(load_record(record_path(key, args.config)), key))
+                except RecordError:
+                    raise RecordError(f"{key!r}: no run id, build or software version of that name in the results "
+                                      f"database, and no run folder of that name (see `rig history`)") from None
+        result = compare(sides[0], sides[1], args.threshold, db)
+    finally:
+        if db is not None:
+            db.close()
+    sys.stdout.write(format_text(result))
+    if args.html:
+        write_atomic(Path(args.html), format_html(result))
+        print(f"rig: wrote {args.html}")
+    return 1 if result.regression else 0
+
+
+# -- the end of `rig run` ------------------------------------------------------------------------------------------
+def after_run(run_dir: Path, exit_code: int) -> None:
+    """Close up a run folder after pytest ended (called by ``rig run``, outside the sandbox).
+
+    A record left ``running`` (pytest killed) is closed as ``interrupted``; a missing ``report.html`` or
+    ``junit.xml`` is rendered from the record; the run is imported into the results database
+    (``$RIG_RESULTS_DB``, else ``results.sqlite`` beside the run folders). Problems are warnings: the run's verdict
+    stands.
+    """
+    from rig.errors import RigError
+    from rig.report.db import ResultsDb, resolve_url
+    from rig.report.html import render_report
+    from rig.report.junit import render_junit
+
+    path = run_dir / RECORD_NAME
+    try:
+        record = load_record(path)
+        if record["status"] == "running":
+            record.update(status="interrupted", exit_status=exit_code, ended=time.time())
+            write_atomic(path, dumps_record(record))
+        if not (run_dir / "report.html").is_file():
+            write_atomic(run_dir / "report.html", render_report(record))
+        if not (run_dir / "junit.xml").is_file():
+            write_atomic(run_dir / "junit.xml", render_junit(record))
+        url = resolve_url(None, run_dir.parent)
+        with ResultsDb(url, create=True) as db:
+            db.import_record(record, str(path.resolve()))
+    except RigError as exc:
+        print(f"rig: warning: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"rig: warning: could not finish the run record: {exc}", file=sys.stderr)

@@ -1,0 +1,232 @@
+"""Comparing two runs (or two builds): what regressed, what was fixed, what drifted, what is flaky.
+
+A side is one run (from its record or the results database) or a build/software version (every run of it in the
+database; the latest run stands for the build, the others only feed flakiness). A case is *failing* when its
+outcome is ``failed`` or ``error``. A regression is a case failing in B that was not failing in A.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+from rig.report.db import ResultsDb
+from rig.report.record import RecordError
+
+FAILING = ("failed", "error")
+MeasKey = tuple[str, str, str, int]  # case id, step, name, occurrence
+
+
+@dataclass
+class Side:
+    """One side of a comparison.
+
+    Attributes:
+        label: what the user named (run id, path, build or version).
+        run_id: the run standing for this side.
+        build: the build it tested.
+        runs: every run id this side covers (several when named by build or version).
+        cases: case id → (outcome, title, failed step).
+        measurements: (case, step, name, occurrence) → (numeric value or None, unit).
+    """
+
+    label: str
+    run_id: str
+    build: str
+    runs: list[str]
+    cases: dict[str, tuple[str, str | None, str | None]]
+    measurements: dict[MeasKey, tuple[float | None, str | None]] = field(default_factory=dict)
+
+
+@dataclass
+class Drift:
+    """A measurement whose value moved by more than the threshold."""
+
+    case: str
+    step: str
+    name: str
+    a: float
+    b: float
+    unit: str
+    pct: float  # inf when A was 0
+
+
+@dataclass
+class Comparison:
+    """The result of comparing A (before) with B (after)."""
+
+    a: Side
+    b: Side
+    threshold_pct: float
+    newly_failing: list[str]
+    newly_passing: list[str]
+    still_failing: list[str]
+    only_in_a: list[str]
+    only_in_b: list[str]
+    drifted: list[Drift]
+    flaky: dict[str, list[str]]  # case id → builds on which it had different outcomes
+
+    @property
+    def regression(self) -> bool:
+        """Get whether B has a case failing that was not failing in A."""
+        return bool(self.newly_failing)
+
+
+# -- building sides ---------------------------------------------------------------------------------------------
+def _add_measurement(out: dict[MeasKey, tuple[float | None, str | None]], case: str, step: str | None, name: str,
+                     value: Any, unit: str | None) -> None:
+    n = 0
+    while (case, step or "", name, n) in out:
+        n += 1
+    num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    out[(case, step or "", name, n)] = (num if num is None or math.isfinite(num) else None, unit)
+
+
+def side_from_record(record: dict[str, Any], label: str) -> Side:
+    """Return a side from a run record."""
+    cases: dict[str, tuple[str, str | None, str | None]] = {}
+    meas: dict[MeasKey, tuple[float | None, str | None]] = {}
+    for c in record["cases"]:
+        if c["id"] in cases:
+            continue
+        cases[c["id"]] = (c["outcome"], c.get("title"), c.get("failed_step"))
+        for s in c.get("steps") or []:
+            for m in s.get("measurements") or []:
+                _add_measurement(meas, c["id"], s.get("number"), str(m.get("name")), m.get("value"), m.get("unit"))
+    return Side(label, record["run_id"], str(record.get("build") or "unknown"), [record["run_id"]], cases, meas)
+
+
+def side_from_db(db: ResultsDb, key: str) -> Side:
+    """Return a side from the database: ``key`` is a run id, a build or a software version.
+
+    Raises:
+        RecordError: nothing in the database matches ``key``, or a version matches several builds.
+    """
+    runs = db.find(key)
+    if not runs:
+        raise RecordError(f"{key!r}: no run id, build or software version of that name in the results database "
+                          f"{db.url} (see `rig history`)")
+    builds = sorted({r.build for r in runs})
+    if len(builds) > 1:
+        raise RecordError(f"{key!r} matches several builds ({', '.join(builds)}): name one of them")
+    latest = runs[-1]
+    meas: dict[MeasKey, tuple[float | None, str | None]] = {}
+    for case, step, name, value, unit in db.measurements(latest.run_id):
+        _add_measurement(meas, case, step, name, value, unit)
+    return Side(key, latest.run_id, latest.build, [r.run_id for r in runs], db.cases(latest.run_id), meas)
+
+
+# -- comparing ----------------------------------------------------------------------------------------------------
+def compare(a: Side, b: Side, threshold_pct: float = 10.0, db: ResultsDb | None = None) -> Comparison:
+    """Compare side A (before) with side B (after); ``db`` (optional) supplies flakiness over each build's runs."""
+    newly_failing, newly_passing, still_failing = [], [], []
+    for cid in sorted(a.cases.keys() & b.cases.keys()):
+        oa, ob = a.cases[cid][0], b.cases[cid][0]
+        if ob in FAILING and oa not in FAILING:
+            newly_failing.append(cid)
+        elif oa in FAILING and ob == "passed":
+            newly_passing.append(cid)
+        elif oa in FAILING and ob in FAILING:
+            still_failing.append(cid)
+    drifted: list[Drift] = []
+    for key in sorted(a.measurements.keys() & b.measurements.keys()):
+        (va, unit), (vb, _) = a.measurements[key], b.measurements[key]
+        if va is None or vb is None or va == vb:
+            continue
+        pct = math.inf if va == 0 else abs(vb - va) / abs(va) * 100.0
+        if pct > threshold_pct:
+            drifted.append(Drift(key[0], key[1], key[2], va, vb, unit or "", pct))
+    flaky: dict[str, list[str]] = {}
+    if db is not None:
+        for build in sorted({a.build, b.build}):
+            for cid, outcomes in db.outcomes_by_build(build).items():
+                if len(outcomes) > 1 and (cid in a.cases or cid in b.cases):
+                    flaky.setdefault(cid, []).append(build)
+    return Comparison(a, b, threshold_pct, newly_failing, newly_passing, still_failing,
+                      sorted(a.cases.keys() - b.cases.keys()), sorted(b.cases.keys() - a.cases.keys()), drifted,
+                      dict(sorted(flaky.items())))
+
+
+# -- output -------------------------------------------------------------------------------------------------------
+def _pct(p: float) -> str:
+    return "from 0" if math.isinf(p) else f"{p:+.1f} %" if p else "0 %"
+
+
+def format_text(c: Comparison) -> str:
+    """Return the comparison as text for the terminal or a CI log."""
+
+    def side(s: Side) -> str:
+        extra = f", {len(s.runs)} runs of this build" if len(s.runs) > 1 else ""
+        return f"{s.label} (run {s.run_id}, build {s.build}{extra})"
+
+    def flag(cid: str) -> str:
+        return f"  [flaky on {', '.join(c.flaky[cid])}]" if cid in c.flaky else ""
+
+    lines = [f"A: {side(c.a)}", f"B: {side(c.b)}", ""]
+    sections = (
+        ("newly failing", c.newly_failing, lambda cid: f"{c.a.cases[cid][0]} -> {c.b.cases[cid][0]}"
+         + (f" at step {c.b.cases[cid][2]}" if c.b.cases[cid][2] else "")),
+        ("newly passing", c.newly_passing, lambda cid: f"{c.a.cases[cid][0]} -> passed"),
+        ("still failing", c.still_failing, lambda cid: f"{c.b.cases[cid][0]}"
+         + (f" at step {c.b.cases[cid][2]}" if c.b.cases[cid][2] else "")),
+        ("only in A", c.only_in_a, lambda cid: c.a.cases[cid][0]),
+        ("only in B", c.only_in_b, lambda cid: c.b.cases[cid][0]),
+    )
+    for title, ids, detail in sections:
+        lines.append(f"{title}: {len(ids)}")
+        lines.extend(f"  {cid}  {detail(cid)}{flag(cid)}" for cid in ids[:200])
+        if len(ids) > 200:
+            lines.append(f"  … and {len(ids) - 200} more")
+    lines.append(f"measurements drifted beyond {c.threshold_pct:g} %: {len(c.drifted)}")
+    for d in c.drifted[:200]:
+        lines.append(f"  {d.case} step {d.step} {d.name}: {d.a:g} -> {d.b:g} {d.unit} ({_pct(d.pct)})".rstrip())
+    if len(c.drifted) > 200:
+        lines.append(f"  … and {len(c.drifted) - 200} more")
+    lines.append(f"flaky (different outcomes on the same build): {len(c.flaky)}")
+    lines.extend(f"  {cid}  on {', '.join(builds)}" for cid, builds in list(c.flaky.items())[:200])
+    lines.append("")
+    lines.append("REGRESSION: " + ", ".join(c.newly_failing[:20]) + (" …" if len(c.newly_failing) > 20 else "")
+                 if c.regression else "no regression")
+    return "\n".join(lines) + "\n"
+
+
+def format_html(c: Comparison) -> str:
+    """Return a self-contained comparison page."""
+    from rig.report.html import style_html
+
+    def table(head: list[str], rows: list[list[str]]) -> str:
+        if not rows:
+            return "<p>none</p>"
+        hs = "".join(f"<th>{escape(h)}</th>" for h in head)
+        body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>" for r in rows)
+        return f"<table><tr>{hs}</tr>{body}</table>"
+
+    def case_rows(ids: list[str]) -> list[list[str]]:
+        return [[cid, str(c.b.cases.get(cid, c.a.cases.get(cid, ("", None, None)))[1] or ""),
+                 c.a.cases[cid][0] if cid in c.a.cases else "—", c.b.cases[cid][0] if cid in c.b.cases else "—",
+                 str((c.b.cases.get(cid) or ("", None, None))[2] or ""), ", ".join(c.flaky.get(cid, []))]
+                for cid in ids]
+
+    head = ["Case", "Title", "A", "B", "Failing step (B)", "Flaky on"]
+    verdict = ("<p class='o-failed'>REGRESSION: " + escape(", ".join(c.newly_failing)) + "</p>" if c.regression
+               else "<p class='o-passed'>No regression</p>")
+    parts = [
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+        f"<title>rig compare {escape(c.a.label)} → {escape(c.b.label)}</title>{style_html()}</head>"
+        f'<body class="rig"><h1>Comparison</h1>',
+        table(["", "Label", "Run", "Build", "Runs of the build"],
+              [[s, x.label, x.run_id, x.build, str(len(x.runs))] for s, x in (("A", c.a), ("B", c.b))]),
+        verdict,
+    ]
+    for title, ids in (("Newly failing", c.newly_failing), ("Newly passing", c.newly_passing),
+                       ("Still failing", c.still_failing), ("Only in A", c.only_in_a), ("Only in B", c.only_in_b)):
+        parts.append(f"<h2>{title} ({len(ids)})</h2>{table(head, case_rows(ids))}")
+    parts.append(f"<h2>Measurements drifted beyond {c.threshold_pct:g} % ({len(c.drifted)})</h2>")
+    parts.append(table(["Case", "Step", "Measurement", "A", "B", "Unit", "Change"],
+                       [[d.case, d.step, d.name, f"{d.a:g}", f"{d.b:g}", d.unit, _pct(d.pct)] for d in c.drifted]))
+    parts.append(f"<h2>Flaky cases ({len(c.flaky)})</h2>")
+    parts.append(table(["Case", "Builds with different outcomes"], [[k, ", ".join(v)] for k, v in c.flaky.items()]))
+    parts.append("</body></html>\n")
+    return "".join(parts)

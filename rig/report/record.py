@@ -1,0 +1,357 @@
+"""The run record: ``report.json`` in the run folder, the canonical artefact of a run.
+
+Shape (``schema_version`` 1; every output of a run is a pure function of this document)::
+
+    {"kind": "rig-run-record", "schema_version": 1, "run_id": "...", "status": "running|finished|interrupted",
+     "exit_status": 0, "started": 1.7e9, "ended": 1.7e9, "title": "...",
+     "rig": {"version", "git_sha", "git_dirty", "python", "pytest"},
+     "station": {"name", "location", "operator"}, "bench": "virtual|real",
+     "config": {"path", "sha256"}, "stimulus": "trigger",
+     "dut": {"kind", "node_id", "endpoint", "defects": [...], "identity": {VendorName, ..., SerialNumber} | null},
+     "build": "1.0.0" or "1.0.0+defect-a,defect-b" (software version string, plus virtual EVSE defects),
+     "pics": {"path", "items": {"EEVSE.S": true, ...}} | null,
+     "instruments": {role: {"driver", "address", "identity"}},
+     "attachments": [{"name", "path"}],                       # run-level files, relative to the run folder
+     "cases": [{"id", "title", "nodeid", "pics": [...], "outcome": "passed|failed|error|skipped",
+                "started", "ended", "duration", "failed_step", "error",
+                "steps": [StepRecord.to_dict()...], "events": [{"name", "data", "endpoint", "event_number",
+                "priority", "received_at"}], "series": [{"name", "unit", "plot", "step", "points": [[t, v]...]}],
+                "logs": "...", "logs_truncated": false, "attachments": [{"name", "path"}]}]}
+
+Canonical form: keys sorted, compact separators, one case per line, UTF-8, a final newline. The file is replaced
+atomically (temporary file in the same folder, fsync, rename) after every case, so a killed run leaves a valid
+record of what ran (``status`` stays ``running``). Once ``finished`` or ``interrupted`` it is never written again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rig.errors import RigError
+
+SCHEMA_VERSION = 1
+RECORD_KIND = "rig-run-record"
+RECORD_NAME = "report.json"
+STATUSES = ("running", "finished", "interrupted")
+OUTCOMES = ("passed", "failed", "error", "skipped")
+LOG_LIMIT = 64_000
+"""Characters of captured log kept per case (head and tail, the middle is cut with a note)."""
+
+
+class RecordError(RigError):
+    """A run record is missing, truncated, foreign or of an unknown schema; or it was written after finishing."""
+
+
+# -- canonical JSON ----------------------------------------------------------------------------------------
+def dumps_canonical(value: Any) -> str:
+    """Return ``value`` as canonical JSON (sorted keys, compact separators, non-ASCII kept)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def dumps_record(record: dict[str, Any], case_texts: Sequence[str] | None = None) -> str:
+    """Return the canonical text of a record: one case per line.
+
+    Args:
+        record: the record; its ``cases`` are encoded unless ``case_texts`` (their canonical texts) is given.
+        case_texts: pre-encoded cases, in order (lets a writer avoid re-encoding finished cases).
+    """
+    texts = list(case_texts) if case_texts is not None else [dumps_canonical(c) for c in record.get("cases", [])]
+    head = dumps_canonical({**record, "cases": []})
+    marker = '"cases":[]'
+    at = head.index(marker)  # the only unescaped occurrence: string values escape their quotes
+    body = "[\n" + ",\n".join(texts) + "\n]" if texts else "[]"
+    return head[:at] + '"cases":' + body + head[at + len(marker) :] + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically: a temporary file in the same folder, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def jsonable(value: Any, _depth: int = 0) -> Any:
+    """Return ``value`` as plain JSON data (dataclasses and objects as dicts, enums by name, bytes as hex)."""
+    if _depth > 12:
+        return repr(value)
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)  # IntEnum members as their number (the event summary carries the names)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v, _depth + 1) for v in value]
+    fields = getattr(value, "__dataclass_fields__", None)
+    if fields is not None:
+        return {k: jsonable(getattr(value, k, None), _depth + 1) for k in fields}
+    return repr(value)
+
+
+def truncate_log(text: str, limit: int = LOG_LIMIT) -> tuple[str, bool]:
+    """Return ``text`` cut to about ``limit`` characters (head and tail kept) and whether it was cut."""
+    if len(text) <= limit:
+        return text, False
+    half = limit // 2
+    cut = len(text) - 2 * half
+    return f"{text[:half]}\n… [{cut} characters cut] …\n{text[-half:]}", True
+
+
+# -- provenance and PICS ------------------------------------------------------------------------------------
+def rig_provenance(project_root: Path) -> dict[str, Any]:
+    """Return the rig version, git SHA (None outside a checkout) and whether the tree has local changes."""
+    import platform
+
+    import pytest
+
+    from rig import __version__
+
+    sha: str | None = None
+    dirty: bool | None = None
+    git = shutil.which("git")
+    if git is not None:
+        try:
+            out = subprocess.run([git, "-C", str(project_root), "rev-parse", "HEAD"], capture_output=True,
+                                 text=True, timeout=5, check=False)
+            if out.returncode == 0:
+                sha = out.stdout.strip()
+                st = subprocess.run([git, "-C", str(project_root), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=5, check=False)
+                dirty = bool(st.stdout.strip()) if st.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return {"version": __version__, "git_sha": sha, "git_dirty": dirty, "python": platform.python_version(),
+            "pytest": pytest.__version__}
+
+
+def read_pics(path: Path | None) -> dict[str, Any] | None:
+    """Return ``{"path", "items"}`` for a PICS file (``CODE=1`` lines) or a folder of PICS XML files; None if unset.
+
+    Unreadable entries are kept as an ``error`` text rather than failing the run.
+    """
+    if path is None:
+        return None
+    items: dict[str, bool] = {}
+    error: str | None = None
+    try:
+        if path.is_dir():
+            import xml.etree.ElementTree as ET
+
+            for xml_file in sorted(path.glob("*.xml")):
+                for item in ET.parse(xml_file).getroot().iter("picsItem"):
+                    code = (item.findtext("itemNumber") or "").strip()
+                    if code:
+                        items[code] = (item.findtext("support") or "").strip().lower() == "true"
+        else:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                line = line.split("#", 1)[0].strip()
+                code, sep, value = line.partition("=")
+                if sep and code.strip():
+                    items[code.strip()] = value.strip().lower() in ("1", "true", "y", "yes")
+    except (OSError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    out: dict[str, Any] = {"path": str(path), "items": dict(sorted(items.items()))}
+    if error:
+        out["error"] = error
+    return out
+
+
+def build_label(identity: dict[str, Any] | None, defects: Iterable[str] = ()) -> str:
+    """Return the build a run tested: the DUT's SoftwareVersionString (or number), ``+defects`` on a virtual EVSE."""
+    ident = identity or {}
+    version = ident.get("SoftwareVersionString") or ident.get("SoftwareVersion")
+    label = str(version) if version not in (None, "") else "unknown"
+    defects = sorted(defects)
+    return label + ("+" + ",".join(defects) if defects else "")
+
+
+# -- the writer ---------------------------------------------------------------------------------------------
+class RecordWriter:
+    """Keeps a run record and rewrites ``report.json`` atomically after every change.
+
+    Args:
+        path: the record file (``<run folder>/report.json``).
+        header: every top-level field except ``cases``, ``status`` and ``kind``/``schema_version``.
+    """
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self._record: dict[str, Any] = {
+            **header, "kind": RECORD_KIND, "schema_version": SCHEMA_VERSION, "status": "running", "cases": [],
+        }
+        self._case_texts: list[str] = []
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """Get the record as written last (do not mutate)."""
+        return self._record
+
+    @property
+    def finished(self) -> bool:
+        """Get whether the record is closed (``finished`` or ``interrupted``)."""
+        return bool(self._record["status"] != "running")
+
+    def update(self, **fields: Any) -> None:
+        """Set top-level fields (e.g. the DUT identity once read) and rewrite the file."""
+        self._check_open()
+        self._record.update(fields)
+        self.write()
+
+    def add_case(self, case: dict[str, Any], **fields: Any) -> None:
+        """Append a finished case (and set top-level ``fields``), then rewrite the file once."""
+        self._check_open()
+        case = jsonable(case)
+        self._record.update(jsonable(fields))
+        self._record["cases"].append(case)
+        self._case_texts.append(dumps_canonical(case))
+        self.write()
+
+    def finish(self, status: str, exit_status: int | None, ended: float, **fields: Any) -> None:
+        """Close the record with ``status`` (``finished`` or ``interrupted``) and write it a last time."""
+        self._check_open()
+        if status not in STATUSES[1:]:
+            raise ValueError(f"status must be finished or interrupted, not {status!r}")
+        self._record.update(fields, status=status, exit_status=exit_status, ended=ended)
+        self.write()
+
+    def write(self) -> None:
+        """Write the record atomically."""
+        write_atomic(self.path, dumps_record(self._record, self._case_texts))
+
+    def _check_open(self) -> None:
+        if self.finished:
+            raise RecordError(f"{self.path}: the run record is {self._record['status']} and immutable")
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+def load_record(source: Path | str) -> dict[str, Any]:
+    """Read and check a run record.
+
+    Raises:
+        RecordError: the file is missing, not JSON (e.g. truncated), not a rig run record, or of a newer schema.
+    """
+    path = Path(source)
+    if path.is_dir():
+        path = path / RECORD_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecordError(f"{path}: no run record there (a run folder holds {RECORD_NAME})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{path}: cannot read the run record: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); the file "
+                          "is truncated or corrupt — a record written by the rig is always complete") from None
+    return check_record(data, str(path))
+
+
+def check_record(data: Any, where: str = "record") -> dict[str, Any]:
+    """Check the shape of a parsed record and return it.
+
+    Raises:
+        RecordError: naming what is wrong.
+    """
+    if not isinstance(data, dict) or data.get("kind") != RECORD_KIND:
+        raise RecordError(f"{where}: not a rig run record (expected an object with \"kind\": \"{RECORD_KIND}\")")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RecordError(f"{where}: schema_version missing or not an integer")
+    if version > SCHEMA_VERSION:
+        raise RecordError(f"{where}: schema_version {version} is newer than this rig reads ({SCHEMA_VERSION}); "
+                          "update the rig")
+    if data.get("status") not in STATUSES:
+        raise RecordError(f"{where}: status must be one of {', '.join(STATUSES)}, got {data.get('status')!r}")
+    if not isinstance(data.get("run_id"), str) or not data["run_id"]:
+        raise RecordError(f"{where}: run_id missing")
+    cases = data.get("cases")
+    if not isinstance(cases, list):
+        raise RecordError(f"{where}: cases must be a list")
+    for i, case in enumerate(cases):
+        if not isinstance(case, dict) or not isinstance(case.get("id"), str) or case.get("outcome") not in OUTCOMES:
+            raise RecordError(f"{where}: case {i + 1} needs a string id and an outcome in {', '.join(OUTCOMES)}")
+    return data
+
+
+# -- helpers for suites ---------------------------------------------------------------------------------------
+def _item(request_or_item: Any) -> Any:
+    return getattr(request_or_item, "node", request_or_item)
+
+
+def attach_series(
+    request_or_item: Any,
+    name: str,
+    unit: str,
+    points: Iterable[Sequence[Any]],
+    *,
+    plot: str | None = None,
+    step: bool = False,
+) -> None:
+    """Attach a time series to the current case; the HTML report plots it.
+
+    Args:
+        request_or_item: the test's ``request`` fixture or its item.
+        name: what was sampled, e.g. ``"PWM duty"``, ``"EVSE current"``, ``"SessionEnergyCharged"``.
+        unit: unit symbol, e.g. ``"%"``, ``"A"``, ``"Wh"`` (empty for states).
+        points: ``(t, value)`` pairs; ``t`` in seconds (epoch or any origin: plots start at the earliest t);
+            ``value`` a number, or a string for states (e.g. pilot ``"A"``..``"F"``, drawn as levels).
+        plot: series with the same ``plot`` share one chart (e.g. ``"pilot"``: pilot state and PWM duty;
+            ``"current"``: EVSE current and advertised limit; ``"energy"``: meter energy and
+            SessionEnergyCharged); default: the series' own chart.
+        step: draw as a step function (states, set-points).
+
+    Raises:
+        ValueError: a point is not a ``(number, number|string)`` pair.
+    """
+    from rig.report.plugin import SERIES_KEY
+
+    clean: list[list[Any]] = []
+    for p in points:
+        if len(p) != 2 or isinstance(p[0], bool) or not isinstance(p[0], int | float):
+            raise ValueError(f"series {name!r}: point {p!r} is not a (t, value) pair with a numeric t")
+        t, v = float(p[0]), p[1]
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
+            raise ValueError(f"series {name!r}: value {v!r} must be a number or a string")
+        if isinstance(v, float) and not math.isfinite(v):
+            continue
+        clean.append([t, v])
+    item = _item(request_or_item)
+    item.stash.setdefault(SERIES_KEY, []).append(
+        {"name": name, "unit": unit, "plot": plot or name, "step": bool(step), "points": clean}
+    )
+
+
+def attach_file(request_or_item: Any, path: Path | str, name: str | None = None) -> None:
+    """Attach a file to the current case; the record keeps its path relative to the run folder.
+
+    A file outside the run folder is copied into ``<run folder>/attachments/`` at the end of the case.
+    """
+    from rig.report.plugin import ATTACH_KEY
+
+    item = _item(request_or_item)
+    p = Path(path)
+    item.stash.setdefault(ATTACH_KEY, []).append({"name": name or p.name, "source": str(p.resolve())})
