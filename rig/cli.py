@@ -4,6 +4,7 @@
     rig sim --list-defects                                                    the virtual EVSE's defects
     rig triggers [--encode NAME] [--endpoint N]                               test event trigger codes
     rig config check|schema                                                   validate rig.yaml / JSON schema
+    rig bench check [--config FILE]                                           every instrument answers?
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="rig.yaml tools")
     cfg.add_argument("action", choices=["check", "schema"])
     cfg.add_argument("--config", "-c", default=None)
+
+    bench = sub.add_parser("bench", help="the instruments of rig.yaml")
+    bench.add_argument("action", choices=["check"], help="check: open every role, print identity and one reading")
+    bench.add_argument("--config", "-c", default=None, help="bench description (default: ./rig.yaml)")
+    bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a rig.yaml value")
     report_cli.add_subcommands(sub)
     return p
 
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_triggers(args)
         if args.command == "config":
             return cmd_config(args)
+        if args.command == "bench":
+            return cmd_bench(args)
         if args.command in report_cli.COMMANDS:
             return report_cli.dispatch(args) or 0
     except RigError as exc:
@@ -197,6 +206,58 @@ def cmd_config(args: argparse.Namespace) -> int:
     print(f"rig: {cfg.config_path}: valid ({'virtual' if cfg.is_virtual else 'real'} bench, station "
           f"{cfg.station.name!r})")
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``rig bench check``: open every role, print its identity and one reading, leave the bench safe.
+
+    On the virtual bench (``dut.kind: virtual``) the virtual bench servers are started first, on the loopback
+    addresses rig.yaml gives.
+    """
+    import contextlib
+
+    from rig.bench import Bench, virtual_bench
+    from rig.config import load_config
+
+    cfg = load_config(args.config, overrides=_overrides(args.overrides))
+    if not cfg.instruments:
+        raise ConfigError(f"{cfg.config_path}: no instruments declared; add an instruments: section")
+    with contextlib.ExitStack() as stack:
+        if cfg.is_virtual:
+            stack.enter_context(virtual_bench(cfg))
+            print(f"rig: virtual bench started ({len(cfg.instruments)} roles)", flush=True)
+        bench = stack.enter_context(Bench(cfg))
+        bench.install_signal_handlers()
+        for role in bench.roles:
+            print(f"{role:<12} {cfg.instruments[role].driver:<20} {bench.address(role)}", flush=True)
+            print(f"{'':<12} identity: {bench.identities[role]}", flush=True)
+            print(f"{'':<12} {_one_reading(bench.role(role))}", flush=True)
+    print(f"rig: bench check passed: {len(cfg.instruments)} instrument(s) answered; bench left in its safe state")
+    return 0
+
+
+def _one_reading(instrument: object) -> str:
+    """One characteristic reading per capability (what ``rig bench check`` prints)."""
+    from rig.ev_emulator.pilot import classify
+    from rig.instruments.capabilities import AcSource, EnergyMeter, EvEmulatorBoard, PilotCapture
+
+    parts: list[str] = []
+    if isinstance(instrument, AcSource):
+        state = "on" if instrument.output_on() else "off"
+        parts.append(f"measured {instrument.measure_voltage():.1f} V (output {state})")
+    if isinstance(instrument, EnergyMeter):
+        parts.append(f"energy {instrument.energy_import_wh():.1f} Wh, power {instrument.active_power():.1f} W")
+    if isinstance(instrument, PilotCapture):
+        p = instrument.pilot()
+        pwm = p.frequency_hz > 0 and 0.5 < p.duty_pct < 99.5
+        label = classify(p.high_v, p.low_v if pwm else p.high_v, pwm).label
+        parts.append(
+            f"pilot {p.frequency_hz:.0f} Hz, {p.duty_pct:.1f} %, high {p.high_v:.2f} V, low {p.low_v:.2f} V "
+            f"(state {label})"
+        )
+    if isinstance(instrument, EvEmulatorBoard):
+        parts.append(f"EV current {instrument.ev_current():.1f} A")
+    return "; ".join(parts) or "(identity only: no reading for this capability)"
 
 
 if __name__ == "__main__":

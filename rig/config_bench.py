@@ -11,6 +11,7 @@ against :data:`KNOWN_DRIVERS`.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -57,19 +58,24 @@ REQUIRED_CHANNELS: tuple[str, ...] = ("cp_connect", "s2_c")
 """Channels without which the emulator cannot even plug in and ask for charge (A, B, C)."""
 
 
-def driver_names() -> list[str]:
-    """Return the valid driver names: the registry's when it is importable, else :data:`KNOWN_DRIVERS`."""
+def driver_transports() -> dict[str, tuple[str, ...]]:
+    """Return driver name -> transport kinds: the registry's ``DRIVER_TRANSPORTS`` when importable, else
+    :data:`KNOWN_DRIVERS` (drivers the registry lists without kinds accept any kind)."""
     try:
         registry = importlib.import_module("rig.instruments.registry")
     except ImportError:
-        return list(KNOWN_DRIVERS)
-    for attr in ("DRIVERS", "DRIVER_NAMES", "drivers"):
-        names = getattr(registry, attr, None)
-        if callable(names):
-            names = names()
-        if isinstance(names, Mapping | list | tuple | set | frozenset):
-            return [str(n) for n in names]
-    return list(KNOWN_DRIVERS)
+        return dict(KNOWN_DRIVERS)
+    drivers = getattr(registry, "DRIVERS", None)
+    kinds = getattr(registry, "DRIVER_TRANSPORTS", None)
+    if not isinstance(drivers, Mapping):
+        return dict(KNOWN_DRIVERS)
+    kinds = kinds if isinstance(kinds, Mapping) else {}
+    return {str(name): tuple(kinds.get(name, TRANSPORT_KINDS)) for name in drivers}
+
+
+def driver_names() -> list[str]:
+    """Return the valid driver names (the instrument registry's, else :data:`KNOWN_DRIVERS`)."""
+    return list(driver_transports())
 
 
 class _Strict(BaseModel):
@@ -124,7 +130,6 @@ class CanTransportConfig(_Strict):
     interface: str = Field(min_length=1, description="python-can interface name, e.g. socketcan, udp_multicast.")
     channel: str = Field(min_length=1, description="Channel, e.g. can0, PCAN_USBBUS1, or a multicast group.")
     bitrate: int = Field(default=500_000, gt=0, description="Bit rate, bit/s (ignored by virtual interfaces).")
-    port: int | None = Field(default=None, ge=1, le=65535, description="UDP port (udp_multicast only).")
     timeout_s: float = Field(default=1.0, gt=0, description="Timeout waiting for an answer frame, s.")
 
     @field_validator("channel", mode="before")
@@ -182,7 +187,7 @@ class InstrumentConfig(_Strict):
 
     @model_validator(mode="after")
     def _driver_speaks_transport(self) -> InstrumentConfig:
-        kinds = KNOWN_DRIVERS.get(self.driver)
+        kinds = driver_transports().get(self.driver)
         if kinds is not None and self.transport.kind not in kinds:
             raise LocatedErrors(
                 [
@@ -271,7 +276,7 @@ def check_bench(
                     "relays, remove wiring",
                 )
             )
-    elif target.driver in RELAY_PILOT_DRIVERS or target.driver not in KNOWN_DRIVERS:
+    elif target.driver in RELAY_PILOT_DRIVERS or target.driver not in driver_transports():
         if not ev_emulator.wiring:
             problems.append(
                 (
@@ -289,3 +294,47 @@ def check_bench(
             )
         )
     return problems
+
+
+# --------------------------------------------------------------------------------------------- virtual bench
+_SOCKET_RESOURCE = re.compile(r"TCPIP\d*::(?P<host>[^:]+)::(?P<port>\d+)::SOCKET", re.IGNORECASE)
+
+
+def virtual_bench_spec(
+    instruments: Mapping[str, InstrumentConfig], ev_emulator: EvEmulatorConfig | None
+) -> dict[str, Any]:
+    """Return the spec of ``rig.sim.virtual_bench`` serving these roles at the addresses rig.yaml gives them.
+
+    SCPI roles must use raw-socket VISA resources (``TCPIP0::<host>::<port>::SOCKET``), Modbus roles Modbus TCP,
+    the EV board a python-can interface the simulator can join (``udp_multicast``, default port 43113).
+
+    Raises:
+        ValueError: a role whose transport the virtual bench cannot serve (message names the role).
+    """
+    roles: dict[str, dict[str, Any]] = {}
+    for role, inst in instruments.items():
+        t = inst.transport
+        entry: dict[str, Any] = {"driver": inst.driver}
+        if isinstance(t, VisaTransportConfig):
+            match = _SOCKET_RESOURCE.fullmatch(t.resource)
+            if match is None:
+                raise ValueError(
+                    f"instruments.{role}.transport.resource: the virtual bench serves SCPI on raw sockets; use "
+                    f"TCPIP0::127.0.0.1::<port>::SOCKET, got {t.resource!r}"
+                )
+            entry.update(host=match["host"], port=int(match["port"]))
+        elif isinstance(t, ModbusTcpTransportConfig):
+            entry.update(host=t.host, port=t.port, params={"unit_id": t.unit})
+        elif isinstance(t, CanTransportConfig):
+            entry.update(channel=t.channel, params={"interface": t.interface})
+        else:
+            raise ValueError(f"instruments.{role}.transport.kind: the virtual bench cannot serve {t.kind}")
+        if "relay_base" in inst.params:
+            entry.setdefault("params", {})["relay_base"] = inst.params["relay_base"]
+        if ev_emulator is not None and ev_emulator.via == role and ev_emulator.wiring:
+            entry["wiring"] = dict(ev_emulator.wiring)
+        roles[role] = entry
+    spec: dict[str, Any] = {"roles": roles}
+    if ev_emulator is not None:
+        spec["plant"] = {"phases": ev_emulator.phases, "ev_max_current_a": ev_emulator.ev_max_current_a}
+    return spec
