@@ -1,0 +1,423 @@
+"""Bench lifecycle with small fake instruments (capability protocols), signals, and `rig bench check`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rig.bench import Bench
+from rig.cli import main as rig_main
+from rig.config import RigConfig, config_from_dict
+from rig.config_bench import InstrumentConfig
+from rig.errors import ConfigError, InstrumentError
+from rig.instruments.capabilities import (
+    AcSource,
+    Edge,
+    EnergyMeter,
+    EvBoardCommand,
+    EvEmulatorBoard,
+    Identity,
+    PilotReading,
+    ProgramStep,
+    RelayIo,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+WIRING = {"cp_connect": 1, "s2_c": 2, "s2_d": 3, "diode_bypass": 4, "cp_pe_short": 5, "pp_220": 10}
+
+
+class Recorder:
+    """Every fake's calls, in order, as ``role.method`` strings (also appended to a file when given)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.calls: list[str] = []
+        self.path = path
+
+    def __call__(self, text: str) -> None:
+        self.calls.append(text)
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(text + "\n")
+
+    def of(self, method: str) -> list[str]:
+        return [c.split(".")[0] for c in self.calls if c.split(".", 1)[1].split("(")[0] == method]
+
+
+class Fake:
+    """Base: identity, safe_state, close; ``fail`` names methods that raise (a dead instrument)."""
+
+    def __init__(self, role: str, rec: Recorder, fail: Sequence[str] = ()) -> None:
+        self.role = role
+        self.rec = rec
+        self.fail = set(fail)
+
+    def _do(self, what: str, *args: Any) -> None:
+        self.rec(f"{self.role}.{what}" + (f"({','.join(map(str, args))})" if args else ""))
+        if what in self.fail:
+            raise InstrumentError(self.role, "fake:1", "no answer within 1 s", last_command=what)
+
+    def identity(self) -> Identity:
+        self._do("identity")
+        return Identity("Fake", type(self).__name__, self.role)
+
+    def safe_state(self) -> None:
+        self._do("safe_state")
+
+    def close(self) -> None:
+        self._do("close")
+
+
+class FakeAc(Fake):
+    def set_output(self, on: bool) -> None:
+        self._do("set_output", on)
+
+    def output_on(self) -> bool:
+        return False
+
+    def set_voltage(self, volts: float) -> None:
+        self._do("set_voltage", volts)
+
+    def set_frequency(self, hertz: float) -> None: ...
+    def set_current_limit(self, amps: float) -> None: ...
+    def measure_voltage(self) -> float:
+        return 230.0
+
+    def measure_current(self) -> float:
+        return 0.0
+
+    def measure_power(self) -> float:
+        return 0.0
+
+    def measure_frequency(self) -> float:
+        return 50.0
+
+    def run_program(self, steps: Sequence[ProgramStep]) -> float:
+        return 0.0
+
+
+class FakeMeter(Fake):
+    phases = 1
+
+    def voltage(self, phase: int = 1) -> float:
+        return 230.0
+
+    def current(self, phase: int = 1) -> float:
+        return 0.0
+
+    def active_power(self, phase: int | None = None) -> float:
+        return 0.0
+
+    def energy_import_wh(self) -> float:
+        return 12.5
+
+
+class FakeDaq(Fake):
+    def set_relay(self, channel: int, closed: bool) -> None:
+        self._do("set_relay", channel, int(closed))
+
+    def relay(self, channel: int) -> bool:
+        return False
+
+    def open_all(self) -> None:
+        self._do("open_all")
+
+    def analog_input(self, channel: int) -> float:
+        return 0.0
+
+    def pilot(self) -> PilotReading:
+        return PilotReading(0.0, 100.0, 12.0, 12.0)
+
+    def edges(self) -> list[Edge]:
+        return []
+
+    def clear_edges(self) -> None: ...
+    def now_s(self) -> float:
+        return 0.0
+
+
+class FakeBoard(FakeDaq):
+    def apply(self, command: EvBoardCommand) -> None:
+        self._do("apply", command.cp_state)
+
+    def ev_current(self) -> float:
+        return 0.0
+
+
+FAKES: dict[str, type[Fake]] = {
+    "chroma_61500": FakeAc,
+    "eastron_sdm630": FakeMeter,
+    "modbus_relay_io": FakeDaq,
+    "can_ev_board": FakeBoard,
+}
+
+
+def make_config(roles: Sequence[tuple[str, str]], *, via: str | None = "daq") -> RigConfig:
+    instruments: dict[str, Any] = {}
+    for role, driver in roles:
+        transport = {
+            "chroma_61500": {"kind": "visa", "resource": f"TCPIP0::10.0.0.1::{role}::SOCKET"},
+            "can_ev_board": {"kind": "can", "interface": "virtual", "channel": role},
+        }.get(driver, {"kind": "modbus_tcp", "host": f"{role}.lab"})
+        instruments[role] = {"driver": driver, "transport": transport}
+    data: dict[str, Any] = {"station": {}, "dut": {"kind": "network"}, "instruments": instruments}
+    if via is not None:
+        data["ev_emulator"] = {"via": via, "wiring": WIRING if via == "daq" else None}
+    return config_from_dict(data)
+
+
+def factory(rec: Recorder, fail: dict[str, Sequence[str]] | None = None) -> Any:
+    def build(role: str, inst: InstrumentConfig) -> Any:
+        rec(f"{role}.open")
+        if "open" in (fail or {}).get(role, ()):
+            raise InstrumentError(role, inst.address, "cannot connect")
+        return FAKES[inst.driver](role, rec, (fail or {}).get(role, ()))
+
+    return build
+
+
+ROLES = [("ac_source", "chroma_61500"), ("meter", "eastron_sdm630"), ("daq", "modbus_relay_io")]
+
+
+# ------------------------------------------------------------------------------------------------ lifecycle
+def test_open_in_order_close_in_reverse_identities_recorded() -> None:
+    rec = Recorder()
+    with Bench(make_config(ROLES), factory=factory(rec)) as bench:
+        assert bench.roles == ["ac_source", "meter", "daq"]
+        assert rec.of("open") == ["ac_source", "meter", "daq"]
+        assert list(bench.identities) == ["ac_source", "meter", "daq"]
+        assert bench.identities["meter"] == Identity("Fake", "FakeMeter", "meter")
+        assert bench.ev_emulator is not None
+    assert rec.of("close") == ["daq", "meter", "ac_source"]
+    assert bench.roles == []
+
+
+def test_safe_state_order_ev_emulator_then_ac_then_relays() -> None:
+    rec = Recorder()
+    bench = Bench(make_config([("daq", "modbus_relay_io"), *ROLES[:2]]), factory=factory(rec)).open()
+    rec.calls.clear()
+    bench.safe_state()
+    relay_calls = [i for i, c in enumerate(rec.calls) if c.startswith("daq.set_relay")]
+    safe = rec.of("safe_state")
+    assert safe == ["ac_source", "daq", "meter"]  # AC first, then relays, then the rest
+    assert relay_calls and max(relay_calls) < rec.calls.index("ac_source.safe_state")  # EV emulator released first
+    assert all(c.endswith(",0)") for c in rec.calls if c.startswith("daq.set_relay"))  # every EV relay opened
+    bench.close()
+
+
+def test_safe_state_and_close_on_exception() -> None:
+    rec = Recorder()
+    with pytest.raises(RuntimeError, match="suite blew up"), Bench(make_config(ROLES), factory=factory(rec)):
+        rec.calls.clear()
+        raise RuntimeError("suite blew up")
+    assert rec.of("safe_state") == ["ac_source", "daq", "meter"]
+    assert rec.of("close") == ["daq", "meter", "ac_source"]
+
+
+def test_failing_instrument_does_not_stop_the_others() -> None:
+    rec = Recorder()
+    bench = Bench(make_config(ROLES), factory=factory(rec, {"ac_source": ["safe_state"]})).open()
+    rec.calls.clear()
+    with pytest.raises(InstrumentError) as info:
+        bench.safe_state()
+    assert rec.of("safe_state") == ["ac_source", "daq", "meter"]
+    message = str(info.value)
+    assert "instrument 'ac_source' at TCPIP0::10.0.0.1::ac_source::SOCKET" in message
+    assert "safe state not reached by 1 instrument(s)" in message and "last command: safe_state" in message
+    assert len(bench.safe_state_errors) == 1
+    bench.close()
+    assert rec.of("close") == ["daq", "meter", "ac_source"]
+
+
+def test_dead_ev_emulator_relays_still_let_ac_go_safe() -> None:
+    rec = Recorder()
+    bench = Bench(make_config(ROLES), factory=factory(rec, {"daq": ["set_relay", "safe_state"]})).open()
+    rec.calls.clear()
+    with pytest.raises(InstrumentError, match="2 instrument"):
+        bench.safe_state()
+    assert rec.of("safe_state") == ["ac_source", "daq", "meter"]
+    bench.close()
+
+
+def test_error_in_body_is_not_masked_by_safe_state_failure() -> None:
+    rec = Recorder()
+    with pytest.raises(KeyError), Bench(make_config(ROLES), factory=factory(rec, {"meter": ["safe_state"]})):
+        raise KeyError("original")
+    assert rec.of("close") == ["daq", "meter", "ac_source"]
+
+
+def test_safe_state_failure_after_clean_body_is_raised() -> None:
+    rec = Recorder()
+    with pytest.raises(InstrumentError, match="'meter'"), Bench(
+        make_config(ROLES), factory=factory(rec, {"meter": ["safe_state"]})
+    ):
+        pass
+    assert rec.of("close") == ["daq", "meter", "ac_source"]
+
+
+def test_open_failure_leaves_opened_ones_safe_and_closed() -> None:
+    rec = Recorder()
+    bench = Bench(make_config(ROLES), factory=factory(rec, {"meter": ["open"]}))
+    with pytest.raises(InstrumentError, match="instrument 'meter' at meter.lab:502/unit 1: cannot connect"):
+        bench.open()
+    assert rec.of("open") == ["ac_source", "meter"]
+    assert rec.of("safe_state") == ["ac_source"]
+    assert rec.of("close") == ["ac_source"]
+
+
+def test_identity_failure_names_role_and_last_command() -> None:
+    rec = Recorder()
+    with pytest.raises(InstrumentError, match="'daq'.*last command: identity"):
+        Bench(make_config(ROLES), factory=factory(rec, {"daq": ["identity"]})).open()
+    assert rec.of("close") == ["daq", "meter", "ac_source"]
+
+
+def test_foreign_errors_become_instrument_errors() -> None:
+    def broken(role: str, inst: InstrumentConfig) -> Any:
+        raise OSError("No route to host")
+
+    with pytest.raises(InstrumentError, match=r"'ac_source' at TCPIP0.*open failed: OSError: No route to host"):
+        Bench(make_config(ROLES), factory=broken).open()
+
+
+def test_role_and_capability() -> None:
+    rec = Recorder()
+    with Bench(make_config(ROLES), factory=factory(rec)) as bench:
+        assert isinstance(bench.capability("ac_source", AcSource), FakeAc)
+        assert isinstance(bench.capability("meter", EnergyMeter), FakeMeter)
+        assert isinstance(bench.capability("daq", RelayIo), FakeDaq)
+        with pytest.raises(ConfigError, match="role 'meter' \\(driver eastron_sdm630\\) does not offer AcSource"):
+            bench.capability("meter", AcSource)
+        with pytest.raises(ConfigError, match="no instrument role 'grid' on this bench; roles: ac_source, meter, daq"):
+            bench.role("grid")
+
+
+def test_ev_emulator_on_a_board() -> None:
+    rec = Recorder()
+    config = make_config([*ROLES[:1], ("board", "can_ev_board")], via="board")
+    with Bench(config, factory=factory(rec)) as bench:
+        assert isinstance(bench.role("board"), EvEmulatorBoard)
+        assert bench.ev_emulator is not None
+        bench.ev_emulator.set_state("C")
+        rec.calls.clear()
+    assert rec.calls[0] == "board.apply(A)"  # released before AC off
+
+
+def test_no_ev_emulator_without_section() -> None:
+    with Bench(make_config(ROLES, via=None), factory=factory(Recorder())) as bench:
+        assert bench.ev_emulator is None
+
+
+# ------------------------------------------------------------------------------------------------- signals
+def test_signal_handlers_installed_and_restored() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with Bench(make_config(ROLES), factory=factory(Recorder())) as bench:
+        bench.install_signal_handlers()
+        assert signal.getsignal(signal.SIGTERM) == bench._on_signal
+        assert signal.getsignal(signal.SIGINT) == bench._on_signal
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_sigint_in_process_reaches_safe_state() -> None:
+    rec = Recorder()
+    with pytest.raises(KeyboardInterrupt), Bench(make_config(ROLES), factory=factory(rec)) as bench:
+        bench.install_signal_handlers()
+        rec.calls.clear()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # interrupted by the handler
+    assert rec.of("safe_state") == ["ac_source", "daq", "meter"]  # once: not repeated on the way out
+    assert rec.of("close") == ["daq", "meter", "ac_source"]
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+sys.path[:0] = [{repo!r}, {tests!r}]
+from test_bench import Recorder, factory, make_config, ROLES
+from rig.bench import Bench
+
+rec = Recorder(Path({log!r}))
+with Bench(make_config(ROLES), factory=factory(rec)) as bench:
+    bench.install_signal_handlers()
+    rec("ready.")
+    time.sleep(30)
+rec("unreachable.")
+"""
+
+
+def test_sigterm_to_a_process_using_bench(tmp_path: Path) -> None:
+    log = tmp_path / "calls.txt"
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(CHILD.format(repo=str(REPO), tests=str(REPO / "tests"), log=str(log))))
+    proc = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (log.exists() and "ready." in log.read_text()):
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            time.sleep(0.05)
+        assert "ready." in log.read_text(), "child never opened the bench"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+    calls = log.read_text().split()
+    after = calls[calls.index("ready.") + 1 :]
+    assert [c.split(".")[0] for c in after if c.endswith(".safe_state")] == ["ac_source", "daq", "meter"]
+    assert after.index("ac_source.safe_state") > max(i for i, c in enumerate(after) if c.startswith("daq.set_relay"))
+    assert [c.split(".")[0] for c in after if c.endswith(".close")] == ["daq", "meter", "ac_source"]
+    assert "unreachable." not in calls
+
+
+# ------------------------------------------------------------------------------------------ rig bench check
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_bench_check_dead_instrument_names_role_and_address(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (port,) = _free_ports(1)
+    path = tmp_path / "rig.yaml"
+    path.write_text(
+        "station: {}\ndut: {kind: network}\ninstruments:\n  meter:\n    driver: eastron_sdm630\n"
+        f"    transport: {{kind: modbus_tcp, host: 127.0.0.1, port: {port}, timeout_s: 0.5}}\n"
+    )
+    assert rig_main(["bench", "check", "--config", str(path)]) != 0
+    err = capsys.readouterr().err
+    assert f"instrument 'meter' at 127.0.0.1:{port}" in err
+
+
+def test_bench_check_on_the_virtual_bench(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ac, meter, daq = _free_ports(3)
+    path = tmp_path / "rig.yaml"
+    path.write_text(
+        "station: {}\ndut: {kind: virtual}\ninstruments:\n"
+        f"  ac_source:\n    driver: chroma_61500\n    transport: {{kind: visa, resource: 'TCPIP0::127.0.0.1::{ac}::SOCKET'}}\n"
+        f"  meter:\n    driver: eastron_sdm630\n    transport: {{kind: modbus_tcp, host: 127.0.0.1, port: {meter}}}\n"
+        f"  daq:\n    driver: modbus_relay_io\n    transport: {{kind: modbus_tcp, host: 127.0.0.1, port: {daq}}}\n"
+        "ev_emulator:\n  via: daq\n  wiring: {cp_connect: 1, s2_c: 2, s2_d: 3}\n"
+    )
+    assert rig_main(["bench", "check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "identity: Chroma ATE" in out and "measured" in out
+    assert "energy" in out and "Wh" in out
+    assert "pilot" in out and "state A1" in out
+    assert "bench check passed: 3 instrument(s)" in out
