@@ -237,6 +237,10 @@ class CanEvBoard(Driver[FrameTransport]):
                 elif arbitration_id == self.IDENT_ID:
                     self._ident = signals
                 elif arbitration_id == self.EDGE_ID:
-                    edge = Edge(signal_name(int(signals["signal"])), int(signals["board_time_ms"]) / 1000.0, int(signals["level"]))
+                    edge = Edge(
+                        signal_name(int(signals["signal"])),
+                        int(signals["board_time_ms"]) / 1000.0,
+                        int(signals["level"]),
+                    )
                     self._edges.append(edge)
                 self._cond.notify_all()

@@ -101,7 +101,7 @@ class CanTransport:
             log_exchange(self.role, self.address, command)
 
     def receive(self, timeout_s: float) -> tuple[int, bytes, float] | None:
-        """Return the next frame (id, data, timestamp s) or None after ``timeout_s``; a remote frame comes with no data."""
+        """Return the next frame (id, data, timestamp s) or None after ``timeout_s``; remote frames have no data."""
         import can
 
         bus = self._bus
@@ -116,7 +116,12 @@ class CanTransport:
         if msg is None:
             return None
         frame = (int(msg.arbitration_id), bytes(msg.data), float(msg.timestamp))
-        log_exchange(self.role, self.address, "(receive)", f"0x{frame[0]:03X}#{frame[1].hex()}" + (" remote" if msg.is_remote_frame else ""))
+        log_exchange(
+            self.role,
+            self.address,
+            "(receive)",
+            f"0x{frame[0]:03X}#{frame[1].hex()}" + (" remote" if msg.is_remote_frame else ""),
+        )
         if msg.is_remote_frame:
             return (frame[0], b"", frame[2])
         return frame

@@ -96,7 +96,9 @@ class ScpiDriver(Driver[MessageTransport]):
         try:
             return [float(x) for x in answer.split(",")]
         except ValueError:
-            raise self._error(f"expected comma-separated numbers in answer to {command!r}, got {answer[:80]!r}") from None
+            raise self._error(
+                f"expected comma-separated numbers in answer to {command!r}, got {answer[:80]!r}"
+            ) from None
 
     def identity(self) -> Identity:
         """Get the identity from ``*IDN?`` (vendor, model, serial, firmware)."""

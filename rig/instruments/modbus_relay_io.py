@@ -127,7 +127,9 @@ class ModbusRelayIo(Driver[RegisterTransport]):
         result: list[Edge] = []
         for first in range(0, count, self.EDGES_PER_READ):
             n = min(self.EDGES_PER_READ, count - first)
-            words = self.transport.read_input_registers(self.edge_base + self.EDGE_REGISTERS * first, self.EDGE_REGISTERS * n)
+            words = self.transport.read_input_registers(
+                self.edge_base + self.EDGE_REGISTERS * first, self.EDGE_REGISTERS * n
+            )
             for i in range(n):
                 sig, hi, lo, level = words[4 * i : 4 * i + 4]
                 result.append(Edge(signal_name(sig), uint32_hwf_decode([hi, lo]) / 1000.0, level))

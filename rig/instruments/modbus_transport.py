@@ -96,11 +96,27 @@ class _ModbusTransport:
 
     def read_input_registers(self, address: int, count: int) -> list[int]:
         """FC 04."""
-        return list(self._request("fc04", address, count, True, lambda c: c.read_input_registers(address, count=count, device_id=self.unit)))
+        return list(
+            self._request(
+                "fc04",
+                address,
+                count,
+                True,
+                lambda c: c.read_input_registers(address, count=count, device_id=self.unit),
+            )
+        )
 
     def read_holding_registers(self, address: int, count: int) -> list[int]:
         """FC 03."""
-        return list(self._request("fc03", address, count, True, lambda c: c.read_holding_registers(address, count=count, device_id=self.unit)))
+        return list(
+            self._request(
+                "fc03",
+                address,
+                count,
+                True,
+                lambda c: c.read_holding_registers(address, count=count, device_id=self.unit),
+            )
+        )
 
     def write_register(self, address: int, value: int) -> None:
         """FC 06."""
@@ -113,11 +129,17 @@ class _ModbusTransport:
 
     def read_coils(self, address: int, count: int) -> list[bool]:
         """FC 01."""
-        return list(self._request("fc01", address, count, True, lambda c: c.read_coils(address, count=count, device_id=self.unit)))
+        return list(
+            self._request(
+                "fc01", address, count, True, lambda c: c.read_coils(address, count=count, device_id=self.unit)
+            )
+        )
 
     def write_coil(self, address: int, value: bool) -> None:
         """FC 05."""
-        self._request("fc05", address, bool(value), False, lambda c: c.write_coil(address, bool(value), device_id=self.unit))
+        self._request(
+            "fc05", address, bool(value), False, lambda c: c.write_coil(address, bool(value), device_id=self.unit)
+        )
 
     def write_coils(self, address: int, values: list[bool]) -> None:
         """FC 15."""
@@ -137,7 +159,9 @@ class ModbusTcpTransport(_ModbusTransport):
         retries: retries after a timeout (each costs ``timeout_s``).
     """
 
-    def __init__(self, role: str, host: str, port: int = 502, unit: int = 1, timeout_s: float = 1.0, retries: int = 1) -> None:
+    def __init__(
+        self, role: str, host: str, port: int = 502, unit: int = 1, timeout_s: float = 1.0, retries: int = 1
+    ) -> None:
         super().__init__()
         self.role = role
         self.host = host
@@ -150,7 +174,9 @@ class ModbusTcpTransport(_ModbusTransport):
     def _make_client(self) -> Any:
         from pymodbus.client import ModbusTcpClient
 
-        return ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=self.retries, reconnect_delay=0)
+        return ModbusTcpClient(
+            self.host, port=self.port, timeout=self.timeout_s, retries=self.retries, reconnect_delay=0
+        )
 
 
 class ModbusRtuTransport(_ModbusTransport):

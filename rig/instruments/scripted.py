@@ -1,7 +1,7 @@
 """Scripted transports: replay exact exchanges in driver tests (pymeasure's ``expected_protocol``).
 
 Every exchange the driver makes must be the next one in the script, byte for byte; anything else fails the test
-with a ``ScriptMismatch`` (an ``AssertionError``), which ``assert_done()`` raises again even if a driver swallowed
+with a ``ScriptMismatchError`` (an ``AssertionError``), which ``assert_done()`` raises again even if a driver swallowed
 it. ``TIMEOUT`` (or ``Fail("message")`` for registers) as an answer makes the transport raise ``InstrumentError``
 the way the real transport does.
 
@@ -24,7 +24,7 @@ from rig.instruments.registers import describe_request
 from rig.instruments.transport import log_exchange
 
 
-class ScriptMismatch(AssertionError):
+class ScriptMismatchError(AssertionError):
     """The driver made an exchange the script did not expect."""
 
 
@@ -57,7 +57,7 @@ class _Scripted:
         self.closed = 0
         self._script = list(script)
         self._pos = 0
-        self._failure: ScriptMismatch | None = None
+        self._failure: ScriptMismatchError | None = None
 
     def open(self) -> None:
         """Mark the transport open."""
@@ -70,8 +70,8 @@ class _Scripted:
             self.closed += 1
         self.is_open = False
 
-    def _fail(self, message: str) -> ScriptMismatch:
-        failure = ScriptMismatch(f"{self.role}: {message}")
+    def _fail(self, message: str) -> ScriptMismatchError:
+        failure = ScriptMismatchError(f"{self.role}: {message}")
         if self._failure is None:
             self._failure = failure
         return failure
@@ -95,7 +95,7 @@ class _Scripted:
         if self._failure is not None:
             raise self._failure
         if self.remaining:
-            raise ScriptMismatch(f"{self.role}: script not finished, still expected: {self.remaining}")
+            raise ScriptMismatchError(f"{self.role}: script not finished, still expected: {self.remaining}")
 
 
 class ScriptedMessageTransport(_Scripted):
@@ -164,7 +164,9 @@ class ScriptedRegisterTransport(_Scripted):
         entry = self._next(self.last_command)
         fc_e, addr_e, value_e = entry
         if fc_e != fc or addr_e != address:
-            raise self._fail(f"expected {describe_request(fc_e, addr_e, value_e, fc_e in _READS)}, got {self.last_command}")
+            raise self._fail(
+                f"expected {describe_request(fc_e, addr_e, value_e, fc_e in _READS)}, got {self.last_command}"
+            )
         if isinstance(value_e, Fail):
             log_exchange(self.role, self.address, self.last_command, error=value_e.message)
             raise InstrumentError(self.role, self.address, value_e.message, self.last_command)
@@ -239,7 +241,12 @@ class ScriptedFrameTransport(_Scripted):
                 self._cond.wait(left)
             entry = self._next(got)
             want_remote = len(entry) > 3 and entry[3] == "remote"
-            if entry[0] != "send" or entry[1] != arbitration_id or bytes(entry[2]) != bytes(data) or want_remote != remote:
+            if (
+                entry[0] != "send"
+                or entry[1] != arbitration_id
+                or bytes(entry[2]) != bytes(data)
+                or want_remote != remote
+            ):
                 raise self._fail(f"expected {_describe_frame(entry)}, got {got}")
             log_exchange(self.role, self.address, got)
             self._cond.notify_all()

@@ -8,6 +8,7 @@ system's NI/Keysight VISA, or a path).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -60,7 +61,9 @@ class VisaTransport:
         try:
             import pyvisa
         except ImportError as exc:  # pragma: no cover - pinned dependency
-            raise InstrumentError(self.role, self.address, f"pyvisa is not installed ({exc}); pip install pyvisa pyvisa-py") from None
+            raise InstrumentError(
+                self.role, self.address, f"pyvisa is not installed ({exc}); pip install pyvisa pyvisa-py"
+            ) from None
         try:
             self._rm = pyvisa.ResourceManager(self.visa_library)
             self._inst = self._rm.open_resource(
@@ -71,7 +74,9 @@ class VisaTransport:
             )
         except Exception as exc:  # pyvisa raises VisaIOError, OSError, ValueError depending on the backend
             self._release()
-            message = f"cannot open VISA resource ({type(exc).__name__}: {exc}); check the address and that it is reachable"
+            message = (
+                f"cannot open VISA resource ({type(exc).__name__}: {exc}); check the address and that it is reachable"
+            )
             log_exchange(self.role, self.address, "(open)", error=message)
             raise InstrumentError(self.role, self.address, message) from None
 
@@ -84,10 +89,8 @@ class VisaTransport:
         self._inst = self._rm = None
         for thing in (inst, rm):
             if thing is not None:
-                try:
+                with contextlib.suppress(Exception):  # the resource is gone either way
                     thing.close()
-                except Exception:  # closing never raises out of here: the resource is gone either way
-                    pass
 
     def _error(self, exc: Exception, command: str, reading: bool) -> InstrumentError:
         timeout = "TMO" in str(exc) or "timeout" in str(exc).lower() or isinstance(exc, TimeoutError)

@@ -8,7 +8,7 @@ from rig.errors import InstrumentError
 from rig.instruments.capabilities import AcSource, Identity, ProgramStep
 from rig.instruments.chroma_61500 import Chroma61500
 from rig.instruments.scpi_ac_source import ScpiAcSource
-from rig.instruments.scripted import TIMEOUT, ScriptedMessageTransport, ScriptMismatch
+from rig.instruments.scripted import TIMEOUT, ScriptedMessageTransport, ScriptMismatchError
 
 NO_ERR = ("?", "SYST:ERR?", '0,"No error"')
 
@@ -149,7 +149,11 @@ def test_scpi_timeout_names_role_address_and_command() -> None:
     with pytest.raises(InstrumentError) as info:
         src.measure_voltage()
     err = info.value
-    assert (err.role, err.address, err.last_command) == ("ac_source", "TCPIP0::127.0.0.1::5025::SOCKET", "MEAS:VOLT:AC?")
+    assert (err.role, err.address, err.last_command) == (
+        "ac_source",
+        "TCPIP0::127.0.0.1::5025::SOCKET",
+        "MEAS:VOLT:AC?",
+    )
     assert "timeout" in str(err) and "MEAS:VOLT:AC?" in str(err)
     t.assert_done()
 
@@ -166,9 +170,9 @@ def test_scpi_garbage_answer() -> None:
 
 def test_unexpected_command_fails_the_test() -> None:
     src, t = scpi([(">", "OUTP ON")])
-    with pytest.raises(ScriptMismatch, match="expected write 'OUTP ON', got write 'OUTP OFF'"):
+    with pytest.raises(ScriptMismatchError, match="expected write 'OUTP ON', got write 'OUTP OFF'"):
         src.set_output(False)
-    with pytest.raises(ScriptMismatch):
+    with pytest.raises(ScriptMismatchError):
         t.assert_done()
 
 
@@ -253,7 +257,9 @@ def test_chroma_program_then_back_to_fixed_mode() -> None:
 
 
 def test_chroma_safe_state_cancels_list() -> None:
-    src, t = chroma([*chroma_list("0.0", "5", "1"), (">", "TRIG OFF"), (">", "OUTP:MODE FIXED"), (">", "OUTP:STAT OFF")])
+    src, t = chroma(
+        [*chroma_list("0.0", "5", "1"), (">", "TRIG OFF"), (">", "OUTP:MODE FIXED"), (">", "OUTP:STAT OFF")]
+    )
     src.dropout(5)
     src.safe_state()  # does not wait for the 5 s list
     assert not src.list_running

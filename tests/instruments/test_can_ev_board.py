@@ -23,7 +23,9 @@ def frame(name: str, **signals: int) -> bytes:
 
 
 def status(ack: int, cp: int = 0, pp: int = 0, high: int = 12000, low: int = -12000, current: int = 0) -> bytes:
-    return frame("EVB_Status", cp_state_applied=cp, pp_code=pp, ack_seq=ack, cp_high_mv=high, cp_low_mv=low, ev_current=current)
+    return frame(
+        "EVB_Status", cp_state_applied=cp, pp_code=pp, ack_seq=ack, cp_high_mv=high, cp_low_mv=low, ev_current=current
+    )
 
 
 @pytest.fixture
@@ -34,7 +36,9 @@ def board_factory() -> Iterator[list[CanEvBoard]]:
         b.close()
 
 
-def make(script: list[tuple[object, ...]], boards: list[CanEvBoard], ack_timeout_s: float = 1.0) -> tuple[CanEvBoard, ScriptedFrameTransport]:
+def make(
+    script: list[tuple[object, ...]], boards: list[CanEvBoard], ack_timeout_s: float = 1.0
+) -> tuple[CanEvBoard, ScriptedFrameTransport]:
     t = ScriptedFrameTransport(script, role="ev_board", address="virtual:evb")
     b = CanEvBoard("ev_board", t, ack_timeout_s=ack_timeout_s)
     boards.append(b)
@@ -52,7 +56,17 @@ def test_command_layout_is_the_contract() -> None:
 
 def test_apply_sends_incrementing_seq_and_waits_for_ack(board_factory: list[CanEvBoard]) -> None:
     cmd1 = frame("EVB_Command", cp_state=1, pp_code=3, ev_max_current=320, seq=1)
-    cmd2 = frame("EVB_Command", cp_state=2, pp_code=3, ev_max_current=160, seq=2, diode_bypass=1, pe_break=1, rcd_ac_30ma=1, rcd_dc_6ma=1)
+    cmd2 = frame(
+        "EVB_Command",
+        cp_state=2,
+        pp_code=3,
+        ev_max_current=160,
+        seq=2,
+        diode_bypass=1,
+        pe_break=1,
+        rcd_ac_30ma=1,
+        rcd_dc_6ma=1,
+    )
     cmd3 = frame("EVB_Command", cp_state=0, pp_code=0, ev_max_current=320, seq=3)
     b, t = make(
         [
@@ -69,7 +83,9 @@ def test_apply_sends_incrementing_seq_and_waits_for_ack(board_factory: list[CanE
     assert isinstance(b, EvEmulatorBoard)
     b.apply(EvBoardCommand(cp_state="B", pp_amps=32, ev_max_current_a=32.0))
     b.apply(
-        EvBoardCommand("C", diode_bypass=True, pe_break=True, rcd_ac_30ma=True, rcd_dc_6ma=True, pp_amps=32, ev_max_current_a=16.0)
+        EvBoardCommand(
+            "C", diode_bypass=True, pe_break=True, rcd_ac_30ma=True, rcd_dc_6ma=True, pp_amps=32, ev_max_current_a=16.0
+        )
     )
     assert b.ev_current() == 15.8
     assert b.status["cp_high_mv"] == 6000
@@ -80,7 +96,7 @@ def test_apply_sends_incrementing_seq_and_waits_for_ack(board_factory: list[CanE
 def test_apply_timeout_names_role_address_and_frame(board_factory: list[CanEvBoard]) -> None:
     cmd = frame("EVB_Command", cp_state=1, ev_max_current=320, seq=1)
     b, t = make([("send", 0x300, cmd), ("recv", 0x301, status(ack=0))], board_factory, ack_timeout_s=0.2)
-    with pytest.raises(InstrumentError, match="no EVB_Status acknowledging seq 1 within 0.2 s") as info:
+    with pytest.raises(InstrumentError, match=r"no EVB_Status acknowledging seq 1 within 0\.2 s") as info:
         b.apply(EvBoardCommand("B"))
     assert info.value.role == "ev_board" and info.value.address == "virtual:evb"
     assert info.value.last_command == f"send 0x300#{cmd.hex()}"
@@ -107,7 +123,11 @@ def test_apply_rejects_bad_values(board_factory: list[CanEvBoard]) -> None:
 def test_pilot_edges_identity(board_factory: list[CanEvBoard]) -> None:
     b, t = make(
         [
-            ("recv", 0x302, frame("EVB_Pilot", cp_freq_hz=1000, cp_duty=5333, contactor=1, pwm_on=1, board_time_ms=123456)),
+            (
+                "recv",
+                0x302,
+                frame("EVB_Pilot", cp_freq_hz=1000, cp_duty=5333, contactor=1, pwm_on=1, board_time_ms=123456),
+            ),
             ("recv", 0x301, status(ack=0, high=9012, low=-11987, current=160)),
             ("recv", 0x303, frame("EVB_Edge", signal=1, level=1, board_time_ms=120000)),
             ("recv", 0x303, frame("EVB_Edge", signal=3, level=1, board_time_ms=121500)),
@@ -130,7 +150,7 @@ def test_pilot_edges_identity(board_factory: list[CanEvBoard]) -> None:
 
 def test_no_frames_is_an_instrument_error(board_factory: list[CanEvBoard]) -> None:
     b, _ = make([], board_factory, ack_timeout_s=0.1)
-    with pytest.raises(InstrumentError, match="no EVB_Pilot frame received within 0.1 s"):
+    with pytest.raises(InstrumentError, match=r"no EVB_Pilot frame received within 0\.1 s"):
         b.pilot()
 
 

@@ -10,7 +10,9 @@ from rig.errors import InstrumentError
 from rig.instruments.capabilities import EnergyMeter, Identity
 from rig.instruments.carlo_gavazzi_em340 import CarloGavazziEm340
 from rig.instruments.eastron_sdm630 import EastronSdm630
-from rig.instruments.registers import ascii_encode, float32_abcd_encode as f32, int32_lswf_encode as i32
+from rig.instruments.registers import ascii_encode
+from rig.instruments.registers import float32_abcd_encode as f32
+from rig.instruments.registers import int32_lswf_encode as i32
 from rig.instruments.scripted import TIMEOUT, Fail, ScriptedMessageTransport, ScriptedRegisterTransport
 from rig.instruments.yokogawa_wt import YokogawaWt
 
@@ -55,7 +57,14 @@ def test_sdm630_measurements() -> None:
 
 
 def test_sdm630_identity_and_safe_state() -> None:
-    t = regs([("fc03", 0xFC00, [0x0001, 0xE240]), ("fc03", 0xFC02, [0x0070]), ("fc03", 0xFC00, [0, 7]), ("fc03", 0xFC02, [0x0084])])
+    t = regs(
+        [
+            ("fc03", 0xFC00, [0x0001, 0xE240]),
+            ("fc03", 0xFC02, [0x0070]),
+            ("fc03", 0xFC00, [0, 7]),
+            ("fc03", 0xFC02, [0x0084]),
+        ]
+    )
     m = EastronSdm630("meter", t)
     assert m.identity() == Identity("Eastron", "SDM630", "123456")
     assert m.identity().model == "SDM meter code 0x0084"
@@ -65,7 +74,7 @@ def test_sdm630_identity_and_safe_state() -> None:
 
 def test_sdm630_phase_checks() -> None:
     m = EastronSdm630("meter", regs([]), phases=1)
-    with pytest.raises(ValueError, match="phase must be 1..1"):
+    with pytest.raises(ValueError, match=r"phase must be 1\.\.1"):
         m.voltage(2)
     with pytest.raises(ValueError, match="phases must be 1 or 3"):
         EastronSdm630("meter", regs([]), phases=2)

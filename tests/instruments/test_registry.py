@@ -50,7 +50,9 @@ def test_declared_capabilities_hold(name: str) -> None:
 
 
 def test_unknown_names_list_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown instrument driver 'fluke'; valid: can_ev_board, carlo_gavazzi_em340"):
+    with pytest.raises(
+        ValueError, match=r"unknown instrument driver 'fluke'; valid: can_ev_board, carlo_gavazzi_em340"
+    ):
         registry.load_driver("fluke")
     with pytest.raises(ValueError, match=r"unknown transport kind 'gpib'; valid: can, modbus_rtu, modbus_tcp, visa"):
         registry.make_transport("gpib", "role")

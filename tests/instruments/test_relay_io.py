@@ -46,7 +46,7 @@ def test_modbus_custom_register_map() -> None:
     io.set_relay(4, True)
     io.open_all()
     assert io.analog_input(1) == 0.005
-    with pytest.raises(ValueError, match="relay channel must be 1..4"):
+    with pytest.raises(ValueError, match=r"relay channel must be 1\.\.4"):
         io.set_relay(5, True)
     with pytest.raises(TypeError, match="unknown parameters"):
         ModbusRelayIo("io", t, relay_map=1)
@@ -80,17 +80,25 @@ def test_modbus_pilot_edges_clock_identity() -> None:
 
 def test_modbus_many_edges_read_in_chunks() -> None:
     words = [2, 0, 10, 0] * 35
-    t = ScriptedRegisterTransport([("fc04", 0x0020, [35]), ("fc04", 0x0021, words[:120]), ("fc04", 0x0021 + 120, words[120:])])
+    t = ScriptedRegisterTransport(
+        [("fc04", 0x0020, [35]), ("fc04", 0x0021, words[:120]), ("fc04", 0x0021 + 120, words[120:])]
+    )
     edges = ModbusRelayIo("io", t).edges()
     assert len(edges) == 35 and edges[-1] == Edge("PWM_OFF", 0.01, 0)
     t.assert_done()
 
 
 def test_modbus_error_names_role_address_command() -> None:
-    t = ScriptedRegisterTransport([("fc05", 2, Fail("Modbus exception response 4 (device failure)"))], role="io", address="10.0.0.9:502/unit3")
+    t = ScriptedRegisterTransport(
+        [("fc05", 2, Fail("Modbus exception response 4 (device failure)"))], role="io", address="10.0.0.9:502/unit3"
+    )
     with pytest.raises(InstrumentError) as info:
         ModbusRelayIo("io", t).set_relay(3, True)
-    assert (info.value.role, info.value.address, info.value.last_command) == ("io", "10.0.0.9:502/unit3", "FC05 0x0002 value=True")
+    assert (info.value.role, info.value.address, info.value.last_command) == (
+        "io",
+        "10.0.0.9:502/unit3",
+        "FC05 0x0002 value=True",
+    )
     assert "device failure" in str(info.value)
     t.assert_done()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -80,10 +81,8 @@ class LineServer:
         self._accept.join(2)
         self.sock.close()
         for c in self._conns:
-            try:
+            with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for th in self._threads:
             th.join(2)
 
@@ -294,8 +293,14 @@ def test_can_board_against_a_virtual_peer() -> None:
             peer.send(
                 0x301,
                 status.encode(
-                    {"cp_state_applied": cmd["cp_state"], "pp_code": cmd["pp_code"], "ack_seq": cmd["seq"],
-                     "cp_high_mv": 9000, "cp_low_mv": -12000, "ev_current": 0},
+                    {
+                        "cp_state_applied": cmd["cp_state"],
+                        "pp_code": cmd["pp_code"],
+                        "ack_seq": cmd["seq"],
+                        "cp_high_mv": 9000,
+                        "cp_low_mv": -12000,
+                        "ev_current": 0,
+                    },
                     scaling=False,
                 ),
             )
