@@ -39,8 +39,8 @@ RUN_ATTACHMENTS = ("virtual-evse.log", "dut.json")
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rig", "EVSE conformance rig")
     group.addoption("--rig-progress", default="auto", choices=("auto", "tty", "plain", "off"),
-                    help="progress lines (case, step, elapsed): auto = a live line on a terminal, plain lines "
-                         "otherwise")
+                    help="progress lines (case, step, elapsed): auto = during suite runs (--rig-run-dir), a live "
+                         "line on a terminal and plain lines otherwise")
 
 
 @pytest.hookimpl(trylast=True)
@@ -49,11 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if cfg is None:
         return
     mode = config.getoption("--rig-progress")
-    if mode != "off":
+    run_dir_opt = config.getoption("--rig-run-dir", None)
+    if mode in ("tty", "plain") or (mode == "auto" and run_dir_opt):  # auto: suite runs, not the rig's own tests
         progress = Progress(config, mode)
         config.stash[PROGRESS_KEY] = progress
         config.pluginmanager.register(progress, "rig-report-progress")
-    run_dir_opt = config.getoption("--rig-run-dir", None)
     if not run_dir_opt or hasattr(config, "workerinput"):
         return
     run_dir = Path(run_dir_opt)

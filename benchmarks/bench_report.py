@@ -1,0 +1,80 @@
+"""Report speed figures on generated records: render a 10,000-case record (< 5 s), compare two (< 1 s).
+
+    .venv/bin/python benchmarks/bench_report.py [--cases 10000]
+
+Prints the record size, the time to write it canonically, load it, render the HTML, write JUnit, import it into
+SQLite, and compare two such runs from their records and from the database. Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rig.report.compare import compare, format_text, side_from_db, side_from_record  # noqa: E402
+from rig.report.db import ResultsDb  # noqa: E402
+from rig.report.html import render_report  # noqa: E402
+from rig.report.junit import render_junit  # noqa: E402
+from rig.report.record import dumps_record, load_record, write_atomic  # noqa: E402
+from rig.report.synthetic import make_record  # noqa: E402
+
+RENDER_TARGET_S = 5.0
+COMPARE_TARGET_S = 1.0
+
+
+def _timed(label: str, fn, *args, **kw):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    out = fn(*args, **kw)
+    dt = time.perf_counter() - t0
+    print(f"  {label:<44} {dt:7.3f} s")
+    return out, dt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=10_000)
+    args = ap.parse_args()
+    n = args.cases
+    a = make_record(n, run_id="bench-a", build="1.0.0", sw_version=1, seed=1)
+    b = make_record(n, run_id="bench-b", build="1.1.0", sw_version=2, seed=2,
+                    fail=frozenset(range(0, n, 97)), drift=0.0005)
+    print(f"report benchmark: {n} cases per record")
+    with tempfile.TemporaryDirectory() as tmp:
+        pa, pb = Path(tmp) / "a.json", Path(tmp) / "b.json"
+        text, _ = _timed("write record (canonical, atomic)", lambda: write_atomic(pa, dumps_record(a)))
+        write_atomic(pb, dumps_record(b))
+        print(f"  record size {pa.stat().st_size / 1e6:.1f} MB")
+        rec_a, t_load = _timed("load + check record", load_record, pa)
+        rec_b = load_record(pb)
+        html, t_render = _timed("render HTML", render_report, rec_a)
+        print(f"  HTML size {len(html.encode()) / 1e6:.1f} MB")
+        _timed("render JUnit", render_junit, rec_a)
+        db_path = Path(tmp) / "results.sqlite"
+        with ResultsDb(str(db_path), create=True) as db:
+            _timed("import record into SQLite", db.import_record, rec_a, str(pa))
+            db.import_record(rec_b, str(pb))
+
+        def from_records() -> object:
+            return compare(side_from_record(load_record(pa), "a"), side_from_record(load_record(pb), "b"), 1.0)
+
+        def from_db() -> object:
+            with ResultsDb(str(db_path)) as db:
+                return compare(side_from_db(db, "bench-a"), side_from_db(db, "bench-b"), 1.0, db)
+
+        res, t_cmp_rec = _timed("compare two runs from records (incl. load)", from_records)
+        res_db, t_cmp_db = _timed("compare two runs from the SQLite database", from_db)
+        print(f"  render+load {t_load + t_render:.3f} s (target < {RENDER_TARGET_S} s)")
+        print("  " + format_text(res_db).strip().splitlines()[-1][:100])  # type: ignore[arg-type]
+    ok = t_load + t_render < RENDER_TARGET_S and max(t_cmp_rec, t_cmp_db) < COMPARE_TARGET_S
+    print(f"report benchmark: render {t_render:.2f} s, compare {t_cmp_rec:.2f} s (records) / {t_cmp_db:.2f} s (DB): "
+          + ("targets met" if ok else "TARGET MISSED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
