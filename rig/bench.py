@@ -179,7 +179,7 @@ class Bench:
         if self.ev_emulator is not None:
             try:
                 self.ev_emulator.release_all()
-            except Exception as exc:  # noqa: BLE001 - the others must still be tried
+            except Exception as exc:
                 errors.append((self.ev_emulator.role, exc))
         ac = [r for r, i in self._instruments.items() if isinstance(i, AcSource)]
         relays = [r for r, i in self._instruments.items() if isinstance(i, RelayIo) and r not in ac]
@@ -187,7 +187,7 @@ class Bench:
         for role in ac + relays + rest:
             try:
                 self._call(role, "safe state", self._instruments[role].safe_state)
-            except Exception as exc:  # noqa: BLE001 - the others must still be tried
+            except Exception as exc:
                 errors.append((role, exc))
         self.safe_state_errors = [str(exc) for _, exc in errors]
         if errors:
@@ -197,7 +197,8 @@ class Bench:
             raise InstrumentError(
                 role,
                 self.address(role),
-                f"safe state not reached by {len(errors)} instrument(s): " + " | ".join(self.safe_state_errors)
+                f"safe state not reached by {len(errors)} instrument(s): "
+                + " | ".join(self.safe_state_errors)
                 + "; check those instruments by hand before touching the bench",
             )
 
@@ -206,7 +207,7 @@ class Bench:
         for role in reversed(list(self._instruments)):
             try:
                 self._instruments[role].close()
-            except Exception as exc:  # noqa: BLE001 - every instrument must be closed
+            except Exception as exc:
                 log.error("closing %s at %s failed: %s", role, self.address(role), exc)
         self._instruments.clear()
         self.ev_emulator = None
@@ -224,7 +225,9 @@ class Bench:
         except RigError:
             if exc is None:
                 raise
-            log.error("safe state after %s failed: %s", exc_type.__name__ if exc_type else "error", self.safe_state_errors)
+            log.error(
+                "safe state after %s failed: %s", exc_type.__name__ if exc_type else "error", self.safe_state_errors
+            )
         finally:
             self.close()
 
@@ -276,7 +279,7 @@ class Bench:
             return fn()
         except RigError:
             raise
-        except Exception as exc:  # noqa: BLE001 - driver/library errors are worded for the user here
+        except Exception as exc:
             instrument = self._instruments.get(role)
             raise InstrumentError(
                 role, self.address(role), f"{action} failed: {type(exc).__name__}: {exc}", _last_command(instrument)
@@ -316,8 +319,15 @@ def virtual_bench(
         spec_path = folder / "virtual-bench.json"
         spec_path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
         stderr_path = folder / "virtual-bench.log"
-        argv = [sys.executable, "-m", "rig.sim.virtual_bench", "--spec", str(spec_path),
-                "--plant-log", str(folder / "plant.jsonl")]
+        argv = [
+            sys.executable,
+            "-m",
+            "rig.sim.virtual_bench",
+            "--spec",
+            str(spec_path),
+            "--plant-log",
+            str(folder / "plant.jsonl"),
+        ]
         if evse_port is not None:
             argv += ["--evse-port", str(evse_port)]
         root = str(Path(__file__).resolve().parents[1])

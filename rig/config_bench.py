@@ -263,9 +263,7 @@ def check_bench(
     target = instruments.get(ev_emulator.via)
     if target is None:
         declared = ", ".join(roles) or "none declared"
-        problems.append(
-            (("ev_emulator", "via"), f"no instrument role {ev_emulator.via!r}; declared roles: {declared}")
-        )
+        problems.append((("ev_emulator", "via"), f"no instrument role {ev_emulator.via!r}; declared roles: {declared}"))
         return problems
     if target.driver in EV_BOARD_DRIVERS:
         if ev_emulator.wiring:

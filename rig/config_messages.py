@@ -31,7 +31,7 @@ _EXPECTED = {
 }
 
 
-class LocatedErrors(ValueError):
+class LocatedErrors(ValueError):  # noqa: N818 - a carrier of problems, raised inside pydantic validators
     """Problems found by a cross-field validator, each at its own path relative to the validated section.
 
     Raised from a ``model_validator(mode="after")``; pydantic keeps the exception in the error's context and
@@ -154,10 +154,12 @@ def format_error(err: ErrorDetails, root: type[BaseModel], src: str, overrides: 
     elif kind in ("literal_error", "enum"):
         problems = [(loc, f"invalid value {show(value)}; allowed values: {ctx.get('expected')}")]
     elif kind == "union_tag_invalid":
-        problems = [(loc + ("kind",), f"invalid value {show(ctx.get('tag'))}; allowed values: {ctx.get('expected_tags')}")]
+        problems = [
+            ((*loc, "kind"), f"invalid value {show(ctx.get('tag'))}; allowed values: {ctx.get('expected_tags')}")
+        ]
     elif kind == "union_tag_not_found":
         tags = ", ".join(repr(t) for t in union_tags(annotation))
-        problems = [(loc + ("kind",), f"required key is missing; allowed values: {tags}")]
+        problems = [((*loc, "kind"), f"required key is missing; allowed values: {tags}")]
     elif kind == "missing":
         message = "required key is missing"
         if allowed_keys(root, raw_loc):

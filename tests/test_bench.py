@@ -257,8 +257,9 @@ def test_error_in_body_is_not_masked_by_safe_state_failure() -> None:
 
 def test_safe_state_failure_after_clean_body_is_raised() -> None:
     rec = Recorder()
-    with pytest.raises(InstrumentError, match="'meter'"), Bench(
-        make_config(ROLES), factory=factory(rec, {"meter": ["safe_state"]})
+    with (
+        pytest.raises(InstrumentError, match="'meter'"),
+        Bench(make_config(ROLES), factory=factory(rec, {"meter": ["safe_state"]})),
     ):
         pass
     assert rec.of("close") == ["daq", "meter", "ac_source"]
@@ -267,7 +268,7 @@ def test_safe_state_failure_after_clean_body_is_raised() -> None:
 def test_open_failure_leaves_opened_ones_safe_and_closed() -> None:
     rec = Recorder()
     bench = Bench(make_config(ROLES), factory=factory(rec, {"meter": ["open"]}))
-    with pytest.raises(InstrumentError, match="instrument 'meter' at meter.lab:502/unit 1: cannot connect"):
+    with pytest.raises(InstrumentError, match=r"instrument 'meter' at meter\.lab:502/unit 1: cannot connect"):
         bench.open()
     assert rec.of("open") == ["ac_source", "meter"]
     assert rec.of("safe_state") == ["ac_source"]
@@ -276,7 +277,7 @@ def test_open_failure_leaves_opened_ones_safe_and_closed() -> None:
 
 def test_identity_failure_names_role_and_last_command() -> None:
     rec = Recorder()
-    with pytest.raises(InstrumentError, match="'daq'.*last command: identity"):
+    with pytest.raises(InstrumentError, match=r"'daq'.*last command: identity"):
         Bench(make_config(ROLES), factory=factory(rec, {"daq": ["identity"]})).open()
     assert rec.of("close") == ["daq", "meter", "ac_source"]
 
@@ -410,7 +411,8 @@ def test_bench_check_on_the_virtual_bench(tmp_path: Path, capsys: pytest.Capture
     path = tmp_path / "rig.yaml"
     path.write_text(
         "station: {}\ndut: {kind: virtual}\ninstruments:\n"
-        f"  ac_source:\n    driver: chroma_61500\n    transport: {{kind: visa, resource: 'TCPIP0::127.0.0.1::{ac}::SOCKET'}}\n"
+        "  ac_source:\n    driver: chroma_61500\n"
+        f"    transport: {{kind: visa, resource: 'TCPIP0::127.0.0.1::{ac}::SOCKET'}}\n"
         f"  meter:\n    driver: eastron_sdm630\n    transport: {{kind: modbus_tcp, host: 127.0.0.1, port: {meter}}}\n"
         f"  daq:\n    driver: modbus_relay_io\n    transport: {{kind: modbus_tcp, host: 127.0.0.1, port: {daq}}}\n"
         "ev_emulator:\n  via: daq\n  wiring: {cp_connect: 1, s2_c: 2, s2_d: 3}\n"

@@ -284,7 +284,13 @@ def test_json_schema_for_editors() -> None:
     schema = config_json_schema()
     json.dumps(schema)
     assert set(schema["properties"]) == {
-        "station", "dut", "virtual_evse", "stimulus", "report", "instruments", "ev_emulator"
+        "station",
+        "dut",
+        "virtual_evse",
+        "stimulus",
+        "report",
+        "instruments",
+        "ev_emulator",
     }
     assert schema["additionalProperties"] is False
     dut = schema["$defs"]["Dut"]
@@ -398,8 +404,10 @@ def test_transport_field_errors_name_yaml_path_without_tag(tmp_path: Path) -> No
         "  daq:\n    driver: modbus_relay_io\n    transport: {kind: modbus_tcp, port: 70000}\n"
     )
     message = config_error(tmp_path, text)
-    assert "rig.yaml: instruments.ac.transport.timout_s: unknown key 'timout_s'; allowed keys: kind, resource, " \
+    assert (
+        "rig.yaml: instruments.ac.transport.timout_s: unknown key 'timout_s'; allowed keys: kind, resource, "
         "visa_library, timeout_s, read_termination, write_termination" in message
+    )
     assert "instruments.meter.transport.parity: invalid value 'X'; allowed values: 'N', 'E' or 'O'" in message
     assert "instruments.meter.transport.stopbits: invalid value 3" in message
     assert "instruments.daq.transport.host: required key is missing" in message
@@ -415,8 +423,10 @@ def test_transport_must_be_a_mapping(tmp_path: Path) -> None:
 def test_driver_and_transport_kind_must_match(tmp_path: Path) -> None:
     text = bench("  meter:\n    driver: eastron_sdm630\n    transport: {kind: visa, resource: x}\n")
     message = config_error(tmp_path, text)
-    assert "instruments.meter.transport.kind: driver eastron_sdm630 does not speak visa; use modbus_tcp or " \
+    assert (
+        "instruments.meter.transport.kind: driver eastron_sdm630 does not speak visa; use modbus_tcp or "
         "modbus_rtu" in message
+    )
 
 
 def test_unknown_instrument_key_lists_allowed_keys(tmp_path: Path) -> None:
@@ -460,8 +470,10 @@ def test_ev_emulator_via_must_name_a_role(tmp_path: Path) -> None:
 
 def test_ev_emulator_via_must_offer_relays_or_be_a_board(tmp_path: Path) -> None:
     message = config_error(tmp_path, bench(DAQ + VISA_AC) + "ev_emulator:\n    via: ac\n" + WIRING)
-    assert "ev_emulator.via: role 'ac' (chroma_61500) offers neither RelayIo+PilotCapture nor an EV emulator " \
+    assert (
+        "ev_emulator.via: role 'ac' (chroma_61500) offers neither RelayIo+PilotCapture nor an EV emulator "
         "board; suitable roles: daq" in message
+    )
 
 
 def test_ev_emulator_wiring_required_on_relays_and_refused_on_board(tmp_path: Path) -> None:
@@ -502,7 +514,12 @@ def test_stimulus_emulator_needs_ev_emulator(tmp_path: Path) -> None:
 
 
 def test_report_energy_tolerance(tmp_path: Path) -> None:
-    assert load_config(write(tmp_path, MINIMAL + "report: {energy_tolerance_pct: 1.5}\n"), environ={}).report.energy_tolerance_pct == 1.5
+    assert (
+        load_config(
+            write(tmp_path, MINIMAL + "report: {energy_tolerance_pct: 1.5}\n"), environ={}
+        ).report.energy_tolerance_pct
+        == 1.5
+    )
     assert "report.energy_tolerance_pct:" in config_error(tmp_path, MINIMAL + "report: {energy_tolerance_pct: 0}\n")
 
 

@@ -71,9 +71,10 @@ def classify(high_v: float, low_v: float, pwm_on: bool, *, tolerance_v: float = 
     if abs(high_v - NOMINAL_HIGH_V["F"]) <= tolerance_v:
         return PilotClass("F", pwm_on=False)
     state: CpState = "invalid"
+    name: CpState
     for name in ("A", "B", "C", "D"):
         if abs(high_v - NOMINAL_HIGH_V[name]) <= tolerance_v:
-            state = name  # type: ignore[assignment]
+            state = name
             break
     diode_fault = pwm_on and state in ("B", "C", "D") and low_v > NOMINAL_LOW_V + tolerance_v
     return PilotClass(state, pwm_on=pwm_on, diode_fault=diode_fault)
@@ -214,4 +215,5 @@ def _schmitt(x: npt.NDArray[np.float64], upper: float, lower: float) -> npt.NDAr
     if filled[0] < 0:  # nothing decided before the first decision: take the first decision
         first = int(np.flatnonzero(decided >= 0)[0])
         filled[:first] = decided[first]
-    return filled == 1
+    high: npt.NDArray[np.bool_] = filled == 1
+    return high

@@ -11,8 +11,18 @@ from rig.ev_emulator import EvEmulator, EvModel
 from rig.instruments.capabilities import Edge, EvBoardCommand, Identity, PilotReading
 
 WIRING = {
-    "cp_connect": 1, "s2_c": 2, "s2_d": 3, "diode_bypass": 4, "cp_pe_short": 5, "pe_break": 6,
-    "rcd_ac_30ma": 7, "rcd_dc_6ma": 8, "pp_100": 9, "pp_220": 10, "pp_680": 11, "pp_1500": 12,
+    "cp_connect": 1,
+    "s2_c": 2,
+    "s2_d": 3,
+    "diode_bypass": 4,
+    "cp_pe_short": 5,
+    "pe_break": 6,
+    "rcd_ac_30ma": 7,
+    "rcd_dc_6ma": 8,
+    "pp_100": 9,
+    "pp_220": 10,
+    "pp_680": 11,
+    "pp_1500": 12,
 }
 CHANNEL = {relay: name for name, relay in WIRING.items()}
 
@@ -193,7 +203,7 @@ def test_unwired_channel_named(relays: FakeRelays) -> None:
 def test_instrument_must_offer_relays_or_board() -> None:
     with pytest.raises(ConfigError, match="offers neither RelayIo\\+PilotCapture nor EvEmulatorBoard"):
         EvEmulator(PlainMeter(), role="meter")
-    with pytest.raises(ConfigError, match="ev_emulator.wiring"):
+    with pytest.raises(ConfigError, match=r"ev_emulator\.wiring"):
         EvEmulator(FakeRelays(), wiring=None, role="daq")
 
 
@@ -206,7 +216,13 @@ def test_board_gets_complete_commands() -> None:
     ev.residual_current(dc_6ma=True)
     ev.pe_break(True)
     last = board.commands[-1]
-    assert (last.cp_state, last.pp_amps, last.diode_bypass, last.rcd_dc_6ma, last.pe_break) == ("C", 20, True, True, True)
+    assert (last.cp_state, last.pp_amps, last.diode_bypass, last.rcd_dc_6ma, last.pe_break) == (
+        "C",
+        20,
+        True,
+        True,
+        True,
+    )
     assert last.ev_max_current_a == 16.0 and not last.rcd_ac_30ma
     ev.release_all()
     assert board.commands[-1] == EvBoardCommand(ev_max_current_a=16.0)
@@ -266,7 +282,7 @@ def test_wait_edge_and_reaction_time(ev: EvEmulator, relays: FakeRelays) -> None
     relays.edge_log = [Edge("PWM_ON", 1.0), Edge("CONTACTOR_CLOSED", 2.5, 1), Edge("PWM_ON", 3.0)]
     assert ev.wait_edge("PWM_ON", after_t=1.5, timeout_s=0.1).t_s == 3.0
     assert ev.reaction_time(2.0, "CONTACTOR_CLOSED", timeout_s=0.1) == pytest.approx(0.5)
-    with pytest.raises(WaitTimeout, match="no CONTACTOR_OPEN edge after t=0.000 s within 0.05 s"):
+    with pytest.raises(WaitTimeout, match=r"no CONTACTOR_OPEN edge after t=0\.000 s within 0\.05 s"):
         ev.wait_edge("CONTACTOR_OPEN", after_t=0.0, timeout_s=0.05)
     with pytest.raises(ValueError, match="unknown edge signal"):
         ev.wait_edge("PWM", after_t=0.0, timeout_s=0.05)
