@@ -29,7 +29,7 @@ class ModbusRelayIo(Driver[RegisterTransport]):
     Args:
         role: the bench role.
         transport: a RegisterTransport addressing the module's unit id.
-        relay_base: coil of relay 1.
+        relay_base: relay k (1-based) is coil relay_base + k.
         relay_count: relays on the module.
         capture_base: input register of the capture block (frequency, duty, high, low, sequence, clock x2).
         analog_base: input register of analog input 1.
@@ -90,16 +90,16 @@ class ModbusRelayIo(Driver[RegisterTransport]):
     def set_relay(self, channel: int, closed: bool) -> None:
         """Set relay ``channel`` (1..relay_count) closed (True) or open (False)."""
         check_channel(channel, self.relay_count, "relay channel")
-        self.transport.write_coil(self.relay_base + channel - 1, closed)
+        self.transport.write_coil(self.relay_base + channel, closed)
 
     def relay(self, channel: int) -> bool:
         """Get whether relay ``channel`` (1..relay_count) is closed."""
         check_channel(channel, self.relay_count, "relay channel")
-        return self.transport.read_coils(self.relay_base + channel - 1, 1)[0]
+        return self.transport.read_coils(self.relay_base + channel, 1)[0]
 
     def open_all(self) -> None:
         """Control: open every relay (one FC 15 write)."""
-        self.transport.write_coils(self.relay_base, [False] * self.relay_count)
+        self.transport.write_coils(self.relay_base + 1, [False] * self.relay_count)
 
     def analog_input(self, channel: int) -> float:
         """Measure analog input ``channel`` (1..analog_count), V (register in mV, int16)."""

@@ -18,13 +18,13 @@ from rig.instruments.scripted import TIMEOUT, Fail, ScriptedMessageTransport, Sc
 def test_modbus_relays_and_analog() -> None:
     t = ScriptedRegisterTransport(
         [
-            ("fc05", 0, True),
-            ("fc05", 15, False),
-            ("fc01", 2, [True]),
-            ("fc15", 0, [False] * 16),
+            ("fc05", 1, True),
+            ("fc05", 16, False),
+            ("fc01", 3, [True]),
+            ("fc15", 1, [False] * 16),
             ("fc04", 0x0010, [int16_encode(-1234)]),
             ("fc04", 0x0013, [9000]),
-            ("fc15", 0, [False] * 16),
+            ("fc15", 1, [False] * 16),
         ],
         role="io",
     )
@@ -41,7 +41,7 @@ def test_modbus_relays_and_analog() -> None:
 
 
 def test_modbus_custom_register_map() -> None:
-    t = ScriptedRegisterTransport([("fc05", 103, True), ("fc15", 100, [False] * 4), ("fc04", 0x0050, [5])])
+    t = ScriptedRegisterTransport([("fc05", 104, True), ("fc15", 101, [False] * 4), ("fc04", 0x0050, [5])])
     io = ModbusRelayIo("io", t, relay_base=100, relay_count=4, analog_base=0x0050, analog_count=2)
     io.set_relay(4, True)
     io.open_all()
@@ -90,14 +90,14 @@ def test_modbus_many_edges_read_in_chunks() -> None:
 
 def test_modbus_error_names_role_address_command() -> None:
     t = ScriptedRegisterTransport(
-        [("fc05", 2, Fail("Modbus exception response 4 (device failure)"))], role="io", address="10.0.0.9:502/unit3"
+        [("fc05", 3, Fail("Modbus exception response 4 (device failure)"))], role="io", address="10.0.0.9:502/unit3"
     )
     with pytest.raises(InstrumentError) as info:
         ModbusRelayIo("io", t).set_relay(3, True)
     assert (info.value.role, info.value.address, info.value.last_command) == (
         "io",
         "10.0.0.9:502/unit3",
-        "FC05 0x0002 value=True",
+        "FC05 0x0003 value=True",
     )
     assert "device failure" in str(info.value)
     t.assert_done()
