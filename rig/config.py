@@ -10,6 +10,9 @@ everything else (bench, fixtures, report). Layers, lowest precedence first (see 
 Every problem is reported at once as a :class:`~rig.errors.ConfigError` whose lines read
 ``rig.yaml: dut.endpoint: ...``; unknown keys list the keys allowed at that level and bad enumerated values list
 the allowed values. No pydantic traceback ever reaches the user.
+
+The bench sections (``instruments``: role -> driver + transport + params, ``ev_emulator``) are modelled in
+:mod:`rig.config_bench`; the wording of problems lives in :mod:`rig.config_messages`.
 """
 
 from __future__ import annotations

@@ -423,3 +423,32 @@ def test_bench_check_on_the_virtual_bench(tmp_path: Path, capsys: pytest.Capture
     assert "energy" in out and "Wh" in out
     assert "pilot" in out and "state A1" in out
     assert "bench check passed: 3 instrument(s)" in out
+
+
+def test_ev_emulator_states_on_the_virtual_bench() -> None:
+    from rig.bench import virtual_bench
+
+    ac, daq = _free_ports(2)
+    config = config_from_dict(
+        {
+            "station": {},
+            "dut": {"kind": "virtual"},
+            "instruments": {
+                "ac_source": {
+                    "driver": "chroma_61500",
+                    "transport": {"kind": "visa", "resource": f"TCPIP0::127.0.0.1::{ac}::SOCKET"},
+                },
+                "daq": {
+                    "driver": "modbus_relay_io",
+                    "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": daq},
+                },
+            },
+            "ev_emulator": {"via": "daq", "wiring": WIRING},
+        }
+    )
+    with virtual_bench(config), Bench(config) as bench:
+        ev = bench.ev_emulator
+        assert ev is not None
+        for state in "ABCDE":
+            ev.set_state(state)
+            assert ev.pilot().state == state
