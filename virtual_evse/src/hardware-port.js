@@ -110,7 +110,8 @@ export class HardwarePort {
                 const line = buf.slice(0, i).trim();
                 buf = buf.slice(i + 1);
                 if (!line) continue;
-                chain = chain.then(() => this.#handle(line, sock).then(send, e => send({ ok: false, error: String(e?.message ?? e) })));
+                const tRecv = performance.now();
+                chain = chain.then(() => this.#handle(line, sock, tRecv).then(send, e => send({ ok: false, error: String(e?.message ?? e) })));
             }
         });
         sock.on("close", () => {
@@ -120,7 +121,7 @@ export class HardwarePort {
         sock.on("error", () => {});
     }
 
-    async #handle(line, sock) {
+    async #handle(line, sock, tRecv = performance.now()) {
         let msg;
         try {
             msg = JSON.parse(line);
@@ -162,7 +163,7 @@ export class HardwarePort {
                 }
                 if (!rt.bench.attached) return { ok: true, applied: false };
                 rt.lastSource = "bench";
-                await this.#react(changed);
+                await this.#react(changed, tRecv);
                 return { ok: true };
             }
             case "get":
@@ -222,7 +223,15 @@ export class HardwarePort {
     }
 
     /** Apply the inputs named in `changed` to the firmware (one transaction), then re-evaluate outputs. */
-    async #react(changed) {
+    async #react(changed, tRecv = performance.now()) {
+        const rt = this.rt;
+        // reaction delays count from when a pilot input arrived (the physical event), not from when the firmware
+        // transactions it caused finished: evaluate() subtracts the time spent since then (within 50 ms of it)
+        if (changed.includes("cp_high_v") || changed.includes("cp_low_v")) this.inputAt = tRecv;
+        await this.#reactInner(changed);
+    }
+
+    async #reactInner(changed) {
         const rt = this.rt;
         const i = this.inputs;
         const has = k => changed.includes(k);
@@ -264,6 +273,8 @@ export class HardwarePort {
         if (!rt.endpoint) return;
         const hw = rt.cfg.hardware;
         const s = rt.evseState();
+        const sinceInput = this.inputAt === undefined ? Infinity : performance.now() - this.inputAt;
+        const lag = sinceInput < 50 ? sinceInput : 0;
         const fault = s.faultState;
         const max = Number(s.maximumChargeCurrent);
         const supplyOk = [Sup.ChargingEnabled, Sup.Enabled, Sup.DischargingEnabled].includes(s.supplyState);
@@ -275,7 +286,7 @@ export class HardwarePort {
                     this.pwmTimer = undefined;
                     this.pwmOn = true;
                     this.evaluate();
-                }, hw.pwmStartDelayMs);
+                }, Math.max(0, hw.pwmStartDelayMs - lag));
             }
         } else if (!wantPwm) {
             if (this.pwmTimer) clearTimeout(this.pwmTimer);
@@ -292,7 +303,7 @@ export class HardwarePort {
         if (wantContactor !== this.contactorTarget) {
             this.contactorTarget = wantContactor;
             if (this.contactorTimer) clearTimeout(this.contactorTimer);
-            const delay = wantContactor ? hw.contactorDelayMs : hw.contactorOpenDelayMs;
+            const delay = Math.max(0, (wantContactor ? hw.contactorDelayMs : hw.contactorOpenDelayMs) - lag);
             this.contactorTimer = setTimeout(() => {
                 this.contactorTimer = undefined;
                 this.#setOutputs({ contactor: this.contactorTarget });
