@@ -25,6 +25,7 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_matter.py
+	$(PY) benchmarks/bench_report.py
 
 clean:
 	rm -rf reports/2* reports/latest
