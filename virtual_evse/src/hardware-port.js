@@ -23,6 +23,26 @@ const NUMERIC_OR_NULL = ["cp_high_v", "cp_low_v", "pp_ohm", "mains_v", "mains_hz
 const tMs = () => Math.round(performance.now());
 /** Wall-clock ms with sub-ms resolution, comparable to Python's time.time() * 1000. */
 const tWallMs = () => performance.timeOrigin + performance.now();
+/**
+ * A timer that fires within ~0.1 ms of `ms` (libuv timers have 1 ms granularity and fire late): a plain timeout
+ * to 2 ms before the target, then setImmediate polling. Returns a handle for clearPrecise().
+ */
+function setPrecise(fn, ms) {
+    const target = performance.now() + ms;
+    const h = { timer: undefined, cancelled: false };
+    const poll = () => {
+        if (h.cancelled) return;
+        if (performance.now() >= target) fn();
+        else setImmediate(poll);
+    };
+    h.timer = setTimeout(poll, Math.max(0, ms - 2));
+    return h;
+}
+function clearPrecise(h) {
+    if (!h) return;
+    h.cancelled = true;
+    clearTimeout(h.timer);
+}
 const near = (v, target, tol = 1.1) => v >= target - tol && v <= target + tol;
 
 /** IEC 61851-1 pilot state from the high-phase (or DC) level at the EVSE's sense point. */
@@ -85,7 +105,9 @@ export class HardwarePort {
     }
 
     async close() {
-        for (const t of [this.pwmTimer, this.contactorTimer, this.contactCheckTimer]) if (t) clearTimeout(t);
+        clearPrecise(this.pwmTimer);
+        clearPrecise(this.contactorTimer);
+        if (this.contactCheckTimer) clearTimeout(this.contactCheckTimer);
         for (const c of this.clients) c.destroy();
         if (this.server) await new Promise(r => this.server.close(() => r()));
         try {
@@ -282,14 +304,14 @@ export class HardwarePort {
         const wantPwm = fault === Flt.NoError && plugged && supplyOk && dutyFromCurrent(max) !== null;
         if (wantPwm && !this.pwmOn) {
             if (!this.pwmTimer) {
-                this.pwmTimer = setTimeout(() => {
+                this.pwmTimer = setPrecise(() => {
                     this.pwmTimer = undefined;
                     this.pwmOn = true;
                     this.evaluate();
                 }, Math.max(0, hw.pwmStartDelayMs - lag));
             }
         } else if (!wantPwm) {
-            if (this.pwmTimer) clearTimeout(this.pwmTimer);
+            clearPrecise(this.pwmTimer);
             this.pwmTimer = undefined;
             this.pwmOn = false;
         }
@@ -302,9 +324,9 @@ export class HardwarePort {
         const wantContactor = cp === "pwm" && (s.state === St.PluggedInCharging || s.state === St.PluggedInDischarging);
         if (wantContactor !== this.contactorTarget) {
             this.contactorTarget = wantContactor;
-            if (this.contactorTimer) clearTimeout(this.contactorTimer);
+            clearPrecise(this.contactorTimer);
             const delay = Math.max(0, (wantContactor ? hw.contactorDelayMs : hw.contactorOpenDelayMs) - lag);
-            this.contactorTimer = setTimeout(() => {
+            this.contactorTimer = setPrecise(() => {
                 this.contactorTimer = undefined;
                 this.#setOutputs({ contactor: this.contactorTarget });
                 this.#scheduleContactCheck();
