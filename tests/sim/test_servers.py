@@ -1,0 +1,162 @@
+"""Each server's protocol with plain clients (raw socket, pymodbus client, python-can bus), and the process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import can
+import pytest
+from pymodbus.client import AsyncModbusTcpClient
+
+from rig.sim.can_board import encode_command, unpack
+from rig.sim.daq import duty_from_waveform
+from rig.sim.virtual_bench import VirtualBench
+
+WIRING = {"cp_connect": 1, "s2_c": 2, "pp_220": 10}
+SPEC = {"plant": {"ac_on": True}, "roles": {
+    "grid": {"driver": "scpi_ac_source"}, "chroma": {"driver": "chroma_61500"}, "wt": {"driver": "yokogawa_wt"},
+    "daq": {"driver": "keysight_daq970a", "wiring": WIRING}, "sdm": {"driver": "eastron_sdm630"},
+    "em": {"driver": "carlo_gavazzi_em340"}, "io": {"driver": "modbus_relay_io", "wiring": WIRING},
+    "ev": {"driver": "can_ev_board", "params": {"port": 43191}}}}
+
+
+async def scpi(port: int, *lines: str) -> list[str]:
+    r, w = await asyncio.open_connection("127.0.0.1", port, limit=2**20)
+    out = []
+    for line in lines:
+        w.write(line.encode() + b"\n")
+        if "?" in line.split(" ")[0]:
+            out.append((await asyncio.wait_for(r.readline(), 2)).decode().strip())
+    w.close()
+    return out
+
+
+async def test_scpi_servers() -> None:
+    bench = VirtualBench(SPEC)
+    roles = (await bench.start())["roles"]
+    try:
+        g = roles["grid"]["port"]
+        assert (await scpi(g, "*IDN?"))[0].count(",") == 3
+        assert await scpi(g, "NOPE 1", "SYST:ERR?", "SYST:ERR?") == ['-113,"Undefined header"', '0,"No error"']
+        ans = await scpi(g, "VOLT 231", "VOLT?", "OUTP?", "LIST:VOLT 0,190", "LIST:DWEL 0.05,0.05", "VOLT:MODE LIST",
+                         "TRIG:TRAN:SOUR BUS", "INIT:TRAN", "*TRG", "MEAS:VOLT:AC?", "LIST:TRIG:TIME?")
+        assert ans[:3] == ["231", "1", "0"] and abs(float(ans[3]) - bench.plant.now_ns() / 1e9) < 1
+        await asyncio.sleep(0.12)
+        assert (await scpi(g, "MEAS:VOLT:AC?")) == ["231"]
+        c = roles["chroma"]["port"]
+        ans = await scpi(c, "SOUR:VOLT:LEV:IMM:AC 229", "SOUR:VOLT:AC?", "OUTP:MODE LIST", "SOUR:LIST:DWEL 0.05",
+                         "SOUR:LIST:VOLT:AC:STAR 100", "SOUR:LIST:VOLT:AC:END 100", "TRIG ON", "FETC:VOLT:ACDC?")
+        assert ans == ["229", "100"]
+        d = roles["daq"]["port"]
+        await scpi(d, "ROUT:CLOS (@101,110)")
+        bench.plant.set_evse_outputs("pwm", 53.3, False)
+        ans = await scpi(d, "ROUT:CLOS? (@101,102)", "SENS:PWM:DUTY? (@301)", "SENS:PWM:HIGH? (@301)",
+                         "SENS:PWM:LOW? (@301)", "MEAS:FREQ? (@301)", "SENS:EDGE:COUN?", "SENS:EDGE:DATA? 1",
+                         "SENS:WAV:SRAT?", "FETC:WAV? (@301),20000")
+        assert ans[:2] == ["1,0", "53.3"] and float(ans[2]) == pytest.approx(8.98, abs=0.01)
+        assert ans[3:5] == ["-12", "1000"]
+        n = int(ans[5])
+        edges = await scpi(d, *[f"SENS:EDGE:DATA? {i}" for i in range(n)])
+        assert {e.split(",")[0] for e in edges} == {"CP_STATE", "PWM_ON"}, edges
+        wave = [float(x) for x in ans[8].split(",")]
+        import numpy as np
+
+        f, duty, hi, lo = duty_from_waveform(np.array(wave), float(ans[7]))
+        assert f == pytest.approx(1000, rel=0.01) and duty == pytest.approx(53.3, abs=0.5)
+        assert hi == pytest.approx(8.98, abs=0.1) and lo == pytest.approx(-12, abs=0.1)
+        w = roles["wt"]["port"]
+        assert (await scpi(w, ":NUM:FORM ASC", ":INTEG:START", ":INTEG:STAT?", ":NUM:NORM:VAL?"))[0] == "STARt"
+    finally:
+        await bench.stop()
+
+
+async def test_modbus_servers() -> None:
+    bench = VirtualBench(SPEC)
+    roles = (await bench.start())["roles"]
+    try:
+        io = AsyncModbusTcpClient("127.0.0.1", port=roles["io"]["port"])
+        await io.connect()
+        await io.write_coils(1, [True, True], device_id=1)
+        assert bench.plant.pilot().state == "C"
+        assert (await io.read_coils(0, count=4, device_id=1)).bits[:4] == [False, True, True, False]
+        regs = (await io.read_input_registers(0, count=5, device_id=1)).registers
+        assert regs[2] == 5995 and struct.unpack(">h", struct.pack(">H", regs[3]))[0] == 5995
+        edges = (await io.read_input_registers(0x20, count=5, device_id=1)).registers
+        assert edges[0] == 1 and edges[1] == 5 and edges[4] == 2
+        await io.write_register(0x100, 1, device_id=1)
+        assert (await io.read_input_registers(0x20, count=1, device_id=1)).registers == [0]
+        io.close()
+        bench.plant.set_evse_outputs("pwm", 26.7, True)
+        await asyncio.sleep(0.2)
+        sdm = AsyncModbusTcpClient("127.0.0.1", port=roles["sdm"]["port"])
+        await sdm.connect()
+        r = (await sdm.read_input_registers(0x0006, count=2, device_id=1)).registers
+        assert sdm.convert_from_registers(r, sdm.DATATYPE.FLOAT32) == pytest.approx(16.02, abs=0.01)
+        r = (await sdm.read_input_registers(0x0048, count=2, device_id=1)).registers
+        kwh = sdm.convert_from_registers(r, sdm.DATATYPE.FLOAT32)
+        assert kwh == pytest.approx(bench.plant.energy_wh() / 1000, rel=0.05)
+        assert (await sdm.read_holding_registers(0xFC02, count=1, device_id=1)).registers == [0x0070]
+        sdm.close()
+        em = AsyncModbusTcpClient("127.0.0.1", port=roles["em"]["port"])
+        await em.connect()
+        r = (await em.read_holding_registers(0x000C, count=2, device_id=1)).registers
+        assert em.convert_from_registers(r, em.DATATYPE.INT32, word_order="little") == 16020
+        em.close()
+    finally:
+        await bench.stop()
+
+
+async def test_can_board() -> None:
+    bench = VirtualBench({"roles": {"ev": {"driver": "can_ev_board", "params": {"port": 43192}}}})
+    await bench.start()
+    bus = can.Bus(interface="udp_multicast", channel="239.74.163.2", port=43192, fd=False)
+    try:
+        bus.send(can.Message(arbitration_id=0x300, is_extended_id=False,
+                             data=encode_command({"cp_state": 2, "pp_code": 3, "ev_max_current": 160, "seq": 7})))
+        status = None
+        for _ in range(200):
+            msg = await asyncio.to_thread(bus.recv, 0.5)
+            if msg is not None and msg.arbitration_id == 0x301 and unpack(msg.data, 8, 8) == 7:
+                status = msg
+                break
+        assert status is not None
+        assert unpack(status.data, 0, 4) == 2 and unpack(status.data, 4, 3) == 3
+        assert unpack(status.data, 16, 16, signed=True) == 5995
+        assert bench.plant.switches["pp_220"] and bench.plant.ev_max_current_a == 16.0
+    finally:
+        bus.shutdown()
+        await bench.stop()
+
+
+def test_process_ready_and_sigterm(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"roles": {"grid": {"driver": "scpi_ac_source"}}}))
+    log = tmp_path / "plant.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "rig.sim.virtual_bench", "--spec", str(spec), "--plant-log", str(log)],
+                            stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2], env=dict(os.environ))
+    try:
+        assert proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())
+        assert ready["event"] == "ready" and ready["roles"]["grid"]["port"] > 0
+        import socket
+
+        with socket.create_connection(("127.0.0.1", ready["roles"]["grid"]["port"]), timeout=2) as s:
+            s.sendall(b"OUTP ON\nOUTP?\n")
+            assert s.makefile().readline().strip() == "1"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        last = json.loads(log.read_text().splitlines()[-1])
+        assert last["final"] and last["ac_on"] is True
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
