@@ -75,27 +75,33 @@ class Comparison:
 
 
 # -- building sides ---------------------------------------------------------------------------------------------
-def _add_measurement(out: dict[MeasKey, tuple[float | None, str | None]], case: str, step: str | None, name: str,
-                     value: Any, unit: str | None) -> None:
-    n = 0
-    while (case, step or "", name, n) in out:
-        n += 1
-    num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-    out[(case, step or "", name, n)] = (num if num is None or math.isfinite(num) else None, unit)
+class _Measurements:
+    """Builds ``(case, step, name, occurrence) → (value, unit)``; repeated names in a step count up."""
+
+    def __init__(self) -> None:
+        self.out: dict[MeasKey, tuple[float | None, str | None]] = {}
+        self._seen: dict[tuple[str, str, str], int] = {}
+
+    def add(self, case: str, step: str | None, name: str, value: Any, unit: str | None) -> None:
+        base = (case, step or "", name)
+        n = self._seen.get(base, 0)
+        self._seen[base] = n + 1
+        num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        self.out[(*base, n)] = (num if num is None or math.isfinite(num) else None, unit)
 
 
 def side_from_record(record: dict[str, Any], label: str) -> Side:
     """Return a side from a run record."""
     cases: dict[str, tuple[str, str | None, str | None]] = {}
-    meas: dict[MeasKey, tuple[float | None, str | None]] = {}
+    meas = _Measurements()
     for c in record["cases"]:
         if c["id"] in cases:
             continue
         cases[c["id"]] = (c["outcome"], c.get("title"), c.get("failed_step"))
         for s in c.get("steps") or []:
             for m in s.get("measurements") or []:
-                _add_measurement(meas, c["id"], s.get("number"), str(m.get("name")), m.get("value"), m.get("unit"))
-    return Side(label, record["run_id"], str(record.get("build") or "unknown"), [record["run_id"]], cases, meas)
+                meas.add(c["id"], s.get("number"), str(m.get("name")), m.get("value"), m.get("unit"))
+    return Side(label, record["run_id"], str(record.get("build") or "unknown"), [record["run_id"]], cases, meas.out)
 
 
 def side_from_db(db: ResultsDb, key: str) -> Side:
@@ -112,10 +118,10 @@ def side_from_db(db: ResultsDb, key: str) -> Side:
     if len(builds) > 1:
         raise RecordError(f"{key!r} matches several builds ({', '.join(builds)}): name one of them")
     latest = runs[-1]
-    meas: dict[MeasKey, tuple[float | None, str | None]] = {}
+    meas = _Measurements()
     for case, step, name, value, unit in db.measurements(latest.run_id):
-        _add_measurement(meas, case, step, name, value, unit)
-    return Side(key, latest.run_id, latest.build, [r.run_id for r in runs], db.cases(latest.run_id), meas)
+        meas.add(case, step, name, value, unit)
+    return Side(key, latest.run_id, latest.build, [r.run_id for r in runs], db.cases(latest.run_id), meas.out)
 
 
 # -- comparing ----------------------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ import pytest
 from rig.plugin import RUNNER_KEY
 
 PREFIX = "[rig]"
+DESCRIPTION_WIDTH = 90
+"""Step descriptions are cut to this many characters (the report has them in full)."""
 
 
 class Progress:
@@ -69,8 +71,8 @@ class Progress:
                 self._live = True
             else:
                 self._clear(tr)
-                if tr._tw.width_of_current_line:
-                    tr._tw.line()
+                if tr._tw.width_of_current_line and not getattr(tr, "currentfspath", None):
+                    tr._tw.line()  # after pytest's "." (write_line only breaks lines it knows of)
                 tr.write_line(text)
 
     def _clear(self, tr: Any) -> None:
@@ -126,6 +128,8 @@ class Progress:
     def step_started(self, number: str, description: str) -> None:
         """Show that step ``number`` of the current case started."""
         dt = time.monotonic() - self._case_t0
+        if len(description) > DESCRIPTION_WIDTH:
+            description = description[: DESCRIPTION_WIDTH - 1] + "…"
         text = f"{PREFIX}   {self._case} step {number}  {description}  +{dt:.1f} s"
         if self.live:
             self._write(f"{text}  (run {self.elapsed_text()})", transient=True)
