@@ -222,6 +222,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides=_overrides(args.overrides))
     if not cfg.instruments:
         raise ConfigError(f"{cfg.config_path}: no instruments declared; add an instruments: section")
+    if cfg.is_virtual and _uses_multicast(cfg) and sandbox.current() is None:
+        # The virtual CAN bus is UDP multicast: keep it inside a network namespace of our own, never on the
+        # host's network. Re-run this command there.
+        sandbox.preflight(need_netns=True, need_node=False)
+        argv = [sys.executable, "-m", "rig.cli", "bench", "check", "--config", str(cfg.config_path)]
+        for item in args.overrides:
+            argv += ["--set", item]
+        env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        with sandbox.Sandbox(sandbox.new_run_id()) as sb:
+            return sb.run(argv, env=env)
     with contextlib.ExitStack() as stack:
         if cfg.is_virtual:
             stack.enter_context(virtual_bench(cfg))
@@ -234,6 +244,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(f"{'':<12} {_one_reading(bench.role(role))}", flush=True)
     print(f"rig: bench check passed: {len(cfg.instruments)} instrument(s) answered; bench left in its safe state")
     return 0
+
+
+def _uses_multicast(cfg: Any) -> bool:
+    return any(
+        getattr(inst.transport, "interface", None) == "udp_multicast" for inst in cfg.instruments.values()
+    )
 
 
 def _one_reading(instrument: object) -> str:

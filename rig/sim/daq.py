@@ -157,6 +157,7 @@ class KeysightDaq970a(ScpiServer):
                 "SENS:EDGE:COUN?": lambda _a: str(len(self.edge_log.edges())),
                 "SENS:EDGE:DATA?": self._edge,
                 "SENS:EDGE:CLE": lambda _a: self.edge_log.clear(),
+                "SENS:EDGE:TIME?": lambda _a: f"{self.plant.now_ns() / 1e9:.6f}",
             }
         )
 

@@ -213,6 +213,7 @@ class ModbusRelayIo(ModbusDevice):
             p = self.plant.pilot()
             _put(regs, start, 0, [round(p.frequency_hz), round(p.duty_pct * 100), i16(p.high_v * 1000)])
             _put(regs, start, 3, [i16(p.low_v * 1000), self.plant.capture_seq & 0xFFFF])
+            _put(regs, start, 5, u32_hi_first(self.plant.board_ms(self.plant.now_ns())))
             _put(regs, start, self.analog_base, [i16(analog_input(self.plant, c) * 1000) for c in range(1, 9)])
             edges = self.edge_log.edges()[: self.max_edges]
             _put(regs, start, self.edge_base, [len(edges)])

@@ -13,6 +13,7 @@ import select
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,7 @@ class VirtualEvse:
                 ["node", str(MAIN_JS)], stdout=subprocess.PIPE, stderr=errlog, stdin=subprocess.DEVNULL, env=env
             )
         self.ready_info = self._await_ready()
+        self._start_drain()
         log.info("virtual EVSE ready (pid %s): %s", self.proc.pid, self.ready_info)
         return self.ready_info
 
@@ -176,6 +178,24 @@ class VirtualEvse:
             f"the virtual EVSE did not report ready within {self.start_timeout_s:g} s: {self._log_tail()}"
         )
 
+    def _start_drain(self) -> None:
+        """Keep reading the process's stdout (JSON lines: events, triggers, outputs) into a file beside the log.
+
+        Nothing else reads the pipe after the ready line; left alone it would fill and stall the EVSE.
+        """
+        assert self.proc is not None and self.proc.stdout is not None
+        out = self.proc.stdout
+        path = self.log_path.with_suffix(".jsonl")
+
+        def drain() -> None:
+            with path.open("ab") as sink:
+                for line in iter(out.readline, b""):
+                    sink.write(line)
+                    sink.flush()
+
+        self._drain = threading.Thread(target=drain, name="virtual-evse-stdout", daemon=True)
+        self._drain.start()
+
     def _log_tail(self, n: int = 1500) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-n:].strip() or "(no log output)"
@@ -194,6 +214,10 @@ class VirtualEvse:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+        drain = getattr(self, "_drain", None)
+        if drain is not None:
+            drain.join(timeout=2)  # ends at EOF, once the process has exited
+            self._drain = None
         if proc.stdout:
             proc.stdout.close()
         return proc.returncode
