@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rig.report.compare import compare, format_text, side_from_db, side_from_record  # noqa: E402
-from rig.report.db import ResultsDb  # noqa: E402
-from rig.report.html import render_report  # noqa: E402
-from rig.report.junit import render_junit  # noqa: E402
-from rig.report.record import dumps_record, load_record, write_atomic  # noqa: E402
-from rig.report.synthetic import make_record  # noqa: E402
+from rig.report.compare import compare, format_text, side_from_db, side_from_record
+from rig.report.db import ResultsDb
+from rig.report.html import render_report
+from rig.report.junit import render_junit
+from rig.report.record import dumps_record, load_record, write_atomic
+from rig.report.synthetic import make_record
 
 RENDER_TARGET_S = 5.0
 COMPARE_TARGET_S = 1.0
@@ -47,12 +47,13 @@ def main() -> int:
     args = ap.parse_args()
     n = args.cases
     a = make_record(n, run_id="bench-a", build="1.0.0", sw_version=1, seed=1)
-    b = make_record(n, run_id="bench-b", build="1.1.0", sw_version=2, seed=2,
-                    fail=frozenset(range(0, n, 97)), drift=0.0005)
+    b = make_record(
+        n, run_id="bench-b", build="1.1.0", sw_version=2, seed=2, fail=frozenset(range(0, n, 97)), drift=0.0005
+    )
     print(f"report benchmark: {n} cases per record")
     with tempfile.TemporaryDirectory() as tmp:
         pa, pb = Path(tmp) / "a.json", Path(tmp) / "b.json"
-        text, _ = _timed("write record (canonical, atomic)", lambda: write_atomic(pa, dumps_record(a)))
+        _timed("write record (canonical, atomic)", lambda: write_atomic(pa, dumps_record(a)))
         write_atomic(pb, dumps_record(b))
         print(f"  record size {pa.stat().st_size / 1e6:.1f} MB")
         rec_a, t_load = _timed("load + check record", load_record, pa, repeat=3)
@@ -76,9 +77,11 @@ def main() -> int:
         _, t_cmp_rec = _timed("compare two runs from record files (incl. parse)", from_records)
         print("  " + format_text(res_db).strip().splitlines()[-1][:100])  # type: ignore[arg-type]
     ok = t_load + t_render < RENDER_TARGET_S and t_cmp_db < COMPARE_TARGET_S
-    print(f"report benchmark: load+render {t_load + t_render:.2f} s (< {RENDER_TARGET_S:g}), compare {t_cmp_db:.2f} s "
-          f"(< {COMPARE_TARGET_S:g}, database; {t_cmp_rec:.2f} s from record files): "
-          + ("targets met" if ok else "TARGET MISSED"))
+    print(
+        f"report benchmark: load+render {t_load + t_render:.2f} s (< {RENDER_TARGET_S:g}), compare {t_cmp_db:.2f} s "
+        f"(< {COMPARE_TARGET_S:g}, database; {t_cmp_rec:.2f} s from record files): "
+        + ("targets met" if ok else "TARGET MISSED")
+    )
     return 0 if ok else 1
 
 

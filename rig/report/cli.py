@@ -30,27 +30,45 @@ def add_subcommands(sub: Any) -> None:
     render = rep_sub.add_parser("render", help="rebuild the self-contained HTML report (and JUnit) from report.json")
     render.add_argument("run", help="run id, 'latest', run folder or report.json")
     render.add_argument("-o", "--output", default=None, help="HTML file to write (default: RUN/report.html)")
-    render.add_argument("--junit", nargs="?", const="", default=None, metavar="PATH",
-                        help="also write JUnit XML (default path: RUN/junit.xml)")
+    render.add_argument(
+        "--junit",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help="also write JUnit XML (default path: RUN/junit.xml)",
+    )
     imp = rep_sub.add_parser("import", help="import a run into the results database")
     imp.add_argument("run", help="run id, 'latest', run folder or report.json")
     for p in (render, imp):
         p.add_argument("--config", "-c", default=None, help="rig.yaml (for report.dir; default ./rig.yaml)")
-    imp.add_argument("--db", default=None, help="database URL or SQLite path (default: $RIG_RESULTS_DB, else "
-                                                "<report.dir>/results.sqlite)")
+    imp.add_argument(
+        "--db",
+        default=None,
+        help="database URL or SQLite path (default: $RIG_RESULTS_DB, else <report.dir>/results.sqlite)",
+    )
 
     hist = sub.add_parser("history", help="runs in the results database by DUT software version")
-    hist.add_argument("--dut", default=None, metavar="TEXT", help="only DUTs whose vendor, product, serial or "
-                                                                   "build contains TEXT")
+    hist.add_argument(
+        "--dut", default=None, metavar="TEXT", help="only DUTs whose vendor, product, serial or build contains TEXT"
+    )
     cmp_ = sub.add_parser("compare", help="compare two runs or builds; exit 1 on a regression")
     cmp_.add_argument("a", help="before: run id, run folder, report.json, build or software version")
     cmp_.add_argument("b", help="after: same forms as A")
-    cmp_.add_argument("--threshold", type=float, default=10.0, metavar="PCT",
-                      help="report measurements that moved by more than PCT percent (default 10)")
+    cmp_.add_argument(
+        "--threshold",
+        type=float,
+        default=10.0,
+        metavar="PCT",
+        help="report measurements that moved by more than PCT percent (default 10)",
+    )
     cmp_.add_argument("--html", default=None, metavar="OUT", help="also write a comparison page")
     for p in (hist, cmp_):
-        p.add_argument("--db", default=None, help="database URL or SQLite path (default: $RIG_RESULTS_DB, else "
-                                                  "<report.dir>/results.sqlite)")
+        p.add_argument(
+            "--db",
+            default=None,
+            help="database URL or SQLite path (default: $RIG_RESULTS_DB, else <report.dir>/results.sqlite)",
+        )
         p.add_argument("--config", "-c", default=None, help="rig.yaml (for report.dir; default ./rig.yaml)")
 
 
@@ -146,12 +164,37 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not runs:
         print("rig: no runs" + (f" for a DUT matching {args.dut!r}" if args.dut else "") + " in the database")
         return 0
-    head = ("software", "build", "run", "started (UTC)", "status", "pass", "fail", "err", "skip", "product",
-            "serial", "station")
-    rows = [(f"{r.sw_version_string or '?'} ({r.sw_version if r.sw_version is not None else '?'})", r.build,
-             r.run_id, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.started)) if r.started else "?", r.status,
-             str(r.n_passed), str(r.n_failed), str(r.n_error), str(r.n_skipped), r.product_name or "?",
-             r.serial or "?", r.station or "?") for r in runs]
+    head = (
+        "software",
+        "build",
+        "run",
+        "started (UTC)",
+        "status",
+        "pass",
+        "fail",
+        "err",
+        "skip",
+        "product",
+        "serial",
+        "station",
+    )
+    rows = [
+        (
+            f"{r.sw_version_string or '?'} ({r.sw_version if r.sw_version is not None else '?'})",
+            r.build,
+            r.run_id,
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.started)) if r.started else "?",
+            r.status,
+            str(r.n_passed),
+            str(r.n_failed),
+            str(r.n_error),
+            str(r.n_skipped),
+            r.product_name or "?",
+            r.serial or "?",
+            r.station or "?",
+        )
+        for r in runs
+    ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     for row in (head, *rows):
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
@@ -183,8 +226,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 try:
                     sides.append(side_from_record(load_record(record_path(key, args.config)), key))
                 except RecordError:
-                    raise RecordError(f"{key!r}: no run id, build or software version of that name in the results "
-                                      f"database, and no run folder of that name (see `rig history`)") from None
+                    raise RecordError(
+                        f"{key!r}: no run id, build or software version of that name in the results "
+                        f"database, and no run folder of that name (see `rig history`)"
+                    ) from None
         result = compare(sides[0], sides[1], args.threshold, db)
     finally:
         if db is not None:

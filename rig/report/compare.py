@@ -8,6 +8,7 @@ outcome is ``failed`` or ``error``. A regression is a case failing in B that was
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -112,8 +113,10 @@ def side_from_db(db: ResultsDb, key: str) -> Side:
     """
     runs = db.find(key)
     if not runs:
-        raise RecordError(f"{key!r}: no run id, build or software version of that name in the results database "
-                          f"{db.url} (see `rig history`)")
+        raise RecordError(
+            f"{key!r}: no run id, build or software version of that name in the results database "
+            f"{db.url} (see `rig history`)"
+        )
     builds = sorted({r.build for r in runs})
     if len(builds) > 1:
         raise RecordError(f"{key!r} matches several builds ({', '.join(builds)}): name one of them")
@@ -150,9 +153,18 @@ def compare(a: Side, b: Side, threshold_pct: float = 10.0, db: ResultsDb | None 
             for cid, outcomes in db.outcomes_by_build(build).items():
                 if len(outcomes) > 1 and (cid in a.cases or cid in b.cases):
                     flaky.setdefault(cid, []).append(build)
-    return Comparison(a, b, threshold_pct, newly_failing, newly_passing, still_failing,
-                      sorted(a.cases.keys() - b.cases.keys()), sorted(b.cases.keys() - a.cases.keys()), drifted,
-                      dict(sorted(flaky.items())))
+    return Comparison(
+        a,
+        b,
+        threshold_pct,
+        newly_failing,
+        newly_passing,
+        still_failing,
+        sorted(a.cases.keys() - b.cases.keys()),
+        sorted(b.cases.keys() - a.cases.keys()),
+        drifted,
+        dict(sorted(flaky.items())),
+    )
 
 
 # -- output -------------------------------------------------------------------------------------------------------
@@ -171,12 +183,21 @@ def format_text(c: Comparison) -> str:
         return f"  [flaky on {', '.join(c.flaky[cid])}]" if cid in c.flaky else ""
 
     lines = [f"A: {side(c.a)}", f"B: {side(c.b)}", ""]
-    sections = (
-        ("newly failing", c.newly_failing, lambda cid: f"{c.a.cases[cid][0]} -> {c.b.cases[cid][0]}"
-         + (f" at step {c.b.cases[cid][2]}" if c.b.cases[cid][2] else "")),
+    sections: tuple[tuple[str, list[str], Callable[[str], str]], ...] = (
+        (
+            "newly failing",
+            c.newly_failing,
+            lambda cid: (
+                f"{c.a.cases[cid][0]} -> {c.b.cases[cid][0]}"
+                + (f" at step {c.b.cases[cid][2]}" if c.b.cases[cid][2] else "")
+            ),
+        ),
         ("newly passing", c.newly_passing, lambda cid: f"{c.a.cases[cid][0]} -> passed"),
-        ("still failing", c.still_failing, lambda cid: f"{c.b.cases[cid][0]}"
-         + (f" at step {c.b.cases[cid][2]}" if c.b.cases[cid][2] else "")),
+        (
+            "still failing",
+            c.still_failing,
+            lambda cid: f"{c.b.cases[cid][0]}" + (f" at step {c.b.cases[cid][2]}" if c.b.cases[cid][2] else ""),
+        ),
         ("only in A", c.only_in_a, lambda cid: c.a.cases[cid][0]),
         ("only in B", c.only_in_b, lambda cid: c.b.cases[cid][0]),
     )
@@ -193,8 +214,11 @@ def format_text(c: Comparison) -> str:
     lines.append(f"flaky (different outcomes on the same build): {len(c.flaky)}")
     lines.extend(f"  {cid}  on {', '.join(builds)}" for cid, builds in list(c.flaky.items())[:200])
     lines.append("")
-    lines.append("REGRESSION: " + ", ".join(c.newly_failing[:20]) + (" …" if len(c.newly_failing) > 20 else "")
-                 if c.regression else "no regression")
+    lines.append(
+        "REGRESSION: " + ", ".join(c.newly_failing[:20]) + (" …" if len(c.newly_failing) > 20 else "")
+        if c.regression
+        else "no regression"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -210,28 +234,49 @@ def format_html(c: Comparison) -> str:
         return f"<table><tr>{hs}</tr>{body}</table>"
 
     def case_rows(ids: list[str]) -> list[list[str]]:
-        return [[cid, str(c.b.cases.get(cid, c.a.cases.get(cid, ("", None, None)))[1] or ""),
-                 c.a.cases[cid][0] if cid in c.a.cases else "—", c.b.cases[cid][0] if cid in c.b.cases else "—",
-                 str((c.b.cases.get(cid) or ("", None, None))[2] or ""), ", ".join(c.flaky.get(cid, []))]
-                for cid in ids]
+        return [
+            [
+                cid,
+                str(c.b.cases.get(cid, c.a.cases.get(cid, ("", None, None)))[1] or ""),
+                c.a.cases[cid][0] if cid in c.a.cases else "—",
+                c.b.cases[cid][0] if cid in c.b.cases else "—",
+                str((c.b.cases.get(cid) or ("", None, None))[2] or ""),
+                ", ".join(c.flaky.get(cid, [])),
+            ]
+            for cid in ids
+        ]
 
     head = ["Case", "Title", "A", "B", "Failing step (B)", "Flaky on"]
-    verdict = ("<p class='o-failed'>REGRESSION: " + escape(", ".join(c.newly_failing)) + "</p>" if c.regression
-               else "<p class='o-passed'>No regression</p>")
+    verdict = (
+        "<p class='o-failed'>REGRESSION: " + escape(", ".join(c.newly_failing)) + "</p>"
+        if c.regression
+        else "<p class='o-passed'>No regression</p>"
+    )
     parts = [
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
         f"<title>rig compare {escape(c.a.label)} → {escape(c.b.label)}</title>{style_html()}</head>"
         f'<body class="rig"><h1>Comparison</h1>',
-        table(["", "Label", "Run", "Build", "Runs of the build"],
-              [[s, x.label, x.run_id, x.build, str(len(x.runs))] for s, x in (("A", c.a), ("B", c.b))]),
+        table(
+            ["", "Label", "Run", "Build", "Runs of the build"],
+            [[s, x.label, x.run_id, x.build, str(len(x.runs))] for s, x in (("A", c.a), ("B", c.b))],
+        ),
         verdict,
     ]
-    for title, ids in (("Newly failing", c.newly_failing), ("Newly passing", c.newly_passing),
-                       ("Still failing", c.still_failing), ("Only in A", c.only_in_a), ("Only in B", c.only_in_b)):
+    for title, ids in (
+        ("Newly failing", c.newly_failing),
+        ("Newly passing", c.newly_passing),
+        ("Still failing", c.still_failing),
+        ("Only in A", c.only_in_a),
+        ("Only in B", c.only_in_b),
+    ):
         parts.append(f"<h2>{title} ({len(ids)})</h2>{table(head, case_rows(ids))}")
     parts.append(f"<h2>Measurements drifted beyond {c.threshold_pct:g} % ({len(c.drifted)})</h2>")
-    parts.append(table(["Case", "Step", "Measurement", "A", "B", "Unit", "Change"],
-                       [[d.case, d.step, d.name, f"{d.a:g}", f"{d.b:g}", d.unit, _pct(d.pct)] for d in c.drifted]))
+    parts.append(
+        table(
+            ["Case", "Step", "Measurement", "A", "B", "Unit", "Change"],
+            [[d.case, d.step, d.name, f"{d.a:g}", f"{d.b:g}", d.unit, _pct(d.pct)] for d in c.drifted],
+        )
+    )
     parts.append(f"<h2>Flaky cases ({len(c.flaky)})</h2>")
     parts.append(table(["Case", "Builds with different outcomes"], [[k, ", ".join(v)] for k, v in c.flaky.items()]))
     parts.append("</body></html>\n")

@@ -10,6 +10,7 @@ Where the database is (first wins): ``--db URL`` on the command line, ``RIG_RESU
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -70,8 +71,10 @@ class RunRow:
     n_skipped: int
 
 
-_RUN_COLS = ("run_id, started, status, build, sw_version, sw_version_string, product_name, serial, station, "
-             "n_passed, n_failed, n_error, n_skipped")
+_RUN_COLS = (
+    "run_id, started, status, build, sw_version, sw_version_string, product_name, serial, station, "
+    "n_passed, n_failed, n_error, n_skipped"
+)
 
 
 def resolve_url(cli_value: str | None, reports_dir: Path) -> str:
@@ -113,14 +116,23 @@ class ResultsDb:
                 self._conn: Any = psycopg.connect(url, connect_timeout=max(1, int(timeout_s)))
             except psycopg.Error as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ResultsDbError(f"results database {describe(url)} unreachable: {first} (check the URL, "
-                                     f"that the server runs and accepts this user; set --db or {ENV_VAR})") from None
+                raise ResultsDbError(
+                    f"results database {describe(url)} unreachable: {first} (check the URL, "
+                    f"that the server runs and accepts this user; set --db or {ENV_VAR})"
+                ) from None
         else:
-            path = Path(url[len("sqlite:///") - 1 :] if url.startswith("sqlite:///") else
-                        url[len("sqlite:") :] if url.startswith("sqlite:") else url)
+            path = Path(
+                url[len("sqlite:///") - 1 :]
+                if url.startswith("sqlite:///")
+                else url[len("sqlite:") :]
+                if url.startswith("sqlite:")
+                else url
+            )
             if not create and not path.is_file():
-                raise ResultsDbError(f"no results database at {path} (runs are imported when `rig run` ends; "
-                                     f"import one with `rig report import RUN`, or give --db URL / {ENV_VAR})")
+                raise ResultsDbError(
+                    f"no results database at {path} (runs are imported when `rig run` ends; "
+                    f"import one with `rig report import RUN`, or give --db URL / {ENV_VAR})"
+                )
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._conn = sqlite3.connect(path, timeout=10)
@@ -146,19 +158,20 @@ class ResultsDb:
             raise ResultsDbError(f"results database {describe(self.url)}: query failed: {exc}") from None
 
     def _rollback(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the connection may be gone; the error that led here is reported
             self._conn.rollback()
-        except Exception:  # noqa: BLE001 - the connection may be gone; the error that led here is reported
-            pass
 
     def _ensure_schema(self, create: bool) -> None:
         try:
             if create:
                 for stmt in _TABLES:
                     self._conn.execute(stmt)
-                self._conn.execute(self._sql(
-                    "INSERT INTO rig_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING"),
-                    (str(DB_SCHEMA_VERSION),))
+                self._conn.execute(
+                    self._sql(
+                        "INSERT INTO rig_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING"
+                    ),
+                    (str(DB_SCHEMA_VERSION),),
+                )
                 self._conn.commit()
             row = self._conn.execute("SELECT value FROM rig_meta WHERE key = 'schema_version'").fetchone()
         except Exception as exc:
@@ -169,10 +182,8 @@ class ResultsDb:
 
     def close(self) -> None:
         """Close the connection."""
-        try:
+        with contextlib.suppress(Exception):
             self._conn.close()
-        except Exception:  # noqa: BLE001
-            pass
 
     def __enter__(self) -> ResultsDb:
         return self
@@ -194,14 +205,32 @@ class ResultsDb:
         cases = record["cases"]
         counts = {o: sum(1 for c in cases if c.get("outcome") == o) for o in ("passed", "failed", "error", "skipped")}
         run_row = (
-            run_id, _num(record.get("started")), _num(record.get("ended")), record["status"],
-            record.get("exit_status"), (record.get("station") or {}).get("name"), record.get("bench"),
-            record.get("stimulus"), str(record.get("build") or "unknown"), _int(ident.get("SoftwareVersion")),
-            _str(ident.get("SoftwareVersionString")), _str(ident.get("VendorName")), _int(ident.get("VendorID")),
-            _str(ident.get("ProductName")), _int(ident.get("ProductID")), _str(ident.get("HardwareVersionString")),
-            _str(ident.get("SerialNumber")), (record.get("rig") or {}).get("version"),
-            (record.get("rig") or {}).get("git_sha"), (record.get("config") or {}).get("sha256"), record_path,
-            time.time(), counts["passed"], counts["failed"], counts["error"], counts["skipped"],
+            run_id,
+            _num(record.get("started")),
+            _num(record.get("ended")),
+            record["status"],
+            record.get("exit_status"),
+            (record.get("station") or {}).get("name"),
+            record.get("bench"),
+            record.get("stimulus"),
+            str(record.get("build") or "unknown"),
+            _int(ident.get("SoftwareVersion")),
+            _str(ident.get("SoftwareVersionString")),
+            _str(ident.get("VendorName")),
+            _int(ident.get("VendorID")),
+            _str(ident.get("ProductName")),
+            _int(ident.get("ProductID")),
+            _str(ident.get("HardwareVersionString")),
+            _str(ident.get("SerialNumber")),
+            (record.get("rig") or {}).get("version"),
+            (record.get("rig") or {}).get("git_sha"),
+            (record.get("config") or {}).get("sha256"),
+            record_path,
+            time.time(),
+            counts["passed"],
+            counts["failed"],
+            counts["error"],
+            counts["skipped"],
         )
         case_rows = []
         meas_rows = []
@@ -211,32 +240,55 @@ class ResultsDb:
             if cid in seen:  # a case id appearing twice (parametrised): keep the first, as the DB key is the id
                 continue
             seen.add(cid)
-            case_rows.append((run_id, cid, _str(c.get("title")), c["outcome"], _num(c.get("duration")),
-                              _str(c.get("failed_step")), _str(c.get("error"))))
+            case_rows.append(
+                (
+                    run_id,
+                    cid,
+                    _str(c.get("title")),
+                    c["outcome"],
+                    _num(c.get("duration")),
+                    _str(c.get("failed_step")),
+                    _str(c.get("error")),
+                )
+            )
             seq = 0
             for s in c.get("steps") or []:
                 for m in s.get("measurements") or []:
                     value = m.get("value")
                     num = _num(value) if not isinstance(value, bool) else None
-                    meas_rows.append((run_id, cid, seq, _str(s.get("number")), str(m.get("name")), num,
-                                      None if num is not None else _str(value), _str(m.get("unit")),
-                                      _num(m.get("low")), _num(m.get("high")), _str(m.get("verdict"))))
+                    meas_rows.append(
+                        (
+                            run_id,
+                            cid,
+                            seq,
+                            _str(s.get("number")),
+                            str(m.get("name")),
+                            num,
+                            None if num is not None else _str(value),
+                            _str(m.get("unit")),
+                            _num(m.get("low")),
+                            _num(m.get("high")),
+                            _str(m.get("verdict")),
+                        )
+                    )
                     seq += 1
         try:
             with self._transaction() as cur:
                 for table in ("measurements", "cases", "runs"):
-                    cur.execute(self._sql(f"DELETE FROM {table} WHERE run_id = ?"), (run_id,))  # noqa: S608
+                    cur.execute(self._sql(f"DELETE FROM {table} WHERE run_id = ?"), (run_id,))
                 cur.execute(self._sql(f"INSERT INTO runs VALUES ({', '.join('?' * len(run_row))})"), run_row)
                 if case_rows:
                     cur.executemany(self._sql("INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?)"), case_rows)
                 if meas_rows:
-                    cur.executemany(self._sql("INSERT INTO measurements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                                    meas_rows)
+                    cur.executemany(
+                        self._sql("INSERT INTO measurements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"), meas_rows
+                    )
         except ResultsDbError:
             raise
         except Exception as exc:
-            raise ResultsDbError(f"results database {describe(self.url)}: import of {run_id} failed, nothing was "
-                                 f"written: {exc}") from None
+            raise ResultsDbError(
+                f"results database {describe(self.url)}: import of {run_id} failed, nothing was written: {exc}"
+            ) from None
 
     def _transaction(self) -> Any:
         db = self
@@ -262,8 +314,10 @@ class ResultsDb:
         params: list[Any] = []
         if dut:
             like = f"%{dut.lower()}%"
-            sql += (" WHERE LOWER(COALESCE(vendor_name, '')) LIKE ? OR LOWER(COALESCE(product_name, '')) LIKE ?"
-                    " OR LOWER(COALESCE(serial, '')) LIKE ? OR LOWER(build) LIKE ?")
+            sql += (
+                " WHERE LOWER(COALESCE(vendor_name, '')) LIKE ? OR LOWER(COALESCE(product_name, '')) LIKE ?"
+                " OR LOWER(COALESCE(serial, '')) LIKE ? OR LOWER(build) LIKE ?"
+            )
             params = [like] * 4
         sql += " ORDER BY sw_version, sw_version_string, build, started, run_id"
         return [RunRow(*row) for row in self._query(sql, params)]
@@ -274,8 +328,11 @@ class ResultsDb:
         if not rows:
             rows = self._query(f"SELECT {_RUN_COLS} FROM runs WHERE build = ? ORDER BY started, run_id", (key,))
         if not rows:
-            rows = self._query(f"SELECT {_RUN_COLS} FROM runs WHERE sw_version_string = ? OR "
-                               "CAST(sw_version AS TEXT) = ? ORDER BY started, run_id", (key, key))
+            rows = self._query(
+                f"SELECT {_RUN_COLS} FROM runs WHERE sw_version_string = ? OR "
+                "CAST(sw_version AS TEXT) = ? ORDER BY started, run_id",
+                (key, key),
+            )
         return [RunRow(*row) for row in rows]
 
     def cases(self, run_id: str) -> dict[str, tuple[str, str | None, str | None]]:
@@ -285,13 +342,18 @@ class ResultsDb:
 
     def measurements(self, run_id: str) -> Iterable[tuple[str, str | None, str, float | None, str | None]]:
         """Return ``(case id, step, name, value, unit)`` rows of a run, in recorded order."""
-        return self._query("SELECT case_id, step, name, value, unit FROM measurements WHERE run_id = ? "
-                           "ORDER BY case_id, seq", (run_id,))
+        return self._query(
+            "SELECT case_id, step, name, value, unit FROM measurements WHERE run_id = ? ORDER BY case_id, seq",
+            (run_id,),
+        )
 
     def outcomes_by_build(self, build: str) -> dict[str, set[str]]:
         """Return ``case id → outcomes seen`` (passed/failed/error) over every run of ``build``."""
-        rows = self._query("SELECT DISTINCT c.case_id, c.outcome FROM cases c JOIN runs r ON r.run_id = c.run_id "
-                           "WHERE r.build = ? AND c.outcome IN ('passed', 'failed', 'error')", (build,))
+        rows = self._query(
+            "SELECT DISTINCT c.case_id, c.outcome FROM cases c JOIN runs r ON r.run_id = c.run_id "
+            "WHERE r.build = ? AND c.outcome IN ('passed', 'failed', 'error')",
+            (build,),
+        )
         out: dict[str, set[str]] = {}
         for cid, outcome in rows:
             out.setdefault(cid, set()).add(outcome)

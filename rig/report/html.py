@@ -71,25 +71,49 @@ def header_html(record: dict[str, Any]) -> str:
     rig = record.get("rig") or {}
     cfg = record.get("config") or {}
     rows: list[tuple[str, str]] = [
-        ("Run", f"{_v(record.get('run_id'))} — {_v(record.get('status'))}"
-                + (f" (exit {record['exit_status']})" if record.get("exit_status") not in (None, 0) else "")),
+        (
+            "Run",
+            f"{_v(record.get('run_id'))} — {_v(record.get('status'))}"
+            + (f" (exit {record['exit_status']})" if record.get("exit_status") not in (None, 0) else ""),
+        ),
         ("Started / ended", f"{_t(record.get('started'))} / {_t(record.get('ended'))}"),
-        ("DUT", escape(f"{ident.get('VendorName', '?')} {ident.get('ProductName', '?')}") + (
-            f" (VID 0x{int(ident['VendorID']):04X}, PID 0x{int(ident['ProductID']):04X})"
-            if isinstance(ident.get("VendorID"), int) and isinstance(ident.get("ProductID"), int) else "")
-         if ident else "identity not read (the DUT was not commissioned)"),
-        ("DUT software", escape(f"{ident.get('SoftwareVersionString', '?')} ({ident.get('SoftwareVersion', '?')})")
-         if ident else "—"),
-        ("DUT hardware / serial", escape(f"{ident.get('HardwareVersionString', '?')} / {ident.get('SerialNumber', '?')}")
-         if ident else "—"),
+        (
+            "DUT",
+            escape(f"{ident.get('VendorName', '?')} {ident.get('ProductName', '?')}")
+            + (
+                f" (VID 0x{int(ident['VendorID']):04X}, PID 0x{int(ident['ProductID']):04X})"
+                if isinstance(ident.get("VendorID"), int) and isinstance(ident.get("ProductID"), int)
+                else ""
+            )
+            if ident
+            else "identity not read (the DUT was not commissioned)",
+        ),
+        (
+            "DUT software",
+            escape(f"{ident.get('SoftwareVersionString', '?')} ({ident.get('SoftwareVersion', '?')})")
+            if ident
+            else "—",
+        ),
+        (
+            "DUT hardware / serial",
+            escape(f"{ident.get('HardwareVersionString', '?')} / {ident.get('SerialNumber', '?')}") if ident else "—",
+        ),
         ("Build under test", _v(record.get("build"))),
-        ("Bench", escape(f"{record.get('bench', '?')} — station {station.get('name', '?')}")
-         + (escape(f", {station['location']}") if station.get("location") else "")
-         + (escape(f", operator {station['operator']}") if station.get("operator") else "")),
+        (
+            "Bench",
+            escape(f"{record.get('bench', '?')} — station {station.get('name', '?')}")
+            + (escape(f", {station['location']}") if station.get("location") else "")
+            + (escape(f", operator {station['operator']}") if station.get("operator") else ""),
+        ),
         ("Stimulus", _v(record.get("stimulus"))),
         ("rig.yaml", escape(f"{cfg.get('path')} (sha256 {str(cfg.get('sha256') or '')[:16]}…)")),
-        ("rig", escape(f"{rig.get('version')} (git {str(rig.get('git_sha') or 'unknown')[:12]}"
-                       f"{', local changes' if rig.get('git_dirty') else ''})")),
+        (
+            "rig",
+            escape(
+                f"{rig.get('version')} (git {str(rig.get('git_sha') or 'unknown')[:12]}"
+                f"{', local changes' if rig.get('git_dirty') else ''})"
+            ),
+        ),
     ]
     if dut.get("defects"):
         rows.append(("Virtual EVSE defects", escape(", ".join(dut["defects"]))))
@@ -97,10 +121,14 @@ def header_html(record: dict[str, Any]) -> str:
     if pics:
         items = pics.get("items") or {}
         supported = [k for k, v in items.items() if v]
-        rows.append(("PICS", escape(f"{pics.get('path')}: {len(supported)} of {len(items)} supported")
-                     + (f"<details><summary>items</summary>{escape(', '.join(supported))}</details>"
-                        if supported else "")
-                     + (f" <b>{escape(pics['error'])}</b>" if pics.get("error") else "")))
+        rows.append(
+            (
+                "PICS",
+                escape(f"{pics.get('path')}: {len(supported)} of {len(items)} supported")
+                + (f"<details><summary>items</summary>{escape(', '.join(supported))}</details>" if supported else "")
+                + (f" <b>{escape(pics['error'])}</b>" if pics.get("error") else ""),
+            )
+        )
     else:
         rows.append(("PICS", "none given (cases ran with their default PICS)"))
     instruments = record.get("instruments") or {}
@@ -108,17 +136,25 @@ def header_html(record: dict[str, Any]) -> str:
         inst = "".join(
             f"<tr><td>{escape(role)}</td><td>{_v(i.get('driver'))}</td><td>{_v(i.get('address'))}</td>"
             f"<td>{_v(i.get('identity'))}</td></tr>"
-            for role, i in sorted(instruments.items()) if isinstance(i, dict))
-        rows.append(("Instruments", "<table><tr><th>Role</th><th>Driver</th><th>Address</th><th>Identity</th></tr>"
-                     f"{inst}</table>"))
+            for role, i in sorted(instruments.items())
+            if isinstance(i, dict)
+        )
+        rows.append(
+            (
+                "Instruments",
+                f"<table><tr><th>Role</th><th>Driver</th><th>Address</th><th>Identity</th></tr>{inst}</table>",
+            )
+        )
     else:
         rows.append(("Instruments", "none recorded"))
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     banner = ""
     if record.get("status") != "finished":
         n = len(record.get("cases") or [])
-        banner = (f'<div class="banner">This run did not finish ({escape(str(record.get("status")))}): '
-                  f"the report shows the {n} case(s) recorded before it stopped.</div>")
+        banner = (
+            f'<div class="banner">This run did not finish ({escape(str(record.get("status")))}): '
+            f"the report shows the {n} case(s) recorded before it stopped.</div>"
+        )
     return f'<div class="rig">{banner}<table class="hdr">{body}</table></div>'
 
 
@@ -128,8 +164,10 @@ def summary_html(record: dict[str, Any]) -> str:
     counts = Counter(c.get("outcome") for c in cases)
     total_s = sum(c.get("duration") or 0 for c in cases)
     badges = "".join(f'<span class="badge b-{o}">{counts.get(o, 0)} {o}</span>' for o in OUTCOME_ORDER)
-    return (f'<div class="rig"><h2>Summary</h2><p><span class="badge b-total">{len(cases)} cases</span>{badges}'
-            f" in {total_s:.1f} s</p></div>")
+    return (
+        f'<div class="rig"><h2>Summary</h2><p><span class="badge b-total">{len(cases)} cases</span>{badges}'
+        f" in {total_s:.1f} s</p></div>"
+    )
 
 
 def case_list_html(record: dict[str, Any], *, link: bool = True) -> str:
@@ -139,11 +177,15 @@ def case_list_html(record: dict[str, Any], *, link: bool = True) -> str:
         cid = escape(c.get("id", ""))
         name = f'<a href="#case-{i}">{cid}</a>' if link else cid
         o = c.get("outcome", "")
-        rows.append(f"<tr><td>{name}</td><td>{_v(c.get('title'))}</td><td>{escape(' '.join(c.get('pics') or []))}"
-                    f'</td><td class="o-{o}">{o}</td><td class="num">{_dur(c.get("duration"))}</td>'
-                    f"<td>{_v(c.get('failed_step'))}</td></tr>")
-    return ('<div class="rig"><h2>Cases</h2><table><tr><th>Case</th><th>Title</th><th>PICS</th><th>Verdict</th>'
-            f'<th>Duration</th><th>Failing step</th></tr>{"".join(rows)}</table></div>')
+        rows.append(
+            f"<tr><td>{name}</td><td>{_v(c.get('title'))}</td><td>{escape(' '.join(c.get('pics') or []))}"
+            f'</td><td class="o-{o}">{o}</td><td class="num">{_dur(c.get("duration"))}</td>'
+            f"<td>{_v(c.get('failed_step'))}</td></tr>"
+        )
+    return (
+        '<div class="rig"><h2>Cases</h2><table><tr><th>Case</th><th>Title</th><th>PICS</th><th>Verdict</th>'
+        f"<th>Duration</th><th>Failing step</th></tr>{''.join(rows)}</table></div>"
+    )
 
 
 # -- per case -----------------------------------------------------------------------------------------------
@@ -155,20 +197,26 @@ def case_steps_html(case: dict[str, Any]) -> str:
         actual = "; ".join(s.get("notes") or [])
         ms = s.get("measurements") or []
         if ms:
-            actual = "; ".join(([actual] if actual else []) + [
-                f"{m.get('name')} = {m.get('value')}{(' ' + m['unit']) if m.get('unit') else ''}" for m in ms])
+            actual = "; ".join(
+                ([actual] if actual else [])
+                + [f"{m.get('name')} = {m.get('value')}{(' ' + m['unit']) if m.get('unit') else ''}" for m in ms]
+            )
         st, en = s.get("started"), s.get("ended")
         at = f"+{st - t0:.3f} s" if isinstance(st, int | float) and isinstance(t0, int | float) else ""
         dur = f"{en - st:.3f} s" if isinstance(st, int | float) and isinstance(en, int | float) else ""
         o = s.get("outcome", "")
-        rows.append(f'<tr class="s-{o}"><td>{_v(s.get("number"))}</td><td>{_v(s.get("description"))}</td>'
-                    f"<td>{_v(s.get('expectation'))}</td><td>{escape(actual)}</td><td class=\"o-{o}\">{o}</td>"
-                    f"<td>{escape(s.get('skip_reason') or s.get('error') or '')}</td>"
-                    f'<td class="num">{at}</td><td class="num">{dur}</td></tr>')
+        rows.append(
+            f'<tr class="s-{o}"><td>{_v(s.get("number"))}</td><td>{_v(s.get("description"))}</td>'
+            f'<td>{_v(s.get("expectation"))}</td><td>{escape(actual)}</td><td class="o-{o}">{o}</td>'
+            f"<td>{escape(s.get('skip_reason') or s.get('error') or '')}</td>"
+            f'<td class="num">{at}</td><td class="num">{dur}</td></tr>'
+        )
     if not rows:
         return ""
-    return ("<h3>Steps</h3><table><tr><th>Step</th><th>Description</th><th>Expected</th><th>Actual</th>"
-            f"<th>Outcome</th><th>Detail</th><th>Start</th><th>Duration</th></tr>{''.join(rows)}</table>")
+    return (
+        "<h3>Steps</h3><table><tr><th>Step</th><th>Description</th><th>Expected</th><th>Actual</th>"
+        f"<th>Outcome</th><th>Detail</th><th>Start</th><th>Duration</th></tr>{''.join(rows)}</table>"
+    )
 
 
 def _limits(m: dict[str, Any]) -> str:
@@ -191,13 +239,17 @@ def case_measurements_html(case: dict[str, Any]) -> str:
     for s in case.get("steps") or []:
         for m in s.get("measurements") or []:
             v = m.get("verdict", "")
-            rows.append(f"<tr><td>{_v(s.get('number'))}</td><td>{_v(m.get('name'))}</td>"
-                        f"<td class=\"num\">{_v(m.get('value'))}</td><td>{escape(m.get('unit') or '')}</td>"
-                        f'<td>{escape(_limits(m))}</td><td class="v-{v}">{v}</td></tr>')
+            rows.append(
+                f"<tr><td>{_v(s.get('number'))}</td><td>{_v(m.get('name'))}</td>"
+                f'<td class="num">{_v(m.get("value"))}</td><td>{escape(m.get("unit") or "")}</td>'
+                f'<td>{escape(_limits(m))}</td><td class="v-{v}">{v}</td></tr>'
+            )
     if not rows:
         return ""
-    return ('<div class="rig"><h3>Measurements</h3><table><tr><th>Step</th><th>Measurement</th><th>Value</th>'
-            f"<th>Unit</th><th>Limits</th><th>Verdict</th></tr>{''.join(rows)}</table></div>")
+    return (
+        '<div class="rig"><h3>Measurements</h3><table><tr><th>Step</th><th>Measurement</th><th>Value</th>'
+        f"<th>Unit</th><th>Limits</th><th>Verdict</th></tr>{''.join(rows)}</table></div>"
+    )
 
 
 def case_plots_html(case: dict[str, Any]) -> str:
@@ -223,22 +275,28 @@ def case_events_html(case: dict[str, Any]) -> str:
 def case_detail_html(case: dict[str, Any], index: int) -> str:
     """Return one case's folding section: error, steps, measurements, plots, events, attachments, logs."""
     o = case.get("outcome", "")
-    parts = [f'<details class="case" id="case-{index}"{" open" if o in ("failed", "error") else ""}>'
-             f'<summary>{escape(case.get("id", ""))} — {_v(case.get("title"))} — <span class="o-{o}">{o}</span>'
-             f" ({_dur(case.get('duration'))})</summary>"]
+    parts = [
+        f'<details class="case" id="case-{index}"{" open" if o in ("failed", "error") else ""}>'
+        f'<summary>{escape(case.get("id", ""))} — {_v(case.get("title"))} — <span class="o-{o}">{o}</span>'
+        f" ({_dur(case.get('duration'))})</summary>"
+    ]
     if case.get("error"):
         where = f" at step {escape(str(case['failed_step']))}" if case.get("failed_step") else ""
-        parts.append(f"<p><b>{'Failed' if o != 'skipped' else 'Skipped'}{where}:</b></p>"
-                     f"<pre>{escape(str(case['error']))}</pre>")
+        parts.append(
+            f"<p><b>{'Failed' if o != 'skipped' else 'Skipped'}{where}:</b></p><pre>{escape(str(case['error']))}</pre>"
+        )
     parts.append(case_steps_html(case))
     parts.append(case_measurements_html(case))
     parts.append(case_plots_html(case))
     parts.append(case_events_html(case))
     atts = case.get("attachments") or []
     if atts:
-        links = "".join(f'<li><a href="{escape(a["path"])}">{escape(a.get("name") or a["path"])}</a></li>'
-                        if a.get("path") else f"<li>{escape(a.get('name') or '')}: {_v(a.get('error'))}</li>"
-                        for a in atts)
+        links = "".join(
+            f'<li><a href="{escape(a["path"])}">{escape(a.get("name") or a["path"])}</a></li>'
+            if a.get("path")
+            else f"<li>{escape(a.get('name') or '')}: {_v(a.get('error'))}</li>"
+            for a in atts
+        )
         parts.append(f"<h3>Attachments</h3><ul>{links}</ul>")
     if case.get("logs"):
         cut = " (cut in the middle)" if case.get("logs_truncated") else ""
@@ -252,9 +310,19 @@ def render_report(record: dict[str, Any]) -> str:
     title = escape(str(record.get("title") or "EVSE conformance report"))
     cases = record.get("cases") or []
     run_atts = record.get("attachments") or []
-    att_html = ("<h2>Run files</h2><ul>" + "".join(
-        f'<li><a href="{escape(a["path"])}">{escape(a.get("name") or a["path"])}</a></li>' for a in run_atts
-        if a.get("path")) + "</ul>") if run_atts else ""
+    att_html = (
+        (
+            "<h2>Run files</h2><ul>"
+            + "".join(
+                f'<li><a href="{escape(a["path"])}">{escape(a.get("name") or a["path"])}</a></li>'
+                for a in run_atts
+                if a.get("path")
+            )
+            + "</ul>"
+        )
+        if run_atts
+        else ""
+    )
     details = "".join(case_detail_html(c, i) for i, c in enumerate(cases))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -263,7 +331,7 @@ def render_report(record: dict[str, Any]) -> str:
         '<link rel="icon" href="data:,">'
         f"{style_html()}</head>\n"
         f'<body class="rig"><h1>{title}</h1>\n{header_html(record)}\n{summary_html(record)}\n'
-        f"{case_list_html(record)}\n<div class=\"rig\"><h2>Case details</h2>{details}{att_html}</div>\n"
+        f'{case_list_html(record)}\n<div class="rig"><h2>Case details</h2>{details}{att_html}</div>\n'
         f"<footer><p>Rendered from report.json (schema {escape(str(record.get('schema_version')))}) by rig "
         f"{escape(str((record.get('rig') or {}).get('version')))}.</p></footer></body></html>\n"
     )

@@ -18,27 +18,40 @@ def render_junit(record: dict[str, Any], suite_name: str = "rig") -> str:
     counts = Counter(c.get("outcome") for c in cases)
     started = record.get("started")
     root = ET.Element("testsuites")
-    suite = ET.SubElement(root, "testsuite", {
-        "name": suite_name,
-        "tests": str(len(cases)),
-        "failures": str(counts.get("failed", 0)),
-        "errors": str(counts.get("error", 0)),
-        "skipped": str(counts.get("skipped", 0)),
-        "time": f"{sum(c.get('duration') or 0 for c in cases):.3f}",
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)) if isinstance(started, int | float)
-        else "",
-        "hostname": str((record.get("station") or {}).get("name") or ""),
-    })
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        {
+            "name": suite_name,
+            "tests": str(len(cases)),
+            "failures": str(counts.get("failed", 0)),
+            "errors": str(counts.get("error", 0)),
+            "skipped": str(counts.get("skipped", 0)),
+            "time": f"{sum(c.get('duration') or 0 for c in cases):.3f}",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started))
+            if isinstance(started, int | float)
+            else "",
+            "hostname": str((record.get("station") or {}).get("name") or ""),
+        },
+    )
     props = ET.SubElement(suite, "properties")
-    for name, value in (("run_id", record.get("run_id")), ("status", record.get("status")),
-                        ("build", record.get("build")), ("stimulus", record.get("stimulus"))):
+    for name, value in (
+        ("run_id", record.get("run_id")),
+        ("status", record.get("status")),
+        ("build", record.get("build")),
+        ("stimulus", record.get("stimulus")),
+    ):
         ET.SubElement(props, "property", {"name": name, "value": str(value)})
     for c in cases:
-        tc = ET.SubElement(suite, "testcase", {
-            "classname": str(c.get("title") or ""),
-            "name": str(c.get("id")),
-            "time": f"{c.get('duration') or 0:.3f}",
-        })
+        tc = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": str(c.get("title") or ""),
+                "name": str(c.get("id")),
+                "time": f"{c.get('duration') or 0:.3f}",
+            },
+        )
         outcome = c.get("outcome")
         message = str(c.get("error") or "")
         step = c.get("failed_step")

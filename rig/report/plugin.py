@@ -38,9 +38,13 @@ RUN_ATTACHMENTS = ("virtual-evse.log", "dut.json")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rig", "EVSE conformance rig")
-    group.addoption("--rig-progress", default="auto", choices=("auto", "tty", "plain", "off"),
-                    help="progress lines (case, step, elapsed): auto = during suite runs (--rig-run-dir), a live "
-                         "line on a terminal and plain lines otherwise")
+    group.addoption(
+        "--rig-progress",
+        default="auto",
+        choices=("auto", "tty", "plain", "off"),
+        help="progress lines (case, step, elapsed): auto = during suite runs (--rig-run-dir), a live "
+        "line on a terminal and plain lines otherwise",
+    )
 
 
 @pytest.hookimpl(trylast=True)
@@ -70,8 +74,13 @@ def pytest_configure(config: pytest.Config) -> None:
         "bench": "virtual" if cfg.is_virtual else "real",
         "config": {"path": str(cfg.config_path) if cfg.config_path else None, "sha256": cfg.raw_digest},
         "stimulus": cfg.stimulus,
-        "dut": {"kind": cfg.dut.kind, "node_id": cfg.dut.node_id, "endpoint": cfg.dut.endpoint,
-                "defects": defects, "identity": None},
+        "dut": {
+            "kind": cfg.dut.kind,
+            "node_id": cfg.dut.node_id,
+            "endpoint": cfg.dut.endpoint,
+            "defects": defects,
+            "identity": None,
+        },
         "build": build_label(None, defects),
         "pics": read_pics(cfg.dut.pics),
         "instruments": {},
@@ -168,7 +177,8 @@ def _add_phase(case: dict[str, Any], item: pytest.Item, call: pytest.CallInfo[No
         failed = runner.failed_step
         case["failed_step"] = failed.number if failed else None
     case["events"] = [_event(e) for e in item.stash.get(EVENTS_KEY, [])]
-    case["series"] = list(item.stash.get(SERIES_KEY, []))
+    series: list[dict[str, Any]] = item.stash.get(SERIES_KEY, [])
+    case["series"] = list(series)
 
 
 def _event(event: Any) -> dict[str, Any]:

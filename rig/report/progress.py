@@ -61,7 +61,7 @@ class Progress:
         if tr is None:
             return
         capman = self._config.pluginmanager.get_plugin("capturemanager")
-        ctx = capman.global_and_fixture_disabled() if capman is not None else _null()
+        ctx = capman.global_and_fixture_disabled() if capman is not None else _Null()
         with ctx:
             if transient:
                 if not self._live:
@@ -143,8 +143,10 @@ class Progress:
             self._clear(tr)
         if report.when == "teardown":
             dt = time.monotonic() - self._case_t0
-            self._write(f"{PREFIX} ({self._index}/{self._total}) {self._case} {self._outcome.upper()} in {dt:.1f} s "
-                        f"(run {self.elapsed_text()})")
+            self._write(
+                f"{PREFIX} ({self._index}/{self._total}) {self._case} {self._outcome.upper()} in {dt:.1f} s "
+                f"(run {self.elapsed_text()})"
+            )
             self._outcome = "passed"
         elif report.failed:
             self._outcome = "failed" if report.when == "call" else "error"
@@ -152,7 +154,7 @@ class Progress:
             self._outcome = "skipped"
 
 
-class _null:
+class _Null:
     def __enter__(self) -> None:
         return None
 

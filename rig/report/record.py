@@ -134,17 +134,32 @@ def rig_provenance(project_root: Path) -> dict[str, Any]:
     git = shutil.which("git")
     if git is not None:
         try:
-            out = subprocess.run([git, "-C", str(project_root), "rev-parse", "HEAD"], capture_output=True,
-                                 text=True, timeout=5, check=False)
+            out = subprocess.run(
+                [git, "-C", str(project_root), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
             if out.returncode == 0:
                 sha = out.stdout.strip()
-                st = subprocess.run([git, "-C", str(project_root), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=5, check=False)
+                st = subprocess.run(
+                    [git, "-C", str(project_root), "status", "--porcelain", "--untracked-files=no"],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                    check=False,
+                )
                 dirty = bool(st.stdout.strip()) if st.returncode == 0 else None
         except (OSError, subprocess.TimeoutExpired):
             pass
-    return {"version": __version__, "git_sha": sha, "git_dirty": dirty, "python": platform.python_version(),
-            "pytest": pytest.__version__}
+    return {
+        "version": __version__,
+        "git_sha": sha,
+        "git_dirty": dirty,
+        "python": platform.python_version(),
+        "pytest": pytest.__version__,
+    }
 
 
 def read_pics(path: Path | None) -> dict[str, Any] | None:
@@ -200,7 +215,11 @@ class RecordWriter:
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
         self._record: dict[str, Any] = {
-            **header, "kind": RECORD_KIND, "schema_version": SCHEMA_VERSION, "status": "running", "cases": [],
+            **header,
+            "kind": RECORD_KIND,
+            "schema_version": SCHEMA_VERSION,
+            "status": "running",
+            "cases": [],
         }
         self._case_texts: list[str] = []
 
@@ -265,8 +284,10 @@ def load_record(source: Path | str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RecordError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); the file "
-                          "is truncated or corrupt — a record written by the rig is always complete") from None
+        raise RecordError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); the file "
+            "is truncated or corrupt — a record written by the rig is always complete"
+        ) from None
     return check_record(data, str(path))
 
 
@@ -277,13 +298,14 @@ def check_record(data: Any, where: str = "record") -> dict[str, Any]:
         RecordError: naming what is wrong.
     """
     if not isinstance(data, dict) or data.get("kind") != RECORD_KIND:
-        raise RecordError(f"{where}: not a rig run record (expected an object with \"kind\": \"{RECORD_KIND}\")")
+        raise RecordError(f'{where}: not a rig run record (expected an object with "kind": "{RECORD_KIND}")')
     version = data.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise RecordError(f"{where}: schema_version missing or not an integer")
     if version > SCHEMA_VERSION:
-        raise RecordError(f"{where}: schema_version {version} is newer than this rig reads ({SCHEMA_VERSION}); "
-                          "update the rig")
+        raise RecordError(
+            f"{where}: schema_version {version} is newer than this rig reads ({SCHEMA_VERSION}); update the rig"
+        )
     if data.get("status") not in STATUSES:
         raise RecordError(f"{where}: status must be one of {', '.join(STATUSES)}, got {data.get('status')!r}")
     if not isinstance(data.get("run_id"), str) or not data["run_id"]:

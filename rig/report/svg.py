@@ -92,8 +92,8 @@ def chart(title: str, series: list[dict[str, Any]]) -> str:
     series = [s for s in series if s.get("points")]
     if not series:
         return ""
-    t0 = min(p[0] for s in series for p in s["points"])
-    t1 = max(p[0] for s in series for p in s["points"])
+    t0 = float(min(p[0] for s in series for p in s["points"]))
+    t1 = float(max(p[0] for s in series for p in s["points"]))
     span = (t1 - t0) or 1.0
 
     def x(t: float) -> float:
@@ -119,21 +119,27 @@ def chart(title: str, series: list[dict[str, Any]]) -> str:
     ]
     for tx in _nice_ticks(0.0, span):
         px = x(t0 + tx)
-        out.append(f'<line x1="{_fmt(px)}" y1="{H - MB}" x2="{_fmt(px)}" y2="{H - MB + 4}" stroke="#999"/>'
-                   f'<text x="{_fmt(px)}" y="{H - MB + 16}" text-anchor="middle" font-size="10">{_label(tx)}</text>')
+        out.append(
+            f'<line x1="{_fmt(px)}" y1="{H - MB}" x2="{_fmt(px)}" y2="{H - MB + 4}" stroke="#999"/>'
+            f'<text x="{_fmt(px)}" y="{H - MB + 16}" text-anchor="middle" font-size="10">{_label(tx)}</text>'
+        )
     out.append(f'<text x="{W / 2}" y="{H - 4}" text-anchor="middle" font-size="11">time (s)</text>')
     for side, axis in enumerate(axes[:2]):
         ax = ML if side == 0 else W - MR
         anchor, dx = ("end", -6) if side == 0 else ("start", 6)
         for py, text in axis.ticks():
-            out.append(f'<line x1="{ML}" y1="{_fmt(py)}" x2="{W - MR}" y2="{_fmt(py)}" stroke="#eee"/>'
-                       if side == 0 else "")
-            out.append(f'<text x="{ax + dx}" y="{_fmt(py + 3)}" text-anchor="{anchor}" font-size="10">'
-                       f"{escape(text)}</text>")
+            out.append(
+                f'<line x1="{ML}" y1="{_fmt(py)}" x2="{W - MR}" y2="{_fmt(py)}" stroke="#eee"/>' if side == 0 else ""
+            )
+            out.append(
+                f'<text x="{ax + dx}" y="{_fmt(py + 3)}" text-anchor="{anchor}" font-size="10">{escape(text)}</text>'
+            )
         unit = escape(axis.unit or ("state" if axis.categorical else ""))
         ux = 14 if side == 0 else W - 10
-        out.append(f'<text x="{ux}" y="{H / 2}" font-size="11" text-anchor="middle" '
-                   f'transform="rotate(-90 {ux} {H / 2})">{unit}</text>')
+        out.append(
+            f'<text x="{ux}" y="{H / 2}" font-size="11" text-anchor="middle" '
+            f'transform="rotate(-90 {ux} {H / 2})">{unit}</text>'
+        )
     color = 0
     legend: list[str] = []
     for gi, group in enumerate(groups):

@@ -47,46 +47,127 @@ def make_record(
             ms = []
             if k in (2, 5):
                 value = round(16_000 * (1 + drift) + rnd.uniform(-50, 50), 1)
-                ms.append({"name": "MaximumChargeCurrent", "value": value, "unit": "mA", "low": 6000.0,
-                           "high": 32000.0, "expected": None, "verdict": "pass"})
+                ms.append(
+                    {
+                        "name": "MaximumChargeCurrent",
+                        "value": value,
+                        "unit": "mA",
+                        "low": 6000.0,
+                        "high": 32000.0,
+                        "expected": None,
+                        "verdict": "pass",
+                    }
+                )
             if k == 6:
-                ms.append({"name": "State", "value": 3, "unit": "", "low": None, "high": None, "expected": 3,
-                           "verdict": "pass"})
-            steps.append({
-                "number": str(k + 1), "description": f"TH reads attribute {k} from the DUT",
-                "expectation": "Value has to be 0x03 (PluggedInCharging)", "pics": None, "outcome": outcome,
-                "started": None if outcome == "not-run" else t, "ended": None if outcome == "not-run" else t + 0.05,
-                "duration": None if outcome == "not-run" else 0.05, "skip_reason": None,
-                "error": "AssertionError: State = 1, expected 3" if outcome == "failed" else None,
-                "notes": [f"value {k}"], "measurements": ms if outcome != "not-run" else [],
-            })
+                ms.append(
+                    {
+                        "name": "State",
+                        "value": 3,
+                        "unit": "",
+                        "low": None,
+                        "high": None,
+                        "expected": 3,
+                        "verdict": "pass",
+                    }
+                )
+            steps.append(
+                {
+                    "number": str(k + 1),
+                    "description": f"TH reads attribute {k} from the DUT",
+                    "expectation": "Value has to be 0x03 (PluggedInCharging)",
+                    "pics": None,
+                    "outcome": outcome,
+                    "started": None if outcome == "not-run" else t,
+                    "ended": None if outcome == "not-run" else t + 0.05,
+                    "duration": None if outcome == "not-run" else 0.05,
+                    "skip_reason": None,
+                    "error": "AssertionError: State = 1, expected 3" if outcome == "failed" else None,
+                    "notes": [f"value {k}"],
+                    "measurements": ms if outcome != "not-run" else [],
+                }
+            )
             t += 0.05
         series = []
         if series_every and i % series_every == 0:
             series = [
-                {"name": "Pilot state", "unit": "", "plot": "pilot", "step": True,
-                 "points": [[start, "A"], [start + 0.1, "B"], [start + 0.2, "C"], [start + 0.4, "B"]]},
-                {"name": "PWM duty", "unit": "%", "plot": "pilot", "step": True,
-                 "points": [[start, 100], [start + 0.1, 26.7], [start + 0.4, 100]]},
+                {
+                    "name": "Pilot state",
+                    "unit": "",
+                    "plot": "pilot",
+                    "step": True,
+                    "points": [[start, "A"], [start + 0.1, "B"], [start + 0.2, "C"], [start + 0.4, "B"]],
+                },
+                {
+                    "name": "PWM duty",
+                    "unit": "%",
+                    "plot": "pilot",
+                    "step": True,
+                    "points": [[start, 100], [start + 0.1, 26.7], [start + 0.4, 100]],
+                },
             ]
-        cases.append({
-            "id": f"TC-GEN-{i:05d}", "title": f"Generated case {i}", "nodeid": f"gen.py::test_{i}",
-            "pics": ["EEVSE.S"], "outcome": "failed" if failed else "passed", "started": start, "ended": t,
-            "duration": round(t - start, 6), "failed_step": "4" if failed else None,
-            "error": "AssertionError: State = 1, expected 3" if failed else None, "steps": steps,
-            "events": [{"name": "EVConnected", "data": {"sessionID": i}, "endpoint": 1, "event_number": i,
-                        "priority": 1, "received_at": start + 0.01, "summary": f"EVConnected(sessionID={i})"}],
-            "series": series, "logs": "", "logs_truncated": False, "attachments": [],
-        })
+        cases.append(
+            {
+                "id": f"TC-GEN-{i:05d}",
+                "title": f"Generated case {i}",
+                "nodeid": f"gen.py::test_{i}",
+                "pics": ["EEVSE.S"],
+                "outcome": "failed" if failed else "passed",
+                "started": start,
+                "ended": t,
+                "duration": round(t - start, 6),
+                "failed_step": "4" if failed else None,
+                "error": "AssertionError: State = 1, expected 3" if failed else None,
+                "steps": steps,
+                "events": [
+                    {
+                        "name": "EVConnected",
+                        "data": {"sessionID": i},
+                        "endpoint": 1,
+                        "event_number": i,
+                        "priority": 1,
+                        "received_at": start + 0.01,
+                        "summary": f"EVConnected(sessionID={i})",
+                    }
+                ],
+                "series": series,
+                "logs": "",
+                "logs_truncated": False,
+                "attachments": [],
+            }
+        )
     return {
-        "kind": RECORD_KIND, "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": status,
-        "exit_status": 1 if fail else 0, "started": 1_767_225_600.0, "ended": t, "title": "EVSE conformance report",
+        "kind": RECORD_KIND,
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "status": status,
+        "exit_status": 1 if fail else 0,
+        "started": 1_767_225_600.0,
+        "ended": t,
+        "title": "EVSE conformance report",
         "rig": {"version": "0.1.0", "git_sha": "0" * 40, "git_dirty": False, "python": "3.11", "pytest": "9"},
-        "station": {"name": "gen-bench", "location": None, "operator": None}, "bench": "virtual",
-        "config": {"path": "rig.yaml", "sha256": "0" * 64}, "stimulus": "trigger",
-        "dut": {"kind": "virtual", "node_id": 4097, "endpoint": 1, "defects": [], "identity": {
-            "VendorName": "Gen", "VendorID": 0xFFF1, "ProductName": "Gen EVSE", "ProductID": 0x8000,
-            "HardwareVersionString": "1", "SoftwareVersion": sw_version, "SoftwareVersionString": build,
-            "SerialNumber": "GEN-1"}},
-        "build": build, "pics": None, "instruments": {}, "attachments": [], "cases": cases,
+        "station": {"name": "gen-bench", "location": None, "operator": None},
+        "bench": "virtual",
+        "config": {"path": "rig.yaml", "sha256": "0" * 64},
+        "stimulus": "trigger",
+        "dut": {
+            "kind": "virtual",
+            "node_id": 4097,
+            "endpoint": 1,
+            "defects": [],
+            "identity": {
+                "VendorName": "Gen",
+                "VendorID": 0xFFF1,
+                "ProductName": "Gen EVSE",
+                "ProductID": 0x8000,
+                "HardwareVersionString": "1",
+                "SoftwareVersion": sw_version,
+                "SoftwareVersionString": build,
+                "SerialNumber": "GEN-1",
+            },
+        },
+        "build": build,
+        "pics": None,
+        "instruments": {},
+        "attachments": [],
+        "cases": cases,
     }

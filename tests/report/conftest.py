@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-DEMO_SUITE = textwrap.dedent('''
+DEMO_SUITE = textwrap.dedent("""
     import logging, os, time
     from pathlib import Path
     import pytest
@@ -53,16 +53,35 @@ DEMO_SUITE = textwrap.dedent('''
         if flag:
             Path(flag).write_text("waiting")
             time.sleep(120)
-''')
+""")
 
 
 def demo_pytest_cmd(suite: Path, run_dir: Path, *extra: str) -> list[str]:
     """The pytest command `rig run` would use (minus the sandbox), for a suite outside the rig's tests."""
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
-            "-c", str(ROOT / "pyproject.toml"), "--rig-config", str(ROOT / "rig.yaml"),
-            "--rig-run-dir", str(run_dir), "--junitxml", str(run_dir / "junit.xml"),
-            "--html", str(run_dir / "report.html"), "--self-contained-html", "-o", "testpaths=",
-            *extra, str(suite)]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(ROOT),
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        "--rig-config",
+        str(ROOT / "rig.yaml"),
+        "--rig-run-dir",
+        str(run_dir),
+        "--junitxml",
+        str(run_dir / "junit.xml"),
+        "--html",
+        str(run_dir / "report.html"),
+        "--self-contained-html",
+        "-o",
+        "testpaths=",
+        *extra,
+        str(suite),
+    ]
 
 
 @pytest.fixture
@@ -81,8 +100,14 @@ def demo_run(demo_suite: Path, tmp_path: Path) -> Callable[..., tuple[subprocess
     def run(*extra: str, name: str = "20260101-000000-demo01") -> tuple[subprocess.CompletedProcess[str], Path]:
         run_dir = tmp_path / "reports" / name
         run_dir.mkdir(parents=True)
-        proc = subprocess.run(demo_pytest_cmd(demo_suite, run_dir, *extra), cwd=ROOT, capture_output=True, text=True,
-                              timeout=120, check=False)
+        proc = subprocess.run(
+            demo_pytest_cmd(demo_suite, run_dir, *extra),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         return proc, run_dir
 
     return run
@@ -90,5 +115,12 @@ def demo_run(demo_suite: Path, tmp_path: Path) -> Callable[..., tuple[subprocess
 
 def rig(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the `rig` command."""
-    return subprocess.run([sys.executable, "-m", "rig.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, check=False, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "rig.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )

@@ -28,9 +28,21 @@ def _chromium() -> str:
 
 def open_in_chromium(page: Path, shot: Path, profile: Path) -> list[str]:
     """Open ``page``, write a screenshot to ``shot``; return the console messages Chromium logged."""
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", "--enable-logging=stderr",
-           "--v=0", "--window-size=1280,2000", f"--screenshot={shot}", page.resolve().as_uri()]
+    cmd = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1280,2000",
+        f"--screenshot={shot}",
+        page.resolve().as_uri(),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [m.group(1) for m in map(CONSOLE.search, proc.stderr.splitlines()) if m]
@@ -52,10 +64,24 @@ def test_console_check_is_not_vacuous(tmp_path: Path) -> None:
 def test_rendered_report_opens_in_chromium_without_console_errors(tmp_path: Path, demo_run) -> None:
     _chromium()
     rec = make_record(40, fail=frozenset({1, 7}), series_every=10)
-    rec["cases"][1]["series"].append({"name": "EVSE current", "unit": "A", "plot": "current", "step": False,
-                                      "points": [[i * 0.5, 15.5 + (i % 4) * 0.2] for i in range(60)]})
-    rec["cases"][1]["series"].append({"name": "Advertised limit", "unit": "A", "plot": "current", "step": True,
-                                      "points": [[0, 16], [15, 20], [30, 20]]})
+    rec["cases"][1]["series"].append(
+        {
+            "name": "EVSE current",
+            "unit": "A",
+            "plot": "current",
+            "step": False,
+            "points": [[i * 0.5, 15.5 + (i % 4) * 0.2] for i in range(60)],
+        }
+    )
+    rec["cases"][1]["series"].append(
+        {
+            "name": "Advertised limit",
+            "unit": "A",
+            "plot": "current",
+            "step": True,
+            "points": [[0, 16], [15, 20], [30, 20]],
+        }
+    )
     page = tmp_path / "report.html"
     write_atomic(page, render_report(rec))
     shot = tmp_path / "report.png"

@@ -84,7 +84,7 @@ def test_history_and_compare_commands(db_with_runs: tuple[str, Path]) -> None:
 
 
 def test_compare_bad_input_exits_2_with_a_clear_message(db_with_runs: tuple[str, Path], tmp_path: Path) -> None:
-    url, tmp = db_with_runs
+    url, _ = db_with_runs
     before = Path(url).read_bytes()
     unknown = rig("compare", "a1", "9.9.9", "--db", url)
     assert unknown.returncode == 2 and "'9.9.9': no run id, build or software version" in unknown.stderr

@@ -19,8 +19,15 @@ pytestmark = pytest.mark.e2e
 def _rig_run(reports: Path, *args: str) -> tuple[int, str, Path]:
     env = {k: v for k, v in os.environ.items() if k != "RIG_RESULTS_DB"}
     before = set(reports.glob("2*")) if reports.is_dir() else set()
-    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "rig"), "run", "--set", f"report.dir={reports}", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False, env=env)
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "rig"), "run", "--set", f"report.dir={reports}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
     new = sorted(set(reports.glob("2*")) - before)
     assert len(new) == 1, proc.stdout + proc.stderr
     return proc.returncode, proc.stdout + proc.stderr, new[0]

@@ -7,6 +7,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,14 +34,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_url() -> Iterator[str]:
     """A PostgreSQL server of our own (trust auth on 127.0.0.1), stopped and removed afterwards."""
     pytest.importorskip("psycopg", reason="psycopg is not installed (requirements.lock)")
     bindir = _pg_bin()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed: `apt-get install postgresql` "
-                    "(scripts/setup.sh does)")
-    base = tmp_path_factory.mktemp("pg")
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) not installed: `apt-get install postgresql` "
+            "(scripts/setup.sh does)"
+        )
+    base = Path(tempfile.mkdtemp(prefix="rig-pg-"))  # in /tmp: reachable by the postgres user
     data, sock = base / "data", base / "sock"
     sock.mkdir()
     prefix: list[str] = []
@@ -48,26 +51,29 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         try:
             pw = pwd.getpwnam("postgres")
         except KeyError:
+            shutil.rmtree(base)
             pytest.skip("running as root and there is no 'postgres' user to run the server as")
         for p in (base, sock):
             os.chown(p, pw.pw_uid, pw.pw_gid)
-        os.chmod(base.parent, 0o755)
-        os.chmod(base.parent.parent, 0o755)
         prefix = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
-    run = dict(capture_output=True, text=True, timeout=120, check=False)
-    init = subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "rig", "--auth=trust",
-                           "--no-sync", "-E", "UTF8"], **run)  # type: ignore[call-overload]
-    assert init.returncode == 0, init.stderr
-    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
-    start = subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w", "-t", "60",
-                            "-l", str(base / "log"), "start"], **run)  # type: ignore[call-overload]
-    assert start.returncode == 0, start.stderr + (base / "log").read_text()
+    log = base / "log"
     try:
+        _pg(prefix, bindir / "initdb", "-D", data, "-U", "rig", "--auth=trust", "--no-sync", "-E", "UTF8")
+        opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
+        _pg(prefix, bindir / "pg_ctl", "-D", data, "-o", opts, "-w", "-t", "60", "-l", log, "start", log=log)
         yield f"postgresql://rig@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       **run)  # type: ignore[call-overload]
+        if (data / "postmaster.pid").exists():
+            _pg(prefix, bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _pg(prefix: list[str], *args: object, log: Path | None = None, check: bool = True) -> None:
+    proc = subprocess.run([*prefix, *map(str, args)], capture_output=True, text=True, timeout=120, check=False)
+    if check and proc.returncode != 0:
+        server_log = log.read_text() if log is not None and log.exists() else ""
+        pytest.fail(f"{args[0]} failed ({proc.returncode}): {proc.stdout}{proc.stderr}{server_log}")
 
 
 def test_import_history_compare_on_postgresql(pg_url: str) -> None:

@@ -74,11 +74,15 @@ def test_a_failed_write_leaves_the_previous_record(tmp_path: Path, monkeypatch: 
         ('{"kind": "rig-run-record", "schema_version": 1, "cases": [', "not valid JSON"),
         ('{"tests": [], "summary": {}}', "not a rig run record"),
         ("[1, 2, 3]", "not a rig run record"),
-        ('{"kind": "rig-run-record", "schema_version": 99, "status": "finished", "run_id": "x", "cases": []}',
-         "newer than this rig"),
+        (
+            '{"kind": "rig-run-record", "schema_version": 99, "status": "finished", "run_id": "x", "cases": []}',
+            "newer than this rig",
+        ),
         ('{"kind": "rig-run-record", "schema_version": 1, "status": "done", "run_id": "x", "cases": []}', "status"),
-        ('{"kind": "rig-run-record", "schema_version": 1, "status": "finished", "run_id": "x", "cases": [{}]}',
-         "case 1"),
+        (
+            '{"kind": "rig-run-record", "schema_version": 1, "status": "finished", "run_id": "x", "cases": [{}]}',
+            "case 1",
+        ),
     ],
 )
 def test_bad_records_are_refused_with_a_clear_message(tmp_path: Path, content: str, message: str) -> None:
@@ -108,14 +112,24 @@ def test_plugin_writes_the_record_fields(demo_run) -> None:
     assert rec["station"]["name"] and rec["bench"] == "virtual" and rec["pics"] is None
     cases = {c["id"]: c for c in rec["cases"]}
     assert {k: c["outcome"] for k, c in cases.items()} == {
-        "TC-DEMO-1.1": "passed", "TC-DEMO-1.2": "failed", "TC-DEMO-1.3": "skipped", "TC-DEMO-1.4": "passed"}
+        "TC-DEMO-1.1": "passed",
+        "TC-DEMO-1.2": "failed",
+        "TC-DEMO-1.3": "skipped",
+        "TC-DEMO-1.4": "passed",
+    }
     ok = cases["TC-DEMO-1.1"]
     assert ok["pics"] == ["EEVSE.S"] and ok["title"].startswith("A passing case")
     assert [s["outcome"] for s in ok["steps"]] == ["passed"] * 3
     assert all(s["started"] <= s["ended"] for s in ok["steps"])
     m = ok["steps"][2]["measurements"][0]
     assert (m["name"], m["value"], m["unit"], m["low"], m["high"], m["verdict"]) == (
-        "MaximumChargeCurrent", 16000, "mA", 6000, 32000, "pass")
+        "MaximumChargeCurrent",
+        16000,
+        "mA",
+        6000,
+        32000,
+        "pass",
+    )
     assert [s["name"] for s in ok["series"]] == ["Pilot state", "PWM duty"]
     assert "hello from the log" in ok["logs"]
     assert ok["attachments"] == [{"name": "capture.txt", "path": "attachments/TC-DEMO-1.1/capture.txt"}]
@@ -130,8 +144,9 @@ def test_a_run_killed_half_way_leaves_a_valid_renderable_record(demo_suite: Path
     run_dir.mkdir(parents=True)
     flag = tmp_path / "hanging"
     env = dict(os.environ, DEMO_HANG=str(flag))
-    proc = subprocess.Popen(demo_pytest_cmd(demo_suite, run_dir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        demo_pytest_cmd(demo_suite, run_dir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 60
         while not flag.exists():

@@ -26,15 +26,32 @@ def test_render_is_a_pure_function_of_the_record() -> None:
 
 def test_rendered_page_has_the_certification_sections() -> None:
     rec = make_record(3, fail=frozenset({1}))
-    rec["instruments"] = {"ac_source": {"driver": "chroma_61500", "address": "TCPIP::10.0.0.5::INSTR",
-                                       "identity": "Chroma,61512,123,1.0"}}
+    rec["instruments"] = {
+        "ac_source": {"driver": "chroma_61500", "address": "TCPIP::10.0.0.5::INSTR", "identity": "Chroma,61512,123,1.0"}
+    }
     rec["pics"] = {"path": "/pics/evse.txt", "items": {"EEVSE.S": True, "EEVSE.S.A0007": False}}
     page = render_report(rec)
-    for text in ("Gen EVSE", "VID 0xFFF1", "1.0.0 (1)", "GEN-1", "gen-bench", "Stimulus", "trigger",
-                 "chroma_61500", "TCPIP::10.0.0.5::INSTR", "/pics/evse.txt: 1 of 2 supported",
-                 '<span class="badge b-passed">2 passed</span>', '<span class="badge b-failed">1 failed</span>',
-                 "TC-GEN-00001", "Failed at step 4", "MaximumChargeCurrent", "6000 ≤ x ≤ 32000", "EVConnected",
-                 "Pilot state and PWM duty over time", "<svg"):
+    for text in (
+        "Gen EVSE",
+        "VID 0xFFF1",
+        "1.0.0 (1)",
+        "GEN-1",
+        "gen-bench",
+        "Stimulus",
+        "trigger",
+        "chroma_61500",
+        "TCPIP::10.0.0.5::INSTR",
+        "/pics/evse.txt: 1 of 2 supported",
+        '<span class="badge b-passed">2 passed</span>',
+        '<span class="badge b-failed">1 failed</span>',
+        "TC-GEN-00001",
+        "Failed at step 4",
+        "MaximumChargeCurrent",
+        "6000 ≤ x ≤ 32000",
+        "EVConnected",
+        "Pilot state and PWM duty over time",
+        "<svg",
+    ):
         assert text in page, text
     assert page.count('<details class="case"') == 3
     assert "<script" not in page, "the page needs no script"
