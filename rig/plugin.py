@@ -5,9 +5,12 @@ Registered from the root ``conftest.py`` only (never auto-loaded into unrelated 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
@@ -51,7 +54,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _sigterm_as_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM unwinds like Ctrl-C: pytest then runs every teardown, so the bench reaches its safe state.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     config.addinivalue_line("markers", "tc(case_id, title): the test-plan case this test implements")
     config.addinivalue_line("markers", "pics(*codes): top-level PICS the case requires")
     path = config.getoption("--rig-config") or (Path(str(config.rootpath)) / "rig.yaml")
@@ -174,9 +184,63 @@ def dut_process(rig_config: RigConfig, run_dir: Path) -> Iterator[Any]:
         evse.stop()
 
 
+NOMINAL_MAINS_V = 230.0
+NOMINAL_MAINS_HZ = 50.0
+
+
+@pytest.fixture(scope="session")
+def bench(rig_config: RigConfig, dut_process: Any, run_dir: Path, pytestconfig: pytest.Config) -> Iterator[Any]:
+    """The instruments of rig.yaml, opened in order, the DUT powered from the AC source; safe state on every exit.
+
+    On the virtual bench the simulated instruments (and the plant coupling them to the virtual EVSE's hardware
+    port) are started first, in the run's network namespace. None when rig.yaml declares no instruments.
+    """
+    if not rig_config.instruments:
+        yield None
+        return
+    from rig.bench import Bench, virtual_bench
+    from rig.instruments.capabilities import AcSource
+
+    with contextlib.ExitStack() as stack:
+        try:
+            if rig_config.is_virtual:
+                _sandbox_or_exit()
+                evse_port = dut_process.settings.hardware_port if dut_process is not None else None
+                folder = run_dir / "virtual-bench"
+                folder.mkdir(exist_ok=True)
+                stack.enter_context(virtual_bench(rig_config, workdir=folder, evse_port=evse_port))
+            instruments = stack.enter_context(Bench(rig_config))
+        except RigError as exc:
+            pytest.exit(f"bench: {exc}", returncode=3)
+        pytestconfig.stash[INSTRUMENTS_KEY] = {
+            role: {
+                "driver": rig_config.instruments[role].driver,
+                "address": instruments.address(role),
+                "identity": str(instruments.identities.get(role, "")),
+            }
+            for role in instruments.roles
+        }
+        meta = _metadata(pytestconfig)
+        if meta is not None:
+            for role, info in pytestconfig.stash[INSTRUMENTS_KEY].items():
+                meta[f"Instrument {role}"] = f"{info['identity']} ({info['driver']} at {info['address']})"
+        # Power the DUT: nominal mains from the (first) AC source.
+        for role in instruments.roles:
+            source = instruments.role(role)
+            if isinstance(source, AcSource):
+                source.set_voltage(NOMINAL_MAINS_V)
+                source.set_frequency(NOMINAL_MAINS_HZ)
+                source.set_output(True)
+                log.info("DUT powered from %s: %.0f V %.0f Hz", role, NOMINAL_MAINS_V, NOMINAL_MAINS_HZ)
+                break
+        yield instruments
+        # Leaving the with-block: Bench puts every instrument in its safe state (EV emulator released,
+        # AC output off, relays open) and closes them in reverse order, then the virtual bench stops.
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def matter(
-    rig_config: RigConfig, dut_process: Any, pytestconfig: pytest.Config, run_dir: Path
+    rig_config: RigConfig, dut_process: Any, bench: Any, pytestconfig: pytest.Config, run_dir: Path
 ) -> AsyncIterator[Any]:
     """The session's Matter controller, with the DUT commissioned (or connected)."""
     from rig.matter.controller import MatterController

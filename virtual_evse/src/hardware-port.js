@@ -164,6 +164,7 @@ export class HardwarePort {
                 rt.fw.faultSources.bench = null;
                 this.contactFault = null;
                 this.diodeFault = false;
+                this.lastPilotState = undefined; // the next attach re-asserts the pilot state
                 await rt.act(evse => rt.applyFaults(evse));
                 this.evaluate();
                 return { ok: true };
@@ -233,7 +234,9 @@ export class HardwarePort {
         if (i.mains_v !== null && i.mains_v < 50) return Flt.PowerLoss;
         if (i.mains_v !== null && i.mains_v > 253) return Flt.OverVoltage;
         if (i.mains_v !== null && i.mains_v < 207) return Flt.UnderVoltage;
-        if (pilotState(i.cp_high_v) === "E") return Flt.PilotShortCircuit;
+        // 0 V on the pilot is a short only while the EVSE drives it (+12 V, PWM or -12 V); with its own driver
+        // off, 0 V is what it reads anyway.
+        if (this.outputs.cp_mode !== "off" && pilotState(i.cp_high_v) === "E") return Flt.PilotShortCircuit;
         // diode check: with PWM on, the low phase must read -12 V (the EV's diode blocks the negative half). Latched
         // while the low level stays wrong (PWM stops on the fault) and cleared when it is back or the EV is unplugged.
         const lowBad = i.cp_low_v !== null && !near(i.cp_low_v, -12);
@@ -266,12 +269,19 @@ export class HardwarePort {
                 const limit = cableLimitFromPp(i.pp_ohm);
                 if (limit !== rt.fw.cableLimit) evse.hwSetCableLimit(limit);
             }
-            if (has("cp_high_v")) {
+            // The EV's resistors are only seen while the EVSE sources +12 V (steady or as the PWM high phase):
+            // at -12 V (state F, e.g. during a fault) or with the driver off, the level says nothing about the EV.
+            const sourcing = this.outputs.cp_mode === "+12V" || this.outputs.cp_mode === "pwm";
+            if (has("cp_high_v") && sourcing) {
                 const p = pilotState(i.cp_high_v);
-                // a pilot level change always re-asserts the physical state (also over an earlier trigger)
-                if (p === "A") evse.hwSetState(HW.NotPluggedIn);
-                else if (p === "B") evse.hwSetState(HW.PluggedInNoDemand);
-                else if (p === "C" || p === "D") evse.hwSetState(HW.PluggedInDemand);
+                // A change of the pilot state re-asserts the physical state (also over an earlier trigger). An
+                // unchanged level does not: with the EV emulator resting in A, test event triggers keep working.
+                if (p !== this.lastPilotState) {
+                    this.lastPilotState = p;
+                    if (p === "A") evse.hwSetState(HW.NotPluggedIn);
+                    else if (p === "B") evse.hwSetState(HW.PluggedInNoDemand);
+                    else if (p === "C" || p === "D") evse.hwSetState(HW.PluggedInDemand);
+                }
                 if (p !== "C" && p !== "D" && this.contactFault === Flt.ContactDryFailure) this.contactFault = null;
             }
             rt.fw.faultSources.bench = this.#benchFault();
