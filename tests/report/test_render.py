@@ -134,3 +134,11 @@ def test_live_pytest_html_report_has_our_sections_and_progress_lines(demo_run) -
     assert names == ["TC-DEMO-1.1", "TC-DEMO-1.2", "TC-DEMO-1.3", "TC-DEMO-1.4"]
     rec = load_record(run_dir / "report.json")
     assert render_report(rec) == render_report(load_record(run_dir / "report.json"))
+
+
+def test_progress_on_a_terminal_rewrites_one_live_line(demo_run) -> None:
+    proc, _ = demo_run("--rig-progress", "tty")
+    out = proc.stdout
+    # (text mode turned the carriage returns into newlines)
+    assert "\x1b[K[rig]   TC-DEMO-1.1 step 2  TH reads State  +" in out, "the step line is rewritten in place"
+    assert "[rig] (1/4) TC-DEMO-1.1 PASSED in" in out
