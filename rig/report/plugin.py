@@ -111,6 +111,8 @@ def _session_fields(config: pytest.Config, run_dir: Path) -> dict[str, Any]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     writer = item.config.stash.get(WRITER_KEY, None)
+    if writer is None:  # not a suite run (no run folder): nothing to record
+        return report
     case = item.stash.get(_CASE_KEY, None)
     if case is None:
         case = _new_case(item)
@@ -118,7 +120,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     _add_phase(case, item, call, report)
     if call.when == "call":
         _add_extras(report, case, item)
-    if call.when == "teardown" and writer is not None and not writer.finished:
+    if call.when == "teardown" and not writer.finished:
         _close_case(case, item, writer)
         writer.add_case(case, **_session_fields(item.config, writer.path.parent))
     return report
