@@ -145,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with sandbox.Sandbox(run_id, with_netns=cfg.is_virtual, keep_state=args.keep_state, visible=[run_dir]) as sb:
         env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         code = sb.run(argv, env=env)
-    report_cli.after_run(run_dir, code)
+    report_cli.after_run(run_dir, code, cfg.report.database)
     _point_latest(reports, run_id)
     verdict = {0: "PASSED", 1: "FAILED"}.get(code, f"ERROR (exit {code})")
     print(f"rig: run {run_id} {verdict} in {time.monotonic() - t0:.1f} s; report: {run_dir / 'report.html'}",

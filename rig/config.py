@@ -302,6 +302,11 @@ class Report(_Section):
     energy_tolerance_pct: float = Field(
         default=2.0, gt=0, le=100, description="Allowed deviation of DUT-reported energy from the bench meter, %."
     )
+    database: str | None = Field(
+        default=None,
+        description="Results database: a PostgreSQL URL or a SQLite path (default <report.dir>/results.sqlite); "
+        "--db and RIG_RESULTS_DB take precedence.",
+    )
 
 
 class RigConfig(_Section):

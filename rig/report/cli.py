@@ -119,7 +119,20 @@ def record_path(run: str, config: str | None) -> Path:
 def _db_url(args: argparse.Namespace) -> str:
     from rig.report.db import resolve_url
 
-    return resolve_url(getattr(args, "db", None), reports_dir(getattr(args, "config", None)))
+    return resolve_url(getattr(args, "db", None), reports_dir(getattr(args, "config", None)),
+                       _configured_db(getattr(args, "config", None)))
+
+
+def _configured_db(config: str | None) -> str | None:
+    """rig.yaml ``report.database``, if a rig.yaml is there and sets it."""
+    from rig.config import load_config
+
+    if config is None and not Path("rig.yaml").is_file():
+        return None
+    try:
+        return load_config(config).report.database
+    except ConfigError:
+        return None
 
 
 # -- commands ---------------------------------------------------------------------------------------------------
@@ -242,7 +255,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 # -- the end of `rig run` ------------------------------------------------------------------------------------------
-def after_run(run_dir: Path, exit_code: int) -> None:
+def after_run(run_dir: Path, exit_code: int, database: str | None = None) -> None:
     """Close up a run folder after pytest ended (called by ``rig run``, outside the sandbox).
 
     A record left ``running`` (pytest killed) is closed as ``interrupted``; a missing ``report.html`` or
@@ -265,7 +278,7 @@ def after_run(run_dir: Path, exit_code: int) -> None:
             write_atomic(run_dir / "report.html", render_report(record))
         if not (run_dir / "junit.xml").is_file():
             write_atomic(run_dir / "junit.xml", render_junit(record))
-        url = resolve_url(None, run_dir.parent)
+        url = resolve_url(None, run_dir.parent, database)
         with ResultsDb(url, create=True) as db:
             db.import_record(record, str(path.resolve()))
     except RigError as exc:

@@ -77,9 +77,10 @@ _RUN_COLS = (
 )
 
 
-def resolve_url(cli_value: str | None, reports_dir: Path) -> str:
-    """Return the database URL: ``--db``, else ``RIG_RESULTS_DB``, else ``<reports_dir>/results.sqlite``."""
-    return cli_value or os.environ.get(ENV_VAR) or str(reports_dir / DEFAULT_NAME)
+def resolve_url(cli_value: str | None, reports_dir: Path, configured: str | None = None) -> str:
+    """Return the database URL: ``--db``, else ``RIG_RESULTS_DB``, else rig.yaml ``report.database``, else
+    ``<reports_dir>/results.sqlite``."""
+    return cli_value or os.environ.get(ENV_VAR) or configured or str(reports_dir / DEFAULT_NAME)
 
 
 def describe(url: str) -> str:
