@@ -329,6 +329,16 @@ async def evse_events(evse: Any, request: pytest.FixtureRequest) -> AsyncIterato
         evse.node.controller.close_subscription(queue)
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def stimulus(evse: Any, rig_config: RigConfig) -> Any:
+    """The EV stimulus of the run's mode (rig.yaml ``stimulus``): ``await stimulus.apply(Action.PLUG_IN)``."""
+    from rig.stimulus import TriggerStimulus
+
+    if rig_config.stimulus == "trigger":
+        return TriggerStimulus(evse)
+    pytest.skip(f"stimulus mode {rig_config.stimulus!r} is not available yet in this build")
+
+
 @pytest.fixture
 def steps(request: pytest.FixtureRequest) -> StepRunner:
     """The case's step runner, built from the module's ``STEPS``."""
