@@ -78,3 +78,142 @@ def check_event_min(steps: StepRunner, event: ReceivedEvent, **minimum: float) -
     """Require the event's numeric fields to be >= the given minimums."""
     for field, low in minimum.items():
         steps.measure(f"{event.name}.{field}", getattr(event.data, field), low=low)
+
+
+# -- helpers for TC-EEVSE-1.1, 2.1, 2.3, 2.5, 2.6 -------------------------------------------------------------
+
+TRIG = "TH sends TestEventTrigger command to General Diagnostics Cluster on Endpoint 0 with EnableKey field set to " \
+       "PIXIT.EEVSE.TEST_EVENT_TRIGGER_KEY and EventTrigger field set to PIXIT.EEVSE.TEST_EVENT_TRIGGER for "
+
+NEXT_CHARGE_ATTRIBUTES = ("NextChargeStartTime", "NextChargeTargetTime", "NextChargeRequiredEnergy",
+                          "NextChargeTargetSoC")
+"""The four PREF schedule outputs, in the order the test plan reads them (steps Na-Nd)."""
+
+FEATURE_CODES = {0: "PREF", 1: "SOC", 2: "PNC", 3: "RFID", 4: "V2X"}
+"""Energy EVSE FeatureMap bits (cluster revision 3)."""
+
+
+def feature_codes(feature_map: int) -> list[str]:
+    """The feature codes set in ``feature_map`` (unknown bits as ``bitN``)."""
+    return [FEATURE_CODES.get(bit, f"bit{bit}") for bit in range(32) if feature_map >> bit & 1]
+
+
+def has_feature(feature_map: int, code: str) -> bool:
+    """True if the feature ``code`` (``PREF``, ``SOC``, ``PNC``, ``RFID``, ``V2X``) is in ``feature_map``."""
+    bit = next(b for b, c in FEATURE_CODES.items() if c == code)
+    return bool(feature_map >> bit & 1)
+
+
+async def apply_or_skip(steps: StepRunner, stimulus: Any, action: Any) -> bool:
+    """Apply a stimulus; if the run's mode cannot produce it, mark the step in progress skipped and return False."""
+    from rig.stimulus import StimulusUnavailable
+
+    try:
+        await stimulus.apply(action)
+    except StimulusUnavailable as exc:
+        steps.skip_current(str(exc))
+        return False
+    return True
+
+
+async def check_attr_range(
+    steps: StepRunner,
+    evse: Evse,
+    name: str,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    nullable: bool = False,
+    unit: str = "",
+) -> Any:
+    """Read ``name`` and check its type and range: an integer within [low, high], or null when ``nullable``."""
+    value = await evse.read(name)
+    if is_null(value):
+        steps.note(f"{name} = null")
+        if not nullable:
+            raise AssertionError(f"{name}: read null, but the attribute is not nullable")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise AssertionError(f"{name}: expected an integer, read {value!r} ({type(value).__name__})")
+    steps.measure(name, int(value), unit, low=low, high=high)
+    return value
+
+
+async def check_attr_one_of(
+    steps: StepRunner, evse: Evse, name: str, allowed: Any, *, nullable: bool = False
+) -> Any:
+    """Read an enum attribute and require one of the ``allowed`` values (or null when ``nullable``)."""
+    value = await evse.read(name)
+    steps.note(f"{name} = {_show(value)}")
+    if is_null(value):
+        if not nullable:
+            raise AssertionError(f"{name}: read null, but the attribute is not nullable")
+        return None
+    allowed_ints = sorted(int(a) for a in allowed)
+    if isinstance(value, bool) or int(value) not in allowed_ints:
+        raise AssertionError(f"{name}: read {_show(value)}, allowed values are {allowed_ints}")
+    return value
+
+
+async def write_and_check(steps: StepRunner, evse: Evse, name: str, value: Any) -> None:
+    """Write ``name`` = ``value`` (SUCCESS required) and note it; the read-back is the plan's next step."""
+    await evse.write(name, value)
+    steps.note(f"wrote {name} = {value}: SUCCESS")
+
+
+def expected_target_time_epoch_s(minutes_past_midnight: int, now: Any = None) -> int:
+    """The next occurrence of ``minutes_past_midnight`` in the TH's local time, as Matter-epoch seconds.
+
+    As the SDK helper ``compute_expected_target_time_as_epoch_s``: today at that local wall-clock time, or
+    tomorrow if that is already past; TH and DUT must agree on the local time zone.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    current = datetime.now() if now is None else now
+    target = current.replace(hour=minutes_past_midnight // 60, minute=minutes_past_midnight % 60, second=0,
+                             microsecond=0)
+    if target < current:
+        target += timedelta(days=1)
+    matter_epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    return int((target.astimezone(UTC) - matter_epoch).total_seconds())
+
+
+def describe_epoch_s(epoch_s: Any) -> str:
+    """``epoch_s`` (Matter epoch) as ``<value> (<local time>)`` for notes; ``null`` for null."""
+    from datetime import UTC, datetime, timedelta
+
+    if is_null(epoch_s):
+        return "null"
+    local = (datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=int(epoch_s))).astimezone()
+    return f"{int(epoch_s)} ({local.isoformat(timespec='seconds')})"
+
+
+def _opt(value: Any) -> Any:
+    return None if is_null(value) else value
+
+
+def schedules_as_tuples(schedules: Any) -> list[tuple[int, list[tuple[int, Any, Any]]]]:
+    """ChargingTargetScheduleStructs as ``(dayOfWeek, [(minutes, TargetSoC, AddedEnergy), ...])`` (absent = None)."""
+    return [
+        (int(s.dayOfWeekForSequence),
+         [(int(t.targetTimeMinutesPastMidnight), _opt(t.targetSoC), _opt(t.addedEnergy)) for t in s.chargingTargets])
+        for s in schedules
+    ]
+
+
+def check_schedules(steps: StepRunner, got: Any, expected: Any, what: str = "GetTargetsResponse") -> None:
+    """Require two schedule lists to be equal, entry by entry and in order (notes name each entry)."""
+    g, w = schedules_as_tuples(got), schedules_as_tuples(expected)
+    for i, (day, targets) in enumerate(g):
+        steps.note(f"{what}[{i}]: DayOfWeekForSequence 0x{day:02X}, {len(targets)} targets {targets}")
+    if not g:
+        steps.note(f"{what}: no schedules")
+    if g != w:
+        raise AssertionError(f"{what}: expected {w}, got {g}")
+
+
+async def check_next_charge_null(steps: StepRunner, evse: Evse, step: str) -> None:
+    """Steps ``<step>a``-``<step>d``: the four NextCharge* attributes are null."""
+    for sub, name in zip("abcd", NEXT_CHARGE_ATTRIBUTES, strict=True):
+        steps.step(f"{step}{sub}")
+        await check_attr(steps, evse, name, None)
