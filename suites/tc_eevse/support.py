@@ -217,3 +217,33 @@ async def check_next_charge_null(steps: StepRunner, evse: Evse, step: str) -> No
     for sub, name in zip("abcd", NEXT_CHARGE_ATTRIBUTES, strict=True):
         steps.step(f"{step}{sub}")
         await check_attr(steps, evse, name, None)
+
+
+# -- optional features and timed windows (TC-EEVSE-2.7 .. 2.10) -------------------------------------------------
+
+async def require_feature(steps: StepRunner, evse: Evse, code: str) -> int:
+    """Read FeatureMap; unless feature ``code`` (``SOC``, ``PNC``, ...) is set, skip every step and the case.
+
+    As the SDK's ``run_if_endpoint_matches(has_feature(...))``: a DUT without the feature is not tested, and the
+    report shows why. Returns the FeatureMap.
+    """
+    import pytest
+
+    feature_map = await evse.feature_map()
+    if not has_feature(feature_map, code):
+        codes = ", ".join(feature_codes(feature_map)) or "no features"
+        reason = f"the DUT does not support {code}: FeatureMap 0x{feature_map:x} ({codes})"
+        steps.skip_remaining(reason)
+        pytest.skip(reason)
+    return feature_map
+
+
+def check_at_expiry(steps: StepRunner, name: str, happened_at: float, until_epoch_s: int, margin_s: float) -> None:
+    """Record when a window's effect was seen relative to its end (``until_epoch_s``, Matter epoch).
+
+    Allowed: from 1 s before (whole-second rounding of the epoch value) to ``margin_s`` after.
+    """
+    from rig.matter.eevse import MATTER_EPOCH_OFFSET_S
+
+    steps.measure(f"{name} after the window end", round(happened_at - (until_epoch_s + MATTER_EPOCH_OFFSET_S), 3),
+                  "s", low=-1.0, high=margin_s)
