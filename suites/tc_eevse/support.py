@@ -219,6 +219,45 @@ async def check_next_charge_null(steps: StepRunner, evse: Evse, step: str) -> No
         await check_attr(steps, evse, name, None)
 
 
+async def observe_reports(accumulator: Any, window_s: float, at_most: dict[str, int]) -> float:
+    """Observe a subscription's reports for the plan's window ``window_s``; return the seconds observed.
+
+    The window is a wait on the accumulator: it ends early as soon as an attribute of ``at_most`` has more
+    reports (since the last reset) than allowed, since the verdict is then known; otherwise it runs to its end.
+    """
+    from rig.errors import WaitTimeout
+
+    t0 = time.monotonic()
+
+    async def exceeded(name: str, limit: int) -> str:
+        await accumulator.wait_value(name, lambda _v: accumulator.count(name) > limit, window_s,
+                                     f"to exceed {limit} reports")
+        return name
+
+    tasks = [asyncio.create_task(exceeded(name, limit)) for name, limit in at_most.items()]
+    try:
+        for done in asyncio.as_completed(tasks):
+            try:
+                await done
+            except WaitTimeout:
+                continue  # this attribute stayed within its limit for the whole window
+            break  # one exceeded its limit: the window's verdict is known
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return time.monotonic() - t0
+
+
+def check_report_count(
+    steps: StepRunner, accumulator: Any, name: str, *, low: int | None = None, high: int | None = None
+) -> int:
+    """Record the number of reports of ``name`` since the last reset as a measurement with its limits."""
+    count = int(accumulator.count(name))
+    steps.measure(f"{name} reports", count, "reports", low=low, high=high)
+    return count
+
+
 # -- optional features and timed windows (TC-EEVSE-2.7 .. 2.10) -------------------------------------------------
 
 async def require_feature(steps: StepRunner, evse: Evse, code: str) -> int:
