@@ -54,14 +54,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _sigterm_as_interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+class RunInterrupted(AssertionError):
+    """The run was interrupted (Ctrl-C, SIGTERM) while this case ran; the case fails and the session stops."""
+
+
+def _interrupt_once(signum: int, _frame: object) -> None:
+    """First SIGINT/SIGTERM: unwind like Ctrl-C. Later ones are ignored, so teardown (safe state) completes."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # SIGTERM unwinds like Ctrl-C: pytest then runs every teardown, so the bench reaches its safe state.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    if threading.current_thread() is threading.main_thread() and config.getoption("--rig-run-dir"):
+        signal.signal(signal.SIGTERM, _interrupt_once)
+        signal.signal(signal.SIGINT, _interrupt_once)
     config.addinivalue_line("markers", "tc(case_id, title): the test-plan case this test implements")
     config.addinivalue_line("markers", "pics(*codes): top-level PICS the case requires")
     path = config.getoption("--rig-config") or (Path(str(config.rootpath)) / "rig.yaml")
@@ -360,6 +368,18 @@ def _junit_case_name(request: pytest.FixtureRequest, record_xml_attribute: Any) 
 
 
 # -- hooks: completeness and reporting -------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """An interrupt inside a case fails that case (reported like any failure) and stops the session."""
+    try:
+        return (yield)
+    except KeyboardInterrupt as exc:
+        item.session.shouldstop = f"interrupted ({exc or 'Ctrl-C'})"
+        raise RunInterrupted(
+            f"the run was interrupted ({exc or 'Ctrl-C'}) during this case; the bench was put in its safe state"
+        ) from None
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
     result = yield

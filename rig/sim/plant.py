@@ -100,6 +100,9 @@ def classify_cp(high_v: float | None) -> str | None:
     return "?"
 
 
+COIL_DROPOUT_V = 50.0  # below this supply voltage the contactor coil cannot hold (power loss)
+
+
 @dataclass(frozen=True)
 class PilotLevels:
     """The pilot at the sense point (the same node for the EVSE and the DAQ)."""
@@ -215,6 +218,7 @@ class Plant:
         self.cp_mode = "+12V"
         self.duty_pct: float | None = None
         self.contactor = False
+        self.contactor_command = False  # what the EVSE commands; the physical state also needs coil power
         self.contactor_stuck: bool | None = None  # welded (True) / never closes (False)
         self.pwm_since_ns = self.t0_ns
         # EV side
@@ -301,12 +305,18 @@ class Plant:
         return self.ac_setpoint_v
 
     def set_ac_output(self, on: bool) -> None:
-        """Set the AC source output on or off."""
-        self._change(lambda: setattr(self, "ac_on", bool(on)))
+        """Set the AC source output on or off (off drops the contactor: its coil is fed from the mains)."""
+        def apply() -> None:
+            self.ac_on = bool(on)
+            self._apply_contactor(self.now_ns())
+        self._change(apply)
 
     def set_ac_voltage(self, volts: float) -> None:
         """Set the AC source voltage setpoint, V rms."""
-        self._change(lambda: setattr(self, "ac_setpoint_v", float(volts)))
+        def apply() -> None:
+            self.ac_setpoint_v = float(volts)
+            self._apply_contactor(self.now_ns())
+        self._change(apply)
 
     def set_ac_frequency(self, hertz: float) -> None:
         """Set the AC source frequency, Hz."""
@@ -370,11 +380,23 @@ class Plant:
                 self.pwm_since_ns = t
         self.cp_mode = cp_mode
         self.duty_pct = duty_pct if now_pwm else None
-        physical = contactor if self.contactor_stuck is None else self.contactor_stuck
-        if physical != self.contactor:
-            self._edge("CONTACTOR_CLOSED" if physical else "CONTACTOR_OPEN", t, int(physical))
-            self.contactor = physical
+        self.contactor_command = contactor
+        self._apply_contactor(t)
         self._after_change(t)
+
+    def _coil_powered(self) -> bool:
+        """The contactor coil is fed from the mains: no supply (output off or power loss), no hold."""
+        return self.ac_on and self.ac_setpoint_v >= COIL_DROPOUT_V
+
+    def _apply_contactor(self, t_ns: int) -> None:
+        """Physical contactor = the EVSE's command while the coil is powered (or the stuck state)."""
+        if self.contactor_stuck is not None:
+            physical = self.contactor_stuck
+        else:
+            physical = self.contactor_command and self._coil_powered()
+        if physical != self.contactor:
+            self._edge("CONTACTOR_CLOSED" if physical else "CONTACTOR_OPEN", t_ns, int(physical))
+            self.contactor = physical
 
     # ---- EV side -----------------------------------------------------------------------------------------
     def set_switch(self, name: str, closed: bool) -> None:

@@ -156,9 +156,25 @@ def test_faults_reach_evse_inputs(tmp_path) -> None:  # type: ignore[no-untyped-
 
 def test_edges_recorded() -> None:
     plant = Plant()
+    plant.set_ac_output(True)
     ev(plant, "B")
     plant.set_evse_outputs("pwm", 53.3, False)
     ev(plant, "C")
     plant.set_evse_outputs("pwm", 53.3, True)
     sig = [(e.signal, e.level) for e in plant.edges]
     assert sig == [("CP_STATE", 1), ("PWM_ON", 1), ("CP_STATE", 2), ("CONTACTOR_CLOSED", 1)]
+
+
+def test_contactor_drops_when_the_mains_goes_and_needs_it_to_close() -> None:
+    plant = Plant()
+    plant.set_ac_output(True)
+    ev(plant, "C")
+    plant.set_evse_outputs("pwm", 26.7, True)
+    assert plant.contactor
+    plant.set_ac_output(False)  # the coil is fed from the mains
+    assert not plant.contactor
+    assert [e.signal for e in plant.edges][-1] == "CONTACTOR_OPEN"
+    plant.set_evse_outputs("pwm", 26.7, True)
+    assert not plant.contactor, "no supply, no hold: the command alone does not close it"
+    plant.set_ac_output(True)
+    assert plant.contactor, "the still-commanded contactor closes when the supply returns"
