@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,18 +55,45 @@ class Leftovers:
         return cls(_rig_netns(), _rig_processes(), state)
 
 
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+
+
+def _run_ids_under(folder: Path) -> set[str]:
+    """Run ids of the runs a test made: their report folders lie under its tmp_path."""
+    return {p.name for p in folder.rglob("*") if p.is_dir() and RUN_ID.match(p.name)}
+
+
+def _leftovers_of(run_id: str) -> list[str]:
+    problems = []
+    if f"rig-{run_id}" in _rig_netns():
+        problems.append(f"network namespace rig-{run_id}")
+    if Path("/run/rig", run_id).exists():
+        problems.append(f"state folder /run/rig/{run_id}")
+    marker = f"RIG_SANDBOX=/run/rig/{run_id}".encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "environ").read_bytes():
+                    problems.append(f"process {proc.name}")
+            except OSError:
+                pass
+    problems += [f"mount {line}" for line in _rig_mounts() if f"/run/rig/{run_id}" in line]
+    return problems
+
+
 @pytest.fixture(autouse=True)
-def nothing_left_behind() -> Iterator[None]:
-    """Every e2e test must leave no network namespace, process, state folder or mount of its runs."""
+def nothing_left_behind(tmp_path: Path) -> Iterator[None]:
+    """Every e2e test must leave no network namespace, process, state folder or mount of its runs.
+
+    The runs are identified by the run ids of their report folders under the test's tmp_path, so other rig runs
+    on the machine at the same time (another developer's, a parallel CI job) do not count.
+    """
     if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("node") is None:
         pytest.skip("end-to-end tests need root, `ip` and `node` (CI runs them as root)")
-    before = Leftovers.now()
     yield
-    after = Leftovers.now()
-    assert after.netns <= before.netns, f"network namespaces left behind: {after.netns - before.netns}"
-    assert after.processes <= before.processes, f"processes left behind: {after.processes - before.processes}"
-    assert after.state <= before.state, f"state folders left behind in /run/rig: {after.state - before.state}"
-    assert not _rig_mounts(), f"mounts left behind: {_rig_mounts()}"
+    runs = _run_ids_under(tmp_path)
+    problems = [f"{run}: {what}" for run in sorted(runs) for what in _leftovers_of(run)]
+    assert not problems, "left behind by this test's runs: " + "; ".join(problems)
 
 
 @dataclass
