@@ -99,8 +99,21 @@ def evaluate(conformance: Conformance, ctx: Context) -> Verdict:
     return Verdict("disallowed")
 
 
-def choice_problems(verdicts: Mapping[str, Verdict], present: Iterable[str]) -> list[str]:
-    """Check the choice groups (``O.a``: exactly one member present, ``O.a+``: at least one) among ``verdicts``."""
+def declared_choices(conformance: Conformance) -> set[str]:
+    """The choice groups a conformance names in any of its rules."""
+    if conformance.kind == "otherwise":
+        return set().union(*(declared_choices(c) for c in conformance.otherwise))
+    return {conformance.choice} if conformance.choice else set()
+
+
+def choice_problems(verdicts: Mapping[str, Verdict], present: Iterable[str],
+                    conformances: Mapping[str, Conformance] | None = None) -> list[str]:
+    """Check the choice groups (``O.a``: exactly one member present, ``O.a+``: at least one) among ``verdicts``.
+
+    A group is the elements whose applied rule carries the choice; a present element that names the group in another
+    rule of its conformance (e.g. ``M`` under a feature, otherwise ``O.a+``) satisfies it too, when ``conformances``
+    are given.
+    """
     have = set(present)
     groups: dict[str, tuple[bool, list[str]]] = {}
     for name, verdict in verdicts.items():
@@ -109,7 +122,8 @@ def choice_problems(verdicts: Mapping[str, Verdict], present: Iterable[str]) -> 
             groups.setdefault(group, (more, []))[1].append(name)
     problems = []
     for group, (more, members) in sorted(groups.items()):
-        n = sum(1 for m in members if m in have)
+        others = [n for n, c in (conformances or {}).items() if n not in members and group in declared_choices(c)]
+        n = sum(1 for m in members + others if m in have)
         if n == 0:
             problems.append(f"choice {group}: one of {', '.join(members)} must be present, none is")
         elif n > 1 and not more:
