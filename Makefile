@@ -1,5 +1,6 @@
 # The two commands of the quick start: `make run` (TC-EEVSE suite on the virtual bench) and `make test`.
-# Both do all set-up first (apt packages, venv, npm); see scripts/setup.sh.
+# `make run` uses rig.yaml's stimulus (emulator on the virtual bench); `make run STIMULUS=trigger` uses test event
+# triggers. Both do all set-up first (apt packages, venv, npm); see scripts/setup.sh.
 VENV ?= .venv
 RIG := $(VENV)/bin/rig
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ ARGS ?=
 
 comma := ,
 DEFECT_ARGS := $(foreach d,$(subst $(comma), ,$(DEFECTS)),--dut-defect $(d))
-STIMULUS_ARGS := $(if $(STIMULUS),--set stimulus=$(STIMULUS))
+STIMULUS_ARGS := $(if $(STIMULUS),--stimulus $(STIMULUS))
 
 .PHONY: setup run test bench clean
 

@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="start the virtual EVSE with this firmware defect (repeatable)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a rig.yaml value, e.g. --set dut.timeouts.event=5")
+    run.add_argument("--stimulus", choices=["trigger", "emulator", "manual"], default=None,
+                     help="how the EV is simulated: test event triggers, the bench's EV emulator, or an operator "
+                          "(same as --set stimulus=MODE)")
     run.add_argument("-k", dest="keyword", default=None, help="only cases matching this pytest -k expression")
     run.add_argument("--keep-state", action="store_true", help="keep the run's state folder (/run/rig/<id>)")
     run.add_argument("--legacy-triggers", action="store_true",
@@ -107,6 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = _overrides(args.overrides)
     if args.dut_defect:
         overrides["virtual_evse.defects"] = list(args.dut_defect)
+    if args.stimulus:
+        overrides["stimulus"] = args.stimulus
     cfg = load_config(args.config, overrides=overrides)
     if cfg.virtual_evse.defects and not cfg.is_virtual:
         raise ConfigError("--dut-defect applies to the virtual EVSE only, but rig.yaml has dut.kind: network")

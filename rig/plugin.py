@@ -48,6 +48,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start the virtual EVSE with this firmware defect (repeatable; see `rig sim --list-defects`)",
     )
     group.addoption("--rig-set", action="append", default=[], metavar="KEY=VALUE", help="override a rig.yaml value")
+    group.addoption(
+        "--stimulus",
+        default=None,
+        choices=["trigger", "emulator", "manual"],
+        help="how the EV is simulated (overrides rig.yaml stimulus; same as --rig-set stimulus=MODE)",
+    )
     group.addoption("--rig-run-dir", default=None, help="folder for this run's outputs (set by `rig run`)")
     group.addoption(
         "--legacy-triggers", action="store_true", help="send test event triggers without the endpoint in bits 32-47"
@@ -79,6 +85,8 @@ def pytest_configure(config: pytest.Config) -> None:
         if not sep:
             raise pytest.UsageError(f"--rig-set expects KEY=VALUE, got {item!r}")
         overrides[key.strip()] = _yaml_scalar(value)
+    if config.getoption("--stimulus"):
+        overrides["stimulus"] = config.getoption("--stimulus")
     defects = config.getoption("--dut-defect")
     if defects:
         overrides["virtual_evse.defects"] = list(defects)
@@ -338,13 +346,31 @@ async def evse_events(evse: Any, request: pytest.FixtureRequest) -> AsyncIterato
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def stimulus(evse: Any, rig_config: RigConfig) -> Any:
-    """The EV stimulus of the run's mode (rig.yaml ``stimulus``): ``await stimulus.apply(Action.PLUG_IN)``."""
-    from rig.stimulus import TriggerStimulus
+async def stimulus(
+    evse: Any, rig_config: RigConfig, bench: Any, request: pytest.FixtureRequest
+) -> AsyncIterator[Any]:
+    """The EV stimulus of the run's mode (rig.yaml ``stimulus`` / ``--stimulus``): ``await stimulus.apply(Action.X)``.
 
-    if rig_config.stimulus == "trigger":
-        return TriggerStimulus(evse)
-    pytest.skip(f"stimulus mode {rig_config.stimulus!r} is not available yet in this build")
+    Every stimulus applied is noted on the case's step in progress; in emulator mode the EV emulator is released
+    after the case. A mode that cannot run on this bench skips the case with the reason.
+    """
+    from rig.stimulus import StimulusUnavailable, make_stimulus, manual_timeout_s
+
+    def note(text: str) -> None:
+        runner = request.node.stash.get(RUNNER_KEY, None)
+        if runner is not None and runner.current is not None:
+            runner.note(text)
+        log.info(text)
+
+    try:
+        stim = make_stimulus(rig_config.stimulus, evse, bench, note=note,
+                             manual_timeout=manual_timeout_s(dict(rig_config.dut.pixit.extra)))
+    except StimulusUnavailable as exc:
+        pytest.skip(f"stimulus mode {rig_config.stimulus!r}: {exc}")
+    try:
+        yield stim
+    finally:
+        await stim.close()
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """TC-EEVSE-2.2: Primary functionality with DUT as Server (test plan 5.1.3).
 
 Drives the EVSE through plug-in, demand, ChargingEnabledUntil expiry, user maximum current, EV-side stop,
-unplug and a second session with test event triggers, checking attributes and the strict event order:
+unplug and a second session through the run's stimulus (test event triggers, the EV emulator's pilot states
+or an operator), checking attributes and the strict event order:
 EVConnected, EnergyTransferStarted, EnergyTransferStopped(EVSEStopped), EnergyTransferStarted,
 EnergyTransferStopped(EVStopped), EnergyTransferStarted, EnergyTransferStopped(EVStopped), EVNotDetected,
 EVConnected, EnergyTransferStarted, EnergyTransferStopped(EVSEStopped), EVNotDetected.
@@ -14,8 +15,8 @@ import time
 import pytest
 
 from rig.matter.eevse import FaultState, State, StoppedReason, SupplyState, matter_epoch_s
-from rig.matter.triggers import Trigger
 from rig.steps import TestStep
+from rig.stimulus import Action, check_triggers_enabled
 from suites.tc_eevse.support import check_attr, check_attr_within, check_event, check_event_min
 
 pytestmark = [pytest.mark.tc("TC-EEVSE-2.2", "Primary functionality with DUT as Server"), pytest.mark.pics("EEVSE.S")]
@@ -95,16 +96,16 @@ ENABLE_WINDOW_S = 5  # the test plan's ChargingEnabledUntil window, shortened as
 USER_MAX_SETTLE_S = 3  # "after a few seconds" (step 9a): the SDK script waits 3 s
 
 
-async def test_tc_eevse_2_2(steps, evse, evse_events) -> None:
+async def test_tc_eevse_2_2(steps, evse, evse_events, stimulus) -> None:
     events = evse_events
     t_event = evse.event_timeout_s
 
     steps.step("1")  # commissioned by the session fixture
     steps.step("2")
-    assert await evse.triggers_enabled(), "TestEventTriggersEnabled is False: the DUT refuses test event triggers"
+    await check_triggers_enabled(steps, evse, stimulus)
 
     steps.step("3")
-    await evse.trigger(Trigger.BASIC)
+    await stimulus.apply(Action.INSTALL)
     steps.step("3a")
     await check_attr(steps, evse, "State", State.kNotPluggedIn)
     steps.step("3b")
@@ -113,7 +114,7 @@ async def test_tc_eevse_2_2(steps, evse, evse_events) -> None:
     await check_attr(steps, evse, "FaultState", FaultState.kNoError)
 
     steps.step("4")
-    await evse.trigger(Trigger.PLUGGED_IN)
+    await stimulus.apply(Action.PLUG_IN)
     ev = await events.next("EVConnected", t_event)
     steps.note(ev.summary())
     session_id = ev.data.sessionID
@@ -129,7 +130,7 @@ async def test_tc_eevse_2_2(steps, evse, evse_events) -> None:
     enabled_at = time.monotonic()
 
     steps.step("6")
-    await evse.trigger(Trigger.CHARGE_DEMAND)
+    await stimulus.apply(Action.DEMAND)
     started = await events.next("EnergyTransferStarted", t_event)
     steps.step("6a")
     await check_attr(steps, evse, "State", State.kPluggedInCharging)
@@ -183,14 +184,14 @@ async def test_tc_eevse_2_2(steps, evse, evse_events) -> None:
         steps.skip("9a", "UserMaximumChargeCurrent is not in the DUT's AttributeList")
 
     steps.step("10")
-    await evse.trigger(Trigger.CHARGE_DEMAND_CLEAR)
+    await stimulus.apply(Action.DEMAND_CLEAR)
     ev = await events.next("EnergyTransferStopped", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInCharging, reason=StoppedReason.kEVStopped)
     steps.step("10a")
     await check_attr(steps, evse, "State", State.kPluggedInNoDemand)
 
     steps.step("11")
-    await evse.trigger(Trigger.CHARGE_DEMAND)
+    await stimulus.apply(Action.DEMAND)
     await evse.enable_charging(None, 6000, 12000)
     ev = await events.next("EnergyTransferStarted", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInCharging, maximumCurrent=expected_max)
@@ -198,14 +199,14 @@ async def test_tc_eevse_2_2(steps, evse, evse_events) -> None:
     await check_attr(steps, evse, "State", State.kPluggedInCharging)
 
     steps.step("12")
-    await evse.trigger(Trigger.CHARGE_DEMAND_CLEAR)
+    await stimulus.apply(Action.DEMAND_CLEAR)
     ev = await events.next("EnergyTransferStopped", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInCharging, reason=StoppedReason.kEVStopped)
     steps.step("12a")
     await check_attr(steps, evse, "State", State.kPluggedInNoDemand)
 
     steps.step("13")
-    await evse.trigger(Trigger.PLUGGED_IN_CLEAR)
+    await stimulus.apply(Action.UNPLUG)
     ev = await events.next("EVNotDetected", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInNoDemand)
     check_event_min(steps, ev, sessionDuration=0, sessionEnergyCharged=0)
@@ -223,11 +224,11 @@ async def test_tc_eevse_2_2(steps, evse, evse_events) -> None:
     steps.measure("SessionDuration", duration, "s", low=session_seen_s, high=int(time.time() - plugged_at) + 1)
 
     steps.step("14")
-    await evse.trigger(Trigger.PLUGGED_IN)
+    await stimulus.apply(Action.PLUG_IN)
     ev = await events.next("EVConnected", t_event)
     check_event(steps, ev, sessionID=session_id + 1)
     steps.step("14a")
-    await evse.trigger(Trigger.CHARGE_DEMAND)
+    await stimulus.apply(Action.DEMAND)
     ev = await events.next("EnergyTransferStarted", t_event)
     check_event(steps, ev, sessionID=session_id + 1, state=State.kPluggedInCharging, maximumCurrent=expected_max)
     steps.step("14b")
@@ -242,11 +243,11 @@ async def test_tc_eevse_2_2(steps, evse, evse_events) -> None:
     await check_attr(steps, evse, "SupplyState", SupplyState.kDisabled)
 
     steps.step("16")
-    await evse.trigger(Trigger.CHARGE_DEMAND_CLEAR)
+    await stimulus.apply(Action.DEMAND_CLEAR)
     steps.step("17")
-    await evse.trigger(Trigger.PLUGGED_IN_CLEAR)
+    await stimulus.apply(Action.UNPLUG)
     ev = await events.next("EVNotDetected", t_event)
     check_event(steps, ev, sessionID=session_id + 1, state=State.kPluggedInNoDemand)
 
     steps.step("18")
-    await evse.trigger(Trigger.BASIC_CLEAR)
+    await stimulus.apply(Action.UNINSTALL)

@@ -2,7 +2,9 @@
 
 Raises a ground fault and then an over-temperature fault while charging, clears them, and checks the Fault
 events (strictly in order: no EnergyTransferStopped/Started around faults), State = Fault with SupplyState =
-DisabledError during the fault, and that both are restored when the faults clear.
+DisabledError during the fault, and that both are restored when the faults clear. With the emulator stimulus the
+ground fault is a 30 mA residual current; over-temperature has no physical means and falls back to its trigger
+(step 8 is skipped with the reason when triggers are disabled).
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import pytest
 
 from rig.matter.eevse import FaultState, State, SupplyState
-from rig.matter.triggers import Trigger
 from rig.steps import TestStep
-from suites.tc_eevse.support import check_attr, check_event
+from rig.stimulus import Action, check_triggers_enabled
+from suites.tc_eevse.support import apply_or_skip, check_attr, check_event
 
 pytestmark = [pytest.mark.tc("TC-EEVSE-2.4", "Fault test functionality with DUT as Server"),
               pytest.mark.pics("EEVSE.S")]
@@ -57,16 +59,16 @@ STEPS = [
 ]
 
 
-async def test_tc_eevse_2_4(steps, evse, evse_events) -> None:
+async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
     events = evse_events
     t_event = evse.event_timeout_s
 
     steps.step("1")
     steps.step("2")
-    assert await evse.triggers_enabled(), "TestEventTriggersEnabled is False: the DUT refuses test event triggers"
+    await check_triggers_enabled(steps, evse, stimulus)
 
     steps.step("3")
-    await evse.trigger(Trigger.BASIC)
+    await stimulus.apply(Action.INSTALL)
     steps.step("3a")
     await check_attr(steps, evse, "State", State.kNotPluggedIn)
     steps.step("3b")
@@ -75,7 +77,7 @@ async def test_tc_eevse_2_4(steps, evse, evse_events) -> None:
     await check_attr(steps, evse, "FaultState", FaultState.kNoError)
 
     steps.step("4")
-    await evse.trigger(Trigger.PLUGGED_IN)
+    await stimulus.apply(Action.PLUG_IN)
     ev = await events.next("EVConnected", t_event)
     steps.note(ev.summary())
     session_id = ev.data.sessionID
@@ -88,7 +90,7 @@ async def test_tc_eevse_2_4(steps, evse, evse_events) -> None:
     await evse.enable_charging(None, 6000, 60000)
 
     steps.step("6")
-    await evse.trigger(Trigger.CHARGE_DEMAND)
+    await stimulus.apply(Action.DEMAND)
     ev = await events.next("EnergyTransferStarted", t_event)
     steps.note(ev.summary())
     steps.step("6a")
@@ -97,7 +99,7 @@ async def test_tc_eevse_2_4(steps, evse, evse_events) -> None:
     await check_attr(steps, evse, "SupplyState", SupplyState.kChargingEnabled)
 
     steps.step("7")
-    await evse.trigger(Trigger.GROUND_FAULT)
+    await stimulus.apply(Action.GROUND_FAULT)
     ev = await events.next("Fault", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInCharging,
                 faultStatePreviousState=FaultState.kNoError, faultStateCurrentState=FaultState.kGroundFault)
@@ -107,34 +109,39 @@ async def test_tc_eevse_2_4(steps, evse, evse_events) -> None:
     await check_attr(steps, evse, "SupplyState", SupplyState.kDisabledError)
 
     steps.step("8")
-    await evse.trigger(Trigger.OVER_TEMPERATURE_FAULT)
-    ev = await events.next("Fault", t_event)
-    check_event(steps, ev, sessionID=session_id, state=State.kFault,
-                faultStatePreviousState=FaultState.kGroundFault, faultStateCurrentState=FaultState.kOverTemperature)
-    steps.step("8a")
-    await check_attr(steps, evse, "State", State.kFault)
-    steps.step("8b")
-    await check_attr(steps, evse, "SupplyState", SupplyState.kDisabledError)
+    last_fault = FaultState.kGroundFault
+    if await apply_or_skip(steps, stimulus, Action.OVER_TEMPERATURE_FAULT):
+        ev = await events.next("Fault", t_event)
+        check_event(steps, ev, sessionID=session_id, state=State.kFault,
+                    faultStatePreviousState=FaultState.kGroundFault, faultStateCurrentState=FaultState.kOverTemperature)
+        last_fault = FaultState.kOverTemperature
+        steps.step("8a")
+        await check_attr(steps, evse, "State", State.kFault)
+        steps.step("8b")
+        await check_attr(steps, evse, "SupplyState", SupplyState.kDisabledError)
+    else:
+        steps.skip("8a", "no over-temperature fault was raised (step 8 skipped)")
+        steps.skip("8b", "no over-temperature fault was raised (step 8 skipped)")
 
     steps.step("9")
-    await evse.trigger(Trigger.FAULT_CLEAR)
+    await stimulus.apply(Action.FAULT_CLEAR)
     ev = await events.next("Fault", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kFault,
-                faultStatePreviousState=FaultState.kOverTemperature, faultStateCurrentState=FaultState.kNoError)
+                faultStatePreviousState=last_fault, faultStateCurrentState=FaultState.kNoError)
     steps.step("9a")
     await check_attr(steps, evse, "State", State.kPluggedInCharging)
     steps.step("9b")
     await check_attr(steps, evse, "SupplyState", SupplyState.kChargingEnabled)
 
     steps.step("10")
-    await evse.trigger(Trigger.CHARGE_DEMAND_CLEAR)
+    await stimulus.apply(Action.DEMAND_CLEAR)
     ev = await events.next("EnergyTransferStopped", t_event)
     steps.note(ev.summary())
 
     steps.step("11")
-    await evse.trigger(Trigger.PLUGGED_IN_CLEAR)
+    await stimulus.apply(Action.UNPLUG)
     ev = await events.next("EVNotDetected", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInNoDemand)
 
     steps.step("12")
-    await evse.trigger(Trigger.BASIC_CLEAR)
+    await stimulus.apply(Action.UNINSTALL)
