@@ -5,6 +5,7 @@
     rig triggers [--encode NAME] [--endpoint N]                               test event trigger codes
     rig config check|schema                                                   validate rig.yaml / JSON schema
     rig bench check [--config FILE]                                           every instrument answers?
+    rig pics derive [-o FILE] [--format xml|text] | check FILE                PICS of / against the live DUT
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rig import sandbox
+from rig import pics_cli, sandbox
 from rig.errors import ConfigError, RigError
 from rig.report import cli as report_cli
 
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a rig.yaml value")
     report_cli.add_subcommands(sub)
+    pics_cli.add_subcommands(sub)
     return p
 
 
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_bench(args)
         if args.command in report_cli.COMMANDS:
             return report_cli.dispatch(args) or 0
+        if args.command in pics_cli.COMMANDS:
+            return pics_cli.dispatch(args) or 0
     except RigError as exc:
         print(f"rig: error: {exc}", file=sys.stderr)
         return exc.exit_code

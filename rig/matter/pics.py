@@ -1,0 +1,584 @@
+"""PICS: read the CSA PICS XML and the ``KEY=1|0`` text form, derive PICS from a live DUT, write both forms.
+
+Reading follows the Matter SDK's python framework (``matter/testing/pics.py``):
+
+* **text** (ci-pics-values style): ``KEY=1`` or ``KEY=0`` per line, ``#`` starts a comment; any other value is an
+  error;
+* **XML**: every ``<picsItem>`` anywhere in the tree; ``<itemNumber>`` is the key, ``<support>`` the value
+  (``true``/``false``/``1``/``0``);
+* **a folder**: every ``*.xml`` at its top level, then the XML files at any depth under each immediate sub-folder
+  (one sub-folder per endpoint; numeric names sorted numerically);
+* **a zip archive** with the same layout.
+
+The last definition of a key wins. A key missing from the file is not supported (``Pics.check`` is False), as in
+the SDK. Keys are normalised on input and on ``check``: the hex digits of ``.A``/``.C``/``.E``/``.F`` element codes
+are upper case (``EEVSE.S.A000a`` and ``EEVSE.S.A000A`` are the same key). Unknown keys give warnings, a malformed
+file a ``ConfigError`` naming the file and line. This module never imports ``chip``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from xml.parsers import expat
+from xml.sax.saxutils import escape
+
+from rig.errors import ConfigError
+
+log = logging.getLogger("rig.pics")
+
+EEVSE = "EEVSE"
+EEVSE_CLUSTER_ID = 0x0099
+
+# -- what the rig knows about the Energy EVSE cluster (revision 3) ----------------------------------------
+# code -> (name, conformance status, feature condition or "")
+FEATURES: dict[int, tuple[str, str, str]] = {
+    0: ("PREF", "ChargingPreferences", "M"),
+    1: ("SOC", "SoCReporting", "O"),
+    2: ("PNC", "PlugAndCharge", "O"),
+    3: ("RFID", "RFID", "O"),
+    4: ("V2X", "V2X", "O"),
+}
+ATTRIBUTES: dict[int, tuple[str, str, str]] = {
+    0x0000: ("State", "M", ""),
+    0x0001: ("SupplyState", "M", ""),
+    0x0002: ("FaultState", "M", ""),
+    0x0003: ("ChargingEnabledUntil", "M", ""),
+    0x0004: ("DischargingEnabledUntil", "M", "V2X"),
+    0x0005: ("CircuitCapacity", "M", ""),
+    0x0006: ("MinimumChargeCurrent", "M", ""),
+    0x0007: ("MaximumChargeCurrent", "M", ""),
+    0x0008: ("MaximumDischargeCurrent", "M", "V2X"),
+    0x0009: ("UserMaximumChargeCurrent", "O", ""),
+    0x000A: ("RandomizationDelayWindow", "O", ""),
+    0x0023: ("NextChargeStartTime", "M", "PREF"),
+    0x0024: ("NextChargeTargetTime", "M", "PREF"),
+    0x0025: ("NextChargeRequiredEnergy", "M", "PREF"),
+    0x0026: ("NextChargeTargetSoC", "M", "PREF"),
+    0x0027: ("ApproximateEVEfficiency", "O", "PREF"),
+    0x0030: ("StateOfCharge", "M", "SOC"),
+    0x0031: ("BatteryCapacity", "M", "SOC"),
+    0x0032: ("VehicleID", "M", "PNC"),
+    0x0040: ("SessionID", "M", ""),
+    0x0041: ("SessionDuration", "M", ""),
+    0x0042: ("SessionEnergyCharged", "M", ""),
+    0x0043: ("SessionEnergyDischarged", "M", "V2X"),
+}
+GLOBAL_ATTRIBUTES: dict[int, str] = {
+    0xFFF8: "GeneratedCommandList",
+    0xFFF9: "AcceptedCommandList",
+    0xFFFA: "EventList",
+    0xFFFB: "AttributeList",
+    0xFFFC: "FeatureMap",
+    0xFFFD: "ClusterRevision",
+}
+ACCEPTED_COMMANDS: dict[int, tuple[str, str, str]] = {
+    0x01: ("Disable", "M", ""),
+    0x02: ("EnableCharging", "M", ""),
+    0x03: ("EnableDischarging", "M", "V2X"),
+    0x04: ("StartDiagnostics", "O", ""),
+    0x05: ("SetTargets", "M", "PREF"),
+    0x06: ("GetTargets", "M", "PREF"),
+    0x07: ("ClearTargets", "M", "PREF"),
+}
+GENERATED_COMMANDS: dict[int, tuple[str, str, str]] = {0x00: ("GetTargetsResponse", "M", "PREF")}
+EVENTS: dict[int, tuple[str, str, str]] = {
+    0x00: ("EVConnected", "M", ""),
+    0x01: ("EVNotDetected", "M", ""),
+    0x02: ("EnergyTransferStarted", "M", ""),
+    0x03: ("EnergyTransferStopped", "M", ""),
+    0x04: ("Fault", "M", ""),
+    0x05: ("RFID", "O", "RFID"),
+}
+MANUAL = ("ManuallyControlledPluggedIn",)
+
+
+def feature_code(bit: int, cluster: str = EEVSE) -> str:
+    """``EEVSE.S.F03`` for feature bit 3."""
+    return f"{cluster}.S.F{bit:02X}"
+
+
+def attribute_code(attribute_id: int, cluster: str = EEVSE) -> str:
+    """``EEVSE.S.A000A`` for attribute 0x000A (four upper-case hex digits)."""
+    return f"{cluster}.S.A{attribute_id:04X}"
+
+
+def accepted_command_code(command_id: int, cluster: str = EEVSE) -> str:
+    """``EEVSE.S.C04.Rsp`` for accepted command 0x04."""
+    return f"{cluster}.S.C{command_id:02X}.Rsp"
+
+
+def generated_command_code(command_id: int, cluster: str = EEVSE) -> str:
+    """``EEVSE.S.C00.Tx`` for generated command 0x00."""
+    return f"{cluster}.S.C{command_id:02X}.Tx"
+
+
+def event_code(event_id: int, cluster: str = EEVSE) -> str:
+    """``EEVSE.S.E05`` for event 0x05."""
+    return f"{cluster}.S.E{event_id:02X}"
+
+
+def _known_eevse_keys() -> dict[str, tuple[str, str, str, str]]:
+    """Every EEVSE server code the rig knows: code -> (section, description, status, condition)."""
+    known: dict[str, tuple[str, str, str, str]] = {f"{EEVSE}.S": ("usage", "Energy EVSE server", "M", "")}
+    for bit, (short, name, status) in FEATURES.items():
+        known[feature_code(bit)] = ("features", name if name == short else f"{name} ({short})", status, "")
+    for aid, (name, status, cond) in ATTRIBUTES.items():
+        known[attribute_code(aid)] = ("attributes", name, status, cond)
+    for aid, name in GLOBAL_ATTRIBUTES.items():
+        known[attribute_code(aid)] = ("attributes", name, "M", "")
+    for cid, (name, status, cond) in ACCEPTED_COMMANDS.items():
+        known[accepted_command_code(cid)] = ("commandsReceived", name, status, cond)
+    for cid, (name, status, cond) in GENERATED_COMMANDS.items():
+        known[generated_command_code(cid)] = ("commandsGenerated", name, status, cond)
+    for eid, (name, status, cond) in EVENTS.items():
+        known[event_code(eid)] = ("events", name, status, cond)
+    for name in MANUAL:
+        known[f"{EEVSE}.S.M.{name}"] = ("manually", name, "O", "")
+    return known
+
+
+KNOWN_EEVSE = _known_eevse_keys()
+
+# -- key grammar ---------------------------------------------------------------------------------------------
+_CLUSTER_PREFIX = re.compile(r"^[A-Z][A-Z0-9]*\.[SC]\.")
+_HEX_ELEMENT = re.compile(r"\.(?P<kind>[AFCE])(?P<hex>[0-9A-Fa-f]+)(?=\.|$)")
+_ELEMENT = r"(?:F[0-9A-F]{2}|A[0-9A-F]{4}|C[0-9A-F]{2}\.(?:Rsp|Tx)|E[0-9A-F]{2}|[MO]\.[A-Za-z0-9_]+)"
+CLUSTER_KEY = re.compile(rf"^(?P<cluster>[A-Z][A-Z0-9]*)\.(?P<side>[SC])(?:\.{_ELEMENT})?$")
+GENERAL_KEY = re.compile(r"^(?:MCORE\.[A-Z0-9_]+(?:\.[A-Za-z0-9_]+)*|PICS_[A-Z0-9_]+)$")
+
+
+def normalize_key(key: str) -> str:
+    """Return ``key`` stripped, with the hex digits of its element codes in upper case (``A000a`` -> ``A000A``)."""
+    key = key.strip()
+    if not _CLUSTER_PREFIX.match(key):
+        return key
+    return _HEX_ELEMENT.sub(lambda m: f".{m['kind']}{m['hex'].upper()}", key)
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` is not a PICS code the rig knows (None when it is fine)."""
+    if not (CLUSTER_KEY.match(key) or GENERAL_KEY.match(key)):
+        return "does not look like a PICS code (CLUSTER.S, CLUSTER.S.Fxx/Axxxx/Cxx.Rsp/Cxx.Tx/Exx, MCORE.*)"
+    if key.startswith(f"{EEVSE}.S") and key not in KNOWN_EEVSE:
+        return "is not an Energy EVSE (0x0099, revision 3) server PICS code"
+    return None
+
+
+# -- the PICS of a DUT ---------------------------------------------------------------------------------------
+@dataclass
+class Pics:
+    """The PICS of a DUT, as read from a file.
+
+    Attributes:
+        items: key -> supported, in file order (last definition wins).
+        source: the file, folder or zip read; None for ``Pics.everything()``.
+        warnings: one line per unknown key (``file:line: KEY ...``).
+        permissive: True for ``Pics.everything()``: ``check`` is True for every key (no PICS file given: every
+            case and every optional step runs, and the DUT's behaviour decides).
+    """
+
+    items: dict[str, bool] = field(default_factory=dict)
+    source: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    permissive: bool = False
+
+    @classmethod
+    def everything(cls) -> Pics:
+        """The stand-in when no PICS file is given: every key is supported."""
+        return cls(permissive=True)
+
+    def check(self, key: str) -> bool:
+        """Return True if ``key`` is supported; a missing key is not (as the SDK's ``check_pics``)."""
+        return self.permissive or self.items.get(normalize_key(key), False)
+
+    def missing(self, keys: Iterable[str]) -> list[str]:
+        """The keys among ``keys`` that are not supported, in order."""
+        return [k for k in keys if not self.check(k)]
+
+    @property
+    def supported(self) -> list[str]:
+        """The supported keys, sorted."""
+        return sorted(k for k, v in self.items.items() if v)
+
+    def describe(self) -> str:
+        """One line for a report header."""
+        if self.permissive:
+            return "no PICS file: every case and optional step applies"
+        return f"{self.source}: {len(self.supported)} of {len(self.items)} items supported"
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+@dataclass
+class _Entry:
+    key: str
+    value: bool
+    where: str  # file:line
+
+
+def _parse_text(text: str, name: str) -> list[_Entry]:
+    out: list[_Entry] = []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.partition("#")[0].strip()
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise ConfigError(f"{name}:{n}: expected KEY=1 or KEY=0, got {raw.strip()!r}")
+        if value not in ("0", "1"):
+            raise ConfigError(f"{name}:{n}: PICS {key} must have the value 0 or 1, got {value!r}")
+        out.append(_Entry(key, value == "1", f"{name}:{n}"))
+    return out
+
+
+def _support_value(text: str) -> bool | None:
+    return {"true": True, "1": True, "false": False, "0": False}.get(text.strip().lower())
+
+
+def _parse_xml(data: bytes, name: str) -> list[_Entry]:
+    """Every ``<picsItem>`` of one XML document (expat, so that errors and items carry their line)."""
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    out: list[_Entry] = []
+    stack: list[str] = []
+    item: dict[str, str | int] | None = None
+    text: list[str] = []
+
+    def start(tag: str, _attrs: dict[str, str]) -> None:
+        nonlocal item
+        stack.append(tag)
+        text.clear()
+        if tag == "picsItem":
+            item = {"line": parser.CurrentLineNumber}
+
+    def end(tag: str) -> None:
+        nonlocal item
+        stack.pop()
+        if item is not None and tag in ("itemNumber", "support") and stack and stack[-1] == "picsItem":
+            item[tag] = "".join(text).strip()
+            item[f"{tag}_line"] = parser.CurrentLineNumber
+        elif tag == "picsItem" and item is not None:
+            line = item["line"]
+            key, support = str(item.get("itemNumber", "")), item.get("support")
+            if not key:
+                raise ConfigError(f"{name}:{line}: <picsItem> without an <itemNumber> text")
+            if support is None:
+                raise ConfigError(f"{name}:{line}: <picsItem> {key} has no <support> element")
+            value = _support_value(str(support))
+            if value is None:
+                raise ConfigError(
+                    f"{name}:{item['support_line']}: <support> of {key} must be true, false, 1 or 0, got {support!r}"
+                )
+            out.append(_Entry(key, value, f"{name}:{line}"))
+            item = None
+        text.clear()
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text.append
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as exc:
+        raise ConfigError(
+            f"{name}:{exc.lineno}: not well-formed PICS XML ({expat.errors.messages[exc.code]}, column {exc.offset})"
+        ) from None
+    return out
+
+
+def _parse_document(data: bytes, name: str) -> list[_Entry]:
+    """XML if the document starts with ``<``, else the text form."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{name}:{line}: not UTF-8 text ({exc.reason})") from None
+    if text.lstrip().startswith("<"):
+        return _parse_xml(data, name)
+    return _parse_text(text, name)
+
+
+def _folder_order(paths: Iterable[PurePosixPath]) -> list[PurePosixPath]:
+    """The SDK's folder layout: top-level ``*.xml`` (sorted), then each immediate sub-folder's XML at any depth.
+
+    Sub-folders with numeric names (endpoints) come first, in numeric order, then the others by name.
+    """
+    xml = [p for p in paths if p.suffix.lower() == ".xml" and not p.name.startswith(".")]
+    top = sorted(p for p in xml if len(p.parts) == 1)
+    subs: dict[str, list[PurePosixPath]] = {}
+    for p in xml:
+        if len(p.parts) > 1:
+            subs.setdefault(p.parts[0], []).append(p)
+
+    def sub_key(name: str) -> tuple[int, int, str]:
+        return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+    return top + [p for s in sorted(subs, key=sub_key) for p in sorted(subs[s])]
+
+
+def _read_entries(path: Path) -> list[_Entry]:
+    if path.is_dir():
+        rel = {PurePosixPath(p.relative_to(path).as_posix()): p for p in path.rglob("*") if p.is_file()}
+        order = _folder_order(rel)
+        if not order:
+            raise ConfigError(f"{path}: no PICS XML file (*.xml) in this folder or its sub-folders")
+        return [e for r in order for e in _parse_document(rel[r].read_bytes(), str(rel[r]))]
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            names = {PurePosixPath(i.filename): i.filename for i in zf.infolist() if not i.is_dir()}
+            order = _folder_order(names)
+            if not order:
+                raise ConfigError(f"{path}: no PICS XML file (*.xml) in this zip archive")
+            return [e for r in order for e in _parse_document(zf.read(names[r]), f"{path}:{names[r]}")]
+    return _parse_document(path.read_bytes(), str(path))
+
+
+def load_pics(path: str | Path) -> Pics:
+    """Read a PICS file (XML or text), a folder of PICS XML files or a zip archive of them.
+
+    Args:
+        path: the file, folder or zip.
+
+    Returns:
+        The PICS; ``warnings`` lists each unknown key with its file and line (also logged).
+
+    Raises:
+        ConfigError: the path does not exist or a file is malformed (the message names the file and line).
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ConfigError(f"PICS {path}: no such file or folder (dut.pics in rig.yaml, or --pics)")
+    try:
+        entries = _read_entries(path)
+    except OSError as exc:
+        raise ConfigError(f"PICS {path}: cannot read it ({exc.strerror or exc})") from None
+    except zipfile.BadZipFile as exc:
+        raise ConfigError(f"PICS {path}: damaged zip archive ({exc})") from None
+    pics = Pics(source=path)
+    seen_problem: set[str] = set()
+    for e in entries:
+        key = normalize_key(e.key)
+        pics.items.pop(key, None)  # last definition wins and moves to the end
+        pics.items[key] = e.value
+        problem = key_problem(key)
+        if problem and key not in seen_problem:
+            seen_problem.add(key)
+            pics.warnings.append(f"{e.where}: {key} {problem}")
+    for w in pics.warnings:
+        log.warning("PICS: %s", w)
+    return pics
+
+
+# -- deriving from a live DUT and comparing ------------------------------------------------------------------
+@dataclass(frozen=True)
+class DutElements:
+    """What a DUT's Energy EVSE cluster says about itself (the inputs of ``derive_pics``).
+
+    ``event_ids`` is None when EventList could not be read (the DUT or the controller's cluster model lacks it;
+    the CHIP 2025 wheel has no EventList attribute class).
+    """
+
+    feature_map: int
+    attribute_ids: tuple[int, ...]
+    accepted_cmds: tuple[int, ...]
+    generated_cmds: tuple[int, ...]
+    event_ids: tuple[int, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``from_dict`` reads it back)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DutElements:
+        """Inverse of ``to_dict``."""
+        events = data.get("event_ids")
+        return cls(
+            int(data["feature_map"]),
+            tuple(int(i) for i in data["attribute_ids"]),
+            tuple(int(i) for i in data["accepted_cmds"]),
+            tuple(int(i) for i in data["generated_cmds"]),
+            None if events is None else tuple(int(i) for i in events),
+        )
+
+
+def inferred_events(feature_map: int) -> list[int]:
+    """The events the spec gives an EVSE with this FeatureMap (E00-E04, and E05 RFID with the RFID feature)."""
+    return [eid for eid, (_n, status, cond) in EVENTS.items() if status == "M" or (cond == "RFID" and feature_map & 8)]
+
+
+def derive_pics(
+    feature_map: int,
+    attribute_ids: Iterable[int],
+    accepted_cmds: Iterable[int],
+    generated_cmds: Iterable[int],
+    event_ids: Iterable[int] | None = None,
+    *,
+    include_globals: bool = False,
+) -> dict[str, bool]:
+    """The Energy EVSE server PICS of a DUT, as the SDK's ``generate_device_element_pics`` builds them.
+
+    Every known EEVSE code appears (True or False, so the result is a complete PICS file); codes the DUT has but
+    the rig does not know are added as True. Attribute codes have four upper-case hex digits (``EEVSE.S.A000A``).
+
+    Args:
+        feature_map: the cluster's FeatureMap (bits 0..31).
+        attribute_ids: its AttributeList.
+        accepted_cmds: its AcceptedCommandList.
+        generated_cmds: its GeneratedCommandList.
+        event_ids: its EventList; None when it could not be read: the events are then inferred from the
+            FeatureMap by the spec's conformance (``inferred_events``).
+        include_globals: also list the global attributes (0xFFF8..0xFFFD), as the SDK does; CSA PICS files
+            do not carry them.
+    """
+    attrs = set(attribute_ids)
+    accepted, generated = set(accepted_cmds), set(generated_cmds)
+    events = set(inferred_events(feature_map) if event_ids is None else event_ids)
+    out: dict[str, bool] = {f"{EEVSE}.S": True}
+    for bit in sorted(set(FEATURES) | {b for b in range(32) if feature_map >> b & 1}):
+        out[feature_code(bit)] = bool(feature_map >> bit & 1)
+    for aid in sorted(set(ATTRIBUTES) | attrs):
+        if aid in GLOBAL_ATTRIBUTES and not include_globals:
+            continue
+        out[attribute_code(aid)] = aid in attrs
+    for cid in sorted(set(ACCEPTED_COMMANDS) | accepted):
+        out[accepted_command_code(cid)] = cid in accepted
+    for cid in sorted(set(GENERATED_COMMANDS) | generated):
+        out[generated_command_code(cid)] = cid in generated
+    for eid in sorted(set(EVENTS) | events):
+        out[event_code(eid)] = eid in events
+    return out
+
+
+_CODE = re.compile(rf"^{EEVSE}\.S(?:\.(?P<kind>[FAE])(?P<id>[0-9A-F]+)|\.C(?P<cmd>[0-9A-F]{{2}})\.(?P<dir>Rsp|Tx))?$")
+
+
+def contradictions(pics: Pics, dut: DutElements) -> list[str]:
+    """Every disagreement between a PICS file and the DUT, one sentence each.
+
+    Compared: ``EEVSE.S``, features, attributes (global ones excluded), accepted and generated commands, and
+    events when EventList was read. A derivable code the PICS does not mention counts as ``=0`` (as the
+    SDK reads a missing key), so a PICS file that omits what the DUT has is reported too. Manual (``.M.``) codes
+    and other clusters' codes are not compared.
+    """
+    if pics.permissive:
+        return []
+    derived = derive_pics(dut.feature_map, dut.attribute_ids, dut.accepted_cmds, dut.generated_cmds, dut.event_ids)
+    if dut.event_ids is None:
+        derived = {k: v for k, v in derived.items() if not _is_event(k)}
+    keys = list(derived) + [k for k in pics.items if k not in derived and _CODE.match(k) and not _skip(k, dut)]
+    out: list[str] = []
+    for key in keys:
+        said, has = pics.check(key), derived.get(key, False)
+        if said == has:
+            continue
+        claim = f"PICS says {key}=1" if said else (f"PICS says {key}=0" if key in pics.items else f"PICS omits {key}")
+        out.append(f"{claim} but {_what(key, has)}")
+    return out
+
+
+def _is_event(key: str) -> bool:
+    m = _CODE.match(key)
+    return bool(m and m["kind"] == "E")
+
+
+def _skip(key: str, dut: DutElements) -> bool:
+    m = _CODE.match(key)
+    if m is None or (m["kind"] == "E" and dut.event_ids is None):
+        return True
+    return m["kind"] == "A" and int(m["id"], 16) in GLOBAL_ATTRIBUTES
+
+
+def _what(key: str, has: bool) -> str:
+    """``the DUT's FeatureMap lacks RFID (bit 3)`` and the like."""
+    verb = "has" if has else "lacks"
+    m = _CODE.match(key)
+    if m is None or (m["kind"] is None and m["cmd"] is None):
+        return f"the DUT {'serves' if has else 'does not serve'} the Energy EVSE cluster on its endpoint"
+    if m["cmd"] is not None:
+        cid = int(m["cmd"], 16)
+        table, where = (
+            (ACCEPTED_COMMANDS, "AcceptedCommandList")
+            if m["dir"] == "Rsp"
+            else (GENERATED_COMMANDS, "GeneratedCommandList")
+        )
+        return f"the DUT's {where} {verb} 0x{cid:02X} {table.get(cid, ('?', '', ''))[0]}"
+    n = int(m["id"], 16)
+    if m["kind"] == "F":
+        short, name, _ = FEATURES.get(n, (f"bit {n}", "", ""))
+        return f"the DUT's FeatureMap {verb} {short} (bit {n}{', ' + name if name and name != short else ''})"
+    if m["kind"] == "A":
+        return f"the DUT's AttributeList {verb} 0x{n:04X} {ATTRIBUTES.get(n, ('?', '', ''))[0]}"
+    return f"the DUT's EventList {verb} 0x{n:02X} {EVENTS.get(n, ('?', '', ''))[0]}"
+
+
+# -- writing -------------------------------------------------------------------------------------------------
+_SECTIONS = ("attributes", "events", "commandsReceived", "commandsGenerated", "features", "manually")
+
+
+def write_pics_xml(items: Mapping[str, bool], path: str | Path, *, name: str = "Energy EVSE Cluster") -> Path:
+    """Write ``items`` as a CSA cluster PICS XML file (``<clusterPICS>``, one ``<picsItem>`` per key).
+
+    Energy EVSE server codes go into their ``<clusterSide type="Server">`` section with description, status and
+    condition; ``EEVSE.S`` and any other key go into ``<usage>``.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    by_section: dict[str, list[str]] = {s: [] for s in ("usage", *_SECTIONS)}
+    for key, value in items.items():
+        section, desc, status, cond = KNOWN_EEVSE.get(key, ("usage", key, "O", ""))
+        pad = " " * (4 if section == "usage" else 6)
+        cond_attr = f' cond="{EEVSE}.S.{_cond_code(cond)}"' if cond else ""
+        by_section[section].append(
+            f"{pad}<picsItem>\n"
+            f"{pad}  <itemNumber>{escape(key)}</itemNumber>\n"
+            f"{pad}  <feature>{escape(desc)}</feature>\n"
+            f"{pad}  <reference>Energy EVSE cluster (0x0099) revision 3</reference>\n"
+            f"{pad}  <status{cond_attr}>{status}</status>\n"
+            f"{pad}  <support>{'true' if value else 'false'}</support>\n"
+            f"{pad}</picsItem>\n"
+        )
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        "<clusterPICS>\n",
+        f"  <name>{escape(name)}</name>\n",
+        f"  <clusterId>0x{EEVSE_CLUSTER_ID:04X}</clusterId>\n",
+        f"  <picsRoot>{EEVSE}</picsRoot>\n",
+        "  <pixit></pixit>\n",
+        "  <usage>\n",
+        *by_section["usage"],
+        "  </usage>\n",
+        '  <clusterSide type="Server">\n',
+    ]
+    for section in _SECTIONS:
+        parts += [f"    <{section}>\n", *by_section[section], f"    </{section}>\n"]
+    parts += ["  </clusterSide>\n", "</clusterPICS>\n"]
+    path.write_text("".join(parts), encoding="utf-8")
+    return path
+
+
+def _cond_code(short: str) -> str:
+    bit = next(b for b, (s, _n, _st) in FEATURES.items() if s == short)
+    return f"F{bit:02X}"
+
+
+def write_pics_text(items: Mapping[str, bool], path: str | Path, *, header: Sequence[str] = ()) -> Path:
+    """Write ``items`` as ``KEY=1|0`` lines (ci-pics-values style), each known code commented with its name.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    lines = [f"# {h}" for h in header]
+    for key, value in items.items():
+        desc = KNOWN_EEVSE.get(key, ("", "", "", ""))[1]
+        lines.append(f"{key}={1 if value else 0}" + (f"  # {desc}" if desc else ""))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

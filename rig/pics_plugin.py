@@ -1,0 +1,268 @@
+"""pytest plugin: case applicability from the DUT's PICS, the ``pics`` fixture, PICS/DUT contradictions.
+
+Registered from the root ``conftest.py`` after ``rig.plugin`` (whose config it reads).
+
+* The PICS file is ``--pics PATH`` or else rig.yaml ``dut.pics``. With one, each case's ``pics`` marker
+  (``@pytest.mark.pics("EEVSE.S", "EEVSE.S.F03")``) is checked at collection: a case whose PICS are not all
+  supported is **skipped** (not deselected, so the report lists it) with a reason naming the PICS it lacks.
+  Without one, every case runs and the header says so.
+* The ``pics`` fixture returns the ``Pics``; without a PICS file it returns ``Pics.everything()``, whose
+  ``check()`` is True for every key, so ``steps.pics_guard(pics.check(...))`` runs every optional step.
+* With a PICS file, once the DUT is commissioned (at the first case that uses ``dut_node``; an autouse fixture,
+  a no-op otherwise), the DUT's Energy EVSE FeatureMap, AttributeList, AcceptedCommandList, GeneratedCommandList
+  and EventList are read and compared with the PICS. Each disagreement is logged, printed, listed in the
+  terminal summary and attached to failing cases.
+* Everything is in ``config.stash[PICS_KEY]`` (a ``PicsRunState``) for the report.
+
+``--pics-probe-out FILE`` is internal: ``rig pics derive|check`` run ``rig/pics_probe.py`` with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from rig.errors import RigError
+from rig.matter.pics import DutElements, Pics, contradictions, load_pics
+from rig.plugin import CONFIG_KEY
+
+log = logging.getLogger("rig.pics")
+
+
+@dataclass
+class PicsRunState:
+    """What the report needs to know about PICS in this run.
+
+    Attributes:
+        pics: the loaded PICS, or ``Pics.everything()`` when no file was given.
+        given: True when a PICS file was given.
+        skipped: nodeid -> the PICS codes of its marker that the file does not support (the case was skipped).
+        case_ids: nodeid -> TC id (``tc`` marker) of the skipped cases that have one.
+        dut: the DUT's cluster elements once read (None before, or when no file was given).
+        contradictions: one sentence per disagreement between the PICS file and the DUT.
+        error: why the DUT could not be compared, if it could not.
+        compared: True once the comparison was attempted.
+    """
+
+    pics: Pics
+    given: bool
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    case_ids: dict[str, str] = field(default_factory=dict)
+    dut: DutElements | None = None
+    contradictions: list[str] = field(default_factory=list)
+    error: str | None = None
+    compared: bool = False
+
+    def skip_reason(self, missing: list[str]) -> str:
+        """The reason text of a case skipped for ``missing`` PICS."""
+        name = self.pics.source.name if self.pics.source else "?"
+        return f"PICS not supported: {', '.join(missing)} (PICS file {name})"
+
+
+PICS_KEY = pytest.StashKey[PicsRunState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rig", "EVSE conformance rig")
+    group.addoption(
+        "--pics",
+        default=None,
+        metavar="PATH",
+        help="the DUT's PICS (XML file, folder of XML files, zip, or KEY=1|0 text); overrides rig.yaml dut.pics",
+    )
+    group.addoption("--pics-probe-out", default=None, metavar="FILE", help="internal: used by `rig pics`")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    cfg = config.stash.get(CONFIG_KEY, None)
+    opt = config.getoption("--pics")
+    path: Path | None = Path(opt) if opt else (cfg.dut.pics if cfg is not None else None)
+    if path is None:
+        state = PicsRunState(Pics.everything(), given=False)
+    else:
+        try:
+            state = PicsRunState(load_pics(path), given=True)
+        except RigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    config.stash[PICS_KEY] = state
+    meta = _metadata(config)
+    if meta is not None:
+        meta["PICS"] = state.pics.describe()
+
+
+def _metadata(config: pytest.Config) -> dict[str, Any] | None:
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:  # pragma: no cover
+        return None
+    return config.stash.get(metadata_key, None)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash.get(PICS_KEY, None)
+    if state is None:
+        return []
+    if not state.given:
+        return ["rig: PICS: none given: every case runs (pics fixture: check() is True for every key)"]
+    lines = [f"rig: PICS: {state.pics.describe()}"]
+    lines += [f"rig: PICS warning: {w}" for w in state.pics.warnings]
+    return lines
+
+
+def case_pics(item: pytest.Item) -> list[str]:
+    """The PICS codes of every ``pics`` marker on ``item`` (closest first), without duplicates."""
+    codes: list[str] = []
+    for marker in item.iter_markers("pics"):
+        codes += [str(c) for c in marker.args if str(c) not in codes]
+    return codes
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash.get(PICS_KEY, None)
+    if state is None or not state.given:
+        return
+    for item in items:
+        missing = state.pics.missing(case_pics(item))
+        if missing:
+            state.skipped[item.nodeid] = missing
+            tc = item.get_closest_marker("tc")
+            if tc is not None and tc.args:
+                state.case_ids[item.nodeid] = str(tc.args[0])
+            item.add_marker(pytest.mark.skip(reason=state.skip_reason(missing)))
+
+
+@pytest.fixture(scope="session")
+def pics(pytestconfig: pytest.Config) -> Pics:
+    """The DUT's PICS; without a PICS file, ``Pics.everything()`` (``check()`` is True for every key)."""
+    return pytestconfig.stash[PICS_KEY].pics
+
+
+# -- contradictions with the live DUT ------------------------------------------------------------------------
+async def read_dut_elements(node: Any) -> DutElements:
+    """Read the Energy EVSE FeatureMap and element lists of ``node``'s endpoint in one interaction.
+
+    ``event_ids`` is None when EventList cannot be read (the CHIP wheel's cluster model has no EventList class).
+    """
+    from rig.matter.controller import Clusters
+
+    attrs = Clusters.EnergyEvse.Attributes
+    wanted = [
+        attrs.FeatureMap,
+        attrs.AttributeList,
+        attrs.AcceptedCommandList,
+        attrs.GeneratedCommandList,
+    ]
+    values = await node.read_many(wanted)
+    missing = [a.__name__ for a in wanted if not isinstance(values.get(a), int | list)]
+    if missing:
+        raise AssertionError(f"the DUT returned no {', '.join(missing)} for the Energy EVSE cluster")
+    events: tuple[int, ...] | None = None
+    event_list = getattr(attrs, "EventList", None)
+    if event_list is not None:
+        try:
+            value = await node.read(event_list)
+            events = tuple(int(e) for e in value) if isinstance(value, list) else None
+        except (AssertionError, RigError):
+            events = None
+    return DutElements(
+        int(values[attrs.FeatureMap]),
+        tuple(int(a) for a in values[attrs.AttributeList]),
+        tuple(int(c) for c in values[attrs.AcceptedCommandList]),
+        tuple(int(c) for c in values[attrs.GeneratedCommandList]),
+        events,
+    )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def pics_dut_elements(dut_node: Any) -> DutElements:
+    """The DUT's Energy EVSE elements (FeatureMap and the four lists), read once per session."""
+    return await read_dut_elements(dut_node)
+
+
+@pytest.fixture(autouse=True)
+def _pics_vs_dut(request: pytest.FixtureRequest) -> None:
+    """With a PICS file: compare it with the DUT once, at the first case that uses the DUT.
+
+    Acts only when a PICS file is given and the case needs ``dut_node`` anyway (so the rig's own tests never
+    start a DUT for it), and only once per session; a cheap no-op otherwise.
+    """
+    state = request.config.stash.get(PICS_KEY, None)
+    if state is None or not state.given or state.compared or "dut_node" not in request.fixturenames:
+        return
+    state.compared = True
+    _compare_with_dut(request, state)
+
+
+def _compare_with_dut(request: pytest.FixtureRequest, state: PicsRunState) -> None:
+    try:
+        state.dut = request.getfixturevalue("pics_dut_elements")
+    except (AssertionError, RigError) as exc:
+        state.error = f"could not read the DUT's Energy EVSE elements to compare with the PICS: {exc}"
+        log.warning("PICS: %s", state.error)
+        return
+    state.contradictions = contradictions(state.pics, state.dut)
+    meta = _metadata(request.config)
+    if meta is not None and state.contradictions:
+        meta["PICS contradictions"] = "; ".join(state.contradictions)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capman = request.config.pluginmanager.get_plugin("capturemanager")
+    for text in state.contradictions:
+        log.warning("PICS contradiction: %s", text)
+        if reporter is not None:  # on the terminal now, not in the case's captured output
+            with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+                reporter.write_line(f"rig: PICS contradiction: {text}", yellow=True)
+    if not state.contradictions:
+        log.info("PICS %s agrees with the DUT", state.pics.source)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    state = item.config.stash.get(PICS_KEY, None)
+    if state is not None and call.when == "setup" and item.nodeid in state.skipped:
+        _junit_case_name(item, report)
+    if state is not None and report.failed and state.contradictions:
+        report.sections.append(
+            ("rig: the PICS file contradicts the DUT", "\n".join(state.contradictions)),
+        )
+    return report
+
+
+def _junit_case_name(item: pytest.Item, report: pytest.TestReport) -> None:
+    """JUnit names a PICS-skipped case by its TC id too (rig.plugin's fixture for it never runs for a skipped case)."""
+    from _pytest.junitxml import xml_key
+
+    xml = item.config.stash.get(xml_key, None)
+    tc = item.get_closest_marker("tc")
+    if xml is None or tc is None or not tc.args:
+        return
+    reporter = xml.node_reporter(report)
+    reporter.add_attribute("name", str(tc.args[0]))
+    reporter.add_attribute("classname", str(tc.args[1]) if len(tc.args) > 1 else "")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(PICS_KEY, None)
+    if state is None or not state.given:
+        return
+    if state.skipped:
+        terminalreporter.section("PICS: cases not applicable")
+        for nodeid, missing in state.skipped.items():
+            case = state.case_ids.get(nodeid)
+            terminalreporter.write_line(f"{case + ' ' if case else ''}{nodeid}: lacks {', '.join(missing)}")
+    if state.contradictions or state.error:
+        terminalreporter.section("PICS contradicts the DUT", yellow=True)
+        for text in state.contradictions:
+            terminalreporter.write_line(text)
+        if state.error:
+            terminalreporter.write_line(state.error)
+    elif state.dut is not None:
+        terminalreporter.write_line(f"rig: PICS {state.pics.source} agrees with the DUT")
