@@ -247,6 +247,8 @@ def bench(rig_config: RigConfig, dut_process: Any, run_dir: Path, pytestconfig: 
                 source.set_voltage(NOMINAL_MAINS_V)
                 source.set_frequency(NOMINAL_MAINS_HZ)
                 source.set_output(True)
+                if not source.output_on():  # also orders the write before anything measures the mains
+                    pytest.exit(f"bench: the AC source {role!r} did not switch its output on", returncode=3)
                 log.info("DUT powered from %s: %.0f V %.0f Hz", role, NOMINAL_MAINS_V, NOMINAL_MAINS_HZ)
                 break
         yield instruments
@@ -402,7 +404,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     except KeyboardInterrupt as exc:
         item.session.shouldstop = f"interrupted ({exc or 'Ctrl-C'})"
         raise RunInterrupted(
-            f"the run was interrupted ({exc or 'Ctrl-C'}) during this case; the bench was put in its safe state"
+            f"the run was interrupted ({exc or 'Ctrl-C'}) during this case; the bench is put in its safe state at teardown"
         ) from None
 
 

@@ -92,6 +92,8 @@ def ac_source(served: dict[str, dict[str, Any]]) -> Iterator[Any]:
     src.set_voltage(230.0)
     src.set_frequency(50.0)
     src.set_output(True)
+    # A query on the same connection: the source has applied the output before another instrument measures it.
+    assert src.output_on()
     try:
         yield src
     finally:
