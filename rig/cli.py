@@ -23,7 +23,7 @@ from rig.errors import ConfigError, RigError
 from rig.report import cli as report_cli
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SUITES = ["suites/tc_eevse"]
+DEFAULT_SUITES = ["suites/tc_eevse", "suites/hil"]
 
 
 def _parser() -> argparse.ArgumentParser:

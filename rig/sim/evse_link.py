@@ -65,6 +65,12 @@ class EvseLink:
 
     async def start(self) -> None:
         """Connect, push all inputs, attach and subscribe (raises TimeoutError naming the socket)."""
+        await self._connect()
+        self.plant.add_listener(self._on_plant_change)
+        self._tasks.append(asyncio.create_task(self._meter_loop()))
+
+    async def _connect(self) -> None:
+        """Open the socket, push every input, attach and subscribe."""
         deadline = time.monotonic() + self.connect_timeout_s
         while True:
             try:
@@ -84,26 +90,41 @@ class EvseLink:
         self._apply_outputs(reply.get("outputs", {}), None)
         reply = await self.request({"op": "subscribe"})
         self._apply_outputs(reply.get("outputs", {}), None)
-        self.plant.add_listener(self._on_plant_change)
-        self._tasks.append(asyncio.create_task(self._meter_loop()))
+
+    async def _reconnect(self) -> None:
+        """The EVSE went away (power cycle, restart): reconnect as soon as its port is back, then re-attach.
+
+        A powered-down EVSE drives nothing: its outputs are off (no pilot source, contactor open) until it is back.
+        """
+        self._apply_outputs({"cp_mode": "off", "duty_pct": None, "contactor": False}, None)
+        self._writer = None
+        while True:
+            try:
+                await self._connect()
+                log.info("EVSE hardware port %s: reconnected and re-attached", self.socket_path)
+                return
+            except (TimeoutError, ConnectionError, OSError) as exc:
+                log.info("EVSE hardware port %s not back yet: %s", self.socket_path, exc)
+                await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
         """Detach and disconnect (idempotent; the EVSE may already be gone)."""
         self.plant.remove_listener(self._on_plant_change)
-        if self._writer is not None and not self._writer.is_closing():
+        writer, self._writer = self._writer, None  # no reconnect from here on
+        if writer is not None and not writer.is_closing():
+            self._writer = writer
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.request({"op": "detach"}), 1.0)
+            self._writer = None
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(Exception):
-                await self._writer.wait_closed()
-            self._writer = None
         while self._replies:
             fut = self._replies.popleft()
             if not fut.done():
@@ -163,6 +184,9 @@ class EvseLink:
                     fut = self._replies.popleft()
                     if not fut.done():
                         fut.set_exception(ConnectionError("EVSE hardware port closed"))
+                if self._writer is not None:  # not stopping: the EVSE restarts (power cycle)
+                    self._writer.close()
+                    self._tasks.append(asyncio.create_task(self._reconnect()))
                 return
             recv_ns = time.monotonic_ns()
             try:

@@ -1,0 +1,172 @@
+"""Helpers for the HIL cases: bench requirements, charging sessions, pilot and meter measurements, edge timing.
+
+The HIL cases check what only a bench with instruments can check, so they run with the ``emulator`` stimulus only:
+in ``trigger`` or ``manual`` mode, or on a bench without the role a case needs, every step is skipped with the
+reason (never silently absent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from rig.ev_emulator.pilot import current_to_duty, duty_to_current
+from rig.instruments.capabilities import AcSource, EnergyMeter
+from rig.matter.eevse import MATTER_EPOCH_OFFSET_S
+from rig.steps import StepRunner
+from rig.stimulus import Action
+
+DUTY_TOLERANCE_PCT = 0.5
+"""IEC 61851-1 pulse-width tolerance: +-5 us of the 1000 us period."""
+SETTLE_S = 3.0
+"""How long the EVSE gets to bring its pilot to a new limit ("after a few seconds", as the SDK's 2.2 waits 3 s)."""
+CLOSE_WITHIN_S = 3.0
+"""IEC 61851-1 sequence B2 -> C2: the EVSE closes its contactor within 3 s."""
+OPEN_WITHIN_S = 0.100
+"""IEC 61851-1 C -> B (or A): the EVSE de-energises within 100 ms."""
+RCD_TRIP_S = 0.300
+"""Type A RCD at its rated residual current: trip within 300 ms."""
+EV_FOLLOW_S = 5.0
+"""IEC 61851-1: the EV follows a lowered PWM offer within 5 s."""
+METER_CURRENT_TOLERANCE_A = 0.5
+"""Meter accuracy and noise allowance on a current comparison, A."""
+
+
+def find_role(bench: Any, capability: type) -> Any:
+    """Return the first bench instrument offering ``capability``, or None."""
+    if bench is None:
+        return None
+    for role in bench.roles:
+        inst = bench.role(role)
+        if isinstance(inst, capability):
+            return inst
+    return None
+
+
+def require_bench(steps: StepRunner, stimulus: Any, bench: Any, *needs: type) -> Any:
+    """Skip the whole case (every step, with the reason) unless the run has the emulator and the roles it needs.
+
+    Returns:
+        The EV emulator.
+    """
+    reason = None
+    if stimulus.mode != "emulator":
+        reason = f"HIL case: needs the emulator stimulus (this run uses {stimulus.mode}; run with --stimulus emulator)"
+    elif bench is None or bench.ev_emulator is None:
+        reason = "HIL case: the bench has no EV emulator (rig.yaml ev_emulator)"
+    else:
+        missing = [cap.__name__ for cap in needs if find_role(bench, cap) is None]
+        if missing:
+            reason = f"HIL case: the bench has no instrument offering {', '.join(missing)} (rig.yaml instruments)"
+    if reason:
+        steps.skip_remaining(reason)
+        pytest.skip(reason)
+    return bench.ev_emulator
+
+
+async def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking instrument call off the event loop."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def plug_in(steps: StepRunner, stimulus: Any, events: Any, t_event: float) -> Any:
+    """INSTALL + PLUG_IN; wait for EVConnected; return the event."""
+    await stimulus.apply(Action.INSTALL)
+    await stimulus.apply(Action.PLUG_IN)
+    ev = await events.wait_for("EVConnected", t_event)
+    steps.note(ev.summary())
+    return ev
+
+
+async def start_charging(steps: StepRunner, evse: Any, stimulus: Any, events: Any, max_ma: int,
+                         until: int | None = None) -> Any:
+    """EnableCharging (until, 6 A, ``max_ma``) then EV demand (state C); wait for EnergyTransferStarted."""
+    await evse.enable_charging(until, 6000, max_ma)
+    await stimulus.apply(Action.DEMAND)
+    ev = await events.wait_for("EnergyTransferStarted", evse.event_timeout_s)
+    steps.note(ev.summary())
+    return ev
+
+
+async def wait_contactor(ev: Any, closed: bool, after_t: float, timeout_s: float, what: str) -> float:
+    """Wait for the contactor edge after ``after_t`` (capture clock); return its time."""
+    signal = "CONTACTOR_CLOSED" if closed else "CONTACTOR_OPEN"
+    edge = await call(ev.wait_edge, signal, after_t, timeout_s)
+    del what
+    return float(edge.t_s)
+
+
+async def settled_pilot(ev: Any, expected_duty: float | None, timeout_s: float = SETTLE_S) -> Any:
+    """Read the pilot until its duty is within tolerance of ``expected_duty`` (None: PWM off) or ``timeout_s``.
+
+    Returns the last reading either way: the measurement that follows judges it.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = await call(ev.pilot)
+        if expected_duty is None and not status.pwm_on:
+            return status
+        if (expected_duty is not None and status.pwm_on
+                and abs(status.reading.duty_pct - expected_duty) <= DUTY_TOLERANCE_PCT):
+            return status
+        if time.monotonic() >= deadline:
+            return status
+        await asyncio.sleep(0.05)
+
+
+async def measure_duty_for(steps: StepRunner, evse: Any, ev: Any, limit_ma: int, series: list[Any],
+                           label: str) -> float:
+    """MaximumChargeCurrent must be ``limit_ma``; the pilot duty must offer it within the IEC tolerance."""
+    deadline = time.monotonic() + SETTLE_S
+    while True:  # the DUT gets the plan's few seconds to apply a new limit
+        max_ma = int(await evse.read("MaximumChargeCurrent"))
+        if max_ma == limit_ma or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.05)
+    steps.measure(f"MaximumChargeCurrent ({label})", max_ma, "mA", expected=limit_ma)
+    duty = round(current_to_duty(limit_ma / 1000), 1)
+    status = await settled_pilot(ev, duty)
+    series.append((time.time(), status.reading.duty_pct if status.pwm_on else 0.0))
+    steps.note(f"pilot {status.classified.label}: {status.reading.duty_pct:.1f} % at {status.reading.frequency_hz:.0f} Hz"
+               f" = {duty_to_current(status.reading.duty_pct) if status.pwm_on else 0:.2f} A offered")
+    steps.measure(f"pilot duty ({label})", round(status.reading.duty_pct, 2) if status.pwm_on else 0.0, "%",
+                  low=round(duty - DUTY_TOLERANCE_PCT, 2), high=round(duty + DUTY_TOLERANCE_PCT, 2))
+    return float(status.reading.duty_pct)
+
+
+def ac_source(bench: Any) -> AcSource:
+    """The bench's AC source (checked by :func:`require_bench`)."""
+    source = find_role(bench, AcSource)
+    assert source is not None
+    return source  # type: ignore[no-any-return]
+
+
+def meter(bench: Any) -> EnergyMeter:
+    """The bench's reference energy meter (checked by :func:`require_bench`)."""
+    m = find_role(bench, EnergyMeter)
+    assert m is not None
+    return m  # type: ignore[no-any-return]
+
+
+def epoch_to_unix(epoch_s: int) -> float:
+    """Matter-epoch seconds -> Unix seconds."""
+    return float(epoch_s + MATTER_EPOCH_OFFSET_S)
+
+
+async def capture_offset(ev: Any) -> float:
+    """Unix time minus the capture clock, s (to place capture edges on the wall clock)."""
+    t0 = time.time()
+    now = await call(ev.now_s)
+    t1 = time.time()
+    return (t0 + t1) / 2 - float(now)
+
+
+async def fault_event(steps: StepRunner, events: Any, t_event: float, **expected: Any) -> Any:
+    """The next event must be Fault with these fields (strict: no EnergyTransferStopped/Started around faults)."""
+    from suites.tc_eevse.support import check_event
+
+    ev = await events.next("Fault", t_event)
+    return check_event(steps, ev, **expected)
