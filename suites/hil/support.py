@@ -130,8 +130,9 @@ async def measure_duty_for(steps: StepRunner, evse: Any, ev: Any, limit_ma: int,
     duty = round(current_to_duty(limit_ma / 1000), 1)
     status = await settled_pilot(ev, duty)
     series.append((time.time(), status.reading.duty_pct if status.pwm_on else 0.0))
-    steps.note(f"pilot {status.classified.label}: {status.reading.duty_pct:.1f} % at {status.reading.frequency_hz:.0f} Hz"
-               f" = {duty_to_current(status.reading.duty_pct) if status.pwm_on else 0:.2f} A offered")
+    offered = duty_to_current(status.reading.duty_pct) if status.pwm_on else 0.0
+    steps.note(f"pilot {status.classified.label}: {status.reading.duty_pct:.1f} % at "
+               f"{status.reading.frequency_hz:.0f} Hz = {offered:.2f} A offered")
     steps.measure(f"pilot duty ({label})", round(status.reading.duty_pct, 2) if status.pwm_on else 0.0, "%",
                   low=round(duty - DUTY_TOLERANCE_PCT, 2), high=round(duty + DUTY_TOLERANCE_PCT, 2))
     return float(status.reading.duty_pct)
@@ -170,3 +171,19 @@ async def fault_event(steps: StepRunner, events: Any, t_event: float, **expected
 
     ev = await events.next("Fault", t_event)
     return check_event(steps, ev, **expected)
+
+
+def check_event_fields(steps: StepRunner, event: Any, **expected: Any) -> Any:
+    """Require the event's fields to equal ``expected`` (as ``suites.tc_eevse.support.check_event``)."""
+    from suites.tc_eevse.support import check_event
+
+    return check_event(steps, event, **expected)
+
+
+async def mark(ev: Any) -> float:
+    """Clear the capture's edge log (it holds a bounded number, 64 on the relay module) and return its clock, s.
+
+    Call it just before the cause whose reaction is timed, as a lab procedure re-arms its capture.
+    """
+    await call(ev.clear_edges)
+    return float(await call(ev.now_s))

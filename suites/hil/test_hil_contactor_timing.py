@@ -11,7 +11,7 @@ import pytest
 
 from rig.steps import TestStep
 from rig.stimulus import Action
-from suites.hil.support import CLOSE_WITHIN_S, OPEN_WITHIN_S, call, plug_in, require_bench, wait_contactor
+from suites.hil.support import CLOSE_WITHIN_S, OPEN_WITHIN_S, mark, plug_in, require_bench, wait_contactor
 
 pytestmark = [pytest.mark.tc("HIL-CONTACTOR", "Contactor reaction times"), pytest.mark.pics("EEVSE.S")]
 
@@ -30,14 +30,14 @@ STEPS = [
 
 
 async def _close(steps, ev, stimulus) -> None:
-    t_c = await call(ev.now_s)
+    t_c = await mark(ev)
     await stimulus.apply(Action.DEMAND)
     t_closed = await wait_contactor(ev, True, t_c, CLOSE_WITHIN_S + 2.0, "contactor closing after state C")
     steps.measure("contactor close after state C", round(t_closed - t_c, 4), "s", low=0.0, high=CLOSE_WITHIN_S)
 
 
 async def _open(steps, ev, stimulus, action: Action, label: str) -> None:
-    t_b = await call(ev.now_s)
+    t_b = await mark(ev)
     await stimulus.apply(action)
     t_open = await wait_contactor(ev, False, t_b, 2.0, f"contactor opening after {label}")
     steps.measure(f"contactor open after {label}", round(t_open - t_b, 4), "s", low=0.0, high=OPEN_WITHIN_S)

@@ -19,6 +19,7 @@ from suites.hil.support import (
     call,
     capture_offset,
     epoch_to_unix,
+    mark,
     meter,
     plug_in,
     require_bench,
@@ -55,7 +56,7 @@ async def test_hil_enabled_until(steps, evse, evse_events, stimulus, bench) -> N
 
     steps.step("3")
     until = matter_epoch_s() + WINDOW_S
-    t0 = await call(ev.now_s)
+    t0 = await mark(ev)
     await start_charging(steps, evse, stimulus, evse_events, 16000, until)
     await call(ev.wait_edge, "CONTACTOR_CLOSED", t0, 5.0)
     current = await call(m.current, 1)
@@ -63,7 +64,7 @@ async def test_hil_enabled_until(steps, evse, evse_events, stimulus, bench) -> N
 
     steps.step("4")
     offset = await capture_offset(ev)
-    remaining = epoch_to_unix(until) - (await call(ev.now_s) + offset)
+    remaining = epoch_to_unix(until) - (await mark(ev) + offset)
     opened = await call(ev.wait_edge, "CONTACTOR_OPEN", t0, max(remaining, 0) + LATE_S + 1.0)
     steps.measure("contactor open after the expiry", round(opened.t_s + offset - epoch_to_unix(until), 3), "s",
                   low=-1.0, high=LATE_S)

@@ -22,6 +22,7 @@ from suites.hil.support import (
     EV_FOLLOW_S,
     METER_CURRENT_TOLERANCE_A,
     call,
+    mark,
     meter,
     plug_in,
     require_bench,
@@ -77,7 +78,7 @@ async def test_hil_ev_current(steps, evse, evse_events, stimulus, bench, request
     await plug_in(steps, stimulus, evse_events, t_event)
 
     steps.step("3")
-    t0 = await call(ev.now_s)
+    t0 = await mark(ev)
     await start_charging(steps, evse, stimulus, evse_events, LIMITS_MA[0])
     await call(ev.wait_edge, "CONTACTOR_CLOSED", t0, 5.0)
     await _check_limit(steps, evse, ev, m, LIMITS_MA[0], current, advertised)

@@ -16,7 +16,7 @@ from rig.instruments.capabilities import EnergyMeter
 from rig.report.record import attach_series
 from rig.steps import TestStep
 from rig.stimulus import Action
-from suites.hil.support import call, meter, plug_in, require_bench, start_charging
+from suites.hil.support import call, mark, meter, plug_in, require_bench, start_charging
 
 pytestmark = [pytest.mark.tc("HIL-ENERGY", "Session energy agrees with the meter"), pytest.mark.pics("EEVSE.S")]
 
@@ -51,7 +51,7 @@ async def test_hil_session_energy(steps, evse, evse_events, stimulus, bench, rig
     await plug_in(steps, stimulus, evse_events, t_event)
 
     steps.step("3")
-    t0 = await call(ev.now_s)
+    t0 = await mark(ev)
     await start_charging(steps, evse, stimulus, evse_events, 32000)
     await call(ev.wait_edge, "CONTACTOR_CLOSED", t0, 5.0)
 
