@@ -316,6 +316,14 @@ class Node:
     def _ep(self, endpoint: int | None) -> int:
         return self.endpoint if endpoint is None else endpoint
 
+    def expire_sessions(self) -> None:
+        """Drop the CASE sessions with this node, so the next interaction establishes a fresh one.
+
+        After a power cycle the DUT has forgotten its sessions; without this the controller keeps using the stale
+        one until its exchanges time out.
+        """
+        self.ctrl.ExpireSessions(self.node_id)
+
     async def read(self, attribute: Any, *, endpoint: int | None = None) -> Any:
         """Read one attribute (a ``Clusters.X.Attributes.Y`` class); return its value.
 

@@ -72,9 +72,10 @@ async def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-async def plug_in(steps: StepRunner, stimulus: Any, events: Any, t_event: float) -> Any:
-    """INSTALL + PLUG_IN; wait for EVConnected; return the event."""
-    await stimulus.apply(Action.INSTALL)
+async def plug_in(steps: StepRunner, stimulus: Any, events: Any, t_event: float, *, install: bool = True) -> Any:
+    """INSTALL (unless done already) + PLUG_IN; wait for EVConnected; return the event."""
+    if install:
+        await stimulus.apply(Action.INSTALL)
     await stimulus.apply(Action.PLUG_IN)
     ev = await events.wait_for("EVConnected", t_event)
     steps.note(ev.summary())
