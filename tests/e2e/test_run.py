@@ -89,8 +89,9 @@ def test_unreachable_dut_fails_within_30_s(rig_run) -> None:
     assert res.code != 0
     assert "no commissionable DUT" in res.output, res.output[-3000:]
     assert "Traceback" not in res.output
-    # 30 s for commissioning (dut.timeouts.commissioning) plus starting the sandbox and the virtual EVSE.
-    assert elapsed < 45, f"took {elapsed:.0f} s"
+    assert "within 30 s" in res.output, "the search is bounded by dut.timeouts.commissioning (30 s)"
+    # 30 s of search plus starting the sandbox, the virtual EVSE and the bench (slower on a loaded machine).
+    assert elapsed < 75, f"took {elapsed:.0f} s"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
