@@ -62,6 +62,7 @@ class EvseLink:
         self._replies: deque[asyncio.Future[dict[str, Any]]] = deque()
         self._sent: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._reconnecting = False
 
     async def start(self) -> None:
         """Connect, push all inputs, attach and subscribe (raises TimeoutError naming the socket)."""
@@ -82,7 +83,7 @@ class EvseLink:
                         f"EVSE hardware port {self.socket_path} not reachable within {self.connect_timeout_s:g} s"
                     ) from exc
                 await asyncio.sleep(0.05)
-        self._tasks.append(asyncio.create_task(self._read_loop()))
+        self._tasks.append(asyncio.create_task(self._read_loop(self._reader, self._writer)))
         inputs = self.plant.evse_inputs()
         await self.request({"op": "inputs", **inputs})
         self._sent = dict(inputs)
@@ -96,16 +97,30 @@ class EvseLink:
 
         A powered-down EVSE drives nothing: its outputs are off (no pilot source, contactor open) until it is back.
         """
+        self._reconnecting = True
         self._apply_outputs({"cp_mode": "off", "duty_pct": None, "contactor": False}, None)
-        self._writer = None
-        while True:
-            try:
-                await self._connect()
-                log.info("EVSE hardware port %s: reconnected and re-attached", self.socket_path)
-                return
-            except (TimeoutError, ConnectionError, OSError) as exc:
-                log.info("EVSE hardware port %s not back yet: %s", self.socket_path, exc)
-                await asyncio.sleep(0.1)
+        try:
+            while True:
+                self._drop_connection()
+                try:
+                    await self._connect()
+                    log.info("EVSE hardware port %s: reconnected and re-attached", self.socket_path)
+                    return
+                except (TimeoutError, ConnectionError, OSError) as exc:
+                    log.info("EVSE hardware port %s not back yet: %s", self.socket_path, exc)
+                    await asyncio.sleep(0.1)
+        finally:
+            self._reconnecting = False
+
+    def _drop_connection(self) -> None:
+        """Close the present connection (if any) and fail the requests waiting on it."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+        while self._replies:
+            fut = self._replies.popleft()
+            if not fut.done():
+                fut.set_exception(ConnectionError("EVSE hardware port closed"))
 
     async def stop(self) -> None:
         """Detach and disconnect (idempotent; the EVSE may already be gone)."""
@@ -174,18 +189,15 @@ class EvseLink:
             inputs = self.plant.evse_inputs()
             self._push({k: inputs[k] for k in ("meter_energy_mwh", "meter_power_mw")})
 
-    async def _read_loop(self) -> None:
-        assert self._reader is not None
+    async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            line = await self._reader.readline()
+            line = await reader.readline()
             if not line:
                 log.info("EVSE hardware port closed")
-                while self._replies:
-                    fut = self._replies.popleft()
-                    if not fut.done():
-                        fut.set_exception(ConnectionError("EVSE hardware port closed"))
-                if self._writer is not None:  # not stopping: the EVSE restarts (power cycle)
-                    self._writer.close()
+                if writer is not self._writer:
+                    return  # an old connection, or stopping: nothing to do
+                self._drop_connection()
+                if not self._reconnecting:  # the EVSE restarts (power cycle): attach again when it is back
                     self._tasks.append(asyncio.create_task(self._reconnect()))
                 return
             recv_ns = time.monotonic_ns()

@@ -1,0 +1,104 @@
+"""Full-suite duration vs the waits the test plan imposes (the speed target of issue 4: at most 10 s more).
+
+    sudo .venv/bin/python benchmarks/bench_suite.py [--run-dir reports/<run>] [-- extra rig run arguments]
+
+Without ``--run-dir`` it makes one full default run. It prints the run's wall time, the session set-up (virtual
+EVSE start, commissioning: before the first case), the time spent in cases, and the imposed waits: the windows the
+test plan (and the HIL cases' own observation windows) make a conformant DUT wait for, read from the suites'
+constants, so they follow the code. Overhead = case time - imposed waits.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def imposed_waits() -> dict[str, tuple[float, str]]:
+    """Case id -> (seconds, what): the waits a conformant DUT cannot shorten."""
+    from suites.hil import test_hil_diode_fault as diode
+    from suites.hil import test_hil_enabled_until as until
+    from suites.hil import test_hil_mains_faults as mains
+    from suites.hil import test_hil_session_energy as energy
+    from suites.tc_eevse import test_tc_eevse_2_2 as tc22
+
+    waits = {
+        "TC-EEVSE-2.2": (float(tc22.ENABLE_WINDOW_S), "ChargingEnabledUntil window (step 7)"),
+        "HIL-UNTIL": (float(until.WINDOW_S), "ChargingEnabledUntil window"),
+        "HIL-ENERGY": (float(energy.CHARGE_S), "charging to have energy to compare"),
+        "HIL-DIODE": (float(diode.HOLD_S), "diode kept shorted"),
+        "HIL-MAINS": (float(mains.DROPOUT_S), "mains dropout program"),
+    }
+    try:
+        from suites.tc_eevse import test_tc_eevse_2_6 as tc26
+
+        waits["TC-EEVSE-2.6"] = (float(tc26.CHARGING_QUIET_WINDOW_S + 2 * tc26.SESSION_BOUNDARY_WINDOW_S),
+                                 "Q-quality observation windows (steps 10, 15, 18)")
+    except (ImportError, AttributeError):
+        pass
+    try:
+        from suites.tc_eevse import test_tc_eevse_2_10 as tc210
+
+        waits["TC-EEVSE-2.10"] = (float(max(tc210.CHARGING_WINDOW_S, tc210.DISCHARGING_WINDOW_S)),
+                                  "charging/discharging windows (run concurrently)")
+    except (ImportError, AttributeError):
+        pass
+    return waits
+
+
+def run_once(extra: list[str]) -> tuple[Path, float, tempfile.TemporaryDirectory[str]]:
+    tmp = tempfile.TemporaryDirectory(prefix="rig-bench-suite-")
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "rig.cli", "run", "--set", f"report.dir={tmp.name}", *extra],
+                          cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - t0
+    if proc.returncode not in (0, 1):
+        sys.exit(f"rig run failed to run (exit {proc.returncode}): {proc.stdout[-800:]}{proc.stderr[-800:]}")
+    return (Path(tmp.name) / "latest").resolve(), wall, tmp
+
+
+def main(argv: list[str]) -> int:
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = argv[: argv.index("--")] if "--" in argv else argv
+    keep = None
+    if "--run-dir" in args:
+        run_dir, wall = Path(args[args.index("--run-dir") + 1]), None
+    else:
+        run_dir, wall, keep = run_once(extra)
+    results = json.loads((run_dir / "results.json").read_text())
+    starts = [r["setup_start"] for r in results.values() if "setup_start" in r]
+    stops = [r.get("teardown_stop") or r.get("call_stop") or r.get("setup_stop") for r in results.values()]
+    first_call = min(r.get("call_start", r["setup_stop"]) for r in results.values() if "setup_stop" in r)
+    session_setup = first_call - min(starts)
+    span = max(s for s in stops if s) - min(starts)
+    in_cases = span - session_setup
+    waits = imposed_waits()
+    imposed = sum(s for case, (s, _) in waits.items() if results.get(case, {}).get("outcome") == "passed")
+    print(f"run {run_dir.name}: {len(results)} cases, "
+          f"{sum(r['outcome'] == 'passed' for r in results.values())} passed")
+    if wall is not None:
+        print(f"rig run wall time (sandbox, DUT start, commissioning, cases, report): {wall:.1f} s")
+    print(f"session set-up before the first case:                           {session_setup:.1f} s")
+    print(f"cases (first case start to last case end):                      {in_cases:.1f} s")
+    print(f"imposed waits (test plan windows + HIL observation windows):    {imposed:.1f} s")
+    for case, (s, what) in sorted(waits.items()):
+        print(f"    {case:16s} {s:5.1f} s  {what}")
+    print(f"overhead (cases - imposed waits):                               {in_cases - imposed:.1f} s "
+          f"(target: <= 10 s)")
+    slow = sorted(((r.get("duration_s", 0.0) - waits.get(c, (0.0, ""))[0], c) for c, r in results.items()),
+                  reverse=True)[:8]
+    print("largest case overheads: " + ", ".join(f"{c} {d:.1f} s" for d, c in slow))
+    if keep is not None:
+        keep.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
