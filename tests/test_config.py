@@ -42,7 +42,7 @@ def test_default_rig_yaml_describes_the_virtual_bench() -> None:
     cfg = load_config(path, environ={})
     assert cfg.is_virtual
     assert cfg.dut.kind == "virtual"
-    assert cfg.stimulus == "trigger"
+    assert cfg.stimulus == "emulator", "the virtual bench's EV emulator drives the default run"
     assert cfg.config_path == path
     assert cfg.raw_digest == hashlib.sha256(path.read_bytes()).hexdigest()
     assert cfg.report.dir == REPO / "reports"
@@ -53,8 +53,13 @@ def test_default_rig_yaml_equals_model_defaults() -> None:
     # instruments and ev_emulator have no defaults: rig.yaml describes the virtual bench (tested below)
     cfg = load_config(REPO / "rig.yaml", environ={})
     defaults = config_from_dict({"station": {}, "dut": {}}, base_dir=REPO)
-    bench = {"config_path", "raw_digest", "instruments", "ev_emulator"}
-    assert cfg.model_dump(exclude=bench) == defaults.model_dump(exclude=bench)
+    # ... and the virtual bench's own choices: emulator stimulus, and the EVSE's installed CircuitCapacity
+    bench = {"config_path", "raw_digest", "instruments", "ev_emulator", "stimulus"}
+    got, want = cfg.model_dump(exclude=bench), defaults.model_dump(exclude=bench)
+    assert got["virtual_evse"].pop("hardware") == {"circuitCapacity": 24000}
+    want["virtual_evse"].pop("hardware")
+    assert got == want
+    assert (cfg.stimulus, defaults.stimulus) == ("emulator", "trigger")
 
 
 def test_defaults(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_plugin_writes_the_record_fields(demo_run) -> None:
     assert proc.returncode == 1, proc.stdout[-3000:]
     rec = load_record(run_dir / "report.json")
     assert rec["status"] == "finished" and rec["exit_status"] == 1 and rec["schema_version"] == 1
-    assert rec["rig"]["version"] and rec["config"]["sha256"] and rec["stimulus"] == "trigger"
+    assert rec["rig"]["version"] and rec["config"]["sha256"] and rec["stimulus"] in ("trigger", "emulator")
     assert rec["station"]["name"] and rec["bench"] == "virtual" and rec["pics"] is None
     cases = {c["id"]: c for c in rec["cases"]}
     assert {k: c["outcome"] for k, c in cases.items()} == {
