@@ -96,15 +96,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
-    import yaml
+    """``--set KEY=VALUE`` items as dotted rig.yaml paths → values (rig.config.parse_override reads each)."""
+    from rig.config import parse_override
 
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE (a dotted rig.yaml path), got {item!r}")
-        out[key.strip()] = yaml.safe_load(value) if value else ""
-    return out
+    return dict(parse_override(item) for item in items)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 
 from rig import sandbox
-from rig.config import RigConfig, load_config
+from rig.config import RigConfig, load_config, parse_override
 from rig.errors import RigError
 from rig.steps import StepRunner
 
@@ -79,12 +79,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tc(case_id, title): the test-plan case this test implements")
     config.addinivalue_line("markers", "pics(*codes): top-level PICS the case requires")
     path = config.getoption("--rig-config") or (Path(str(config.rootpath)) / "rig.yaml")
-    overrides: dict[str, Any] = {}
-    for item in config.getoption("--rig-set"):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise pytest.UsageError(f"--rig-set expects KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = _yaml_scalar(value)
+    try:
+        overrides: dict[str, Any] = dict(parse_override(item) for item in config.getoption("--rig-set"))
+    except RigError as exc:
+        raise pytest.UsageError(f"--rig-set: {exc}") from None
     if config.getoption("--stimulus"):
         overrides["stimulus"] = config.getoption("--stimulus")
     defects = config.getoption("--dut-defect")
@@ -103,15 +101,6 @@ def pytest_configure(config: pytest.Config) -> None:
         meta["rig.yaml"] = f"{cfg.config_path} (sha256 {cfg.raw_digest[:16]})"
         if cfg.is_virtual:
             meta["Virtual EVSE defects"] = ", ".join(cfg.virtual_evse.defects) or "none (conformant)"
-
-
-def _yaml_scalar(text: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
 
 
 def _metadata(config: pytest.Config) -> dict[str, Any] | None:
