@@ -5,13 +5,15 @@ Registered from the root ``conftest.py`` after ``rig.plugin`` (whose config it r
 * The PICS file is ``--pics PATH`` or else rig.yaml ``dut.pics``. With one, each case's ``pics`` marker
   (``@pytest.mark.pics("EEVSE.S", "EEVSE.S.F03")``) is checked at collection: a case whose PICS are not all
   supported is **skipped** (not deselected, so the report lists it) with a reason naming the PICS it lacks.
-  Without one, every case runs and the header says so.
-* The ``pics`` fixture returns the ``Pics``; without a PICS file it returns ``Pics.everything()``, whose
-  ``check()`` is True for every key, so ``steps.pics_guard(pics.check(...))`` runs every optional step.
+* Without one, the DUT's PICS are derived from the live DUT (FeatureMap, AttributeList, AcceptedCommandList,
+  GeneratedCommandList, read once at the first case that uses ``dut_node``), and a case whose marker asks for
+  what the DUT lacks is skipped at set-up with the reason (``the DUT's FeatureMap lacks V2X (bit 4)``).
+* The ``pics`` fixture returns those PICS (the file's, or the derived ones); the step runner of each case gets
+  them, so ``steps.pics_guard()`` skips a step whose declared ``pics`` code they do not support, with the reason.
 * With a PICS file, once the DUT is commissioned (at the first case that uses ``dut_node``; an autouse fixture,
   a no-op otherwise), the DUT's Energy EVSE FeatureMap, AttributeList, AcceptedCommandList, GeneratedCommandList
   and EventList are read and compared with the PICS. Each disagreement is logged, printed, listed in the
-  terminal summary and attached to failing cases.
+  terminal summary and the run record, and attached to failing cases.
 * Everything is in ``config.stash[PICS_KEY]`` (a ``PicsRunState``) for the report.
 
 ``--pics-probe-out FILE`` is internal: ``rig pics derive|check`` run ``rig/pics_probe.py`` with it.
@@ -43,9 +45,10 @@ class PicsRunState:
     Attributes:
         pics: the loaded PICS, or ``Pics.everything()`` when no file was given.
         given: True when a PICS file was given.
-        skipped: nodeid -> the PICS codes of its marker that the file does not support (the case was skipped).
+        skipped: nodeid -> the PICS codes of its marker that the PICS do not support (the case was skipped).
         case_ids: nodeid -> TC id (``tc`` marker) of the skipped cases that have one.
-        dut: the DUT's cluster elements once read (None before, or when no file was given).
+        dut: the DUT's cluster elements once read to compare with the file (None before, or without a file).
+        effective: without a PICS file, the PICS derived from the DUT once read (None before).
         contradictions: one sentence per disagreement between the PICS file and the DUT.
         error: why the DUT could not be compared, if it could not.
         compared: True once the comparison was attempted.
@@ -56,9 +59,35 @@ class PicsRunState:
     skipped: dict[str, list[str]] = field(default_factory=dict)
     case_ids: dict[str, str] = field(default_factory=dict)
     dut: DutElements | None = None
+    effective: Pics | None = None
     contradictions: list[str] = field(default_factory=list)
     error: str | None = None
     compared: bool = False
+
+    def to_record(self) -> dict[str, Any]:
+        """The run record's ``pics`` section: which PICS decided, what they skipped, where they contradict the DUT."""
+        active = self.pics if self.given else self.effective
+        if self.given:
+            origin = "file"
+        elif active is not None:
+            origin = "derived from the DUT"
+        else:
+            origin = "none (no PICS file; the DUT was not read)"
+        return {
+            "given": self.given,
+            "path": str(self.pics.source) if self.given and self.pics.source else None,
+            "origin": origin,
+            "summary": active.describe() if active is not None else self.pics.describe(),
+            "items": dict(sorted(active.items.items())) if active is not None else {},
+            "warnings": list(self.pics.warnings),
+            "not_applicable": [
+                {"case": self.case_ids.get(nodeid), "nodeid": nodeid, "lacks": list(missing)}
+                for nodeid, missing in self.skipped.items()
+            ],
+            "compared": self.compared and self.dut is not None,
+            "contradictions": list(self.contradictions),
+            "error": self.error,
+        }
 
     def skip_reason(self, missing: list[str]) -> str:
         """The reason text of a case skipped for ``missing`` PICS."""
@@ -111,7 +140,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if state is None:
         return []
     if not state.given:
-        return ["rig: PICS: none given: every case runs (pics fixture: check() is True for every key)"]
+        return ["rig: PICS: none given: derived from the DUT's FeatureMap and element lists at the first case"]
     lines = [f"rig: PICS: {state.pics.describe()}"]
     lines += [f"rig: PICS warning: {w}" for w in state.pics.warnings]
     return lines
@@ -139,10 +168,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=state.skip_reason(missing)))
 
 
-@pytest.fixture(scope="session")
-def pics(pytestconfig: pytest.Config) -> Pics:
-    """The DUT's PICS; without a PICS file, ``Pics.everything()`` (``check()`` is True for every key)."""
-    return pytestconfig.stash[PICS_KEY].pics
+@pytest.fixture
+def pics(request: pytest.FixtureRequest) -> Pics:
+    """The DUT's PICS, which decide the optional steps (``steps.pics_guard()``).
+
+    The PICS file when one is given. Without one, the PICS derived from the live DUT (its FeatureMap and element
+    lists, read once per session) for a case that uses the DUT; ``Pics.everything()`` for one that does not.
+    """
+    state: PicsRunState = request.config.stash[PICS_KEY]
+    if state.given:
+        return state.pics
+    if "dut_node" not in request.fixturenames:
+        return Pics.everything()
+    if state.effective is None:
+        state.effective = Pics.derived(request.getfixturevalue("pics_dut_elements"))
+        log.info("PICS: %s", state.effective.describe())
+    return state.effective
 
 
 # -- contradictions with the live DUT ------------------------------------------------------------------------
@@ -189,16 +230,28 @@ async def pics_dut_elements(dut_node: Any) -> DutElements:
 
 @pytest.fixture(autouse=True)
 def _pics_vs_dut(request: pytest.FixtureRequest) -> None:
-    """With a PICS file: compare it with the DUT once, at the first case that uses the DUT.
+    """For a case that uses the DUT: with a PICS file, compare it with the DUT (once per session); without one,
+    skip the case when the PICS derived from the DUT lack a code of its ``pics`` marker.
 
-    Acts only when a PICS file is given and the case needs ``dut_node`` anyway (so the rig's own tests never
-    start a DUT for it), and only once per session; a cheap no-op otherwise.
+    A cheap no-op for a case that does not use ``dut_node`` (so the rig's own tests never start a DUT for it).
     """
     state = request.config.stash.get(PICS_KEY, None)
-    if state is None or not state.given or state.compared or "dut_node" not in request.fixturenames:
+    if state is None or "dut_node" not in request.fixturenames:
         return
-    state.compared = True
-    _compare_with_dut(request, state)
+    if not state.given:
+        derived: Pics = request.getfixturevalue("pics")
+        missing = derived.missing(case_pics(request.node))
+        if missing:
+            item = request.node
+            state.skipped[item.nodeid] = missing
+            tc = item.get_closest_marker("tc")
+            if tc is not None and tc.args:
+                state.case_ids[item.nodeid] = str(tc.args[0])
+            pytest.skip("not applicable: " + "; ".join(derived.why_not(code) for code in missing))
+        return
+    if not state.compared:
+        state.compared = True
+        _compare_with_dut(request, state)
 
 
 def _compare_with_dut(request: pytest.FixtureRequest, state: PicsRunState) -> None:
@@ -251,7 +304,7 @@ def _junit_case_name(item: pytest.Item, report: pytest.TestReport) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(PICS_KEY, None)
-    if state is None or not state.given:
+    if state is None:
         return
     if state.skipped:
         terminalreporter.section("PICS: cases not applicable")

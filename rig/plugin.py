@@ -366,13 +366,23 @@ async def stimulus(
 
 @pytest.fixture
 def steps(request: pytest.FixtureRequest) -> StepRunner:
-    """The case's step runner, built from the module's ``STEPS``."""
+    """The case's step runner, built from the module's ``STEPS``, with the DUT's PICS when a step declares one."""
     declared = getattr(request.module, "STEPS", None)
     if not declared:
         raise pytest.UsageError(f"{request.module.__name__} declares no STEPS")
-    runner = StepRunner(declared)
+    runner = StepRunner(declared, pics=case_pics(request, declared))
     request.node.stash[RUNNER_KEY] = runner
     return runner
+
+
+def case_pics(request: pytest.FixtureRequest, declared: Any) -> Any:
+    """The ``pics`` fixture (rig.pics_plugin) when a declared step has a PICS code, else None."""
+    if not any(s.pics for s in declared):
+        return None
+    try:
+        return request.getfixturevalue("pics")
+    except pytest.FixtureLookupError:  # rig.pics_plugin not registered: pics_guard() without a condition raises
+        return None
 
 
 @pytest.fixture(autouse=True)

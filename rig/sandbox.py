@@ -152,7 +152,23 @@ def reap_stale() -> list[str]:
             _ip("netns", "del", netns, check=False)
         shutil.rmtree(state, ignore_errors=True)
         removed.append(state.name)
+    if removed:
+        _release_shared()
     return removed
+
+
+def _release_shared() -> None:
+    """Once no run is left in the state root: remove /data if a run created it (and it is empty), then the root."""
+    if not STATE_ROOT.is_dir() or any(p.is_dir() for p in STATE_ROOT.iterdir()):
+        return
+    marker = STATE_ROOT / _DATA_MARKER
+    if marker.exists():
+        with contextlib.suppress(OSError):
+            DATA_DIR.rmdir()  # only if still empty
+        if not DATA_DIR.exists():
+            marker.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        STATE_ROOT.rmdir()  # only if nothing is left in it
 
 
 class Sandbox:
@@ -188,9 +204,9 @@ class Sandbox:
         (self.state_dir / "owner.pid").write_text(str(os.getpid()))
         for sub in ("data", "tmp", "dut", "controller"):
             (self.state_dir / sub).mkdir()
-        if not DATA_DIR.exists():
+        if not DATA_DIR.exists():  # the marker is shared: whichever run ends last removes /data
             DATA_DIR.mkdir()
-            (self.state_dir / _DATA_MARKER).write_text("1")
+            (STATE_ROOT / _DATA_MARKER).write_text("1")
         try:
             if self.netns:
                 self._make_netns(self.netns)
@@ -227,20 +243,13 @@ class Sandbox:
                 _ip("netns", "del", self.netns, check=False)
         if not self._created:
             return
-        created_data = (self.state_dir / _DATA_MARKER).exists()
         if not self.keep_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
         else:
             with contextlib.suppress(OSError):
                 (self.state_dir / "owner.pid").unlink()
         self._created = False
-        if created_data:
-            others = [p for p in STATE_ROOT.iterdir()] if STATE_ROOT.is_dir() else []
-            if not others:
-                with contextlib.suppress(OSError):
-                    DATA_DIR.rmdir()  # only if still empty
-        with contextlib.suppress(OSError):
-            STATE_ROOT.rmdir()  # only if no other run is active
+        _release_shared()
 
     # -- running inside --------------------------------------------------------------------------
     def command(self, argv: Sequence[str]) -> list[str]:

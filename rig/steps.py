@@ -6,11 +6,11 @@ A suite declares its steps worded like the test plan and walks them::
              TestStep("2", "TH reads State", "NotPluggedIn"),
              TestStep("3", "TH reads UserMaximumChargeCurrent", pics="EEVSE.S.A0009")]
 
-    steps = StepRunner(STEPS)
+    steps = StepRunner(STEPS, pics=pics)
     steps.step("1")
     ...
     steps.step("3")
-    if steps.pics_guard(pics.check("EEVSE.S.A0009")):
+    if steps.pics_guard():  # declared pics="EEVSE.S.A0009": skipped unless the DUT's PICS support it
         steps.measure("UserMaximumChargeCurrent", value, "mA", low=0, high=80_000)
     steps.finish()
 
@@ -25,11 +25,21 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from rig.errors import StepError
 
-__all__ = ["Measurement", "Outcome", "StepRecord", "StepRunner", "TestStep"]
+__all__ = ["Measurement", "Outcome", "PicsLike", "StepRecord", "StepRunner", "TestStep"]
+
+
+class PicsLike(Protocol):
+    """What the runner needs of a PICS (``rig.matter.pics.Pics``)."""
+
+    def check(self, key: str) -> bool:
+        """Return True when ``key`` is supported."""
+
+    def why_not(self, key: str) -> str:
+        """Return why ``key`` is not supported (a skip reason)."""
 
 Outcome = Literal["passed", "failed", "skipped", "not-run"]
 """Outcome of one step; ``not-run`` also while a step is in progress."""
@@ -185,14 +195,19 @@ class StepRunner:
 
     Args:
         steps: the declared steps, in test-plan order.
+        pics: the DUT's PICS (from its PICS file, or derived from the DUT); ``pics_guard()`` without a
+            condition gates a step on its declared ``pics`` code with it.
         clock: returns epoch seconds; injectable for tests.
 
     Raises:
         StepError: two steps share a number.
     """
 
-    def __init__(self, steps: Sequence[TestStep], *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, steps: Sequence[TestStep], *, pics: PicsLike | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self._clock = clock
+        self._pics = pics
         self._index: dict[str, int] = {}
         for i, declared in enumerate(steps):
             if declared.number in self._index:
@@ -272,18 +287,32 @@ class StepRunner:
                 self._mark_skipped(record, reason)
         self._pos = len(self._records) - 1
 
-    def pics_guard(self, condition: bool, reason: str = "") -> bool:
-        """Mark the step in progress skipped unless ``condition`` holds; return ``condition``.
+    def pics_guard(self, condition: bool | None = None, reason: str = "") -> bool:
+        """Mark the step in progress skipped unless it applies; return whether it applies.
 
         Args:
-            condition: usually a PICS check for the step's optional feature.
-            reason: why it is skipped; the step's PICS code is added when declared.
+            condition: None (the usual form): the step applies when the runner's PICS support the step's declared
+                ``pics`` code, and the skip reason is the PICS' own (``Pics.why_not``). A bool: an explicit
+                condition (a behaviour branch of the test plan rather than a PICS item).
+            reason: why it is skipped when ``condition`` is a bool; the step's PICS code is added when declared.
+
+        Raises:
+            StepError: ``condition`` is None but the step declares no PICS code or the runner has no PICS.
         """
         record = self._require_current("pics_guard")
+        code = self._steps[self._index[record.number]].pics
+        if condition is None:
+            if not code:
+                raise StepError(f"pics_guard() on step '{record.number}', which declares no PICS code")
+            if self._pics is None:
+                raise StepError(f"pics_guard() on step '{record.number}' needs the runner's PICS (StepRunner(pics=))")
+            if self._pics.check(code):
+                return True
+            self._mark_skipped(record, self._pics.why_not(code))
+            return False
         if not condition:
-            pics = self._steps[self._index[record.number]].pics
-            if pics:
-                text = f"{reason} (PICS {pics} not supported)" if reason else f"PICS {pics} not supported"
+            if code:
+                text = f"{reason} (PICS {code} not supported)" if reason else f"PICS {code} not supported"
             else:
                 text = reason or "condition for this optional step not met"
             self._mark_skipped(record, text)

@@ -188,11 +188,34 @@ class Pics:
     source: Path | None = None
     warnings: list[str] = field(default_factory=list)
     permissive: bool = False
+    dut: DutElements | None = None
 
     @classmethod
     def everything(cls) -> Pics:
-        """The stand-in when no PICS file is given: every key is supported."""
+        """The stand-in when no PICS file is given and no DUT can be read: every key is supported."""
         return cls(permissive=True)
+
+    @classmethod
+    def derived(cls, dut: DutElements) -> Pics:
+        """The PICS of a live DUT (no PICS file given): what its FeatureMap and element lists say it supports.
+
+        Events are inferred from the FeatureMap when EventList could not be read (see ``derive_pics``).
+        """
+        items = derive_pics(dut.feature_map, dut.attribute_ids, dut.accepted_cmds, dut.generated_cmds, dut.event_ids)
+        return cls(items=items, dut=dut)
+
+    def why_not(self, key: str) -> str:
+        """Why ``key`` is not supported, for a skip reason.
+
+        ``PICS EEVSE.S.F04 not supported (PICS file dut.xml)`` for a file; for PICS derived from the DUT, what
+        the DUT lacks, e.g. ``PICS EEVSE.S.F04 not supported: the DUT's FeatureMap lacks V2X (bit 4)``.
+        """
+        key = normalize_key(key)
+        if self.dut is not None:
+            return f"PICS {key} not supported: {_what(key, False)} (PICS derived from the DUT, no PICS file given)"
+        if self.source is not None:
+            return f"PICS {key} not supported (PICS file {self.source.name})"
+        return f"PICS {key} not supported"
 
     def check(self, key: str) -> bool:
         """Return True if ``key`` is supported; a missing key is not (as the SDK's ``check_pics``)."""
@@ -211,6 +234,9 @@ class Pics:
         """One line for a report header."""
         if self.permissive:
             return "no PICS file: every case and optional step applies"
+        if self.dut is not None:
+            return (f"no PICS file: derived from the DUT's FeatureMap 0x{self.dut.feature_map:X} and element lists, "
+                    f"{len(self.supported)} of {len(self.items)} items supported")
         return f"{self.source}: {len(self.supported)} of {len(self.items)} items supported"
 
 

@@ -63,6 +63,33 @@ def _v(value: Any) -> str:
 
 
 # -- header and summary -----------------------------------------------------------------------------------
+def _pics_html(pics: dict[str, Any] | None) -> str:
+    """The header's PICS cell: which PICS decided, the cases they made not applicable, contradictions."""
+    if not pics:
+        return "none given (every case ran)"
+    items = pics.get("items") or {}
+    supported = [k for k, v in items.items() if v]
+    unsupported = [k for k, v in items.items() if not v]
+    what = pics.get("path") or pics.get("origin") or "?"
+    html = escape(f"{what}: {len(supported)} of {len(items)} items supported")
+    if pics.get("origin") and pics.get("path"):
+        html += escape(f" ({pics['origin']})")
+    if supported:
+        html += f"<details><summary>supported</summary>{escape(', '.join(supported))}</details>"
+    if unsupported:
+        html += f"<details><summary>not supported</summary>{escape(', '.join(unsupported))}</details>"
+    for na in pics.get("not_applicable") or []:
+        html += f"<br>not applicable: {escape(str(na.get('case') or na.get('nodeid')))} lacks {escape(', '.join(na.get('lacks') or []))}"
+    contradictions = pics.get("contradictions") or []
+    if contradictions:
+        html += "<br><b>the PICS contradict the DUT:</b><ul>" + "".join(f"<li>{escape(c)}</li>" for c in contradictions) + "</ul>"
+    for warning in pics.get("warnings") or []:
+        html += f"<br>warning: {escape(warning)}"
+    if pics.get("error"):
+        html += f" <b>{escape(pics['error'])}</b>"
+    return html
+
+
 def header_html(record: dict[str, Any]) -> str:
     """Return the header: run, DUT, bench, instruments, PICS, stimulus, rig.yaml, rig version."""
     dut = record.get("dut") or {}
@@ -117,20 +144,7 @@ def header_html(record: dict[str, Any]) -> str:
     ]
     if dut.get("defects"):
         rows.append(("Virtual EVSE defects", escape(", ".join(dut["defects"]))))
-    pics = record.get("pics")
-    if pics:
-        items = pics.get("items") or {}
-        supported = [k for k, v in items.items() if v]
-        rows.append(
-            (
-                "PICS",
-                escape(f"{pics.get('path')}: {len(supported)} of {len(items)} supported")
-                + (f"<details><summary>items</summary>{escape(', '.join(supported))}</details>" if supported else "")
-                + (f" <b>{escape(pics['error'])}</b>" if pics.get("error") else ""),
-            )
-        )
-    else:
-        rows.append(("PICS", "none given (cases ran with their default PICS)"))
+    rows.append(("PICS", _pics_html(record.get("pics"))))
     instruments = record.get("instruments") or {}
     if instruments:
         inst = "".join(

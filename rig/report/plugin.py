@@ -21,7 +21,6 @@ from rig.report.record import (
     RecordWriter,
     build_label,
     jsonable,
-    read_pics,
     rig_provenance,
     truncate_log,
 )
@@ -82,7 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "identity": None,
         },
         "build": build_label(None, defects),
-        "pics": read_pics(cfg.dut.pics),
+        "pics": None,
         "instruments": {},
         "attachments": [],
     }
@@ -98,8 +97,12 @@ def _session_fields(config: pytest.Config, run_dir: Path) -> dict[str, Any]:
     dut = dict(writer.record["dut"])
     if identity is not None:
         dut["identity"] = jsonable(identity)
+    from rig.pics_plugin import PICS_KEY
+
+    pics = config.stash.get(PICS_KEY, None)
     return {
         "dut": dut,
+        "pics": pics.to_record() if pics is not None else None,
         "build": build_label(dut["identity"], dut["defects"]),
         "instruments": jsonable(config.stash.get(INSTRUMENTS_KEY, {})),
         "attachments": [{"name": n, "path": n} for n in RUN_ATTACHMENTS if (run_dir / n).is_file()],
@@ -127,13 +130,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def _new_case(item: pytest.Item) -> dict[str, Any]:
+    from rig.pics_plugin import case_pics
+
     tc = item.get_closest_marker("tc")
-    pics = item.get_closest_marker("pics")
     return {
         "id": str(tc.args[0]) if tc and tc.args else item.nodeid,
         "title": str(tc.args[1]) if tc and len(tc.args) > 1 else item.name,
         "nodeid": item.nodeid,
-        "pics": [str(p) for p in pics.args] if pics else [],
+        "pics": case_pics(item),
         "outcome": "passed",
         "started": None,
         "ended": None,

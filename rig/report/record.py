@@ -9,7 +9,9 @@ Shape (``schema_version`` 1; every output of a run is a pure function of this do
      "config": {"path", "sha256"}, "stimulus": "trigger",
      "dut": {"kind", "node_id", "endpoint", "defects": [...], "identity": {VendorName, ..., SerialNumber} | null},
      "build": "1.0.0" or "1.0.0+defect-a,defect-b" (software version string, plus virtual EVSE defects),
-     "pics": {"path", "items": {"EEVSE.S": true, ...}} | null,
+     "pics": {"given", "path", "origin": "file|derived from the DUT|none ...", "summary", "items": {"EEVSE.S": true},
+              "warnings", "not_applicable": [{"case", "nodeid", "lacks": [...]}], "compared",
+              "contradictions": ["PICS says ... but the DUT ..."], "error"} | null,
      "instruments": {role: {"driver", "address", "identity"}},
      "attachments": [{"name", "path"}],                       # run-level files, relative to the run folder
      "cases": [{"id", "title", "nodeid", "pics": [...], "outcome": "passed|failed|error|skipped",
@@ -160,38 +162,6 @@ def rig_provenance(project_root: Path) -> dict[str, Any]:
         "python": platform.python_version(),
         "pytest": pytest.__version__,
     }
-
-
-def read_pics(path: Path | None) -> dict[str, Any] | None:
-    """Return ``{"path", "items"}`` for a PICS file (``CODE=1`` lines) or a folder of PICS XML files; None if unset.
-
-    Unreadable entries are kept as an ``error`` text rather than failing the run.
-    """
-    if path is None:
-        return None
-    items: dict[str, bool] = {}
-    error: str | None = None
-    try:
-        if path.is_dir():
-            import xml.etree.ElementTree as ET
-
-            for xml_file in sorted(path.glob("*.xml")):
-                for item in ET.parse(xml_file).getroot().iter("picsItem"):
-                    code = (item.findtext("itemNumber") or "").strip()
-                    if code:
-                        items[code] = (item.findtext("support") or "").strip().lower() == "true"
-        else:
-            for line in path.read_text(encoding="utf-8").splitlines():
-                line = line.split("#", 1)[0].strip()
-                code, sep, value = line.partition("=")
-                if sep and code.strip():
-                    items[code.strip()] = value.strip().lower() in ("1", "true", "y", "yes")
-    except (OSError, ValueError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    out: dict[str, Any] = {"path": str(path), "items": dict(sorted(items.items()))}
-    if error:
-        out["error"] = error
-    return out
 
 
 def build_label(identity: dict[str, Any] | None, defects: Iterable[str] = ()) -> str:

@@ -17,7 +17,8 @@ import time
 import pytest
 
 from rig.instruments.capabilities import AcSource
-from rig.matter.eevse import FaultState, State, SupplyState, is_null, matter_epoch_s
+from rig.matter.eevse import Evse, FaultState, State, SupplyState, is_null, matter_epoch_s
+from rig.matter.pics import attribute_code
 from rig.steps import TestStep
 from rig.stimulus import Action, StimulusUnavailable
 from suites.hil.support import ac_source, call, plug_in, require_bench
@@ -31,7 +32,8 @@ BACK_S = 60.0
 
 NON_VOLATILE = ("SessionID", "ChargingEnabledUntil", "MinimumChargeCurrent", "UserMaximumChargeCurrent",
                 "RandomizationDelayWindow", "CircuitCapacity")
-OPTIONAL = {"UserMaximumChargeCurrent", "RandomizationDelayWindow"}
+OPTIONAL = ("UserMaximumChargeCurrent", "RandomizationDelayWindow")
+SOC_FEATURE = "EEVSE.S.F01"
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
@@ -63,10 +65,14 @@ async def _reachable(evse, timeout_s: float) -> float:
     raise AssertionError(f"the DUT did not answer over Matter within {timeout_s:g} s after the power cycle: {last}")
 
 
-async def test_hil_power_cycle(steps, evse, evse_events, stimulus, bench, dut_process) -> None:
+async def test_hil_power_cycle(steps, evse, evse_events, stimulus, bench, dut_process, pics) -> None:
     require_bench(steps, stimulus, bench, *(() if dut_process is not None else (AcSource,)))
     t_event = evse.event_timeout_s
-    attrs = [a for a in NON_VOLATILE if a not in OPTIONAL or await evse.has_attribute(a)]
+    # Optional attributes and the SoC checks follow the DUT's PICS (the file's, or derived from the DUT).
+    codes = {a: attribute_code(Evse.attribute(a).attribute_id) for a in OPTIONAL}
+    attrs = [a for a in NON_VOLATILE if a not in OPTIONAL or pics.check(codes[a])]
+    not_checked = [pics.why_not(codes[a]) for a in NON_VOLATILE if a not in attrs]
+    has_soc = pics.check(SOC_FEATURE)
 
     steps.step("1")
     steps.step("2")
@@ -80,8 +86,9 @@ async def test_hil_power_cycle(steps, evse, evse_events, stimulus, bench, dut_pr
 
     steps.step("3")
     await plug_in(steps, stimulus, evse_events, t_event, install=False)
-    has_soc = await evse.has_attribute("StateOfCharge")
-    if has_soc:
+    if not has_soc:
+        steps.note(f"StateOfCharge not set: {pics.why_not(SOC_FEATURE)}")
+    else:
         try:
             await stimulus.apply(Action.SOC_HIGH)
             soc = await evse.read("StateOfCharge")
@@ -94,6 +101,8 @@ async def test_hil_power_cycle(steps, evse, evse_events, stimulus, bench, dut_pr
     steps.step("4")
     before = {a: await evse.read(a) for a in attrs}
     steps.note(", ".join(f"{a} = {v}" for a, v in before.items()))
+    for reason in not_checked:
+        steps.note(f"not checked: {reason}")
 
     steps.step("5")
     if dut_process is not None:
@@ -118,7 +127,9 @@ async def test_hil_power_cycle(steps, evse, evse_events, stimulus, bench, dut_pr
     steps.measure("SupplyState", int(await evse.read("SupplyState")), expected=int(SupplyState.kChargingEnabled))
     steps.measure("State", int(await evse.read("State")), expected=int(State.kNotPluggedIn))
     steps.measure("FaultState", int(await evse.read("FaultState")), expected=int(FaultState.kNoError))
-    if has_soc:
+    if not has_soc:
+        steps.note(f"StateOfCharge, BatteryCapacity not checked: {pics.why_not(SOC_FEATURE)}")
+    else:
         for a in ("StateOfCharge", "BatteryCapacity"):
             value = await evse.read(a)
             steps.measure(f"{a} is null", is_null(value), expected=True)

@@ -10,6 +10,9 @@ element, so a new revision of the XML (or another cluster file) regenerates the 
   one takes both bounds the XML gives, refuses one step beyond (CONSTRAINT_ERROR) and gets its value back;
 * one case per timed command (``TC-EEVSE-SPEC-C02`` ...): refused without TimedRequest (NEEDS_TIMED_INTERACTION).
 
+Attribute and command items carry their element's PICS code (``EEVSE.S.A0004``, ``EEVSE.S.C02.Rsp``), so a PICS file
+without the element, or a DUT without it when no file is given, makes the item not applicable, with the reason.
+
 Why parametrised items rather than one case with many steps: a step runner stops at the first failing step, so one
 big case would hide every nonconformity after the first; one item per element gives each its own verdict, its own
 row in the report and JUnit (named by element), and a re-run of just one (``-k A000A``). Each item is still a
@@ -27,6 +30,7 @@ import pytest
 from rig.errors import MatterStatusError
 from rig.matter.controller import Clusters
 from rig.matter.eevse import is_null
+from rig.matter.pics import accepted_command_code, attribute_code
 from rig.plugin import RUNNER_KEY
 from rig.spec import CURRENT, check_list, check_value, context, evaluate, feature_problems, parse_cluster, value_spec
 from rig.spec.checks import (
@@ -51,17 +55,21 @@ STEPS = [TestStep("1", "Generated per item from the spec XML (see the steps fixt
 EVENT_LIST_ID = 0xFFFA
 
 
-def _param(value: Any, ident: str, tc: str, title: str) -> Any:
-    return pytest.param(value, id=ident, marks=pytest.mark.tc(tc, title))
+def _param(value: Any, ident: str, tc: str, title: str, pics: str | None = None) -> Any:
+    marks = [pytest.mark.tc(tc, title)] + ([pytest.mark.pics(pics)] if pics else [])
+    return pytest.param(value, id=ident, marks=marks)
 
 
 LIST_PARAMS = [_param(kind, f"list-{name}", f"{CODE}-{name}", f"{name} against the spec for the DUT's FeatureMap")
                for kind, name in LIST_OF_KIND.items()]
+# Each attribute and command item also carries the element's PICS code: a PICS file that does not support it (or,
+# without one, a DUT that lacks it) makes the item not applicable, with the reason.
 ATTRIBUTE_PARAMS = [_param(a, f"attr-0x{a.id:04X}-{a.name}", f"{CODE}-A{a.id:04X}",
-                           f"{a.name}: type, range, nullability and access per the spec XML")
+                           f"{a.name}: type, range, nullability and access per the spec XML", attribute_code(a.id))
                     for a in CLUSTER.attributes]
 COMMAND_PARAMS = [_param(c, f"cmd-0x{c.id:02X}-{c.name}", f"{CODE}-C{c.id:02X}",
-                         f"{c.name}: refused without a TimedRequest") for c in timed_commands(CLUSTER)]
+                         f"{c.name}: refused without a TimedRequest", accepted_command_code(c.id))
+                  for c in timed_commands(CLUSTER)]
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from suites.tc_eevse.support import (
     check_event,
     check_report_count,
     feature_codes,
-    has_feature,
     observe_reports,
 )
 
@@ -88,17 +87,16 @@ STEPS = [
 SUBSCRIPTION_MAX_INTERVAL_S = 10  # step 5: MaxIntervalCeiling
 CHARGING_QUIET_WINDOW_S = 12  # step 10: longer than the max interval; Q attributes at most twice
 SESSION_BOUNDARY_WINDOW_S = 5  # steps 15 and 18: time for the reports of an unplug / a plug-in to arrive
-NO_V2X = "V2X is not in the FeatureMap: SessionEnergyDischarged is not counted"
 
 
-async def test_tc_eevse_2_6(steps, evse, evse_events, stimulus) -> None:
+async def test_tc_eevse_2_6(steps, evse, evse_events, stimulus, pics) -> None:
     events = evse_events
     t_event = evse.event_timeout_s
 
     steps.step("1")  # commissioned by the session fixture
     steps.step("2")
     feature_map = await evse.feature_map()
-    has_v2x = has_feature(feature_map, "V2X")
+    has_v2x = pics.check("EEVSE.S.F04")  # the PICS file's V2X, or the DUT's FeatureMap bit without one
     steps.note(f"FeatureMap = 0x{feature_map:X}: {', '.join(feature_codes(feature_map))}")
 
     steps.step("3")  # the evse_events fixture subscribed to every Energy EVSE event
@@ -150,7 +148,7 @@ async def _walk(steps, evse, events, stimulus, reports, has_v2x: bool, t_event: 
     steps.step("10c")
     check_report_count(steps, reports, "SessionEnergyCharged", high=2)
     steps.step("10d")
-    if steps.pics_guard(has_v2x, NO_V2X):
+    if steps.pics_guard():  # EEVSE.S.F04
         check_report_count(steps, reports, "SessionEnergyDischarged", high=2)
 
     steps.step("11")
@@ -179,7 +177,7 @@ async def _walk(steps, evse, events, stimulus, reports, has_v2x: bool, t_event: 
     steps.step("15c")
     check_report_count(steps, reports, "SessionEnergyCharged", low=1)
     steps.step("15d")
-    if steps.pics_guard(has_v2x, NO_V2X):
+    if steps.pics_guard():  # EEVSE.S.F04
         check_report_count(steps, reports, "SessionEnergyDischarged", low=1)
 
     steps.step("16")
@@ -200,7 +198,7 @@ async def _walk(steps, evse, events, stimulus, reports, has_v2x: bool, t_event: 
     steps.step("18c")
     check_report_count(steps, reports, "SessionEnergyCharged", low=1)
     steps.step("18d")
-    if steps.pics_guard(has_v2x, NO_V2X):
+    if steps.pics_guard():  # EEVSE.S.F04
         check_report_count(steps, reports, "SessionEnergyDischarged", low=1)
 
     steps.step("19")

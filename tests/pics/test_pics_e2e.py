@@ -71,3 +71,47 @@ def test_pics_check_refuses_a_malformed_file_before_starting_anything(tmp_path: 
     proc = rig("pics", "check", str(bad), timeout=30)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"{bad}:3: not well-formed PICS XML" in proc.stderr and "reading the DUT" not in proc.stderr
+
+
+V2X_OFF = "examples/pics/virtual-evse-v2x-off.xml"
+
+
+def test_full_run_with_a_feature_off_skips_exactly_what_depends_on_it(rig_run) -> None:  # noqa: F811
+    """The default suites (every TC-EEVSE case, the spec checks, the HIL cases) with a PICS file that switches V2X off,
+    against the virtual EVSE that has V2X: exactly the cases and steps whose PICS codes the file switches off are
+    skipped, each with its reason; everything else passes; the contradiction with the DUT is in the record."""
+    off = {k for k, v in load_pics(ROOT / V2X_OFF).items.items() if not v}
+    assert off == {"EEVSE.S.F04", "EEVSE.S.A0004", "EEVSE.S.A0008", "EEVSE.S.A0043", "EEVSE.S.C03.Rsp"}
+    res = rig_run("--set", f"dut.pics={V2X_OFF}", timeout=600)
+    assert res.code == 0, res.output[-6000:]
+    record = json.loads((res.run_dir / "report.json").read_text())
+    skipped_cases, skipped_steps = set(), set()
+    for case in record["cases"]:
+        lacking = [code for code in case["pics"] if code in off]
+        if lacking:
+            assert case["outcome"] == "skipped", case["id"]
+            assert f"PICS not supported: {', '.join(lacking)} (PICS file virtual-evse-v2x-off.xml)" in case["error"]
+            skipped_cases.add(case["id"])
+            continue
+        if case["outcome"] == "skipped":  # the one skip of a plain default run: EventList is not readable
+            assert case["id"] == "TC-EEVSE-SPEC-EventList" and "PICS" not in case["error"], case
+            continue
+        assert case["outcome"] == "passed", (case["id"], case["error"])
+        for step in case["steps"]:
+            if step["pics"] in off:
+                assert step["outcome"] == "skipped", (case["id"], step)
+                assert f"PICS {step['pics']} not supported (PICS file" in step["skip_reason"], step
+                skipped_steps.add(f"{case['id']}/{step['number']}")
+            elif step["outcome"] == "skipped":
+                assert "PICS" not in step["skip_reason"], (case["id"], step)
+    assert skipped_cases == {"TC-EEVSE-2.10", "TC-EEVSE-SPEC-A0004", "TC-EEVSE-SPEC-A0008", "TC-EEVSE-SPEC-A0043",
+                             "TC-EEVSE-SPEC-C03"}, skipped_cases
+    assert skipped_steps == {"TC-EEVSE-2.1/6", "TC-EEVSE-2.1/10", "TC-EEVSE-2.1/24", "TC-EEVSE-2.6/10d",
+                             "TC-EEVSE-2.6/15d", "TC-EEVSE-2.6/18d"}, skipped_steps
+    pics = record["pics"]
+    assert pics["given"] and pics["origin"] == "file" and pics["path"].endswith("virtual-evse-v2x-off.xml")
+    assert {n["case"] for n in pics["not_applicable"]} == skipped_cases
+    assert len(pics["contradictions"]) == 5, pics["contradictions"]
+    assert "PICS says EEVSE.S.F04=0 but the DUT's FeatureMap has V2X (bit 4)" in pics["contradictions"]
+    html = (res.run_dir / "report.html").read_text()
+    assert "the PICS contradict the DUT" in html and "not applicable: TC-EEVSE-2.10 lacks EEVSE.S.F04" in html

@@ -63,6 +63,43 @@ CONTRADICTING = textwrap.dedent("""
 """)
 
 
+NO_V2X_DUT = textwrap.dedent("""
+    import pytest
+    from rig.matter.pics import DutElements
+    from rig.steps import TestStep
+
+    STEPS = [TestStep("1", "reads State"), TestStep("2", "reads DischargingEnabledUntil", pics="EEVSE.S.A0004"),
+             TestStep("3", "reads UserMaximumChargeCurrent", pics="EEVSE.S.A0009")]
+
+    @pytest.fixture(scope="session")
+    def dut_node():
+        return object()
+
+    @pytest.fixture(scope="session")
+    def pics_dut_elements():  # every feature but V2X (bit 4): no 0x0004, 0x0008, 0x0043, no EnableDischarging
+        attrs = tuple(range(0, 4)) + (5, 6, 7, 9, 10, 0x23, 0x24, 0x25, 0x26, 0x27, 0x30, 0x31, 0x32, 0x40, 0x41, 0x42)
+        return DutElements(0x0F, attrs, (1, 2, 4, 5, 6, 7), (0,), None)
+
+    @pytest.mark.tc("TC-X-2.10", "V2X")
+    @pytest.mark.pics("EEVSE.S", "EEVSE.S.F04")
+    def test_v2x(dut_node):
+        raise AssertionError("must not run: the DUT lacks V2X")
+
+    @pytest.mark.pics("EEVSE.S")
+    def test_steps(dut_node, steps, pics):
+        steps.step("1")
+        steps.step("2")
+        assert not steps.pics_guard()
+        steps.step("3")
+        assert steps.pics_guard()
+        print("REASONS", [r.skip_reason for r in steps.records])
+        print("DESCRIBE", pics.describe())
+
+    def test_without_dut(pics):
+        print("NO-DUT", pics.check("EEVSE.S.F04"))
+""")
+
+
 def run_pytest(tmp_path: Path, source: str, *args: str) -> subprocess.CompletedProcess[str]:
     suite = tmp_path / "test_inner.py"
     suite.write_text(source)
@@ -93,8 +130,8 @@ def test_without_pics_every_case_runs(tmp_path: Path) -> None:
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "4 passed" in out and "skipped" not in out
-    assert "rig: PICS: none given: every case runs" in out
-    assert "RFID-EVENT True ANYTHING True" in out, "without a PICS file check() is True for every key"
+    assert "rig: PICS: none given: derived from the DUT" in out
+    assert "RFID-EVENT True ANYTHING True" in out, "without a PICS file nor a DUT, check() is True for every key"
 
 
 def test_rig_yaml_dut_pics_is_used_and_pics_option_wins(tmp_path: Path) -> None:
@@ -136,3 +173,19 @@ def test_contradictions_are_stated_once_the_dut_is_reached(tmp_path: Path) -> No
 def test_no_comparison_without_a_pics_file(tmp_path: Path) -> None:
     proc = run_pytest(tmp_path, CONTRADICTING)
     assert "contradict" not in proc.stdout, proc.stdout
+
+
+def test_without_a_pics_file_the_dut_decides_cases_and_steps(tmp_path: Path) -> None:
+    proc = run_pytest(tmp_path, NO_V2X_DUT)
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "2 passed, 1 skipped" in out, out
+    v2x = "PICS EEVSE.S.F04 not supported: the DUT's FeatureMap lacks V2X (bit 4)"
+    assert f"not applicable: {v2x} (PICS derived from the DUT, no PICS file given)" in out, out
+    assert "TC-X-2.10 " in out and "::test_v2x: lacks EEVSE.S.F04" in out, "listed as not applicable"
+    step2 = ("PICS EEVSE.S.A0004 not supported: the DUT's AttributeList lacks 0x0004 DischargingEnabledUntil "
+             "(PICS derived from the DUT, no PICS file given)")
+    assert f"REASONS [None, {step2!r}, None]" in out, out
+    assert "DESCRIBE no PICS file: derived from the DUT's FeatureMap 0xF" in out
+    assert "NO-DUT True" in out, "a case without the DUT gets Pics.everything()"
+    assert "contradict" not in out

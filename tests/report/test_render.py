@@ -29,7 +29,10 @@ def test_rendered_page_has_the_certification_sections() -> None:
     rec["instruments"] = {
         "ac_source": {"driver": "chroma_61500", "address": "TCPIP::10.0.0.5::INSTR", "identity": "Chroma,61512,123,1.0"}
     }
-    rec["pics"] = {"path": "/pics/evse.txt", "items": {"EEVSE.S": True, "EEVSE.S.A0007": False}}
+    rec["pics"] = {"given": True, "path": "/pics/evse.txt", "origin": "file",
+                   "items": {"EEVSE.S": True, "EEVSE.S.A0007": False},
+                   "not_applicable": [{"case": "TC-EEVSE-2.10", "nodeid": "x", "lacks": ["EEVSE.S.F04"]}],
+                   "contradictions": ["PICS says EEVSE.S.F04=0 but the DUT's FeatureMap has V2X (bit 4)"]}
     page = render_report(rec)
     for text in (
         "Gen EVSE",
@@ -41,7 +44,10 @@ def test_rendered_page_has_the_certification_sections() -> None:
         "trigger",
         "chroma_61500",
         "TCPIP::10.0.0.5::INSTR",
-        "/pics/evse.txt: 1 of 2 supported",
+        "/pics/evse.txt: 1 of 2 items supported",
+        "not applicable: TC-EEVSE-2.10 lacks EEVSE.S.F04",
+        "the PICS contradict the DUT",
+        "PICS says EEVSE.S.F04=0 but the DUT&#x27;s FeatureMap has V2X (bit 4)",
         '<span class="badge b-passed">2 passed</span>',
         '<span class="badge b-failed">1 failed</span>',
         "TC-GEN-00001",
