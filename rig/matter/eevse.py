@@ -6,6 +6,7 @@ Wraps a ``Node`` (controller.py); suites never touch ``chip`` directly.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,11 @@ ChargingTargetScheduleStruct = EVSE.Structs.ChargingTargetScheduleStruct
 
 MATTER_EPOCH_OFFSET_S = 946684800  # 2000-01-01T00:00:00Z in Unix seconds
 ROOT_ENDPOINT = 0
+
+
+_TRIGGERS_SINCE_RESET: weakref.WeakKeyDictionary[Node, set[int]] = weakref.WeakKeyDictionary()
+"""Per node: the test event triggers sent since the last full return to idle. No entry: unknown (a full reset is
+needed, e.g. at the first case of a session, whose DUT may keep an installation or time-of-use trigger active)."""
 
 
 def matter_epoch_s(unix_s: float | None = None) -> int:
@@ -169,6 +175,7 @@ class Evse:
         """Send a test event trigger (with this EVSE's endpoint in bits 32-47 unless legacy)."""
         value = triggers.encode(code, None if self.legacy_triggers else self.endpoint)
         self.sent_triggers.append(value)
+        _TRIGGERS_SINCE_RESET.setdefault(self.node, set()).add(value)
         await self.node.invoke(
             Clusters.GeneralDiagnostics.Commands.TestEventTrigger(enableKey=self.enable_key, eventTrigger=value),
             endpoint=ROOT_ENDPOINT,
@@ -180,6 +187,8 @@ class Evse:
         Uses only test event triggers and the Disable command, so a case never inherits a plugged-in,
         charging or faulted EVSE from the case before it. Returns what could not be done.
         """
+        if await self.is_idle():
+            return []
         problems: list[str] = []
         if not await self.triggers_enabled():
             return ["test event triggers are disabled on the DUT: its state was not reset"]
@@ -194,7 +203,24 @@ class Evse:
         except MatterStatusError as exc:
             problems.append(f"Disable: {exc.status}")
         self.sent_triggers.clear()
+        if not problems:
+            _TRIGGERS_SINCE_RESET[self.node] = set()
         return problems
+
+    async def is_idle(self) -> bool:
+        """True when nothing can be left over from the case before: the rig has sent no test event trigger since
+        its last full return to idle, and the DUT reads NotPluggedIn, Disabled and NoError (one interaction).
+
+        An installation or time-of-use trigger shows in no attribute, hence the trigger bookkeeping; an EnableCharging,
+        a diagnostics run, a plugged-in EV or a fault all show in State, SupplyState or FaultState.
+        """
+        sent = _TRIGGERS_SINCE_RESET.get(self.node)
+        if sent is None or sent:
+            return False
+        attrs = [EVSE.Attributes.State, EVSE.Attributes.SupplyState, EVSE.Attributes.FaultState]
+        values = await self.node.read_many(attrs)
+        want = (State.kNotPluggedIn, SupplyState.kDisabled, FaultState.kNoError)
+        return all(isinstance(values.get(a), int) and int(values[a]) == int(w) for a, w in zip(attrs, want, strict=True))
 
     # -- subscriptions -----------------------------------------------------------------------------
     async def subscribe_events(self) -> EventQueue:

@@ -105,13 +105,17 @@ async def _read(node: Any, attribute_id: int) -> Any:
 
 
 async def _dut_context(node: Any) -> tuple[int, list[int], Any]:
-    """(FeatureMap, AttributeList, conformance context) of the DUT."""
-    feature_map = int(await _read(node, 0xFFFC))
-    attributes = list(await _read(node, 0xFFFB))
-    accepted = list(await _read(node, 0xFFF9))
-    generated = list(await _read(node, 0xFFF8))
-    ctx = context(CLUSTER, feature_map, attributes=attributes, accepted=accepted, generated=generated)
-    return feature_map, attributes, ctx
+    """(FeatureMap, AttributeList, conformance context) of the DUT, read in one interaction."""
+    ids = (0xFFFC, 0xFFFB, 0xFFF9, 0xFFF8)  # FeatureMap, AttributeList, AcceptedCommandList, GeneratedCommandList
+    classes = [_attribute_class(i) for i in ids]
+    values = await node.read_many(classes)
+    missing = [f"0x{i:04X}" for i, c in zip(ids, classes, strict=True) if not isinstance(values.get(c), int | list)]
+    if missing:
+        raise AssertionError(f"the DUT returned no value for the global attribute(s) {', '.join(missing)}")
+    feature_map, attributes, accepted, generated = (values[c] for c in classes)
+    ctx = context(CLUSTER, int(feature_map), attributes=list(attributes), accepted=list(accepted),
+                  generated=list(generated))
+    return int(feature_map), list(attributes), ctx
 
 
 def _features(feature_map: int) -> str:
@@ -230,8 +234,9 @@ async def test_spec_attribute(steps, evse, attribute) -> None:
 async def test_spec_command_timed(steps, evse, command) -> None:
     node = evse.node
     steps.step("1")
-    feature_map = int(await _read(node, 0xFFFC))
-    accepted = list(await _read(node, 0xFFF9))
+    fm_cls, accepted_cls = _attribute_class(0xFFFC), _attribute_class(0xFFF9)
+    values = await node.read_many([fm_cls, accepted_cls])
+    feature_map, accepted = int(values[fm_cls]), list(values[accepted_cls])
     steps.note(f"FeatureMap = {_features(feature_map)}; AcceptedCommandList = {accepted}")
     if command.id not in accepted:
         reason = f"{command.name} is not in AcceptedCommandList"
