@@ -77,20 +77,20 @@ def _suite_figures() -> dict[str, float]:
             [sys.executable, "-m", "rig.cli", "run", "--set", f"report.dir={tmp}"],
             cwd=ROOT, capture_output=True, text=True, check=False,
         )
-        runs = sorted(Path(tmp).glob("2*/results.json"))
+        runs = sorted(Path(tmp).glob("2*/report.json"))
         if proc.returncode != 0 or not runs:
             raise SystemExit(f"the suite run failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
-        results = json.loads(runs[-1].read_text())
+        results = {c["id"]: c for c in json.loads(runs[-1].read_text())["cases"]}
     from suites.tc_eevse.test_tc_eevse_2_2 import ENABLE_WINDOW_S
 
     # From the first step of 2.2 to the last of 2.4: both case bodies plus what runs between them (2.2's
     # teardown, 2.4's return to idle and event subscription). The session's one-time EVSE start and
     # commissioning are the figures above.
     a, b = results["TC-EEVSE-2.2"], results["TC-EEVSE-2.4"]
-    span = float(b["call_stop"]) - float(a["call_start"])
+    span = float(b["phases"]["call"]["stop"]) - float(a["phases"]["call"]["start"])
     return {
-        "TC-EEVSE-2.2 body (s)": float(a["call_s"]),
-        "TC-EEVSE-2.4 body (s)": float(b["call_s"]),
+        "TC-EEVSE-2.2 body (s)": float(a["phases"]["call"]["duration"]),
+        "TC-EEVSE-2.4 body (s)": float(b["phases"]["call"]["duration"]),
         "2.2 start to 2.4 end (s)": span,
         "ChargingEnabledUntil window (s)": float(ENABLE_WINDOW_S),
         "2.2 + 2.4 beyond the window (s), target <= 3": span - ENABLE_WINDOW_S,

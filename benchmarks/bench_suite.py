@@ -2,10 +2,12 @@
 
     sudo .venv/bin/python benchmarks/bench_suite.py [--run-dir reports/<run>] [-- extra rig run arguments]
 
-Without ``--run-dir`` it makes one full default run. It prints the run's wall time, the session set-up (virtual
-EVSE start, commissioning: before the first case), the time spent in cases, and the imposed waits: the windows the
-test plan (and the HIL cases' own observation windows) make a conformant DUT wait for, read from the suites'
-constants, so they follow the code. Overhead = case time - imposed waits.
+Without ``--run-dir`` it makes one full default run. From the run record (report.json, per-case phase timings) it
+prints the run's wall time, the session set-up (virtual EVSE start, bench, commissioning: inside the first case's
+set-up) and teardown (inside the last case's), the time spent in cases, and the imposed waits: the windows the test
+plan (and the HIL cases' own observation windows) make a conformant DUT wait for, read from the suites' constants,
+so they follow the code. Overhead = case time - imposed waits; it is printed with and without the session set-up
+and teardown, and the DUT's own boot in the power-cycle case is shown.
 """
 
 from __future__ import annotations
@@ -72,28 +74,41 @@ def main(argv: list[str]) -> int:
         run_dir, wall = Path(args[args.index("--run-dir") + 1]), None
     else:
         run_dir, wall, keep = run_once(extra)
-    results = json.loads((run_dir / "results.json").read_text())
-    starts = [r["setup_start"] for r in results.values() if "setup_start" in r]
-    stops = [r.get("teardown_stop") or r.get("call_stop") or r.get("setup_stop") for r in results.values()]
-    first_call = min(r.get("call_start", r["setup_stop"]) for r in results.values() if "setup_stop" in r)
-    session_setup = first_call - min(starts)
-    span = max(s for s in stops if s) - min(starts)
-    in_cases = span - session_setup
+    cases = {c["id"]: c for c in json.loads((run_dir / "report.json").read_text())["cases"]}
+    ran = [c for c in cases.values() if c.get("phases")]
+    if not ran:
+        sys.exit(f"{run_dir}: the run record has no case phase timings")
+    ordered = sorted(ran, key=lambda c: c["phases"].get("setup", c["phases"].get("call", {}))["start"])
+    first, last = ordered[0], ordered[-1]
+    span = max(ph["stop"] for c in ran for ph in c["phases"].values()) - first["phases"]["setup"]["start"]
+    session_setup = first["phases"]["setup"]["duration"]  # virtual EVSE start, bench start, commissioning
+    session_teardown = last["phases"].get("teardown", {}).get("duration", 0.0)  # safe state, DUT stop
+    in_cases = span - session_setup - session_teardown
     waits = imposed_waits()
-    imposed = sum(s for case, (s, _) in waits.items() if results.get(case, {}).get("outcome") == "passed")
-    print(f"run {run_dir.name}: {len(results)} cases, "
-          f"{sum(r['outcome'] == 'passed' for r in results.values())} passed")
+    imposed = sum(s for case, (s, _) in waits.items() if cases.get(case, {}).get("outcome") == "passed")
+    print(f"run {run_dir.resolve().name}: {len(cases)} cases, {sum(c['outcome'] == 'passed' for c in cases.values())} passed")
     if wall is not None:
         print(f"rig run wall time (sandbox, DUT start, commissioning, cases, report): {wall:.1f} s")
-    print(f"session set-up before the first case:                           {session_setup:.1f} s")
-    print(f"cases (first case start to last case end):                      {in_cases:.1f} s")
-    print(f"imposed waits (test plan windows + HIL observation windows):    {imposed:.1f} s")
+    print(f"session set-up (in the first case's set-up: DUT start, bench, commissioning): {session_setup:5.1f} s")
+    print(f"session teardown (in the last case's teardown: safe state, DUT stop):          {session_teardown:5.1f} s")
+    print(f"cases (everything between the two):                                             {in_cases:5.1f} s")
+    print(f"imposed waits (test plan windows + HIL observation windows):                    {imposed:5.1f} s")
     for case, (s, what) in sorted(waits.items()):
         print(f"    {case:16s} {s:5.1f} s  {what}")
-    print(f"overhead (cases - imposed waits):                               {in_cases - imposed:.1f} s "
-          f"(target: <= 10 s)")
-    slow = sorted(((r.get("call_s", 0.0) - waits.get(c, (0.0, ""))[0], c) for c, r in results.items()),
-                  reverse=True)[:8]
+    print(f"overhead (cases - imposed waits):                                               {in_cases - imposed:5.1f} s "
+          "(target: <= 10 s)")
+    print(f"overhead with the session set-up and teardown:                                  "
+          f"{span - imposed:5.1f} s")
+    power = cases.get("HIL-POWER", {})
+    cycle = next((s for s in power.get("steps", []) if s.get("number") == "5"), None)
+    if cycle and cycle.get("duration"):
+        print(f"    of which the DUT's power cycle (HIL-POWER step 5, the DUT's boot):         {cycle['duration']:5.1f} s")
+
+    def body(c: dict) -> float:
+        return sum(ph["duration"] for ph in c["phases"].values()) - (session_setup if c is first else 0.0) - (
+            session_teardown if c is last else 0.0)
+
+    slow = sorted(((body(c) - waits.get(c["id"], (0.0, ""))[0], c["id"]) for c in ran), reverse=True)[:8]
     print("largest case overheads: " + ", ".join(f"{c} {d:.1f} s" for d, c in slow))
     if keep is not None:
         keep.cleanup()

@@ -4,7 +4,7 @@
 
 Each run is a complete `rig run` (virtual EVSE started, commissioned, every case of the default suites), one at a
 time; a run counts as failed when its exit code is not 0, and the failing cases and steps are listed from its
-results.json. Exit code 1 if any run failed.
+run record (report.json). Exit code 1 if any run failed.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ def one_run(reports: Path, extra: list[str]) -> tuple[int, float, list[str]]:
     latest = reports / "latest"
     if proc.returncode != 0:
         try:
-            results = json.loads((latest / "results.json").read_text())
-            failures = [f"{case} step {r.get('failed_step')}: {str(r.get('error', ''))[:160]}"
-                        for case, r in results.items() if r.get("outcome") in ("failed", "error")]
+            cases = json.loads((latest / "report.json").read_text())["cases"]
+            failures = [f"{c['id']} step {c.get('failed_step')}: {str(c.get('error') or '')[:160]}"
+                        for c in cases if c.get("outcome") in ("failed", "error")]
         except (OSError, ValueError):
             failures = [proc.stdout[-400:] + proc.stderr[-400:]]
     return proc.returncode, took, failures

@@ -30,7 +30,6 @@ CONFIG_KEY = pytest.StashKey[RigConfig]()
 RUNNER_KEY = pytest.StashKey[StepRunner]()
 EVENTS_KEY = pytest.StashKey[list[Any]]()
 IDENTITY_KEY = pytest.StashKey[dict[str, Any]]()
-RESULTS_KEY = pytest.StashKey[dict[str, Any]]()
 # role -> {"driver": ..., "address": ..., "identity": str}; filled when the bench is opened (bench issue)
 INSTRUMENTS_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
 RUN_ID_KEY = pytest.StashKey[str]()
@@ -419,7 +418,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    _record_result(item, call, report)
+    _close_failed_step(item, call)
     runner = item.stash.get(RUNNER_KEY, None)
     if call.when == "call" and runner is not None:
         failed = runner.failed_step
@@ -437,38 +436,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def _record_result(item: pytest.Item, call: pytest.CallInfo[None], report: Any) -> None:
-    """Collect per-case outcomes (with the failing step) for results.json in the run folder."""
-    results = item.config.stash.setdefault(RESULTS_KEY, {})
-    marker = item.get_closest_marker("tc")
-    case = marker.args[0] if marker else item.nodeid
-    entry = results.setdefault(case, {"nodeid": item.nodeid, "outcome": "passed", "failed_step": None})
-    if report.failed:
-        entry["outcome"] = "failed" if call.when == "call" else "error"
-        entry["error"] = str(call.excinfo.value) if call.excinfo else report.longreprtext[-2000:]
-    elif report.skipped and entry["outcome"] == "passed":
-        entry["outcome"] = "skipped"
+def _close_failed_step(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """A case body that raised fails its step in progress (the run record and the HTML name that step)."""
     runner = item.stash.get(RUNNER_KEY, None)
-    if runner is not None and call.when == "call":
-        if call.excinfo is not None and not call.excinfo.errisinstance(pytest.skip.Exception):
-            runner.fail(call.excinfo.value)
-        failed = runner.failed_step
-        entry["failed_step"] = failed.number if failed else None
-        entry["steps"] = runner.to_dicts()
-    entry["duration_s"] = round(entry.get("duration_s", 0.0) + report.duration, 3)
-    entry[f"{call.when}_s"] = round(report.duration, 3)
-    entry[f"{call.when}_start"] = call.start
-    entry[f"{call.when}_stop"] = call.stop
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    run_dir = session.config.getoption("--rig-run-dir", None)
-    results = session.config.stash.get(RESULTS_KEY, None)
-    if run_dir and results is not None:
-        path = Path(run_dir) / "results.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, indent=2, default=str))
-        tmp.replace(path)
+    if runner is None or call.when != "call" or call.excinfo is None:
+        return
+    if not call.excinfo.errisinstance(pytest.skip.Exception):
+        runner.fail(call.excinfo.value)
 
 
 def _steps_html(runner: StepRunner, events: list[Any]) -> str:

@@ -142,6 +142,7 @@ def _new_case(item: pytest.Item) -> dict[str, Any]:
         "started": None,
         "ended": None,
         "duration": 0.0,
+        "phases": {},
         "failed_step": None,
         "error": None,
         "steps": [],
@@ -159,6 +160,7 @@ def _add_phase(case: dict[str, Any], item: pytest.Item, call: pytest.CallInfo[No
         case["started"] = call.start
     case["ended"] = call.stop
     case["duration"] = round(case["duration"] + report.duration, 6)
+    case["phases"][call.when] = {"start": call.start, "stop": call.stop, "duration": round(report.duration, 6)}
     if report.failed:
         if case["outcome"] in ("passed", "skipped"):
             case["outcome"] = "failed" if call.when == "call" else "error"

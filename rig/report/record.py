@@ -16,6 +16,7 @@ Shape (``schema_version`` 1; every output of a run is a pure function of this do
      "attachments": [{"name", "path"}],                       # run-level files, relative to the run folder
      "cases": [{"id", "title", "nodeid", "pics": [...], "outcome": "passed|failed|error|skipped",
                 "started", "ended", "duration", "failed_step", "error",
+                "phases": {"setup|call|teardown": {"start", "stop", "duration"}},
                 "steps": [StepRecord.to_dict()...], "events": [{"name", "data", "endpoint", "event_number",
                 "priority", "received_at"}], "series": [{"name", "unit", "plot", "step", "points": [[t, v]...]}],
                 "logs": "...", "logs_truncated": false, "attachments": [{"name", "path"}]}]}
@@ -236,6 +237,11 @@ class RecordWriter:
 
 
 # -- reading ------------------------------------------------------------------------------------------------
+def cases_by_id(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The record's cases keyed by case id (``TC-EEVSE-2.2``; the node id for a case without a ``tc`` marker)."""
+    return {case["id"]: case for case in record.get("cases", [])}
+
+
 def load_record(source: Path | str) -> dict[str, Any]:
     """Read and check a run record.
 

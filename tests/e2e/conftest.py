@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,11 +116,12 @@ class RunResult:
             out[case.get("name", "")] = outcome
         return out
 
-    def results(self) -> dict[str, dict[str, object]]:
-        import json
+    def results(self) -> dict[str, dict[str, Any]]:
+        """TC id → the case of the run record (report.json): outcome, failed_step, error, steps, phases."""
+        from rig.report.record import cases_by_id, load_record
 
-        assert self.run_dir is not None
-        return json.loads((self.run_dir / "results.json").read_text())
+        assert self.run_dir is not None, f"the run made no report folder:\n{self.output}"
+        return cases_by_id(load_record(self.run_dir))
 
 
 @pytest.fixture
