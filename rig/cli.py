@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--stimulus", choices=["trigger", "emulator", "manual"], default=None,
                      help="how the EV is simulated: test event triggers, the bench's EV emulator, or an operator "
                           "(same as --set stimulus=MODE)")
+    run.add_argument("--pics", default=None, metavar="PATH",
+                     help="the DUT's PICS (CSA XML file, folder or zip, or KEY=1|0 text): they decide which cases "
+                          "and steps apply (same as --set dut.pics=PATH; without one they are derived from the DUT)")
     run.add_argument("-k", dest="keyword", default=None, help="only cases matching this pytest -k expression")
     run.add_argument("--keep-state", action="store_true", help="keep the run's state folder (/run/rig/<id>)")
     run.add_argument("--legacy-triggers", action="store_true",
@@ -111,6 +114,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["virtual_evse.defects"] = list(args.dut_defect)
     if args.stimulus:
         overrides["stimulus"] = args.stimulus
+    if args.pics:
+        overrides["dut.pics"] = str(Path(args.pics).resolve())
     cfg = load_config(args.config, overrides=overrides)
     if cfg.virtual_evse.defects and not cfg.is_virtual:
         raise ConfigError("--dut-defect applies to the virtual EVSE only, but rig.yaml has dut.kind: network")

@@ -82,7 +82,7 @@ def test_full_run_with_a_feature_off_skips_exactly_what_depends_on_it(rig_run) -
     skipped, each with its reason; everything else passes; the contradiction with the DUT is in the record."""
     off = {k for k, v in load_pics(ROOT / V2X_OFF).items.items() if not v}
     assert off == {"EEVSE.S.F04", "EEVSE.S.A0004", "EEVSE.S.A0008", "EEVSE.S.A0043", "EEVSE.S.C03.Rsp"}
-    res = rig_run("--set", f"dut.pics={V2X_OFF}", timeout=600)
+    res = rig_run("--pics", V2X_OFF, timeout=600)  # the same as --set dut.pics=...
     assert res.code == 0, res.output[-6000:]
     record = json.loads((res.run_dir / "report.json").read_text())
     skipped_cases, skipped_steps = set(), set()
