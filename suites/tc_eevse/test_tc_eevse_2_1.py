@@ -10,10 +10,13 @@ visibly skipped with the reason. SupplyState follows the spec, not the plan's 0.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import pytest
 
 from rig.matter.eevse import Evse, is_null
-from rig.steps import TestStep
+from rig.steps import StepRunner, TestStep
 from suites.tc_eevse.support import (
     check_attr,
     check_attr_one_of,
@@ -67,100 +70,76 @@ RANDOMIZATION_DELAY_WINDOW_S = 600
 APPROXIMATE_EV_EFFICIENCY = 3500
 VEHICLE_ID_MAX_LENGTH = 32
 
+Check = Callable[[StepRunner, Evse, int], Awaitable[Any]]
+
+
+def _range(name: str, **limits: Any) -> Check:
+    return lambda steps, evse, _fm: check_attr_range(steps, evse, name, **limits)
+
+
+def _written(name: str, value: int) -> Check:
+    return lambda steps, evse, _fm: write_and_check(steps, evse, name, value)
+
+
+def _read_back(name: str, value: int) -> Check:
+    return lambda steps, evse, _fm: check_attr(steps, evse, name, value)
+
+
+def _supply_state(steps: StepRunner, evse: Evse, feature_map: int) -> Awaitable[Any]:
+    # 2 (DischargingEnabled) and 5 (Enabled) are valid only with V2X: the spec, not the plan's 0..4
+    allowed = [0, 1, 3, 4] + ([2, 5] if has_feature(feature_map, "V2X") else [])
+    return check_attr_one_of(steps, evse, "SupplyState", allowed)
+
+
+async def _vehicle_id(steps: StepRunner, evse: Evse, _fm: int) -> None:
+    vehicle_id = await evse.read("VehicleID")
+    if is_null(vehicle_id):
+        steps.note("VehicleID = null")
+        return
+    if not isinstance(vehicle_id, str):
+        raise AssertionError(f"VehicleID: expected a char_string, read {vehicle_id!r}")
+    steps.note(f"VehicleID = {vehicle_id!r}")
+    steps.measure("VehicleID length", len(vehicle_id), "chars", low=0, high=VEHICLE_ID_MAX_LENGTH)
+
+
+EPOCH = {"low": 0, "high": EPOCH_S_MAX, "nullable": True, "unit": "s"}
+CHECKS: dict[str, Check] = {
+    "2": lambda steps, evse, _fm: check_attr_one_of(steps, evse, "State", range(0, 7), nullable=True),
+    "3": _supply_state,
+    "4": lambda steps, evse, _fm: check_attr_one_of(steps, evse, "FaultState", [*range(0, 16), 255]),
+    "5": _range("ChargingEnabledUntil", **EPOCH),
+    "6": _range("DischargingEnabledUntil", **EPOCH),
+    "7": _range("CircuitCapacity", low=0, unit="mA"),
+    "8": _range("MinimumChargeCurrent", low=0, unit="mA"),
+    "9": _range("MaximumChargeCurrent", low=0, unit="mA"),
+    "10": _range("MaximumDischargeCurrent", low=0, unit="mA"),
+    "11": _written("UserMaximumChargeCurrent", USER_MAXIMUM_CHARGE_CURRENT_MA),
+    "11a": _read_back("UserMaximumChargeCurrent", USER_MAXIMUM_CHARGE_CURRENT_MA),
+    "12": _written("RandomizationDelayWindow", RANDOMIZATION_DELAY_WINDOW_S),
+    "12a": _read_back("RandomizationDelayWindow", RANDOMIZATION_DELAY_WINDOW_S),
+    "13": _range("NextChargeStartTime", **EPOCH),
+    "14": _range("NextChargeTargetTime", **EPOCH),
+    "15": _range("NextChargeRequiredEnergy", low=0, nullable=True, unit="mWh"),
+    "16": _range("NextChargeTargetSoC", low=0, high=100, nullable=True, unit="%"),
+    "17": _written("ApproximateEVEfficiency", APPROXIMATE_EV_EFFICIENCY),
+    "17a": _read_back("ApproximateEVEfficiency", APPROXIMATE_EV_EFFICIENCY),
+    "18": _range("StateOfCharge", low=0, high=100, nullable=True, unit="%"),
+    "19": _range("BatteryCapacity", low=0, nullable=True, unit="mWh"),
+    "20": _vehicle_id,
+    "21": _range("SessionID", low=0, high=INT32_MAX, nullable=True),
+    "22": _range("SessionDuration", low=0, high=INT32_MAX, nullable=True, unit="s"),
+    "23": _range("SessionEnergyCharged", low=0, nullable=True, unit="mWh"),
+    "24": _range("SessionEnergyDischarged", low=0, nullable=True, unit="mWh"),
+}
+"""Step number -> its check; every step after 1 has one (tests/test_suites.py checks it)."""
+
 
 async def test_tc_eevse_2_1(steps, evse: Evse) -> None:
-    steps.step("1")  # commissioned by the session fixture; each step is gated on its PICS (file or the DUT's)
+    steps.step("1")  # commissioned by the session fixture
     feature_map = await evse.feature_map()  # the SupplyState values allowed depend on the DUT's V2X feature
     steps.note(f"FeatureMap = 0x{feature_map:X}")
-
-    steps.step("2")
-    await check_attr_one_of(steps, evse, "State", range(0, 7), nullable=True)
-    steps.step("3")
-    if steps.pics_guard():
-        supply_states = [0, 1, 3, 4] + ([2, 5] if has_feature(feature_map, "V2X") else [])
-        await check_attr_one_of(steps, evse, "SupplyState", supply_states)
-    steps.step("4")
-    if steps.pics_guard():
-        await check_attr_one_of(steps, evse, "FaultState", [*range(0, 16), 255])
-    steps.step("5")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "ChargingEnabledUntil", low=0, high=EPOCH_S_MAX, nullable=True, unit="s")
-    steps.step("6")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "DischargingEnabledUntil", low=0, high=EPOCH_S_MAX, nullable=True,
-                               unit="s")
-    steps.step("7")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "CircuitCapacity", low=0, unit="mA")
-    steps.step("8")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "MinimumChargeCurrent", low=0, unit="mA")
-    steps.step("9")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "MaximumChargeCurrent", low=0, unit="mA")
-    steps.step("10")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "MaximumDischargeCurrent", low=0, unit="mA")
-
-    steps.step("11")
-    if steps.pics_guard():
-        await write_and_check(steps, evse, "UserMaximumChargeCurrent", USER_MAXIMUM_CHARGE_CURRENT_MA)
-    steps.step("11a")
-    if steps.pics_guard():
-        await check_attr(steps, evse, "UserMaximumChargeCurrent", USER_MAXIMUM_CHARGE_CURRENT_MA)
-    steps.step("12")
-    if steps.pics_guard():
-        await write_and_check(steps, evse, "RandomizationDelayWindow", RANDOMIZATION_DELAY_WINDOW_S)
-    steps.step("12a")
-    if steps.pics_guard():
-        await check_attr(steps, evse, "RandomizationDelayWindow", RANDOMIZATION_DELAY_WINDOW_S)
-
-    steps.step("13")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "NextChargeStartTime", low=0, high=EPOCH_S_MAX, nullable=True, unit="s")
-    steps.step("14")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "NextChargeTargetTime", low=0, high=EPOCH_S_MAX, nullable=True, unit="s")
-    steps.step("15")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "NextChargeRequiredEnergy", low=0, nullable=True, unit="mWh")
-    steps.step("16")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "NextChargeTargetSoC", low=0, high=100, nullable=True, unit="%")
-
-    steps.step("17")
-    if steps.pics_guard():
-        await write_and_check(steps, evse, "ApproximateEVEfficiency", APPROXIMATE_EV_EFFICIENCY)
-    steps.step("17a")
-    if steps.pics_guard():
-        await check_attr(steps, evse, "ApproximateEVEfficiency", APPROXIMATE_EV_EFFICIENCY)
-
-    steps.step("18")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "StateOfCharge", low=0, high=100, nullable=True, unit="%")
-    steps.step("19")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "BatteryCapacity", low=0, nullable=True, unit="mWh")
-    steps.step("20")
-    if steps.pics_guard():
-        vehicle_id = await evse.read("VehicleID")
-        if is_null(vehicle_id):
-            steps.note("VehicleID = null")
-        else:
-            if not isinstance(vehicle_id, str):
-                raise AssertionError(f"VehicleID: expected a char_string, read {vehicle_id!r}")
-            steps.note(f"VehicleID = {vehicle_id!r}")
-            steps.measure("VehicleID length", len(vehicle_id), "chars", low=0, high=VEHICLE_ID_MAX_LENGTH)
-
-    steps.step("21")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "SessionID", low=0, high=INT32_MAX, nullable=True)
-    steps.step("22")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "SessionDuration", low=0, high=INT32_MAX, nullable=True, unit="s")
-    steps.step("23")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "SessionEnergyCharged", low=0, nullable=True, unit="mWh")
-    steps.step("24")
-    if steps.pics_guard():
-        await check_attr_range(steps, evse, "SessionEnergyDischarged", low=0, nullable=True, unit="mWh")
+    for declared in STEPS[1:]:
+        steps.step(declared.number)
+        # each step with a PICS code runs only when the PICS (the file's, or the DUT's without one) support it
+        if declared.pics is None or steps.pics_guard():
+            await CHECKS[declared.number](steps, evse, feature_map)
