@@ -86,23 +86,26 @@ def main(argv: list[str]) -> int:
     in_cases = span - session_setup - session_teardown
     waits = imposed_waits()
     imposed = sum(s for case, (s, _) in waits.items() if cases.get(case, {}).get("outcome") == "passed")
-    print(f"run {run_dir.resolve().name}: {len(cases)} cases, {sum(c['outcome'] == 'passed' for c in cases.values())} passed")
+    passed = sum(c["outcome"] == "passed" for c in cases.values())
+    print(f"run {run_dir.resolve().name}: {len(cases)} cases, {passed} passed")
     if wall is not None:
         print(f"rig run wall time (sandbox, DUT start, commissioning, cases, report): {wall:.1f} s")
-    print(f"session set-up (in the first case's set-up: DUT start, bench, commissioning): {session_setup:5.1f} s")
-    print(f"session teardown (in the last case's teardown: safe state, DUT stop):          {session_teardown:5.1f} s")
-    print(f"cases (everything between the two):                                             {in_cases:5.1f} s")
-    print(f"imposed waits (test plan windows + HIL observation windows):                    {imposed:5.1f} s")
+
+    def line(label: str, seconds: float, extra: str = "") -> None:
+        print(f"{label:78s} {seconds:5.1f} s{extra}")
+
+    line("session set-up (in the first case's set-up: DUT start, bench, commissioning):", session_setup)
+    line("session teardown (in the last case's teardown: safe state, DUT stop):", session_teardown)
+    line("cases (everything between the two):", in_cases)
+    line("imposed waits (test plan windows + HIL observation windows):", imposed)
     for case, (s, what) in sorted(waits.items()):
         print(f"    {case:16s} {s:5.1f} s  {what}")
-    print(f"overhead (cases - imposed waits):                                               {in_cases - imposed:5.1f} s "
-          "(target: <= 10 s)")
-    print(f"overhead with the session set-up and teardown:                                  "
-          f"{span - imposed:5.1f} s")
+    line("overhead (cases - imposed waits):", in_cases - imposed, " (target: <= 10 s)")
+    line("overhead with the session set-up and teardown:", span - imposed)
     power = cases.get("HIL-POWER", {})
     cycle = next((s for s in power.get("steps", []) if s.get("number") == "5"), None)
     if cycle and cycle.get("duration"):
-        print(f"    of which the DUT's power cycle (HIL-POWER step 5, the DUT's boot):         {cycle['duration']:5.1f} s")
+        line("    of which the DUT's power cycle (HIL-POWER step 5, the DUT's boot):", cycle["duration"])
 
     def body(c: dict) -> float:
         return sum(ph["duration"] for ph in c["phases"].values()) - (session_setup if c is first else 0.0) - (

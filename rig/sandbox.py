@@ -237,10 +237,9 @@ class Sandbox:
 
     def close(self) -> None:
         """Remove everything this sandbox created. Safe to call more than once."""
-        if self.netns and shutil.which("ip"):
-            if self.netns in _existing_netns():
-                _kill_netns_processes(self.netns)
-                _ip("netns", "del", self.netns, check=False)
+        if self.netns and shutil.which("ip") and self.netns in _existing_netns():
+            _kill_netns_processes(self.netns)
+            _ip("netns", "del", self.netns, check=False)
         if not self._created:
             return
         if not self.keep_state:

@@ -1,4 +1,4 @@
-"""Evse.return_to_idle between cases: a full reset unless the rig knows the DUT is idle (no Matter needed: fake node)."""
+"""Evse.return_to_idle between cases: a full reset unless the rig knows the DUT is idle (fake node, no Matter)."""
 
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from rig.errors import MatterStatusError
 from rig.matter import triggers
-from rig.matter.triggers import Trigger
 from rig.matter.controller import Clusters, Node
 from rig.matter.events import AttributeAccumulator, EventQueue
+from rig.matter.triggers import Trigger
 
 EVSE = Clusters.EnergyEvse
 NullValue = Clusters.Types.NullValue
@@ -220,7 +220,9 @@ class Evse:
         attrs = [EVSE.Attributes.State, EVSE.Attributes.SupplyState, EVSE.Attributes.FaultState]
         values = await self.node.read_many(attrs)
         want = (State.kNotPluggedIn, SupplyState.kDisabled, FaultState.kNoError)
-        return all(isinstance(values.get(a), int) and int(values[a]) == int(w) for a, w in zip(attrs, want, strict=True))
+        return all(
+            isinstance(values.get(a), int) and int(values[a]) == int(w) for a, w in zip(attrs, want, strict=True)
+        )
 
     # -- subscriptions -----------------------------------------------------------------------------
     async def subscribe_events(self) -> EventQueue:

@@ -79,10 +79,12 @@ def _pics_html(pics: dict[str, Any] | None) -> str:
     if unsupported:
         html += f"<details><summary>not supported</summary>{escape(', '.join(unsupported))}</details>"
     for na in pics.get("not_applicable") or []:
-        html += f"<br>not applicable: {escape(str(na.get('case') or na.get('nodeid')))} lacks {escape(', '.join(na.get('lacks') or []))}"
+        case = escape(str(na.get("case") or na.get("nodeid")))
+        html += f"<br>not applicable: {case} lacks {escape(', '.join(na.get('lacks') or []))}"
     contradictions = pics.get("contradictions") or []
     if contradictions:
-        html += "<br><b>the PICS contradict the DUT:</b><ul>" + "".join(f"<li>{escape(c)}</li>" for c in contradictions) + "</ul>"
+        items = "".join(f"<li>{escape(c)}</li>" for c in contradictions)
+        html += f"<br><b>the PICS contradict the DUT:</b><ul>{items}</ul>"
     for warning in pics.get("warnings") or []:
         html += f"<br>warning: {escape(warning)}"
     if pics.get("error"):

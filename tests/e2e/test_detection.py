@@ -1,8 +1,9 @@
 """Detection power: every firmware defect of the virtual EVSE is caught by a case of the default run.
 
 One `rig run --dut-defect NAME -k <the cases that matter>` per defect (default stimulus: the EV emulator); each
-must exit 1 with every listed case failed at the listed step (the run record, report.json). Together with a conformant full run
-passing (tests/e2e/test_run.py), this proves the default run tells a defective EVSE from a conformant one.
+must exit 1 with every listed case failed at the listed step (read from the run record, report.json). Together
+with a conformant full run passing (tests/e2e/test_run.py), this proves the default run tells a defective EVSE
+from a conformant one.
 """
 
 from __future__ import annotations
