@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Virtual EVSE process entry point. Configuration: VEVSE_CONFIG=/path/to/config.json (see README.md).
 // stdout carries JSON lines only (first the "ready" line); matter.js logs go to stderr.
+// VEVSE_WAIT_FOR_START=1: a pre-started spare. Config and every module are loaded, then the process waits for the
+// line "start" on stdin before it touches the storage, binds a socket or creates the node (EOF on stdin: exit 0).
 import { Console } from "node:console";
 import { ConfigError, loadConfig } from "./config.js";
 
@@ -48,6 +50,42 @@ const { Store } = await import("./store.js");
 const { createRuntime } = await import("./runtime.js");
 const { createNode } = await import("./device.js");
 const { HardwarePort } = await import("./hardware-port.js");
+
+/** The first line on stdin (trimmed), or null at end of input. stdin is closed afterwards. */
+function startLine() {
+    return new Promise(resolve => {
+        let buf = "";
+        const done = line => {
+            process.stdin.off("data", onData);
+            process.stdin.off("end", onEnd);
+            process.stdin.off("error", onEnd);
+            process.stdin.destroy();
+            resolve(line);
+        };
+        const onData = chunk => {
+            buf += chunk;
+            const nl = buf.indexOf("\n");
+            if (nl >= 0) done(buf.slice(0, nl).trim());
+        };
+        const onEnd = () => done(null);
+        process.stdin.setEncoding("utf8");
+        process.stdin.on("data", onData);
+        process.stdin.once("end", onEnd);
+        process.stdin.once("error", onEnd);
+    });
+}
+
+if (process.env.VEVSE_WAIT_FOR_START === "1") {
+    process.stderr.write(`vevse: spare pid ${process.pid} loaded, waiting for "start" on stdin\n`);
+    const line = await startLine();
+    if (line === null) process.exit(0); // whoever started the spare is gone, or dropped it
+    if (line !== "start") {
+        process.stderr.write(`vevse: expected "start" on stdin, got ${JSON.stringify(line)}\n`);
+        process.exit(2);
+    }
+    process.stderr.write(`vevse: spare pid ${process.pid} starting\n`);
+}
+if (shuttingDown) await new Promise(() => {}); // a signal arrived while loading or waiting: shutdown() exits
 
 const store = new Store(cfg.storagePath);
 rt = createRuntime(cfg, store);
