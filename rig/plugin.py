@@ -5,6 +5,7 @@ Registered from the root ``conftest.py`` only (never auto-loaded into unrelated 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import json
@@ -297,6 +298,10 @@ async def matter(
     try:
         yield controller
     finally:
+        if dut_process is not None:
+            # The virtual EVSE ends its sessions while the controller can still answer: stopped after the
+            # controller, matter.js waits on reports nobody acknowledges until its bounded shutdown gives up (~2 s).
+            await asyncio.to_thread(dut_process.stop)
         controller.shutdown()
 
 
