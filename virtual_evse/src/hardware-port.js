@@ -89,7 +89,8 @@ export class HardwarePort {
         this.contactorTimer = undefined;
         this.contactorTarget = false;
         this.contactorChangedAt = 0;
-        this.diodeFault = false;
+        this.diodeFault = false; // latched diode-check failure (see #benchFault)
+        this.benchCause = null; // what the present bench fault comes from: "diode" for the diode check
         this.contactFault = null; // latched ContactDryFailure / ContactWetFailure
         this.contactCheckTimer = undefined;
         rt.outputListeners.add(() => this.evaluate());
@@ -164,6 +165,7 @@ export class HardwarePort {
                 rt.fw.faultSources.bench = null;
                 this.contactFault = null;
                 this.diodeFault = false;
+                this.benchCause = null;
                 this.lastPilotState = undefined; // the next attach re-asserts the pilot state
                 await rt.act(evse => rt.applyFaults(evse));
                 this.evaluate();
@@ -226,9 +228,19 @@ export class HardwarePort {
         };
     }
 
-    /** Bench fault from the present inputs (highest priority first), or null. */
+    /** Bench fault from the present inputs (highest priority first), or null; sets benchCause. */
     #benchFault() {
         const i = this.inputs;
+        // Diode check (IEC 61851-1): with PWM on, the low phase must read -12 V (the EV's diode blocks the negative
+        // half). A failure is latched until the EV is unplugged (pilot A): the negative half cannot be measured
+        // without PWM, which the fault stops, so "the low level looks fine again" says nothing. While latched the
+        // pilot is held at a steady +12 V rather than -12 V (state F): behind a healthy diode the EV's resistor is
+        // invisible at -12 V, and the EVSE would never see the unplug. The check runs again when PWM restarts after
+        // the EV reconnects. (OpenEVSE: DIODE_CHK_FAILED, pilot +12 V, hard fault cancelled when the EV is unplugged.)
+        const lowBad = i.cp_low_v !== null && !near(i.cp_low_v, -12);
+        if (this.outputs.cp_mode === "pwm" && lowBad) this.diodeFault = true;
+        if (pilotState(i.cp_high_v) === "A") this.diodeFault = false;
+        this.benchCause = null;
         if ((i.residual_ma_ac ?? 0) >= 30 || (i.residual_ma_dc ?? 0) >= 6) return Flt.GroundFault;
         if (i.temperature_c !== null && i.temperature_c > 85) return Flt.OverTemperature;
         if (i.mains_v !== null && i.mains_v < 50) return Flt.PowerLoss;
@@ -237,12 +249,10 @@ export class HardwarePort {
         // 0 V on the pilot is a short only while the EVSE drives it (+12 V, PWM or -12 V); with its own driver
         // off, 0 V is what it reads anyway.
         if (this.outputs.cp_mode !== "off" && pilotState(i.cp_high_v) === "E") return Flt.PilotShortCircuit;
-        // diode check: with PWM on, the low phase must read -12 V (the EV's diode blocks the negative half). Latched
-        // while the low level stays wrong (PWM stops on the fault) and cleared when it is back or the EV is unplugged.
-        const lowBad = i.cp_low_v !== null && !near(i.cp_low_v, -12);
-        if (this.outputs.cp_mode === "pwm" && lowBad) this.diodeFault = true;
-        if (!lowBad || pilotState(i.cp_high_v) === "A") this.diodeFault = false;
-        if (this.diodeFault) return Flt.PilotShortCircuit;
+        if (this.diodeFault) {
+            this.benchCause = "diode";
+            return Flt.PilotShortCircuit;
+        }
         if (this.contactFault) return this.contactFault;
         return null;
     }
@@ -325,9 +335,11 @@ export class HardwarePort {
             this.pwmTimer = undefined;
             this.pwmOn = false;
         }
+        // the latched diode fault alone holds the pilot at +12 V (see #benchFault); any other fault: -12 V (state F)
+        const diodeOnly = rt.fw.faultSources.trigger === null && rt.fw.faultSources.bench === fault && this.benchCause === "diode";
         let cp;
         if (fault === Flt.PowerLoss) cp = "off";
-        else if (fault !== Flt.NoError) cp = "-12V";
+        else if (fault !== Flt.NoError) cp = diodeOnly ? "+12V" : "-12V";
         else cp = this.pwmOn ? "pwm" : "+12V";
         const duty = cp === "pwm" ? dutyFromCurrent(max) : null;
 
