@@ -35,7 +35,7 @@ def imposed_waits() -> dict[str, tuple[float, str]]:
         "TC-EEVSE-2.2": (float(tc22.ENABLE_WINDOW_S), "ChargingEnabledUntil window (step 7)"),
         "HIL-UNTIL": (float(until.WINDOW_S), "ChargingEnabledUntil window"),
         "HIL-ENERGY": (float(energy.CHARGE_S), "charging to have energy to compare"),
-        "HIL-DIODE": (float(diode.HOLD_S), "diode kept shorted"),
+        "HIL-DIODE": (2 * float(diode.HOLD_S), "diode kept shorted, then restored with the EV plugged in (steps 4, 5)"),
         "HIL-MAINS": (float(mains.DROPOUT_S), "mains dropout program"),
     }
     try:
