@@ -237,9 +237,12 @@ export class HardwarePort {
         // pilot is held at a steady +12 V rather than -12 V (state F): behind a healthy diode the EV's resistor is
         // invisible at -12 V, and the EVSE would never see the unplug. The check runs again when PWM restarts after
         // the EV reconnects. (OpenEVSE: DIODE_CHK_FAILED, pilot +12 V, hard fault cancelled when the EV is unplugged.)
+        // Only with a valid EV on the high phase (B, C, D): a shorted pilot (E) reads 0 V on both phases and is the
+        // CP short below, not a diode failure (latching it here would keep the short's fault after it is removed).
         const lowBad = i.cp_low_v !== null && !near(i.cp_low_v, -12);
-        if (this.outputs.cp_mode === "pwm" && lowBad) this.diodeFault = true;
-        if (pilotState(i.cp_high_v) === "A") this.diodeFault = false;
+        const high = pilotState(i.cp_high_v);
+        if (this.outputs.cp_mode === "pwm" && lowBad && ["B", "C", "D"].includes(high)) this.diodeFault = true;
+        if (high === "A") this.diodeFault = false;
         this.benchCause = null;
         if ((i.residual_ma_ac ?? 0) >= 30 || (i.residual_ma_dc ?? 0) >= 6) return Flt.GroundFault;
         if (i.temperature_c !== null && i.temperature_c > 85) return Flt.OverTemperature;

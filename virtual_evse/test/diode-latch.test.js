@@ -20,7 +20,7 @@ const replies = [];
 const faultEvents = []; // Fault events the EVSE emitted (its stdout JSON lines)
 const matterEvents = [];
 const outputs = { cp_mode: "+12V", duty_pct: null, contactor: false };
-const ev = { connected: false, s2: false, diodeShorted: false };
+const ev = { connected: false, s2: false, diodeShorted: false, cpShort: false };
 let lastSent = "";
 let plantChain = Promise.resolve();
 
@@ -45,6 +45,7 @@ function request(obj) {
 
 /** Sense-point voltage for the EVSE's source level `src` against the EV (plant.py pilot_voltage). */
 function pilotVoltage(src) {
+    if (ev.cpShort) return 0; // CP shorted to PE (state E)
     if (!ev.connected) return src;
     let load = 2740;
     if (ev.s2) load = (load * 1300) / (load + 1300);
@@ -150,7 +151,7 @@ after(async () => {
     rmSync(dir, { recursive: true, force: true });
 });
 
-test("a diode fault is latched until the EV is unplugged: one Fault event to raise it, one to clear it", async () => {
+test("a diode fault is latched until the EV is unplugged (one Fault event each way); a CP short is not", async () => {
     const a = await request({ op: "attach" });
     Object.assign(outputs, a.outputs);
     await request({ op: "subscribe" });
@@ -218,5 +219,18 @@ test("a diode fault is latched until the EV is unplugged: one Fault event to rai
     await setEv({ s2: false, connected: false, diodeShorted: false });
     await until("cleared at unplug", g => g.state.FaultState === 0 && g.state.State === 0);
     assert.deepEqual(faultEvents.map(f => f.faultStateCurrentState), [PILOT_SHORT, 0, PILOT_SHORT, 0]);
+
+    // a CP short (state E: 0 V on both phases) while PWM runs is not a diode failure: it clears once the short is
+    // removed, with the EV still plugged in (no latch)
+    await setEv({ connected: true });
+    await until("PWM for the CP short", g => g.outputs.cp_mode === "pwm");
+    await setEv({ cpShort: true });
+    await until("CP short raised", g => g.state.FaultState === PILOT_SHORT);
+    await sleep(200);
+    await setEv({ cpShort: false });
+    g = await until("CP short cleared without an unplug", g => g.state.FaultState === 0);
+    assert.equal(g.state.hwState, "PluggedInNoDemand");
+    assert.deepEqual(faultEvents.map(f => f.faultStateCurrentState), [PILOT_SHORT, 0, PILOT_SHORT, 0, PILOT_SHORT, 0]);
+    await setEv({ connected: false });
     await request({ op: "detach" });
 });
