@@ -7,12 +7,16 @@ prints the run's wall time, the session set-up (virtual EVSE start, bench, commi
 set-up) and teardown (inside the last case's), the time spent in cases, and the imposed waits: the windows the test
 plan (and the HIL cases' own observation windows) make a conformant DUT wait for, read from the suites' constants,
 so they follow the code. Overhead = case time - imposed waits; it is printed with and without the session set-up
-and teardown, and the DUT's own boot in the power-cycle case is shown.
+and teardown. Inside it, the time the DUT itself takes is shown apart: its boot in the power-cycle case and, on
+the virtual bench, its configured hardware reaction delays (PWM start, contactor close) counted from the plant log;
+the rest is the rig's own share.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -53,6 +57,33 @@ def imposed_waits() -> dict[str, tuple[float, str]]:
     except (ImportError, AttributeError):
         pass
     return waits
+
+
+def virtual_evse_delays(run_dir: Path) -> tuple[float, str] | None:
+    """The virtual EVSE's configured reaction delays that the run waited through, counted from the plant log.
+
+    Every PWM start costs ``pwmStartDelayMs`` and every contactor close ``contactorDelayMs`` (virtual_evse/src/config.js
+    defaults, unless the run's virtual-evse.config.json overrides them): time a conformant DUT takes, not the rig.
+    None for a run without the virtual bench's plant log.
+    """
+    plant_log = run_dir / "virtual-bench" / "plant.jsonl"
+    if not plant_log.is_file():
+        return None
+    defaults = (ROOT / "virtual_evse" / "src" / "config.js").read_text()
+    hw: dict[str, float] = {}
+    for key in ("pwmStartDelayMs", "contactorDelayMs"):
+        m = re.search(rf"{key}:\s*(\d+)", defaults)
+        hw[key] = float(m.group(1)) if m else 0.0
+    cfg_file = run_dir / "virtual-evse.config.json"
+    if cfg_file.is_file():
+        hw.update({k: float(v) for k, v in json.loads(cfg_file.read_text()).get("hardware", {}).items() if k in hw})
+    rows = [json.loads(line) for line in plant_log.read_text().splitlines() if line.strip()]
+    pwm = sum(1 for a, b in itertools.pairwise(rows) if b.get("cp_mode") == "pwm" and a.get("cp_mode") != "pwm")
+    closes = sum(1 for a, b in itertools.pairwise(rows) if b.get("contactor") and not a.get("contactor"))
+    seconds = (pwm * hw["pwmStartDelayMs"] + closes * hw["contactorDelayMs"]) / 1000
+    text = (f"{pwm} PWM starts x {hw['pwmStartDelayMs']:g} ms + {closes} contactor closes x "
+            f"{hw['contactorDelayMs']:g} ms")
+    return seconds, text
 
 
 def run_once(extra: list[str]) -> tuple[Path, float, tempfile.TemporaryDirectory[str]]:
@@ -101,11 +132,18 @@ def main(argv: list[str]) -> int:
     for case, (s, what) in sorted(waits.items()):
         print(f"    {case:16s} {s:5.1f} s  {what}")
     line("overhead (cases - imposed waits):", in_cases - imposed, " (target: <= 10 s)")
-    line("overhead with the session set-up and teardown:", span - imposed)
     power = cases.get("HIL-POWER", {})
     cycle = next((s for s in power.get("steps", []) if s.get("number") == "5"), None)
-    if cycle and cycle.get("duration"):
-        line("    of which the DUT's power cycle (HIL-POWER step 5, the DUT's boot):", cycle["duration"])
+    boot = cycle["duration"] if cycle and cycle.get("duration") else 0.0
+    if boot:
+        line("    of which the DUT's power cycle (HIL-POWER step 5, the DUT's boot):", boot)
+    dut_delays = virtual_evse_delays(run_dir)
+    if dut_delays is not None:
+        seconds, text = dut_delays
+        line("    of which the virtual EVSE's own hardware reaction delays:", seconds, f" ({text})")
+        line("    the rest: the rig's own share (Matter round trips, fixtures, stimuli):",
+             in_cases - imposed - seconds - boot)
+    line("overhead with the session set-up and teardown:", span - imposed)
 
     def body(c: dict) -> float:
         return sum(ph["duration"] for ph in c["phases"].values()) - (session_setup if c is first else 0.0) - (
