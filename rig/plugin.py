@@ -60,6 +60,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+INTERRUPTED_PREFIX = "interrupted"
+
+
+def run_was_interrupted(session: pytest.Session) -> bool:
+    """Whether an interrupt (Ctrl-C, SIGTERM) inside a case stopped the session (see pytest_runtest_call)."""
+    return isinstance(session.shouldstop, str) and session.shouldstop.startswith(INTERRUPTED_PREFIX)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # A case that caught the interrupt failed like any failure; the run as a whole was still interrupted.
+    if run_was_interrupted(session):
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+
+
 class RunInterrupted(AssertionError):
     """The run was interrupted (Ctrl-C, SIGTERM) while this case ran; the case fails and the session stops."""
 
@@ -299,6 +314,13 @@ async def matter(
         yield controller
     finally:
         if dut_process is not None:
+            # The bench reaches its safe state (EV released, AC off, relays open) while the DUT still drives the
+            # pilot: the EVSE is never switched off under a connected EV or a closed contactor.
+            if bench is not None:
+                try:
+                    await asyncio.to_thread(bench.safe_state)
+                except RigError as exc:
+                    log.error("safe state before stopping the virtual EVSE: %s", exc)
             # The virtual EVSE ends its sessions while the controller can still answer: stopped after the
             # controller, matter.js waits on reports nobody acknowledges until its bounded shutdown gives up (~2 s).
             await asyncio.to_thread(dut_process.stop)
@@ -405,7 +427,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     try:
         return (yield)
     except KeyboardInterrupt as exc:
-        item.session.shouldstop = f"interrupted ({exc or 'Ctrl-C'})"
+        item.session.shouldstop = f"{INTERRUPTED_PREFIX} ({exc or 'Ctrl-C'})"
         raise RunInterrupted(
             f"the run was interrupted ({exc or 'Ctrl-C'}) during this case; the bench is put in its safe state at teardown"
         ) from None

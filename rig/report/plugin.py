@@ -244,7 +244,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if writer is None or writer.finished:
         return
     code = int(exitstatus)
-    status = "finished" if code in (0, 1, 5) else "interrupted"
+    interrupted = isinstance(session.shouldstop, str) and session.shouldstop.startswith("interrupted")
+    status = "finished" if code in (0, 1, 5) and not interrupted else "interrupted"
+    if interrupted:
+        code = int(pytest.ExitCode.INTERRUPTED)
     writer.finish(status, code, time.time(), **_session_fields(session.config, writer.path.parent))
 
 

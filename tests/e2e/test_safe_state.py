@@ -115,10 +115,18 @@ def test_killed_charging_session_leaves_the_plant_safe(tmp_path: Path, sig: sign
     plant_problems = []
     if final["ac_on"] or final["ac_v"] != 0:
         plant_problems.append(f"AC output still on ({final['ac_v']} V)")
-    if final["cp_state"] != "A" or final["switches"].get("cp_connect"):
+    # State A is the EV side open (cp_connect released). The pilot then reads +12 V (A) while the EVSE drives it,
+    # 0 V once the virtual EVSE has been stopped at session end; never stopped under a connected EV.
+    if final["switches"].get("cp_connect") or (final["cp_state"] != "A" and final["cp_mode"] != "off"):
         plant_problems.append(
             f"EV not in state A (pilot {final['cp_state']}, cp_connect {final['switches'].get('cp_connect')})"
         )
+    stopped_under_ev = [s for s in states if s["cp_mode"] == "off" and s["switches"].get("cp_connect")]
+    if stopped_under_ev:
+        plant_problems.append(f"the EVSE was switched off with the EV still connected: {stopped_under_ev[0]}")
+    released = [s for s in states if not s["switches"].get("cp_connect") and s["cp_mode"] != "off"]
+    if not released or released[-1]["cp_state"] != "A":
+        plant_problems.append(f"the pilot never read state A after the EV was released: {released[-1:]}")
     if final["switches"]:
         plant_problems.append(f"relays / fault paths still closed: {sorted(final['switches'])}")
     if final["contactor"]:
