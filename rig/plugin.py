@@ -276,7 +276,7 @@ async def matter(
 
             paa = export_paa(info.state_dir / "paa")
         controller = MatterController(info.state_dir / "controller" / "chip-storage.json", paa)
-    except Exception as exc:  # noqa: BLE001 - a setup failure ends the session with its message
+    except Exception as exc:
         pytest.exit(f"Matter controller could not start: {exc}", returncode=3)
     try:
         t = (
@@ -429,7 +429,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     except KeyboardInterrupt as exc:
         item.session.shouldstop = f"{INTERRUPTED_PREFIX} ({exc or 'Ctrl-C'})"
         raise RunInterrupted(
-            f"the run was interrupted ({exc or 'Ctrl-C'}) during this case; the bench is put in its safe state at teardown"
+            f"the run was interrupted ({exc or 'Ctrl-C'}) during this case; "
+            "the bench is put in its safe state at teardown"
         ) from None
 
 

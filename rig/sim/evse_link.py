@@ -37,6 +37,10 @@ def wall_to_monotonic_offset_ns(samples: int = 16) -> int:
     return best[1]
 
 
+HANDSHAKE_TIMEOUT_S = 1.0
+"""Bound on each reply of the (re)connect handshake (inputs, attach, subscribe)."""
+
+
 class EvseLink:
     """Client of the EVSE hardware port driving it from the plant.
 
@@ -66,7 +70,19 @@ class EvseLink:
 
     async def start(self) -> None:
         """Connect, push all inputs, attach and subscribe (raises TimeoutError naming the socket)."""
-        await self._connect()
+        deadline = time.monotonic() + self.connect_timeout_s
+        while True:
+            try:
+                await self._connect()
+                break
+            except (TimeoutError, ConnectionError) as exc:
+                self._drop_connection()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"EVSE hardware port {self.socket_path}: no handshake within {self.connect_timeout_s:g} s "
+                        f"({exc})"
+                    ) from exc
+                await asyncio.sleep(0.1)
         self.plant.add_listener(self._on_plant_change)
         self._tasks.append(asyncio.create_task(self._meter_loop()))
 
@@ -84,12 +100,14 @@ class EvseLink:
                     ) from exc
                 await asyncio.sleep(0.05)
         self._tasks.append(asyncio.create_task(self._read_loop(self._reader, self._writer)))
+        # The EVSE answers a local request in milliseconds: a handshake left unanswered for a second is a
+        # connection that will never be served (caught by an EVSE that was closing); the caller retries.
         inputs = self.plant.evse_inputs()
-        await self.request({"op": "inputs", **inputs})
+        await self.request({"op": "inputs", **inputs}, HANDSHAKE_TIMEOUT_S)
         self._sent = dict(inputs)
-        reply = await self.request({"op": "attach"})
+        reply = await self.request({"op": "attach"}, HANDSHAKE_TIMEOUT_S)
         self._apply_outputs(reply.get("outputs", {}), None)
-        reply = await self.request({"op": "subscribe"})
+        reply = await self.request({"op": "subscribe"}, HANDSHAKE_TIMEOUT_S)
         self._apply_outputs(reply.get("outputs", {}), None)
 
     async def _reconnect(self) -> None:
@@ -150,7 +168,7 @@ class EvseLink:
         fut = self._send(msg)
         try:
             return await asyncio.wait_for(fut, timeout_s)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise TimeoutError(f"EVSE hardware port: no reply to {msg.get('op')!r} within {timeout_s:g} s") from exc
 
     async def get(self) -> dict[str, Any]:
@@ -191,7 +209,11 @@ class EvseLink:
 
     async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            line = await reader.readline()
+            try:
+                line = await reader.readline()
+            except (OSError, ValueError) as exc:  # reset by the peer (a connection caught by a closing EVSE), overlong
+                log.info("EVSE hardware port read failed: %s", exc)
+                line = b""
             if not line:
                 log.info("EVSE hardware port closed")
                 if writer is not self._writer:

@@ -109,8 +109,11 @@ export class HardwarePort {
         clearPrecise(this.pwmTimer);
         clearPrecise(this.contactorTimer);
         if (this.contactCheckTimer) clearTimeout(this.contactCheckTimer);
+        // stop accepting first: a client reconnecting on the EOF must find the port closed, not be accepted
+        // into a backlog that the close then resets
+        const closed = this.server ? new Promise(r => this.server.close(() => r())) : Promise.resolve();
         for (const c of this.clients) c.destroy();
-        if (this.server) await new Promise(r => this.server.close(() => r()));
+        await closed;
         try {
             unlinkSync(this.path);
         } catch {

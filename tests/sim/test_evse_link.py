@@ -1,0 +1,116 @@
+"""The plant's link to the EVSE hardware port: a connection that is never served does not hold the pilot off.
+
+A hardware port that accepts a connection and then never answers it (a connection caught by an EVSE that was
+closing) once held the reconnect on the 5 s request timeout: the pilot read E for 5 s after a power cycle and the
+next case's state A wait failed. The handshake now gives up after ``HANDSHAKE_TIMEOUT_S`` and connects again, and a
+read that fails (reset by the peer) is treated like the port closing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from rig.sim import evse_link
+from rig.sim.evse_link import EvseLink
+from rig.sim.plant import Plant
+
+
+class Port:
+    """A hardware port on a unix socket: the first ``mute`` connections are accepted and never answered."""
+
+    def __init__(self, path: Path, *, mute: int = 0) -> None:
+        self.path = path
+        self.mute = mute
+        self.connections = 0
+        self.ops: list[str] = []
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_unix_server(self._serve, str(self.path))
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for w in self.writers:
+            w.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.writers.append(writer)
+        muted = self.connections <= self.mute
+        while line := await reader.readline():
+            if muted:
+                continue
+            op = json.loads(line)["op"]
+            self.ops.append(op)
+            outputs = {"cp_mode": "+12V", "duty_pct": None, "contactor": False} if op in ("attach", "subscribe") else {}
+            writer.write((json.dumps({"ok": True, "outputs": outputs}) + "\n").encode())
+
+
+@pytest.fixture
+def socket_path(tmp_path: Path) -> Path:
+    return tmp_path / "hw.sock"
+
+
+async def test_unanswered_handshake_is_retried_within_the_handshake_timeout(socket_path: Path) -> None:
+    port = Port(socket_path, mute=1)
+    await port.start()
+    plant = Plant()
+    plant.set_evse_outputs("off", None, False)
+    link = EvseLink(plant, socket_path, connect_timeout_s=10.0)
+    t0 = time.monotonic()
+    try:
+        await link.start()
+        took = time.monotonic() - t0
+        assert port.connections == 2, f"expected a second connection after the mute one, got {port.connections}"
+        assert port.ops[:3] == ["inputs", "attach", "subscribe"], port.ops
+        assert plant.cp_mode == "+12V", f"the EVSE's outputs were not applied after the retry: {plant.cp_mode}"
+        assert took < evse_link.HANDSHAKE_TIMEOUT_S + 2.0, f"the retry took {took:.2f} s"
+    finally:
+        await link.stop()
+        await port.close()
+
+
+async def test_handshake_never_answered_fails_naming_the_socket(socket_path: Path) -> None:
+    port = Port(socket_path, mute=1000)
+    await port.start()
+    link = EvseLink(Plant(), socket_path, connect_timeout_s=1.5)
+    try:
+        with pytest.raises(TimeoutError, match=r"hw\.sock: no handshake within 1\.5 s"):
+            await link.start()
+    finally:
+        await link.stop()
+        await port.close()
+
+
+async def test_reset_connection_fails_the_waiting_request_at_once(socket_path: Path) -> None:
+    """A read that raises (connection reset) fails the request waiting for its reply, like an EOF would."""
+    port = Port(socket_path, mute=1000)
+    await port.start()
+    link = EvseLink(Plant(), socket_path)
+    try:
+        reader = asyncio.StreamReader()
+        _, writer = await asyncio.open_unix_connection(str(socket_path))
+        link._writer = writer
+        loop_task = asyncio.create_task(link._read_loop(reader, writer))
+        pending = asyncio.create_task(link.request({"op": "get"}, timeout_s=5.0))
+        await asyncio.sleep(0.05)
+        reader.set_exception(ConnectionResetError("reset by peer"))
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionError):
+            await pending
+        assert time.monotonic() - t0 < 0.5, "the waiting request was held until its timeout"
+        link._writer = None  # no reconnect from here on
+        for task in link._tasks:
+            task.cancel()
+        await asyncio.gather(loop_task, *link._tasks, return_exceptions=True)
+    finally:
+        await link.stop()
+        await port.close()
