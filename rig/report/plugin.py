@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from rig.plugin import CONFIG_KEY, EVENTS_KEY, IDENTITY_KEY, INSTRUMENTS_KEY, RUN_ID_KEY, RUNNER_KEY
+from rig.plugin import (
+    CONFIG_KEY,
+    EVENTS_KEY,
+    IDENTITY_KEY,
+    INSTRUMENTS_KEY,
+    RUN_ID_KEY,
+    RUNNER_KEY,
+    run_was_interrupted,
+)
 from rig.report.progress import Progress
 from rig.report.record import (
     RECORD_NAME,
@@ -244,7 +252,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if writer is None or writer.finished:
         return
     code = int(exitstatus)
-    interrupted = isinstance(session.shouldstop, str) and session.shouldstop.startswith("interrupted")
+    interrupted = run_was_interrupted(session)  # its exit status may not be set yet (hook order)
     status = "finished" if code in (0, 1, 5) and not interrupted else "interrupted"
     if interrupted:
         code = int(pytest.ExitCode.INTERRUPTED)

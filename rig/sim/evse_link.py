@@ -70,19 +70,7 @@ class EvseLink:
 
     async def start(self) -> None:
         """Connect, push all inputs, attach and subscribe (raises TimeoutError naming the socket)."""
-        deadline = time.monotonic() + self.connect_timeout_s
-        while True:
-            try:
-                await self._connect()
-                break
-            except (TimeoutError, ConnectionError) as exc:
-                self._drop_connection()
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"EVSE hardware port {self.socket_path}: no handshake within {self.connect_timeout_s:g} s "
-                        f"({exc})"
-                    ) from exc
-                await asyncio.sleep(0.1)
+        await self._attach(deadline=time.monotonic() + self.connect_timeout_s)
         self.plant.add_listener(self._on_plant_change)
         self._tasks.append(asyncio.create_task(self._meter_loop()))
 
@@ -118,17 +106,26 @@ class EvseLink:
         self._reconnecting = True
         self._apply_outputs({"cp_mode": "off", "duty_pct": None, "contactor": False}, None)
         try:
-            while True:
-                self._drop_connection()
-                try:
-                    await self._connect()
-                    log.info("EVSE hardware port %s: reconnected and re-attached", self.socket_path)
-                    return
-                except (TimeoutError, ConnectionError, OSError) as exc:
-                    log.info("EVSE hardware port %s not back yet: %s", self.socket_path, exc)
-                    await asyncio.sleep(0.1)
+            await self._attach(deadline=None)
+            log.info("EVSE hardware port %s: reconnected and re-attached", self.socket_path)
         finally:
             self._reconnecting = False
+
+    async def _attach(self, *, deadline: float | None) -> None:
+        """Connect and handshake, again after every failure, until it succeeds or ``deadline`` (monotonic) passes."""
+        while True:
+            self._drop_connection()
+            try:
+                await self._connect()
+                return
+            except OSError as exc:  # TimeoutError and ConnectionError included
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"EVSE hardware port {self.socket_path}: no handshake within {self.connect_timeout_s:g} s "
+                        f"({exc})"
+                    ) from exc
+                log.info("EVSE hardware port %s not ready yet: %s", self.socket_path, exc)
+                await asyncio.sleep(0.1)
 
     def _drop_connection(self) -> None:
         """Close the present connection (if any) and fail the requests waiting on it."""

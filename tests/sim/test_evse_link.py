@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -59,58 +60,57 @@ def socket_path(tmp_path: Path) -> Path:
     return tmp_path / "hw.sock"
 
 
-async def test_unanswered_handshake_is_retried_within_the_handshake_timeout(socket_path: Path) -> None:
-    port = Port(socket_path, mute=1)
-    await port.start()
-    plant = Plant()
-    plant.set_evse_outputs("off", None, False)
-    link = EvseLink(plant, socket_path, connect_timeout_s=10.0)
+@pytest.fixture
+async def served(socket_path: Path) -> AsyncIterator[Callable[..., Awaitable[tuple[Port, EvseLink]]]]:
+    """Factory of (port, link) on ``socket_path``: the port listening, the link made, both closed at teardown."""
+    made: list[tuple[Port, EvseLink]] = []
+
+    async def make(*, mute: int, connect_timeout_s: float = 10.0) -> tuple[Port, EvseLink]:
+        port = Port(socket_path, mute=mute)
+        await port.start()
+        link = EvseLink(Plant(), socket_path, connect_timeout_s=connect_timeout_s)
+        made.append((port, link))
+        return port, link
+
+    yield make
+    for port, link in made:
+        await link.stop()
+        await port.close()
+
+
+async def test_unanswered_handshake_is_retried_within_the_handshake_timeout(served) -> None:
+    port, link = await served(mute=1)
+    link.plant.set_evse_outputs("off", None, False)
     t0 = time.monotonic()
-    try:
+    await link.start()
+    took = time.monotonic() - t0
+    assert port.connections == 2, f"expected a second connection after the mute one, got {port.connections}"
+    assert port.ops[:3] == ["inputs", "attach", "subscribe"], port.ops
+    assert link.plant.cp_mode == "+12V", f"the EVSE's outputs were not applied after the retry: {link.plant.cp_mode}"
+    assert took < evse_link.HANDSHAKE_TIMEOUT_S + 2.0, f"the retry took {took:.2f} s"
+
+
+async def test_handshake_never_answered_fails_naming_the_socket(served) -> None:
+    _, link = await served(mute=1000, connect_timeout_s=1.5)
+    with pytest.raises(TimeoutError, match=r"hw\.sock: no handshake within 1\.5 s"):
         await link.start()
-        took = time.monotonic() - t0
-        assert port.connections == 2, f"expected a second connection after the mute one, got {port.connections}"
-        assert port.ops[:3] == ["inputs", "attach", "subscribe"], port.ops
-        assert plant.cp_mode == "+12V", f"the EVSE's outputs were not applied after the retry: {plant.cp_mode}"
-        assert took < evse_link.HANDSHAKE_TIMEOUT_S + 2.0, f"the retry took {took:.2f} s"
-    finally:
-        await link.stop()
-        await port.close()
 
 
-async def test_handshake_never_answered_fails_naming_the_socket(socket_path: Path) -> None:
-    port = Port(socket_path, mute=1000)
-    await port.start()
-    link = EvseLink(Plant(), socket_path, connect_timeout_s=1.5)
-    try:
-        with pytest.raises(TimeoutError, match=r"hw\.sock: no handshake within 1\.5 s"):
-            await link.start()
-    finally:
-        await link.stop()
-        await port.close()
-
-
-async def test_reset_connection_fails_the_waiting_request_at_once(socket_path: Path) -> None:
+async def test_reset_connection_fails_the_waiting_request_at_once(served, socket_path: Path) -> None:
     """A read that raises (connection reset) fails the request waiting for its reply, like an EOF would."""
-    port = Port(socket_path, mute=1000)
-    await port.start()
-    link = EvseLink(Plant(), socket_path)
-    try:
-        reader = asyncio.StreamReader()
-        _, writer = await asyncio.open_unix_connection(str(socket_path))
-        link._writer = writer
-        loop_task = asyncio.create_task(link._read_loop(reader, writer))
-        pending = asyncio.create_task(link.request({"op": "get"}, timeout_s=5.0))
-        await asyncio.sleep(0.05)
-        reader.set_exception(ConnectionResetError("reset by peer"))
-        t0 = time.monotonic()
-        with pytest.raises(ConnectionError):
-            await pending
-        assert time.monotonic() - t0 < 0.5, "the waiting request was held until its timeout"
-        link._writer = None  # no reconnect from here on
-        for task in link._tasks:
-            task.cancel()
-        await asyncio.gather(loop_task, *link._tasks, return_exceptions=True)
-    finally:
-        await link.stop()
-        await port.close()
+    _, link = await served(mute=1000)
+    reader = asyncio.StreamReader()
+    _, writer = await asyncio.open_unix_connection(str(socket_path))
+    link._writer = writer
+    loop_task = asyncio.create_task(link._read_loop(reader, writer))
+    pending = asyncio.create_task(link.request({"op": "get"}, timeout_s=5.0))
+    await asyncio.sleep(0.05)
+    reader.set_exception(ConnectionResetError("reset by peer"))
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionError):
+        await pending
+    assert time.monotonic() - t0 < 0.5, "the waiting request was held until its timeout"
+    link._writer = None  # no reconnect from here on
+    for task in link._tasks:
+        task.cancel()
+    await asyncio.gather(loop_task, *link._tasks, return_exceptions=True)
