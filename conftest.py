@@ -1,3 +1,3 @@
 """Root conftest: registers the rig pytest plugin (and nothing else), so it never loads into unrelated runs."""
 
-pytest_plugins = ["rig.plugin", "rig.report.plugin", "rig.pics_plugin"]
+pytest_plugins = ["rig.pytest_plugin"]

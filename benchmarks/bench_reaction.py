@@ -130,11 +130,12 @@ def _stop_load(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 async def _inside(reps: int, with_load: bool) -> dict[str, Any]:
-    from rig.bench import Bench, virtual_bench
+    from rig.bench import Bench
     from rig.config import load_config
     from rig.instruments.capabilities import AcSource
     from rig.matter.controller import MatterController
     from rig.matter.eevse import Evse
+    from rig.sim.launch import virtual_bench
     from rig.sim.virtual_evse import VirtualEvse, VirtualEvseSettings, export_paa
 
     info = sandbox.current()

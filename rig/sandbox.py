@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rig import PROJECT_ROOT
 from rig.errors import SetupError
 
 log = logging.getLogger(__name__)
@@ -305,7 +306,7 @@ def _mount_bind(src: str | Path, dst: str | Path) -> str | None:
 def _private_mounts(state_dir: Path) -> str | None:
     """Bind the run's folders on /data and /tmp; paths of this run that live under /tmp stay visible."""
     tmp = Path("/tmp")
-    candidates = {Path(__file__).resolve().parents[1], Path.cwd().resolve(), Path(sys.prefix).resolve()}
+    candidates = {PROJECT_ROOT, Path.cwd().resolve(), Path(sys.prefix).resolve()}
     candidates |= {Path(p).resolve() for p in os.environ.get(ENV_KEEP, "").split(os.pathsep) if p}
     under_tmp = sorted(p for p in candidates if p != tmp and tmp in p.parents)
     keep = [p for p in under_tmp if not any(q in p.parents for q in under_tmp)]

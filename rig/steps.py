@@ -33,7 +33,7 @@ __all__ = ["Measurement", "Outcome", "PicsLike", "StepRecord", "StepRunner", "Te
 
 
 class PicsLike(Protocol):
-    """What the runner needs of a PICS (``rig.matter.pics.Pics``)."""
+    """What the runner needs of a PICS (``rig.pics.Pics``)."""
 
     def check(self, key: str) -> bool:
         """Return True when ``key`` is supported."""

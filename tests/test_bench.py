@@ -18,7 +18,7 @@ import pytest
 from rig.bench import Bench
 from rig.cli import main as rig_main
 from rig.config import RigConfig, config_from_dict
-from rig.config_bench import InstrumentConfig
+from rig.config.bench import InstrumentConfig
 from rig.errors import ConfigError, InstrumentError
 from rig.instruments.capabilities import (
     AcSource,
@@ -426,7 +426,7 @@ def test_bench_check_on_the_virtual_bench(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_ev_emulator_states_on_the_virtual_bench() -> None:
-    from rig.bench import virtual_bench
+    from rig.sim.launch import virtual_bench
 
     ac, daq = _free_ports(2)
     config = config_from_dict(

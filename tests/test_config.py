@@ -17,7 +17,7 @@ from rig.config import (
     load_config,
     parse_override,
 )
-from rig.config_bench import EV_CHANNELS, transport_params
+from rig.config.bench import EV_CHANNELS, transport_params
 from rig.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

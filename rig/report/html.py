@@ -2,7 +2,7 @@
 
 Two users:
 
-* the live report: during a run pytest-html writes ``report.html`` and :mod:`rig.report.plugin` adds the header,
+* the live report: during a run pytest-html writes ``report.html`` and :mod:`rig.pytest_plugin.reporting` adds the header,
   the case list, the measurement tables and the plots built by the functions below;
 * ``rig report render RUN``: :func:`render_report` rebuilds one self-contained page from ``report.json`` alone
   (no pytest-html: it must render 10,000 cases in well under 5 s, and a killed run has no pytest-html page).

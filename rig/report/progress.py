@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from rig.plugin import RUNNER_KEY
+from rig.pytest_plugin.fixtures import RUNNER_KEY
 
 PREFIX = "[rig]"
 DESCRIPTION_WIDTH = 90

@@ -325,7 +325,7 @@ def attach_series(
     Raises:
         ValueError: a point is not a ``(number, number|string)`` pair.
     """
-    from rig.report.plugin import SERIES_KEY
+    from rig.pytest_plugin.reporting import SERIES_KEY
 
     clean: list[list[Any]] = []
     for p in points:
@@ -348,7 +348,7 @@ def attach_file(request_or_item: Any, path: Path | str, name: str | None = None)
 
     A file outside the run folder is copied into ``<run folder>/attachments/`` at the end of the case.
     """
-    from rig.report.plugin import ATTACH_KEY
+    from rig.pytest_plugin.reporting import ATTACH_KEY
 
     item = _item(request_or_item)
     p = Path(path)

@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rig import PROJECT_ROOT
 from rig.errors import DutError, SetupError
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
 EVSE_DIR = PROJECT_ROOT / "virtual_evse"
 MAIN_JS = EVSE_DIR / "src" / "main.js"
 EXPORT_PAA_JS = EVSE_DIR / "src" / "export-paa.js"

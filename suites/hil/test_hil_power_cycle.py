@@ -18,7 +18,7 @@ import pytest
 
 from rig.instruments.capabilities import AcSource
 from rig.matter.eevse import Evse, FaultState, State, SupplyState, is_null, matter_epoch_s
-from rig.matter.pics import attribute_code
+from rig.pics import attribute_code
 from rig.steps import TestStep
 from rig.stimulus import Action, StimulusUnavailable
 from suites.hil.support import ac_source, call, plug_in, require_bench

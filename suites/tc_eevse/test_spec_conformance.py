@@ -30,8 +30,8 @@ import pytest
 from rig.errors import MatterStatusError
 from rig.matter.controller import Clusters
 from rig.matter.eevse import is_null
-from rig.matter.pics import accepted_command_code, attribute_code
-from rig.plugin import RUNNER_KEY
+from rig.pics import accepted_command_code, attribute_code
+from rig.pytest_plugin.fixtures import RUNNER_KEY
 from rig.spec import CURRENT, check_list, check_value, context, evaluate, feature_problems, parse_cluster, value_spec
 from rig.spec.checks import (
     LIST_OF_KIND,

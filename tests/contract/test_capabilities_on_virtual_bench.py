@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from rig.bench import virtual_bench
 from rig.config import config_from_dict
 from rig.instruments.capabilities import AcSource, EnergyMeter, EvBoardCommand, EvEmulatorBoard, PilotCapture, RelayIo
 from rig.instruments.registry import make_instrument, make_transport
+from rig.sim.launch import virtual_bench
 
 WIRING = {"cp_connect": 1, "s2_c": 2, "s2_d": 3, "diode_bypass": 4, "cp_pe_short": 5, "pp_220": 10}
 SCPI = {"scpi_ac_source", "chroma_61500", "yokogawa_wt", "keysight_daq970a"}

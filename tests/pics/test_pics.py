@@ -1,4 +1,4 @@
-"""rig.matter.pics: every input format, warnings, malformed files with file and line, derive, compare, write."""
+"""rig.pics: every input format, warnings, malformed files with file and line, derive, compare, write."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rig.errors import ConfigError
-from rig.matter.pics import (
+from rig.pics import (
     KNOWN_EEVSE,
     DutElements,
     Pics,

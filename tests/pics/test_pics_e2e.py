@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rig.matter.pics import load_pics
+from rig.pics import load_pics
 from tests.e2e.conftest import RIG, ROOT, _leftovers_of, nothing_left_behind, rig_run  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""rig.pics_plugin: applicability at collection, the pics fixture, contradictions; a real pytest in a subprocess.
+"""rig.pytest_plugin.pics: applicability at collection, the pics fixture, contradictions; a real pytest in a subprocess.
 
 The inner suites need no DUT: the contradiction test overrides ``dut_node`` and ``pics_dut_elements`` in the
 module, as a DUT would provide them.
@@ -16,7 +16,7 @@ EXAMPLES = ROOT / "examples" / "pics"
 
 SUITE = textwrap.dedent("""
     import pytest
-    from rig.pics_plugin import PICS_KEY
+    from rig.pytest_plugin.pics import PICS_KEY
 
     @pytest.mark.tc("TC-X-9.9", "RFID")
     @pytest.mark.pics("EEVSE.S", "EEVSE.S.F03")
@@ -41,7 +41,7 @@ SUITE = textwrap.dedent("""
 
 CONTRADICTING = textwrap.dedent("""
     import pytest
-    from rig.matter.pics import DutElements
+    from rig.pics import DutElements
 
     @pytest.fixture(scope="session")
     def dut_node():
@@ -65,7 +65,7 @@ CONTRADICTING = textwrap.dedent("""
 
 NO_V2X_DUT = textwrap.dedent("""
     import pytest
-    from rig.matter.pics import DutElements
+    from rig.pics import DutElements
     from rig.steps import TestStep
 
     STEPS = [TestStep("1", "reads State"), TestStep("2", "reads DischargingEnabledUntil", pics="EEVSE.S.A0004"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rig.report.cli import after_run
+from rig.cli.report import after_run
 from rig.report.record import (
     RecordError,
     RecordWriter,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rig.matter.pics import Pics
+from rig.pics import Pics
 from rig.steps import StepRunner, TestStep
 
 STEPS = [

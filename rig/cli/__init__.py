@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rig import pics_cli, sandbox
+from rig import PROJECT_ROOT, sandbox
+from rig.cli import pics as pics_cli
+from rig.cli import report as report_cli
 from rig.errors import ConfigError, RigError
-from rig.report import cli as report_cli
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SUITES = ["suites/tc_eevse", "suites/hil"]
 
 
@@ -225,8 +225,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """
     import contextlib
 
-    from rig.bench import Bench, virtual_bench
+    from rig.bench import Bench
     from rig.config import load_config
+    from rig.sim.launch import virtual_bench
 
     cfg = load_config(args.config, overrides=_overrides(args.overrides))
     if not cfg.instruments:

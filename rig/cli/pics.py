@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.errors import DutError
-from rig.matter.pics import DutElements, contradictions, derive_pics, load_pics, write_pics_text, write_pics_xml
+from rig.pics import DutElements, contradictions, derive_pics, load_pics, write_pics_text, write_pics_xml
 
 COMMANDS = ("pics",)
 

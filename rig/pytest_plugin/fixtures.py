@@ -218,8 +218,9 @@ def bench(rig_config: RigConfig, dut_process: Any, run_dir: Path, pytestconfig: 
     if not rig_config.instruments:
         yield None
         return
-    from rig.bench import Bench, virtual_bench
+    from rig.bench import Bench
     from rig.instruments.capabilities import AcSource
+    from rig.sim.launch import virtual_bench
 
     with contextlib.ExitStack() as stack:
         try:
@@ -402,12 +403,12 @@ def steps(request: pytest.FixtureRequest) -> StepRunner:
 
 
 def case_pics(request: pytest.FixtureRequest, declared: Any) -> Any:
-    """The ``pics`` fixture (rig.pics_plugin) when a declared step has a PICS code, else None."""
+    """The ``pics`` fixture (rig.pytest_plugin.pics) when a declared step has a PICS code, else None."""
     if not any(s.pics for s in declared):
         return None
     try:
         return request.getfixturevalue("pics")
-    except pytest.FixtureLookupError:  # rig.pics_plugin not registered: pics_guard() without a condition raises
+    except pytest.FixtureLookupError:  # rig.pytest_plugin.pics not registered: pics_guard() without a condition raises
         return None
 
 

@@ -1,6 +1,6 @@
 """pytest plugin: case applicability from the DUT's PICS, the ``pics`` fixture, PICS/DUT contradictions.
 
-Registered from the root ``conftest.py`` after ``rig.plugin`` (whose config it reads).
+Registered from the root ``conftest.py`` after ``rig.pytest_plugin.fixtures`` (whose config it reads).
 
 * The PICS file is ``--pics PATH`` or else rig.yaml ``dut.pics``. With one, each case's ``pics`` marker
   (``@pytest.mark.pics("EEVSE.S", "EEVSE.S.F03")``) is checked at collection: a case whose PICS are not all
@@ -32,8 +32,8 @@ import pytest
 import pytest_asyncio
 
 from rig.errors import RigError
-from rig.matter.pics import DutElements, Pics, contradictions, load_pics
-from rig.plugin import CONFIG_KEY
+from rig.pics import DutElements, Pics, contradictions, load_pics, pics_of
+from rig.pytest_plugin.fixtures import CONFIG_KEY
 
 log = logging.getLogger("rig.pics")
 
@@ -181,7 +181,7 @@ def pics(request: pytest.FixtureRequest) -> Pics:
     if "dut_node" not in request.fixturenames:
         return Pics.everything()
     if state.effective is None:
-        state.effective = Pics.derived(request.getfixturevalue("pics_dut_elements"))
+        state.effective = pics_of(request.getfixturevalue("pics_dut_elements"))
         log.info("PICS: %s", state.effective.describe())
     return state.effective
 
@@ -290,7 +290,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def _junit_case_name(item: pytest.Item, report: pytest.TestReport) -> None:
-    """JUnit names a PICS-skipped case by its TC id too (rig.plugin's fixture for it never runs for a skipped case)."""
+    """JUnit names a PICS-skipped case by its TC id too (rig.pytest_plugin.fixtures's fixture for it never runs for a skipped case)."""
     from _pytest.junitxml import xml_key
 
     xml = item.config.stash.get(xml_key, None)

@@ -18,18 +18,19 @@ file a ``ConfigError`` naming the file and line. This module never imports ``chi
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING
 from xml.parsers import expat
-from xml.sax.saxutils import escape
 
 from rig.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rig.pics.derive import DutElements
 
 log = logging.getLogger("rig.pics")
 
@@ -195,15 +196,6 @@ class Pics:
         """The stand-in when no PICS file is given and no DUT can be read: every key is supported."""
         return cls(permissive=True)
 
-    @classmethod
-    def derived(cls, dut: DutElements) -> Pics:
-        """The PICS of a live DUT (no PICS file given): what its FeatureMap and element lists say it supports.
-
-        Events are inferred from the FeatureMap when EventList could not be read (see ``derive_pics``).
-        """
-        items = derive_pics(dut.feature_map, dut.attribute_ids, dut.accepted_cmds, dut.generated_cmds, dut.event_ids)
-        return cls(items=items, dut=dut)
-
     def why_not(self, key: str) -> str:
         """Why ``key`` is not supported, for a skip reason.
 
@@ -238,6 +230,32 @@ class Pics:
             return (f"no PICS file: derived from the DUT's FeatureMap 0x{self.dut.feature_map:X} and element lists, "
                     f"{len(self.supported)} of {len(self.items)} items supported")
         return f"{self.source}: {len(self.supported)} of {len(self.items)} items supported"
+
+
+_CODE = re.compile(rf"^{EEVSE}\.S(?:\.(?P<kind>[FAE])(?P<id>[0-9A-F]+)|\.C(?P<cmd>[0-9A-F]{{2}})\.(?P<dir>Rsp|Tx))?$")
+
+
+def _what(key: str, has: bool) -> str:
+    """``the DUT's FeatureMap lacks RFID (bit 3)`` and the like."""
+    verb = "has" if has else "lacks"
+    m = _CODE.match(key)
+    if m is None or (m["kind"] is None and m["cmd"] is None):
+        return f"the DUT {'serves' if has else 'does not serve'} the Energy EVSE cluster on its endpoint"
+    if m["cmd"] is not None:
+        cid = int(m["cmd"], 16)
+        table, where = (
+            (ACCEPTED_COMMANDS, "AcceptedCommandList")
+            if m["dir"] == "Rsp"
+            else (GENERATED_COMMANDS, "GeneratedCommandList")
+        )
+        return f"the DUT's {where} {verb} 0x{cid:02X} {table.get(cid, ('?', '', ''))[0]}"
+    n = int(m["id"], 16)
+    if m["kind"] == "F":
+        short, name, _ = FEATURES.get(n, (f"bit {n}", "", ""))
+        return f"the DUT's FeatureMap {verb} {short} (bit {n}{', ' + name if name and name != short else ''})"
+    if m["kind"] == "A":
+        return f"the DUT's AttributeList {verb} 0x{n:04X} {ATTRIBUTES.get(n, ('?', '', ''))[0]}"
+    return f"the DUT's EventList {verb} 0x{n:02X} {EVENTS.get(n, ('?', '', ''))[0]}"
 
 
 # -- reading ------------------------------------------------------------------------------------------------
@@ -401,210 +419,3 @@ def load_pics(path: str | Path) -> Pics:
     return pics
 
 
-# -- deriving from a live DUT and comparing ------------------------------------------------------------------
-@dataclass(frozen=True)
-class DutElements:
-    """What a DUT's Energy EVSE cluster says about itself (the inputs of ``derive_pics``).
-
-    ``event_ids`` is None when EventList could not be read (the DUT or the controller's cluster model lacks it;
-    the CHIP 2025 wheel has no EventList attribute class).
-    """
-
-    feature_map: int
-    attribute_ids: tuple[int, ...]
-    accepted_cmds: tuple[int, ...]
-    generated_cmds: tuple[int, ...]
-    event_ids: tuple[int, ...] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (``from_dict`` reads it back)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DutElements:
-        """Inverse of ``to_dict``."""
-        events = data.get("event_ids")
-        return cls(
-            int(data["feature_map"]),
-            tuple(int(i) for i in data["attribute_ids"]),
-            tuple(int(i) for i in data["accepted_cmds"]),
-            tuple(int(i) for i in data["generated_cmds"]),
-            None if events is None else tuple(int(i) for i in events),
-        )
-
-
-def inferred_events(feature_map: int) -> list[int]:
-    """The events the spec gives an EVSE with this FeatureMap (E00-E04, and E05 RFID with the RFID feature)."""
-    return [eid for eid, (_n, status, cond) in EVENTS.items() if status == "M" or (cond == "RFID" and feature_map & 8)]
-
-
-def derive_pics(
-    feature_map: int,
-    attribute_ids: Iterable[int],
-    accepted_cmds: Iterable[int],
-    generated_cmds: Iterable[int],
-    event_ids: Iterable[int] | None = None,
-    *,
-    include_globals: bool = False,
-) -> dict[str, bool]:
-    """The Energy EVSE server PICS of a DUT, as the SDK's ``generate_device_element_pics`` builds them.
-
-    Every known EEVSE code appears (True or False, so the result is a complete PICS file); codes the DUT has but
-    the rig does not know are added as True. Attribute codes have four upper-case hex digits (``EEVSE.S.A000A``).
-
-    Args:
-        feature_map: the cluster's FeatureMap (bits 0..31).
-        attribute_ids: its AttributeList.
-        accepted_cmds: its AcceptedCommandList.
-        generated_cmds: its GeneratedCommandList.
-        event_ids: its EventList; None when it could not be read: the events are then inferred from the
-            FeatureMap by the spec's conformance (``inferred_events``).
-        include_globals: also list the global attributes (0xFFF8..0xFFFD), as the SDK does; CSA PICS files
-            do not carry them.
-    """
-    attrs = set(attribute_ids)
-    accepted, generated = set(accepted_cmds), set(generated_cmds)
-    events = set(inferred_events(feature_map) if event_ids is None else event_ids)
-    out: dict[str, bool] = {f"{EEVSE}.S": True}
-    for bit in sorted(set(FEATURES) | {b for b in range(32) if feature_map >> b & 1}):
-        out[feature_code(bit)] = bool(feature_map >> bit & 1)
-    for aid in sorted(set(ATTRIBUTES) | attrs):
-        if aid in GLOBAL_ATTRIBUTES and not include_globals:
-            continue
-        out[attribute_code(aid)] = aid in attrs
-    for cid in sorted(set(ACCEPTED_COMMANDS) | accepted):
-        out[accepted_command_code(cid)] = cid in accepted
-    for cid in sorted(set(GENERATED_COMMANDS) | generated):
-        out[generated_command_code(cid)] = cid in generated
-    for eid in sorted(set(EVENTS) | events):
-        out[event_code(eid)] = eid in events
-    return out
-
-
-_CODE = re.compile(rf"^{EEVSE}\.S(?:\.(?P<kind>[FAE])(?P<id>[0-9A-F]+)|\.C(?P<cmd>[0-9A-F]{{2}})\.(?P<dir>Rsp|Tx))?$")
-
-
-def contradictions(pics: Pics, dut: DutElements) -> list[str]:
-    """Every disagreement between a PICS file and the DUT, one sentence each.
-
-    Compared: ``EEVSE.S``, features, attributes (global ones excluded), accepted and generated commands, and
-    events when EventList was read. A derivable code the PICS does not mention counts as ``=0`` (as the
-    SDK reads a missing key), so a PICS file that omits what the DUT has is reported too. Manual (``.M.``) codes
-    and other clusters' codes are not compared.
-    """
-    if pics.permissive:
-        return []
-    derived = derive_pics(dut.feature_map, dut.attribute_ids, dut.accepted_cmds, dut.generated_cmds, dut.event_ids)
-    if dut.event_ids is None:
-        derived = {k: v for k, v in derived.items() if not _is_event(k)}
-    keys = list(derived) + [k for k in pics.items if k not in derived and _CODE.match(k) and not _skip(k, dut)]
-    out: list[str] = []
-    for key in keys:
-        said, has = pics.check(key), derived.get(key, False)
-        if said == has:
-            continue
-        claim = f"PICS says {key}=1" if said else (f"PICS says {key}=0" if key in pics.items else f"PICS omits {key}")
-        out.append(f"{claim} but {_what(key, has)}")
-    return out
-
-
-def _is_event(key: str) -> bool:
-    m = _CODE.match(key)
-    return bool(m and m["kind"] == "E")
-
-
-def _skip(key: str, dut: DutElements) -> bool:
-    m = _CODE.match(key)
-    if m is None or (m["kind"] == "E" and dut.event_ids is None):
-        return True
-    return m["kind"] == "A" and int(m["id"], 16) in GLOBAL_ATTRIBUTES
-
-
-def _what(key: str, has: bool) -> str:
-    """``the DUT's FeatureMap lacks RFID (bit 3)`` and the like."""
-    verb = "has" if has else "lacks"
-    m = _CODE.match(key)
-    if m is None or (m["kind"] is None and m["cmd"] is None):
-        return f"the DUT {'serves' if has else 'does not serve'} the Energy EVSE cluster on its endpoint"
-    if m["cmd"] is not None:
-        cid = int(m["cmd"], 16)
-        table, where = (
-            (ACCEPTED_COMMANDS, "AcceptedCommandList")
-            if m["dir"] == "Rsp"
-            else (GENERATED_COMMANDS, "GeneratedCommandList")
-        )
-        return f"the DUT's {where} {verb} 0x{cid:02X} {table.get(cid, ('?', '', ''))[0]}"
-    n = int(m["id"], 16)
-    if m["kind"] == "F":
-        short, name, _ = FEATURES.get(n, (f"bit {n}", "", ""))
-        return f"the DUT's FeatureMap {verb} {short} (bit {n}{', ' + name if name and name != short else ''})"
-    if m["kind"] == "A":
-        return f"the DUT's AttributeList {verb} 0x{n:04X} {ATTRIBUTES.get(n, ('?', '', ''))[0]}"
-    return f"the DUT's EventList {verb} 0x{n:02X} {EVENTS.get(n, ('?', '', ''))[0]}"
-
-
-# -- writing -------------------------------------------------------------------------------------------------
-_SECTIONS = ("attributes", "events", "commandsReceived", "commandsGenerated", "features", "manually")
-
-
-def write_pics_xml(items: Mapping[str, bool], path: str | Path, *, name: str = "Energy EVSE Cluster") -> Path:
-    """Write ``items`` as a CSA cluster PICS XML file (``<clusterPICS>``, one ``<picsItem>`` per key).
-
-    Energy EVSE server codes go into their ``<clusterSide type="Server">`` section with description, status and
-    condition; ``EEVSE.S`` and any other key go into ``<usage>``.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    by_section: dict[str, list[str]] = {s: [] for s in ("usage", *_SECTIONS)}
-    for key, value in items.items():
-        section, desc, status, cond = KNOWN_EEVSE.get(key, ("usage", key, "O", ""))
-        pad = " " * (4 if section == "usage" else 6)
-        cond_attr = f' cond="{EEVSE}.S.{_cond_code(cond)}"' if cond else ""
-        by_section[section].append(
-            f"{pad}<picsItem>\n"
-            f"{pad}  <itemNumber>{escape(key)}</itemNumber>\n"
-            f"{pad}  <feature>{escape(desc)}</feature>\n"
-            f"{pad}  <reference>Energy EVSE cluster (0x0099) revision 3</reference>\n"
-            f"{pad}  <status{cond_attr}>{status}</status>\n"
-            f"{pad}  <support>{'true' if value else 'false'}</support>\n"
-            f"{pad}</picsItem>\n"
-        )
-    parts = [
-        '<?xml version="1.0" encoding="UTF-8"?>\n',
-        "<clusterPICS>\n",
-        f"  <name>{escape(name)}</name>\n",
-        f"  <clusterId>0x{EEVSE_CLUSTER_ID:04X}</clusterId>\n",
-        f"  <picsRoot>{EEVSE}</picsRoot>\n",
-        "  <pixit></pixit>\n",
-        "  <usage>\n",
-        *by_section["usage"],
-        "  </usage>\n",
-        '  <clusterSide type="Server">\n',
-    ]
-    for section in _SECTIONS:
-        parts += [f"    <{section}>\n", *by_section[section], f"    </{section}>\n"]
-    parts += ["  </clusterSide>\n", "</clusterPICS>\n"]
-    path.write_text("".join(parts), encoding="utf-8")
-    return path
-
-
-def _cond_code(short: str) -> str:
-    bit = next(b for b, (s, _n, _st) in FEATURES.items() if s == short)
-    return f"F{bit:02X}"
-
-
-def write_pics_text(items: Mapping[str, bool], path: str | Path, *, header: Sequence[str] = ()) -> Path:
-    """Write ``items`` as ``KEY=1|0`` lines (ci-pics-values style), each known code commented with its name.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    lines = [f"# {h}" for h in header]
-    for key, value in items.items():
-        desc = KNOWN_EEVSE.get(key, ("", "", "", ""))[1]
-        lines.append(f"{key}={1 if value else 0}" + (f"  # {desc}" if desc else ""))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path

@@ -1,6 +1,6 @@
 """Internal test module of ``rig pics derive|check``: read the live DUT's Energy EVSE elements, write them as JSON.
 
-Run by ``rig.pics_cli.probe_dut`` inside the run sandbox (``pytest rig/pics_probe.py --pics-probe-out FILE``), so
+Run by ``rig.cli.pics.probe_dut`` inside the run sandbox (``pytest rig/pics_probe.py --pics-probe-out FILE``), so
 it gets the DUT exactly as a suite run does: the virtual EVSE and bench started, the DUT commissioned or
 connected, through the ``dut_node`` fixture. Without ``--pics-probe-out`` it skips.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from rig.pics_plugin import read_dut_elements
+from rig.pytest_plugin.pics import read_dut_elements
 
 
 async def test_read_energy_evse_elements(dut_node: Any, pytestconfig: pytest.Config) -> None:

@@ -1,6 +1,6 @@
 """pytest plugin of the report: the run record (``report.json``), our pytest-html sections, progress lines.
 
-Registered from the root ``conftest.py`` after ``rig.plugin`` (whose stash keys it reads). Active when the run
+Registered from the root ``conftest.py`` after ``rig.pytest_plugin.fixtures`` (whose stash keys it reads). Active when the run
 has a run folder (``--rig-run-dir``, set by ``rig run``); progress is shown whenever the rig config is loaded.
 """
 
@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from rig.plugin import (
+from rig import PROJECT_ROOT
+from rig.pytest_plugin.fixtures import (
     CONFIG_KEY,
     EVENTS_KEY,
     IDENTITY_KEY,
@@ -39,7 +40,7 @@ WRITER_KEY = pytest.StashKey[RecordWriter]()
 PROGRESS_KEY = pytest.StashKey[Progress]()
 _CASE_KEY = pytest.StashKey[dict[str, Any]]()
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
 RUN_ATTACHMENTS = ("virtual-evse.log", "dut.json")
 
 
@@ -105,7 +106,7 @@ def _session_fields(config: pytest.Config, run_dir: Path) -> dict[str, Any]:
     dut = dict(writer.record["dut"])
     if identity is not None:
         dut["identity"] = jsonable(identity)
-    from rig.pics_plugin import PICS_KEY
+    from rig.pytest_plugin.pics import PICS_KEY
 
     pics = config.stash.get(PICS_KEY, None)
     return {
@@ -138,7 +139,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def _new_case(item: pytest.Item) -> dict[str, Any]:
-    from rig.pics_plugin import case_pics
+    from rig.pytest_plugin.pics import case_pics
 
     tc = item.get_closest_marker("tc")
     return {
@@ -231,7 +232,7 @@ def _close_case(case: dict[str, Any], item: pytest.Item, writer: RecordWriter) -
 
 
 def _add_extras(report: Any, case: dict[str, Any], item: pytest.Item) -> None:
-    """Measurement tables and plots in the pytest-html report (the step table comes from rig.plugin)."""
+    """Measurement tables and plots in the pytest-html report (the step table comes from rig.pytest_plugin.fixtures)."""
     try:
         from pytest_html import extras as html_extras
     except ImportError:  # pragma: no cover

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rig.config_messages import LocatedErrors
+from rig.config.messages import LocatedErrors
 
 KNOWN_DRIVERS: dict[str, tuple[str, ...]] = {
     "scpi_ac_source": ("visa",),

@@ -1,0 +1,75 @@
+"""Writing PICS in both forms: the CSA XML and the KEY=1|0 text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from rig.pics.reading import EEVSE, EEVSE_CLUSTER_ID, FEATURES, KNOWN_EEVSE
+
+# -- writing -------------------------------------------------------------------------------------------------
+_SECTIONS = ("attributes", "events", "commandsReceived", "commandsGenerated", "features", "manually")
+
+
+def write_pics_xml(items: Mapping[str, bool], path: str | Path, *, name: str = "Energy EVSE Cluster") -> Path:
+    """Write ``items`` as a CSA cluster PICS XML file (``<clusterPICS>``, one ``<picsItem>`` per key).
+
+    Energy EVSE server codes go into their ``<clusterSide type="Server">`` section with description, status and
+    condition; ``EEVSE.S`` and any other key go into ``<usage>``.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    by_section: dict[str, list[str]] = {s: [] for s in ("usage", *_SECTIONS)}
+    for key, value in items.items():
+        section, desc, status, cond = KNOWN_EEVSE.get(key, ("usage", key, "O", ""))
+        pad = " " * (4 if section == "usage" else 6)
+        cond_attr = f' cond="{EEVSE}.S.{_cond_code(cond)}"' if cond else ""
+        by_section[section].append(
+            f"{pad}<picsItem>\n"
+            f"{pad}  <itemNumber>{escape(key)}</itemNumber>\n"
+            f"{pad}  <feature>{escape(desc)}</feature>\n"
+            f"{pad}  <reference>Energy EVSE cluster (0x0099) revision 3</reference>\n"
+            f"{pad}  <status{cond_attr}>{status}</status>\n"
+            f"{pad}  <support>{'true' if value else 'false'}</support>\n"
+            f"{pad}</picsItem>\n"
+        )
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        "<clusterPICS>\n",
+        f"  <name>{escape(name)}</name>\n",
+        f"  <clusterId>0x{EEVSE_CLUSTER_ID:04X}</clusterId>\n",
+        f"  <picsRoot>{EEVSE}</picsRoot>\n",
+        "  <pixit></pixit>\n",
+        "  <usage>\n",
+        *by_section["usage"],
+        "  </usage>\n",
+        '  <clusterSide type="Server">\n',
+    ]
+    for section in _SECTIONS:
+        parts += [f"    <{section}>\n", *by_section[section], f"    </{section}>\n"]
+    parts += ["  </clusterSide>\n", "</clusterPICS>\n"]
+    path.write_text("".join(parts), encoding="utf-8")
+    return path
+
+
+def _cond_code(short: str) -> str:
+    bit = next(b for b, (s, _n, _st) in FEATURES.items() if s == short)
+    return f"F{bit:02X}"
+
+
+def write_pics_text(items: Mapping[str, bool], path: str | Path, *, header: Sequence[str] = ()) -> Path:
+    """Write ``items`` as ``KEY=1|0`` lines (ci-pics-values style), each known code commented with its name.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    lines = [f"# {h}" for h in header]
+    for key, value in items.items():
+        desc = KNOWN_EEVSE.get(key, ("", "", "", ""))[1]
+        lines.append(f"{key}={1 if value else 0}" + (f"  # {desc}" if desc else ""))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
