@@ -70,3 +70,17 @@ class InstrumentError(RigError):
         self.role = role
         self.address = address
         self.last_command = last_command
+
+
+class SessionError(RigError):
+    """A stage of the run's set-up failed (sandbox, bench, DUT, controller, commissioning); nothing ran.
+
+    Attributes:
+        stage: the stage that failed.
+    """
+
+    exit_code = 3
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(f"{stage}: {message}")
+        self.stage = stage

@@ -1,37 +1,48 @@
-"""The rig's pytest plugin: rig.yaml → DUT → Matter controller → fixtures for the suites; step records → report.
+"""The rig's pytest fixtures: rig.yaml → the session (:func:`rig.session.open_session`) → what suites ask for.
 
-Registered from the root ``conftest.py`` only (never auto-loaded into unrelated pytest runs).
+The session (bench, DUT, controller, commissioning) is opened once, at the first case that needs it, and closed at
+the end of the pytest session, ending in the bench's safe state. This module never asks which kind of DUT or bench
+the run has: :mod:`rig.dut` answers that.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import html
-import json
 import logging
 import signal
 import threading
-import time
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
 
-from rig import sandbox
+from rig.bench import Bench
 from rig.config import RigConfig, load_config, parse_override
-from rig.errors import RigError
+from rig.dut import Dut, dut_for
+from rig.errors import RigError, SessionError
+from rig.pytest_plugin.state import (
+    CONFIG_KEY,
+    EVENTS_KEY,
+    INTERRUPTED_PREFIX,
+    RUNNER_KEY,
+    SESSION_KEY,
+    run_was_interrupted,
+)
+from rig.session import Session, open_session
 from rig.steps import StepRunner
+
+if TYPE_CHECKING:
+    from rig.matter.controller import MatterController, Node
+    from rig.matter.eevse import Evse
+    from rig.matter.events import EventQueue
+    from rig.stimulus import Stimulus
 
 log = logging.getLogger("rig")
 
-CONFIG_KEY = pytest.StashKey[RigConfig]()
-RUNNER_KEY = pytest.StashKey[StepRunner]()
-EVENTS_KEY = pytest.StashKey[list[Any]]()
+# Transitional: the reporting module still reads these until it takes the session from state.SESSION_KEY.
 IDENTITY_KEY = pytest.StashKey[dict[str, Any]]()
-# role -> {"driver": ..., "address": ..., "identity": str}; filled when the bench is opened (bench issue)
 INSTRUMENTS_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
 RUN_ID_KEY = pytest.StashKey[str]()
 
@@ -60,14 +71,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-INTERRUPTED_PREFIX = "interrupted"
-
-
-def run_was_interrupted(session: pytest.Session) -> bool:
-    """Whether an interrupt (Ctrl-C, SIGTERM) inside a case stopped the session (see pytest_runtest_call)."""
-    return isinstance(session.shouldstop, str) and session.shouldstop.startswith(INTERRUPTED_PREFIX)
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # A case that caught the interrupt failed like any failure; the run as a whole was still interrupted.
@@ -75,7 +78,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.INTERRUPTED
 
 
-class RunInterrupted(AssertionError):
+class RunInterrupted(AssertionError):  # noqa: N818 - reads as the verdict in a report
     """The run was interrupted (Ctrl-C, SIGTERM) while this case ran; the case fails and the session stops."""
 
 
@@ -108,33 +111,17 @@ def pytest_configure(config: pytest.Config) -> None:
     except RigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[CONFIG_KEY] = cfg
-    meta = _metadata(config)
-    if meta is not None:
-        meta["Bench"] = "virtual (simulated instruments, virtual EVSE)" if cfg.is_virtual else "real"
-        meta["Station"] = cfg.station.name
-        meta["Stimulus"] = cfg.stimulus
-        meta["rig.yaml"] = f"{cfg.config_path} (sha256 {cfg.raw_digest[:16]})"
-        if cfg.is_virtual:
-            meta["Virtual EVSE defects"] = ", ".join(cfg.virtual_evse.defects) or "none (conformant)"
-
-
-def _metadata(config: pytest.Config) -> dict[str, Any] | None:
-    try:
-        from pytest_metadata.plugin import metadata_key
-    except ImportError:  # pragma: no cover
-        return None
-    return config.stash.get(metadata_key, None)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     cfg = config.stash.get(CONFIG_KEY, None)
     if cfg is None:
         return []
-    bench = "VIRTUAL bench (virtual EVSE)" if cfg.is_virtual else "REAL bench"
-    lines = [f"rig: {bench}, station {cfg.station.name!r}, stimulus {cfg.stimulus}, config {cfg.config_path}"]
-    if cfg.is_virtual and cfg.virtual_evse.defects:
-        lines.append("rig: virtual EVSE defects: " + ", ".join(cfg.virtual_evse.defects))
-    return lines
+    try:
+        label = dut_for(cfg).describe()["label"]
+    except RigError as exc:
+        label = f"(DUT settings invalid: {exc})"
+    return [f"rig: {label}, station {cfg.station.name!r}, stimulus {cfg.stimulus}, config {cfg.config_path}"]
 
 
 # -- session fixtures: DUT and controller -----------------------------------------------------------
@@ -153,190 +140,48 @@ def run_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactor
     return path
 
 
-def _sandbox_or_exit() -> sandbox.SandboxInfo:
-    info = sandbox.current()
-    if info is None:
-        pytest.exit(
-            "the suites need the run sandbox (network namespace for Matter, private /data): "
-            "start them with `rig run` (or `make run`), not plain pytest",
-            returncode=4,
-        )
-    return info
-
-
-@pytest.fixture(scope="session")
-def dut_process(rig_config: RigConfig, run_dir: Path) -> Iterator[Any]:
-    """The virtual EVSE process when the DUT is virtual (None for a real DUT)."""
-    if not rig_config.is_virtual:
-        yield None
-        return
-    from rig.sim.virtual_evse import VirtualEvse, VirtualEvseSettings
-
-    info = _sandbox_or_exit()
-    v = rig_config.virtual_evse
-    settings = VirtualEvseSettings(
-        storage_path=info.state_dir / "dut" / "storage",
-        port=v.port,
-        passcode=rig_config.dut.passcode,
-        discriminator=rig_config.dut.discriminator,
-        interface=info.device_iface,
-        features=list(v.features),
-        optional=v.optional.model_dump(),
-        enable_key=rig_config.dut.pixit.test_event_trigger_key,
-        defects=list(v.defects),
-        hardware_port=info.state_dir / "dut" / "hardware.sock",
-        hardware=dict(v.hardware),
-        vendor_id=v.vendor_id,
-        product_id=v.product_id,
-        serial_number=v.serial_number,
-        software_version=v.software_version,
-        software_version_string=v.software_version_string,
-    )
-    evse = VirtualEvse(settings, run_dir / "virtual-evse.log", start_timeout_s=rig_config.dut.timeouts.dut_start)
-    try:
-        evse.start(fresh=not v.keep_storage)
-    except RigError as exc:
-        evse.stop()
-        pytest.exit(f"virtual EVSE: {exc}", returncode=3)
-    try:
-        yield evse
-    finally:
-        evse.stop()
-
-
-NOMINAL_MAINS_V = 230.0
-NOMINAL_MAINS_HZ = 50.0
-
-
-@pytest.fixture(scope="session")
-def bench(rig_config: RigConfig, dut_process: Any, run_dir: Path, pytestconfig: pytest.Config) -> Iterator[Any]:
-    """The instruments of rig.yaml, opened in order, the DUT powered from the AC source; safe state on every exit.
-
-    On the virtual bench the simulated instruments (and the plant coupling them to the virtual EVSE's hardware
-    port) are started first, in the run's network namespace. None when rig.yaml declares no instruments.
-    """
-    if not rig_config.instruments:
-        yield None
-        return
-    from rig.bench import Bench
-    from rig.instruments.capabilities import AcSource
-    from rig.sim.launch import virtual_bench
-
-    with contextlib.ExitStack() as stack:
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def rig_session(rig_config: RigConfig, run_dir: Path, pytestconfig: pytest.Config) -> AsyncIterator[Session]:
+    """The run's session (bench, DUT, controller, commissioned node); the bench ends in its safe state."""
+    async with contextlib.AsyncExitStack() as stack:
         try:
-            if rig_config.is_virtual:
-                _sandbox_or_exit()
-                evse_port = dut_process.settings.hardware_port if dut_process is not None else None
-                folder = run_dir / "virtual-bench"
-                folder.mkdir(exist_ok=True)
-                stack.enter_context(virtual_bench(rig_config, workdir=folder, evse_port=evse_port))
-            instruments = stack.enter_context(Bench(rig_config))
+            session = await stack.enter_async_context(open_session(rig_config, run_dir=run_dir))
+        except SessionError as exc:
+            pytest.exit(str(exc), returncode=exc.exit_code)
         except RigError as exc:
-            pytest.exit(f"bench: {exc}", returncode=3)
-        pytestconfig.stash[INSTRUMENTS_KEY] = {
-            role: {
-                "driver": rig_config.instruments[role].driver,
-                "address": instruments.address(role),
-                "identity": str(instruments.identities.get(role, "")),
-            }
-            for role in instruments.roles
-        }
-        meta = _metadata(pytestconfig)
-        if meta is not None:
-            for role, info in pytestconfig.stash[INSTRUMENTS_KEY].items():
-                meta[f"Instrument {role}"] = f"{info['identity']} ({info['driver']} at {info['address']})"
-        # Power the DUT: nominal mains from the (first) AC source.
-        for role in instruments.roles:
-            source = instruments.role(role)
-            if isinstance(source, AcSource):
-                source.set_voltage(NOMINAL_MAINS_V)
-                source.set_frequency(NOMINAL_MAINS_HZ)
-                source.set_output(True)
-                if not source.output_on():  # also orders the write before anything measures the mains
-                    pytest.exit(f"bench: the AC source {role!r} did not switch its output on", returncode=3)
-                log.info("DUT powered from %s: %.0f V %.0f Hz", role, NOMINAL_MAINS_V, NOMINAL_MAINS_HZ)
-                break
-        yield instruments
-        # Leaving the with-block: Bench puts every instrument in its safe state (EV emulator released,
-        # AC output off, relays open) and closes them in reverse order, then the virtual bench stops.
+            pytest.exit(f"session: {exc}", returncode=3)
+        pytestconfig.stash[SESSION_KEY] = session
+        pytestconfig.stash[IDENTITY_KEY] = session.identity
+        pytestconfig.stash[INSTRUMENTS_KEY] = session.instruments()
+        yield session
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def matter(
-    rig_config: RigConfig, dut_process: Any, bench: Any, pytestconfig: pytest.Config, run_dir: Path
-) -> AsyncIterator[Any]:
+@pytest.fixture(scope="session")
+def bench(rig_session: Session) -> Bench | None:
+    """The instruments of rig.yaml by role (None when it declares none)."""
+    return rig_session.bench
+
+
+@pytest.fixture(scope="session")
+def dut(rig_session: Session) -> Dut:
+    """The DUT (its kind's behaviour, e.g. :meth:`~rig.dut.Dut.power_cycle`)."""
+    return rig_session.dut
+
+
+@pytest.fixture(scope="session")
+def matter(rig_session: Session) -> MatterController:
     """The session's Matter controller, with the DUT commissioned (or connected)."""
-    from rig.matter.controller import MatterController
-
-    info = _sandbox_or_exit()
-    dut = rig_config.dut
-    paa = dut.paa_trust_store
-    try:
-        if paa is None:
-            from rig.sim.virtual_evse import export_paa
-
-            paa = export_paa(info.state_dir / "paa")
-        controller = MatterController(info.state_dir / "controller" / "chip-storage.json", paa)
-    except Exception as exc:
-        pytest.exit(f"Matter controller could not start: {exc}", returncode=3)
-    try:
-        t = (
-            await controller.connect(dut.node_id, dut.timeouts.commissioning)
-            if dut.commissioning == "already-commissioned"
-            else await controller.commission(
-                dut.node_id,
-                passcode=dut.passcode,
-                discriminator=dut.discriminator,
-                setup_code=dut.setup_code,
-                timeout_s=dut.timeouts.commissioning,
-            )
-        )
-        log.info("DUT 0x%x ready after %.3f s", dut.node_id, t)
-        from rig.matter.eevse import read_identity
-
-        node = controller.node(dut.node_id, dut.endpoint, timeout_s=dut.timeouts.command)
-        identity = await read_identity(node)
-    except RigError as exc:
-        controller.shutdown()
-        pytest.exit(f"DUT: {exc}", returncode=3)
-    pytestconfig.stash[IDENTITY_KEY] = identity
-    meta = _metadata(pytestconfig)
-    if meta is not None:
-        meta["DUT"] = (
-            f"{identity.get('VendorName')} {identity.get('ProductName')} "
-            f"(VID 0x{int(identity.get('VendorID') or 0):04X}, PID 0x{int(identity.get('ProductID') or 0):04X})"
-        )
-        meta["DUT software"] = f"{identity.get('SoftwareVersionString')} ({identity.get('SoftwareVersion')})"
-        meta["DUT hardware"] = str(identity.get("HardwareVersionString"))
-        meta["DUT serial"] = str(identity.get("SerialNumber"))
-        meta["DUT node / endpoint"] = f"0x{dut.node_id:X} / {dut.endpoint}"
-    (run_dir / "dut.json").write_text(json.dumps(identity, indent=2, default=str))
-    try:
-        yield controller
-    finally:
-        if dut_process is not None:
-            # The bench reaches its safe state (EV released, AC off, relays open) while the DUT still drives the
-            # pilot: the EVSE is never switched off under a connected EV or a closed contactor.
-            if bench is not None:
-                try:
-                    await asyncio.to_thread(bench.safe_state)
-                except RigError as exc:
-                    log.error("safe state before stopping the virtual EVSE: %s", exc)
-            # The virtual EVSE ends its sessions while the controller can still answer: stopped after the
-            # controller, matter.js waits on reports nobody acknowledges until its bounded shutdown gives up (~2 s).
-            await asyncio.to_thread(dut_process.stop)
-        controller.shutdown()
+    return rig_session.controller
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def dut_node(matter: Any, rig_config: RigConfig) -> Any:
+@pytest.fixture(scope="session")
+def dut_node(rig_session: Session) -> Node:
     """The DUT's node handle on the EVSE endpoint."""
-    dut = rig_config.dut
-    return matter.node(dut.node_id, dut.endpoint, timeout_s=dut.timeouts.command)
+    return rig_session.node
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def evse(dut_node: Any, rig_config: RigConfig, pytestconfig: pytest.Config) -> Any:
+async def evse(dut_node: Node, rig_config: RigConfig, pytestconfig: pytest.Config) -> Evse:
     """The Energy EVSE endpoint under test."""
     from rig.matter.eevse import Evse
 
@@ -353,7 +198,7 @@ async def evse(dut_node: Any, rig_config: RigConfig, pytestconfig: pytest.Config
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def evse_events(evse: Any, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+async def evse_events(evse: Evse, request: pytest.FixtureRequest) -> AsyncIterator[EventQueue]:
     """A fresh subscription to the EVSE's events for one test; its history goes to the report."""
     queue = await evse.subscribe_events()
     request.node.stash[EVENTS_KEY] = queue.history
@@ -365,8 +210,8 @@ async def evse_events(evse: Any, request: pytest.FixtureRequest) -> AsyncIterato
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def stimulus(
-    evse: Any, rig_config: RigConfig, bench: Any, request: pytest.FixtureRequest
-) -> AsyncIterator[Any]:
+    evse: Evse, rig_config: RigConfig, bench: Bench | None, request: pytest.FixtureRequest
+) -> AsyncIterator[Stimulus]:
     """The EV stimulus of the run's mode (rig.yaml ``stimulus`` / ``--stimulus``): ``await stimulus.apply(Action.X)``.
 
     Every stimulus applied is noted on the case's step in progress; in emulator mode the EV emulator is released
@@ -412,15 +257,6 @@ def case_pics(request: pytest.FixtureRequest, declared: Any) -> Any:
         return None
 
 
-@pytest.fixture(autouse=True)
-def _junit_case_name(request: pytest.FixtureRequest, record_xml_attribute: Any) -> None:
-    """JUnit test names carry the TC id (``TC-EEVSE-2.2``)."""
-    marker = request.node.get_closest_marker("tc")
-    if marker is not None:
-        record_xml_attribute("name", marker.args[0])
-        record_xml_attribute("classname", marker.args[1] if len(marker.args) > 1 else "")
-
-
 # -- hooks: completeness and reporting -------------------------------------------------------------
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
@@ -453,15 +289,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         failed = runner.failed_step
         if failed is not None:
             report.sections.append(("rig: failing step", f"step {failed.number}: {failed.description}"))
-        report.user_properties.append(("steps", json.dumps(runner.to_dicts(), default=str)))
-        extras = getattr(report, "extras", [])
-        try:
-            from pytest_html import extras as html_extras
-
-            extras.append(html_extras.html(_steps_html(runner, item.stash.get(EVENTS_KEY, []))))
-        except ImportError:  # pragma: no cover
-            pass
-        report.extras = extras
     return report
 
 
@@ -472,62 +299,3 @@ def _close_failed_step(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
         return
     if not call.excinfo.errisinstance(pytest.skip.Exception):
         runner.fail(call.excinfo.value)
-
-
-def _steps_html(runner: StepRunner, events: list[Any]) -> str:
-    rows = []
-    for r in runner.records:
-        dur = f"{(r.ended - r.started):.3f} s" if r.started and r.ended else ""
-        actual = "; ".join(r.notes)
-        if r.measurements:
-            actual = "; ".join(
-                [actual] * bool(actual)
-                + [f"{m.name} = {m.value}{(' ' + m.unit) if m.unit else ''} [{m.verdict}]" for m in r.measurements]
-            )
-        detail = r.skip_reason or r.error or ""
-        rows.append(
-            f"<tr class='rig-{r.outcome}'><td>{html.escape(r.number)}</td><td>{html.escape(r.description)}</td>"
-            f"<td>{html.escape(r.expectation)}</td><td>{html.escape(actual)}</td>"
-            f"<td><b>{r.outcome}</b></td><td>{html.escape(detail)}</td><td>{dur}</td></tr>"
-        )
-    ev_rows = "".join(
-        f"<li>{time.strftime('%H:%M:%S', time.localtime(e.received_at))}.{int(e.received_at * 1000) % 1000:03d} "
-        f"{html.escape(e.summary())}</li>"
-        for e in events
-    )
-    style = (
-        "<style>.rig-steps td,.rig-steps th{border:1px solid #ccc;padding:2px 6px;text-align:left}"
-        ".rig-failed{background:#fdd}.rig-skipped{background:#eee}.rig-not-run{color:#999}</style>"
-    )
-    return (
-        f"{style}<table class='rig-steps'><tr><th>Step</th><th>Description</th><th>Expected</th><th>Actual</th>"
-        f"<th>Outcome</th><th>Detail</th><th>Duration</th></tr>{''.join(rows)}</table>"
-        + (f"<p>Events received:</p><ul>{ev_rows}</ul>" if ev_rows else "")
-    )
-
-
-def pytest_html_report_title(report: Any) -> None:
-    report.title = "EVSE conformance report"
-
-
-def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str], session: Any) -> None:
-    cfg = session.config.stash.get(CONFIG_KEY, None)
-    ident = session.config.stash.get(IDENTITY_KEY, None)
-    if cfg is None:
-        return
-    lines = [f"<p><b>Bench:</b> {'virtual' if cfg.is_virtual else 'real'} — station {html.escape(cfg.station.name)}"
-             f" — stimulus <b>{html.escape(cfg.stimulus)}</b></p>"]
-    if ident:
-        lines.append(
-            "<p><b>DUT:</b> "
-            + html.escape(
-                f"{ident.get('VendorName')} / {ident.get('ProductName')} — software "
-                f"{ident.get('SoftwareVersionString')} ({ident.get('SoftwareVersion')}) — serial "
-                f"{ident.get('SerialNumber')}"
-            )
-            + "</p>"
-        )
-    if cfg.is_virtual and cfg.virtual_evse.defects:
-        lines.append("<p><b>Virtual EVSE defects:</b> " + html.escape(", ".join(cfg.virtual_evse.defects)) + "</p>")
-    prefix.extend(lines)
-

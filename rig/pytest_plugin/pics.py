@@ -1,6 +1,6 @@
 """pytest plugin: case applicability from the DUT's PICS, the ``pics`` fixture, PICS/DUT contradictions.
 
-Registered from the root ``conftest.py`` after ``rig.pytest_plugin.fixtures`` (whose config it reads).
+Part of the rig's one pytest plugin; it shares the run's state through :mod:`rig.pytest_plugin.state`.
 
 * The PICS file is ``--pics PATH`` or else rig.yaml ``dut.pics``. With one, each case's ``pics`` marker
   (``@pytest.mark.pics("EEVSE.S", "EEVSE.S.F03")``) is checked at collection: a case whose PICS are not all
@@ -14,9 +14,8 @@ Registered from the root ``conftest.py`` after ``rig.pytest_plugin.fixtures`` (w
   a no-op otherwise), the DUT's Energy EVSE FeatureMap, AttributeList, AcceptedCommandList, GeneratedCommandList
   and EventList are read and compared with the PICS. Each disagreement is logged, printed, listed in the
   terminal summary and the run record, and attached to failing cases.
-* Everything is in ``config.stash[PICS_KEY]`` (a ``PicsRunState``) for the report.
+* Everything is in ``config.stash[PICS_KEY]`` (a :class:`rig.pics.run.PicsRunState`) for the report.
 
-``--pics-probe-out FILE`` is internal: ``rig pics derive|check`` run ``rig/pics_probe.py`` with it.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,69 +31,13 @@ import pytest_asyncio
 
 from rig.errors import RigError
 from rig.pics import DutElements, Pics, contradictions, load_pics, pics_of
-from rig.pytest_plugin.fixtures import CONFIG_KEY
+from rig.pics.run import PicsRunState
+from rig.pytest_plugin.state import CONFIG_KEY, PICS_KEY
 
 log = logging.getLogger("rig.pics")
 
 
-@dataclass
-class PicsRunState:
-    """What the report needs to know about PICS in this run.
 
-    Attributes:
-        pics: the loaded PICS, or ``Pics.everything()`` when no file was given.
-        given: True when a PICS file was given.
-        skipped: nodeid -> the PICS codes of its marker that the PICS do not support (the case was skipped).
-        case_ids: nodeid -> TC id (``tc`` marker) of the skipped cases that have one.
-        dut: the DUT's cluster elements once read to compare with the file (None before, or without a file).
-        effective: without a PICS file, the PICS derived from the DUT once read (None before).
-        contradictions: one sentence per disagreement between the PICS file and the DUT.
-        error: why the DUT could not be compared, if it could not.
-        compared: True once the comparison was attempted.
-    """
-
-    pics: Pics
-    given: bool
-    skipped: dict[str, list[str]] = field(default_factory=dict)
-    case_ids: dict[str, str] = field(default_factory=dict)
-    dut: DutElements | None = None
-    effective: Pics | None = None
-    contradictions: list[str] = field(default_factory=list)
-    error: str | None = None
-    compared: bool = False
-
-    def to_record(self) -> dict[str, Any]:
-        """The run record's ``pics`` section: which PICS decided, what they skipped, where they contradict the DUT."""
-        active = self.pics if self.given else self.effective
-        if self.given:
-            origin = "file"
-        elif active is not None:
-            origin = "derived from the DUT"
-        else:
-            origin = "none (no PICS file; the DUT was not read)"
-        return {
-            "given": self.given,
-            "path": str(self.pics.source) if self.given and self.pics.source else None,
-            "origin": origin,
-            "summary": active.describe() if active is not None else self.pics.describe(),
-            "items": dict(sorted(active.items.items())) if active is not None else {},
-            "warnings": list(self.pics.warnings),
-            "not_applicable": [
-                {"case": self.case_ids.get(nodeid), "nodeid": nodeid, "lacks": list(missing)}
-                for nodeid, missing in self.skipped.items()
-            ],
-            "compared": self.compared and self.dut is not None,
-            "contradictions": list(self.contradictions),
-            "error": self.error,
-        }
-
-    def skip_reason(self, missing: list[str]) -> str:
-        """The reason text of a case skipped for ``missing`` PICS."""
-        name = self.pics.source.name if self.pics.source else "?"
-        return f"PICS not supported: {', '.join(missing)} (PICS file {name})"
-
-
-PICS_KEY = pytest.StashKey[PicsRunState]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -106,7 +48,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="the DUT's PICS (XML file, folder of XML files, zip, or KEY=1|0 text); overrides rig.yaml dut.pics",
     )
-    group.addoption("--pics-probe-out", default=None, metavar="FILE", help="internal: used by `rig pics`")
 
 
 @pytest.hookimpl(trylast=True)
@@ -187,44 +128,11 @@ def pics(request: pytest.FixtureRequest) -> Pics:
 
 
 # -- contradictions with the live DUT ------------------------------------------------------------------------
-async def read_dut_elements(node: Any) -> DutElements:
-    """Read the Energy EVSE FeatureMap and element lists of ``node``'s endpoint in one interaction.
-
-    ``event_ids`` is None when EventList cannot be read (the CHIP wheel's cluster model has no EventList class).
-    """
-    from rig.matter.controller import Clusters
-
-    attrs = Clusters.EnergyEvse.Attributes
-    wanted = [
-        attrs.FeatureMap,
-        attrs.AttributeList,
-        attrs.AcceptedCommandList,
-        attrs.GeneratedCommandList,
-    ]
-    values = await node.read_many(wanted)
-    missing = [a.__name__ for a in wanted if not isinstance(values.get(a), int | list)]
-    if missing:
-        raise AssertionError(f"the DUT returned no {', '.join(missing)} for the Energy EVSE cluster")
-    events: tuple[int, ...] | None = None
-    event_list = getattr(attrs, "EventList", None)
-    if event_list is not None:
-        try:
-            value = await node.read(event_list)
-            events = tuple(int(e) for e in value) if isinstance(value, list) else None
-        except (AssertionError, RigError):
-            events = None
-    return DutElements(
-        int(values[attrs.FeatureMap]),
-        tuple(int(a) for a in values[attrs.AttributeList]),
-        tuple(int(c) for c in values[attrs.AcceptedCommandList]),
-        tuple(int(c) for c in values[attrs.GeneratedCommandList]),
-        events,
-    )
-
-
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def pics_dut_elements(dut_node: Any) -> DutElements:
     """The DUT's Energy EVSE elements (FeatureMap and the four lists), read once per session."""
+    from rig.matter.elements import read_dut_elements
+
     return await read_dut_elements(dut_node)
 
 
@@ -280,26 +188,11 @@ def _compare_with_dut(request: pytest.FixtureRequest, state: PicsRunState) -> No
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     state = item.config.stash.get(PICS_KEY, None)
-    if state is not None and call.when == "setup" and item.nodeid in state.skipped:
-        _junit_case_name(item, report)
     if state is not None and report.failed and state.contradictions:
         report.sections.append(
             ("rig: the PICS file contradicts the DUT", "\n".join(state.contradictions)),
         )
     return report
-
-
-def _junit_case_name(item: pytest.Item, report: pytest.TestReport) -> None:
-    """JUnit names a PICS-skipped case by its TC id too (rig.pytest_plugin.fixtures's fixture for it never runs for a skipped case)."""
-    from _pytest.junitxml import xml_key
-
-    xml = item.config.stash.get(xml_key, None)
-    tc = item.get_closest_marker("tc")
-    if xml is None or tc is None or not tc.args:
-        return
-    reporter = xml.node_reporter(report)
-    reporter.add_attribute("name", str(tc.args[0]))
-    reporter.add_attribute("classname", str(tc.args[1]) if len(tc.args) > 1 else "")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

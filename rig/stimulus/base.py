@@ -91,6 +91,10 @@ class Stimulus(Protocol):
         """Make ``action`` happen; raise StimulusUnavailable if this mode cannot."""
         ...
 
+    async def close(self) -> None:
+        """Release what the mode holds (the emulator back to state A); called after every case."""
+        ...
+
 
 TRIGGER_FOR = {
     Action.INSTALL: "BASIC",

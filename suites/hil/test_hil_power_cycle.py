@@ -3,7 +3,8 @@
 The TH sets the persistent configuration (UserMaximumChargeCurrent, RandomizationDelayWindow, EnableCharging with
 ChargingEnabledUntil an hour ahead) and runs a session (plug-in / unplug: SessionID), gives the EV a state of charge
 (fallback trigger where no ISO 15118 exists), then power-cycles the EVSE: on the virtual bench the EVSE process is
-restarted on its storage; on a real bench the AC source is switched off and on again. Afterwards SessionID,
+restarted on its storage; on a real bench the AC source is switched off and on again (the DUT kind decides:
+``rig.dut``). Afterwards SessionID,
 ChargingEnabledUntil, MinimumChargeCurrent, UserMaximumChargeCurrent, RandomizationDelayWindow and CircuitCapacity
 read the same, SupplyState is ChargingEnabled again (the window has not expired), while State (NotPluggedIn),
 FaultState (NoError) and the EV's StateOfCharge / BatteryCapacity (null) are reset.
@@ -16,17 +17,14 @@ import time
 
 import pytest
 
-from rig.instruments.capabilities import AcSource
 from rig.matter.eevse import Evse, FaultState, State, SupplyState, is_null, matter_epoch_s
 from rig.pics import attribute_code
 from rig.steps import TestStep
 from rig.stimulus import Action, StimulusUnavailable
-from suites.hil.support import ac_source, call, plug_in, require_bench
+from suites.hil.support import plug_in, require_bench
 
 pytestmark = [pytest.mark.tc("HIL-POWER", "Power cycle keeps non-volatile attributes"), pytest.mark.pics("EEVSE.S")]
 
-OFF_S = 2.0
-"""Real bench: how long the AC source stays off (long enough for the EVSE's supply to drain)."""
 BACK_S = 60.0
 """Bound on the EVSE answering again after power returns."""
 
@@ -65,8 +63,8 @@ async def _reachable(evse, timeout_s: float) -> float:
     raise AssertionError(f"the DUT did not answer over Matter within {timeout_s:g} s after the power cycle: {last}")
 
 
-async def test_hil_power_cycle(steps, evse, evse_events, stimulus, bench, dut_process, pics) -> None:
-    require_bench(steps, stimulus, bench, *(() if dut_process is not None else (AcSource,)))
+async def test_hil_power_cycle(steps, evse, evse_events, stimulus, bench, dut, pics) -> None:
+    require_bench(steps, stimulus, bench, *dut.power_cycle_needs())
     t_event = evse.event_timeout_s
     # Optional attributes and the SoC checks follow the DUT's PICS (the file's, or derived from the DUT).
     codes = {a: attribute_code(Evse.attribute(a).attribute_id) for a in OPTIONAL}
@@ -105,15 +103,7 @@ async def test_hil_power_cycle(steps, evse, evse_events, stimulus, bench, dut_pr
         steps.note(f"not checked: {reason}")
 
     steps.step("5")
-    if dut_process is not None:
-        await asyncio.to_thread(dut_process.restart)
-        steps.note("virtual EVSE restarted on its storage")
-    else:
-        source = ac_source(bench)
-        await call(source.set_output, False)
-        await asyncio.sleep(OFF_S)  # the power-off time of the procedure, not a settling guess
-        await call(source.set_output, True)
-        steps.note(f"AC source off for {OFF_S:g} s, then on")
+    steps.note(await dut.power_cycle(bench))
     evse.node.expire_sessions()  # the DUT forgot its sessions: do not wait for the stale one to time out
     took = await _reachable(evse, BACK_S)
     steps.note(f"DUT answering again {took:.1f} s after power returned")

@@ -1,0 +1,92 @@
+"""The DUT seam: what differs between the virtual EVSE the rig starts and an EVSE already on the lab network.
+
+Everything that depends on the kind of DUT (and so on the kind of bench: the virtual EVSE comes with the virtual
+bench) is a method of :class:`Dut`. No code outside :mod:`rig.dut` and :mod:`rig.sim` asks which kind it has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypedDict
+
+from rig.bench import Bench
+from rig.sandbox import SandboxInfo
+
+
+class DutDescription(TypedDict):
+    """What the run record and the report headers say about the DUT before it is reached."""
+
+    bench: str
+    """``virtual`` (the rig's virtual bench and EVSE) or ``real``."""
+    kind: str
+    """``virtual`` or ``network`` (rig.yaml ``dut.kind``)."""
+    node_id: int
+    endpoint: int
+    defects: list[str]
+    """Firmware defects the virtual EVSE was started with (empty for a real DUT)."""
+    label: str
+    """One line for a run header, e.g. ``VIRTUAL bench (virtual EVSE)``."""
+
+
+@dataclass(frozen=True)
+class HostNeeds:
+    """What the machine must offer to host a run with this DUT (checked before anything starts)."""
+
+    netns: bool
+    """A private network namespace (the virtual EVSE and the controller meet on a veth pair there)."""
+    node: bool
+    """Node.js and the virtual EVSE's npm packages."""
+    tools: tuple[str, ...] = field(default=())
+
+
+class Dut(Protocol):
+    """One DUT kind. Constructing one starts nothing; :meth:`hardware` starts what the kind brings."""
+
+    def describe(self) -> DutDescription:
+        """The DUT as rig.yaml describes it (no I/O)."""
+        ...
+
+    def host_needs(self) -> HostNeeds:
+        """What the machine must offer (namespaces, Node.js)."""
+        ...
+
+    def check_installed(self) -> None:
+        """Raise :class:`~rig.errors.SetupError` when something this kind needs is not installed."""
+        ...
+
+    def hardware(self, sandbox: SandboxInfo, run_dir: Path | None) -> contextlib.AbstractContextManager[None]:
+        """Bring up what stands on the bench besides the instruments' wiring, for the whole session.
+
+        Virtual: the virtual EVSE process (its hardware port) and the virtual bench's instrument servers and
+        plant, coupled to it. Network: nothing (the EVSE and the instruments are real).
+        """
+        ...
+
+    def instrument_servers(self, run_dir: Path | None) -> contextlib.AbstractContextManager[None]:
+        """Only the instruments' side (``rig bench check``): the virtual bench's servers, or nothing."""
+        ...
+
+    def trust_store(self, sandbox: SandboxInfo) -> Path | None:
+        """The folder of PAA certificates the controller trusts for device attestation."""
+        ...
+
+    def power_cycle_needs(self) -> tuple[type, ...]:
+        """The bench capabilities :meth:`power_cycle` needs (e.g. an AC source)."""
+        ...
+
+    async def power_cycle(self, bench: Bench | None) -> str:
+        """Remove and restore the DUT's power; return a note for the step. The DUT must then be reached anew."""
+        ...
+
+    def stop(self) -> None:
+        """End what :meth:`hardware` started of the DUT itself (idempotent); the bench is already safe."""
+        ...
+
+
+@contextlib.contextmanager
+def nothing() -> Iterator[None]:
+    """A context that brings up nothing (a real bench is already there)."""
+    yield

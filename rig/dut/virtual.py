@@ -1,0 +1,137 @@
+"""The virtual DUT: the virtual EVSE (matter.js) the rig starts in the run's network namespace, with the virtual
+bench (plant and instrument servers) coupled to its hardware port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from rig.bench import Bench
+from rig.config import RigConfig
+from rig.dut.base import DutDescription, HostNeeds
+from rig.errors import SetupError
+from rig.sandbox import SandboxInfo
+
+log = logging.getLogger("rig.dut")
+
+
+class VirtualDut:
+    """The virtual EVSE and the virtual bench around it (rig.yaml ``dut.kind: virtual``)."""
+
+    def __init__(self, config: RigConfig) -> None:
+        self.config = config
+        self._evse: object | None = None
+
+    def describe(self) -> DutDescription:
+        """The DUT as rig.yaml describes it."""
+        defects = list(self.config.virtual_evse.defects)
+        label = "VIRTUAL bench (virtual EVSE)"
+        if defects:
+            label += ", firmware defects: " + ", ".join(defects)
+        return {
+            "bench": "virtual",
+            "kind": "virtual",
+            "node_id": self.config.dut.node_id,
+            "endpoint": self.config.dut.endpoint,
+            "defects": defects,
+            "label": label,
+        }
+
+    def host_needs(self) -> HostNeeds:
+        """A network namespace (veth pair for the EVSE and the controller) and Node.js."""
+        return HostNeeds(netns=True, node=True)
+
+    def check_installed(self) -> None:
+        """Node.js and the virtual EVSE's npm packages."""
+        from rig.sim.virtual_evse import check_installed
+
+        check_installed()
+
+    @contextlib.contextmanager
+    def hardware(self, sandbox: SandboxInfo, run_dir: Path | None) -> Iterator[None]:
+        """Start the virtual EVSE on fresh storage (unless ``virtual_evse.keep_storage``), then the virtual bench's
+        servers and plant coupled to its hardware port; stop both on exit (the EVSE first)."""
+        from rig.sim.launch import virtual_bench
+        from rig.sim.virtual_evse import VirtualEvse, VirtualEvseSettings
+
+        cfg, v = self.config, self.config.virtual_evse
+        if sandbox.device_iface is None:
+            raise SetupError("the virtual EVSE needs the run's network namespace (start the run with `rig run`)")
+        logs = run_dir if run_dir is not None else sandbox.state_dir
+        settings = VirtualEvseSettings(
+            storage_path=sandbox.state_dir / "dut" / "storage",
+            port=v.port,
+            passcode=cfg.dut.passcode,
+            discriminator=cfg.dut.discriminator,
+            interface=sandbox.device_iface,
+            features=list(v.features),
+            optional=v.optional.model_dump(),
+            enable_key=cfg.dut.pixit.test_event_trigger_key,
+            defects=list(v.defects),
+            hardware_port=sandbox.state_dir / "dut" / "hardware.sock",
+            hardware=dict(v.hardware),
+            vendor_id=v.vendor_id,
+            product_id=v.product_id,
+            serial_number=v.serial_number,
+            software_version=v.software_version,
+            software_version_string=v.software_version_string,
+        )
+        evse = VirtualEvse(settings, logs / "virtual-evse.log", start_timeout_s=cfg.dut.timeouts.dut_start)
+        self._evse = evse
+        with contextlib.ExitStack() as stack:
+            stack.callback(self.stop)
+            try:
+                evse.start(fresh=not v.keep_storage)
+            except BaseException:
+                evse.stop()
+                raise
+            if cfg.instruments:
+                folder = logs / "virtual-bench"
+                folder.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(virtual_bench(cfg, workdir=folder, evse_port=settings.hardware_port))
+            yield
+
+    @contextlib.contextmanager
+    def instrument_servers(self, run_dir: Path | None) -> Iterator[None]:
+        """The virtual bench's instrument servers alone (no EVSE attached), on rig.yaml's addresses."""
+        from rig.sim.launch import virtual_bench
+
+        if not self.config.instruments:
+            yield
+            return
+        with virtual_bench(self.config, workdir=run_dir):
+            yield
+
+    def trust_store(self, sandbox: SandboxInfo) -> Path | None:
+        """The matter.js test PAA that signs the virtual EVSE's attestation chain (exported at run time), unless
+        rig.yaml names a trust store."""
+        if self.config.dut.paa_trust_store is not None:
+            return self.config.dut.paa_trust_store
+        from rig.sim.virtual_evse import export_paa
+
+        return export_paa(sandbox.state_dir / "paa")
+
+    def power_cycle_needs(self) -> tuple[type, ...]:
+        """Nothing: the virtual EVSE's process is restarted on its storage."""
+        return ()
+
+    async def power_cycle(self, bench: Bench | None) -> str:
+        """Restart the virtual EVSE's process on its storage (what a power cycle does to the firmware)."""
+        from rig.sim.virtual_evse import VirtualEvse
+
+        evse = self._evse
+        if not isinstance(evse, VirtualEvse):
+            raise SetupError("the virtual EVSE is not running: no power cycle possible")
+        await asyncio.to_thread(evse.restart)
+        return "virtual EVSE restarted on its storage"
+
+    def stop(self) -> None:
+        """Stop the virtual EVSE process (idempotent)."""
+        from rig.sim.virtual_evse import VirtualEvse
+
+        evse, self._evse = self._evse, None
+        if isinstance(evse, VirtualEvse):
+            evse.stop()

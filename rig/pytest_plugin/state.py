@@ -1,0 +1,38 @@
+"""What the plugin's modules share, in one place: the stash keys of the run and of each case.
+
+The modules of :mod:`rig.pytest_plugin` never import each other; they meet here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rig.config import RigConfig
+from rig.pics.run import PicsRunState
+from rig.session import Session
+from rig.steps import StepRunner
+
+CONFIG_KEY = pytest.StashKey[RigConfig]()
+"""The validated rig.yaml of the run (set at configure time)."""
+SESSION_KEY = pytest.StashKey[Session]()
+"""The open session (bench, DUT, controller), once the first case needs it."""
+PICS_KEY = pytest.StashKey[PicsRunState]()
+"""The run's PICS: which decided, what they skipped, contradictions with the DUT."""
+
+RUNNER_KEY = pytest.StashKey[StepRunner]()
+"""Per case: its step runner."""
+EVENTS_KEY = pytest.StashKey[list[Any]]()
+"""Per case: the events its subscription received."""
+SERIES_KEY = pytest.StashKey[list[dict[str, Any]]]()
+"""Per case: measured series for plots."""
+ATTACH_KEY = pytest.StashKey[list[dict[str, str]]]()
+"""Per case: files to attach to the record."""
+
+INTERRUPTED_PREFIX = "interrupted"
+
+
+def run_was_interrupted(session: pytest.Session) -> bool:
+    """Whether an interrupt (Ctrl-C, SIGTERM) inside a case stopped the session."""
+    return isinstance(session.shouldstop, str) and session.shouldstop.startswith(INTERRUPTED_PREFIX)

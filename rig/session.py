@@ -1,0 +1,246 @@
+"""One run's lifecycle, in one place: ``open_session(config)``.
+
+    async with open_session(config, run_dir=run_dir) as session:
+        value = await session.node.read(...)
+    # every exit path: the bench in its safe state, the DUT stopped, the controller shut down, all closed
+
+Set-up, in order (each stage bounded by its timeout, a failure raises :class:`~rig.errors.SessionError` naming the
+stage, and whatever was already up is taken down again):
+
+1. **sandbox**: the run's private state folder, ``/data`` and network namespace (made by :mod:`rig.sandbox` before
+   this process started; this stage adopts it).
+2. **bench**: what the DUT kind brings (:meth:`Dut.hardware`: for the virtual DUT, the virtual EVSE and the virtual
+   bench's servers wired to it), then every instrument role opened in declaration order, and the DUT powered at
+   nominal mains from the AC source.
+3. **DUT**: its trust store for device attestation.
+4. **controller**: the CHIP controller on the run's storage.
+5. **commissioning**: commission the DUT (or reconnect), read its Basic Information.
+
+Tear-down, the reverse, the same for every kind of DUT: the bench to its safe state (EV emulator in state A, fault
+paths released, AC output off) while the DUT still drives its pilot, then the DUT stopped, then the controller shut
+down, then the instruments closed (safe state again first) and what the DUT kind brought stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rig import sandbox as sandbox_mod
+from rig.bench import Bench
+from rig.config import RigConfig
+from rig.dut import Dut, dut_for
+from rig.errors import RigError, SessionError
+from rig.sandbox import SandboxInfo
+
+if TYPE_CHECKING:
+    from rig.matter.controller import MatterController, Node
+
+log = logging.getLogger("rig.session")
+
+NOMINAL_MAINS_V = 230.0
+NOMINAL_MAINS_HZ = 50.0
+
+
+@dataclass
+class Session:
+    """An open run: the bench, the DUT, the controller and the commissioned node.
+
+    Attributes:
+        config: the validated rig.yaml.
+        run_dir: the run's output folder (None: no outputs are kept).
+        sandbox: the run's sandbox.
+        dut: the DUT (its kind's behaviour).
+        bench: the instruments (None when rig.yaml declares none).
+        controller: the Matter controller.
+        node: the DUT's node handle on its Energy EVSE endpoint.
+        identity: the DUT's Basic Information (vendor, product, serial, versions).
+        timings: seconds each set-up stage took (``bench``, ``dut``, ``controller``, ``commissioning``).
+    """
+
+    config: RigConfig
+    run_dir: Path | None
+    sandbox: SandboxInfo
+    dut: Dut
+    bench: Bench | None
+    controller: MatterController
+    node: Node
+    identity: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def instruments(self) -> dict[str, dict[str, str]]:
+        """Role -> driver, address and the identity the instrument gave."""
+        if self.bench is None:
+            return {}
+        return {
+            role: {
+                "driver": self.config.instruments[role].driver,
+                "address": self.bench.address(role),
+                "identity": str(self.bench.identities.get(role, "")),
+            }
+            for role in self.bench.roles
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """The session for the run record: bench kind, DUT (as configured, plus its identity), instruments."""
+        dut: dict[str, Any] = dict(self.dut.describe())
+        return {
+            "bench": dut.pop("bench"),
+            "dut": {**dut, "identity": dict(self.identity)},
+            "instruments": self.instruments(),
+        }
+
+    async def power_cycle(self) -> str:
+        """Power-cycle the DUT as its kind does (see :meth:`Dut.power_cycle`); its sessions are then stale."""
+        note = await self.dut.power_cycle(self.bench)
+        self.node.expire_sessions()
+        return note
+
+
+def _power_dut(bench: Bench) -> None:
+    """Nominal mains from the first AC source, confirmed by a query before anything relies on it."""
+    from rig.instruments.capabilities import AcSource
+
+    for role in bench.roles:
+        source = bench.role(role)
+        if isinstance(source, AcSource):
+            source.set_voltage(NOMINAL_MAINS_V)
+            source.set_frequency(NOMINAL_MAINS_HZ)
+            source.set_output(True)
+            if not source.output_on():
+                raise SessionError("bench", f"the AC source {role!r} did not switch its output on")
+            log.info("DUT powered from %s: %.0f V %.0f Hz", role, NOMINAL_MAINS_V, NOMINAL_MAINS_HZ)
+            return
+
+
+def _stage(name: str) -> contextlib.AbstractContextManager[None]:
+    """Turn a RigError of one stage into a SessionError naming it."""
+
+    @contextlib.contextmanager
+    def wrap() -> Any:
+        try:
+            yield
+        except SessionError:
+            raise
+        except RigError as exc:
+            raise SessionError(name, str(exc)) from exc
+
+    return wrap()
+
+
+@contextlib.asynccontextmanager
+async def open_session(
+    config: RigConfig,
+    *,
+    run_dir: Path | None = None,
+    sandbox: SandboxInfo | None = None,
+    dut: Dut | None = None,
+) -> AsyncIterator[Session]:
+    """Open the run described by ``config``; take it down on every exit path, ending in the bench's safe state.
+
+    Args:
+        config: the validated rig.yaml.
+        run_dir: folder for the run's outputs (logs, ``dut.json``); None keeps them in the sandbox's state folder.
+        sandbox: the run's sandbox (default: the one this process runs in).
+        dut: the DUT (default: the kind rig.yaml names).
+
+    Raises:
+        SessionError: a stage failed; its message names the stage.
+    """
+    info = sandbox or sandbox_mod.current()
+    if info is None:
+        raise SessionError(
+            "sandbox",
+            "a run needs its sandbox (private /data for the Matter controller, a network namespace for the virtual "
+            "EVSE): start it with `rig run` (or `make run`), not plain pytest",
+        )
+    the_dut = dut or dut_for(config)
+    timings: dict[str, float] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        # 2. bench: what the DUT kind brings, then the instruments, then mains on.
+        t0 = time.monotonic()
+        bench: Bench | None = None
+        with _stage("bench"):
+            await asyncio.to_thread(stack.enter_context, the_dut.hardware(info, run_dir))
+            if config.instruments:
+                bench = Bench(config)
+                await asyncio.to_thread(stack.enter_context, bench)
+                await asyncio.to_thread(_power_dut, bench)
+        timings["bench"] = time.monotonic() - t0
+
+        # Tear-down, the same for every DUT kind: the safe state while the DUT still drives its pilot (it is never
+        # switched off under a connected EV or a closed contactor), then the DUT stopped, then the controller shut
+        # down (a virtual EVSE ends its sessions while the controller can still answer); after that the
+        # instruments close and what the DUT kind brought stops (the contexts entered above).
+        held: list[MatterController] = []
+
+        async def end_of_run() -> None:
+            if bench is not None:
+                await _safe_state(bench)
+            await asyncio.to_thread(the_dut.stop)
+            for c in held:
+                c.shutdown()
+
+        stack.push_async_callback(end_of_run)
+
+        # 3. DUT: its attestation trust store.
+        t0 = time.monotonic()
+        with _stage("DUT"):
+            paa = await asyncio.to_thread(the_dut.trust_store, info)
+        timings["dut"] = time.monotonic() - t0
+
+        # 4. controller.
+        t0 = time.monotonic()
+        from rig.matter.controller import MatterController  # the CHIP wheel: loaded only for a run
+
+        try:
+            controller = MatterController(info.state_dir / "controller" / "chip-storage.json", paa)
+        except RigError as exc:
+            raise SessionError("controller", str(exc)) from exc
+        except Exception as exc:  # the CHIP stack's own errors
+            raise SessionError("controller", f"the Matter controller could not start: {exc}") from exc
+        held.append(controller)
+        timings["controller"] = time.monotonic() - t0
+
+        # 5. commissioning.
+        t0 = time.monotonic()
+        node, identity = await _commission(config, controller)
+        timings["commissioning"] = time.monotonic() - t0
+        if run_dir is not None:
+            (run_dir / "dut.json").write_text(json.dumps(identity, indent=2, default=str), encoding="utf-8")
+        yield Session(config, run_dir, info, the_dut, bench, controller, node, identity, timings)
+
+
+async def _safe_state(bench: Bench) -> None:
+    try:
+        await asyncio.to_thread(bench.safe_state)
+    except RigError as exc:
+        log.error("safe state at the end of the session: %s", exc)
+
+
+async def _commission(config: RigConfig, controller: MatterController) -> tuple[Node, dict[str, Any]]:
+    from rig.matter.eevse import read_identity
+
+    dut = config.dut
+    with _stage("commissioning"):
+        if dut.commissioning == "already-commissioned":
+            took = await controller.connect(dut.node_id, dut.timeouts.commissioning)
+        else:
+            took = await controller.commission(
+                dut.node_id,
+                passcode=dut.passcode,
+                discriminator=dut.discriminator,
+                setup_code=dut.setup_code,
+                timeout_s=dut.timeouts.commissioning,
+            )
+        log.info("DUT 0x%x ready after %.3f s", dut.node_id, took)
+        node = controller.node(dut.node_id, dut.endpoint, timeout_s=dut.timeouts.command)
+        identity = await read_identity(node)
+    return node, identity
