@@ -27,17 +27,19 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rig import PROJECT_ROOT
 from rig import sandbox as sandbox_mod
 from rig.bench import Bench
 from rig.config import RigConfig
 from rig.dut import Dut, dut_for
-from rig.errors import RigError, SessionError
+from rig.errors import ConfigError, RigError, SessionError
 from rig.sandbox import SandboxInfo
 
 if TYPE_CHECKING:
@@ -244,3 +246,49 @@ async def _commission(config: RigConfig, controller: MatterController) -> tuple[
         node = controller.node(dut.node_id, dut.endpoint, timeout_s=dut.timeouts.command)
         identity = await read_identity(node)
     return node, identity
+
+
+def run_in_sandbox(
+    config: RigConfig,
+    argv: list[str],
+    *,
+    run_id: str | None = None,
+    keep_state: bool = False,
+    visible: tuple[Path, ...] = (),
+) -> int:
+    """Stage 1 seen from outside: make the run's sandbox for the DUT kind of ``config`` and run ``argv`` in it.
+
+    ``argv`` is a process that opens the session itself (pytest with the rig plugin, or an inner ``rig`` command).
+    The machine is checked first (root, ``ip``, ``unshare``, Node.js as the DUT kind needs), and the sandbox is
+    removed on every exit path. Returns the process's exit code.
+
+    Raises:
+        ConfigError: settings that do not apply to the DUT kind.
+        SetupError: the machine lacks what the run needs (the message says what).
+    """
+    the_dut = dut_for(config)
+    needs = the_dut.host_needs()
+    sandbox_mod.preflight(need_netns=needs.netns, need_node=needs.node)
+    the_dut.check_installed()
+    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    ident = run_id or sandbox_mod.new_run_id()
+    with sandbox_mod.Sandbox(ident, with_netns=needs.netns, keep_state=keep_state, visible=list(visible)) as sb:
+        return sb.run(argv, env=env)
+
+
+@contextlib.contextmanager
+def open_bench(config: RigConfig, *, run_dir: Path | None = None) -> Iterator[Bench]:
+    """The instruments alone, without a DUT or a controller (``rig bench check``): what the DUT kind brings of
+    them (the virtual bench's servers, or nothing) and every role opened; the safe state and close on every exit.
+
+    Raises:
+        ConfigError: rig.yaml declares no instruments.
+        SessionError: the bench could not be opened (the role, address and command are named).
+    """
+    if not config.instruments:
+        raise ConfigError(f"{config.config_path or 'rig.yaml'}: no instruments declared; add an instruments: section")
+    the_dut = dut_for(config)
+    with contextlib.ExitStack() as stack, _stage("bench"):
+        stack.enter_context(the_dut.instrument_servers(run_dir))
+        bench = stack.enter_context(Bench(config))
+        yield bench

@@ -3,12 +3,11 @@
     rig pics derive [-o FILE] [--format xml|text] [--config FILE] [--set KEY=VALUE]...
     rig pics check FILE [--config FILE] [--set KEY=VALUE]...
 
-Both need the live DUT of rig.yaml. They get it the way ``rig run`` does, in one path: a run sandbox (network
-namespace and private mounts for the virtual bench) in which pytest runs the internal module
-``rig/pics_probe.py``; its ``dut_node`` fixture starts the virtual EVSE and bench (or reaches the real DUT),
-commissions or connects, reads the Energy EVSE FeatureMap, AttributeList, AcceptedCommandList,
-GeneratedCommandList and EventList on ``dut.endpoint`` and writes them as JSON. pytest's output goes to stderr,
-so ``rig pics derive`` without ``-o`` prints only the PICS on stdout.
+Both need the live DUT of rig.yaml. They get it the way ``rig run`` does: in the run's sandbox, a process
+(``python -m rig.cli.pics``) opens the session (:func:`rig.session.open_session`: bench, DUT, controller,
+commissioning), reads the Energy EVSE FeatureMap, AttributeList, AcceptedCommandList, GeneratedCommandList and
+EventList on ``dut.endpoint`` and writes them as JSON. Its output goes to stderr, so ``rig pics derive`` without
+``-o`` prints only the PICS on stdout.
 
 Exit codes: ``derive`` 0 written; ``check`` 0 the file agrees with the DUT, 1 it does not (every disagreement
 printed, one a line); both 2 on bad input (a malformed PICS file names its file and line), 3 when the DUT could
@@ -26,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rig.cli import common
+from rig.config import RigConfig
 from rig.errors import DutError
 from rig.pics import DutElements, contradictions, derive_pics, load_pics, write_pics_text, write_pics_xml
 
@@ -36,9 +37,6 @@ class ProbeError(DutError):
     """The DUT could not be started, reached or read for ``rig pics`` (exit 3, as ``rig run``)."""
 
     exit_code = 3
-
-
-PROBE = "rig/pics_probe.py"
 
 
 def add_subcommands(sub: Any) -> None:
@@ -56,16 +54,7 @@ def add_subcommands(sub: Any) -> None:
     check = actions.add_parser("check", help="compare a PICS file with the live DUT; exit 1 on any disagreement")
     check.add_argument("file", help="PICS XML file, folder of XML files, zip, or KEY=1|0 text file")
     for p in (derive, check):
-        p.add_argument("--config", "-c", default=None, help="bench description (default: ./rig.yaml)")
-        p.add_argument(
-            "--set",
-            dest="overrides",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a rig.yaml value, e.g. --set virtual_evse.features=[PREF,V2X]",
-        )
-        p.add_argument("--dut-defect", action="append", default=[], metavar="NAME", help="virtual EVSE firmware defect")
+        common.add_config_options(p)
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
@@ -126,55 +115,75 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def probe_dut(config: str | None, overrides: list[str], defects: list[str]) -> DutElements:
-    """Start (or reach) the DUT of rig.yaml as ``rig run`` does and read its Energy EVSE elements.
+    """Open the session of rig.yaml as ``rig run`` does and read the DUT's Energy EVSE elements.
 
-    Runs pytest on ``rig/pics_probe.py`` inside a run sandbox; pytest's output goes to stderr.
+    The session runs in a process of its own inside the run's sandbox (``python -m rig.cli.pics``); its output
+    goes to stderr.
 
     Raises:
         ConfigError: bad rig.yaml or override.
         SetupError: the machine lacks what a run needs (root, ``ip``, ``node``).
         ProbeError: the DUT could not be started, reached, commissioned or read.
     """
-    from rig import cli, sandbox
     from rig.config import load_config
+    from rig.dut import dut_for
+    from rig.session import run_in_sandbox
 
-    values = cli._overrides(overrides)
+    values = common.overrides(overrides)
     if defects:
         values["virtual_evse.defects"] = list(defects)
+    values["dut.pics"] = None
     cfg = load_config(config, overrides=values)
-    sandbox.preflight(need_netns=cfg.is_virtual, need_node=cfg.is_virtual)
-    if cfg.is_virtual:
-        from rig.sim.virtual_evse import check_installed
-
-        check_installed()
-    config_path = str(cfg.config_path) if cfg.config_path else str(Path(config or "rig.yaml").resolve())
+    dut = dut_for(cfg)
     tmp = Path(tempfile.mkdtemp(prefix="rig-pics-"))
     out = tmp / "dut-elements.json"
-    argv = [
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rig-progress", "off",
-        "--rootdir", str(cli.PROJECT_ROOT), "-c", str(cli.PROJECT_ROOT / "pyproject.toml"), "-o", "testpaths=",
-        "--rig-config", config_path, "--rig-set", "dut.pics=null", "--pics-probe-out", str(out),
-    ]  # fmt: skip
+    argv = [sys.executable, "-m", "rig.cli.pics", "--config", common.config_path(cfg, config), "--out", str(out)]
     for key, value in values.items():
-        argv += ["--rig-set", f"{key}={json.dumps(value)}"]
-    argv.append(str(cli.PROJECT_ROOT / PROBE))
-    env = dict(os.environ, PYTHONPATH=str(cli.PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    bench = "virtual" if cfg.is_virtual else "real"
-    run_id = sandbox.new_run_id()
+        argv += ["--set", f"{key}={json.dumps(value)}"]
     print(
-        f"rig: reading the DUT's Energy EVSE elements ({bench} bench, endpoint {cfg.dut.endpoint}, run {run_id})",
+        f"rig: reading the DUT's Energy EVSE elements ({dut.describe()['label']}, endpoint {cfg.dut.endpoint})",
         file=sys.stderr,
     )
     try:
-        with sandbox.Sandbox(run_id, with_netns=cfg.is_virtual, visible=[tmp]) as sb:
-            code = _stdout_to_stderr(lambda: sb.run(argv, env=env))
+        code = _stdout_to_stderr(lambda: run_in_sandbox(cfg, argv, visible=(tmp,)))
         if code != 0 or not out.is_file():
-            raise ProbeError(
-                f"could not read the DUT's Energy EVSE elements (probe exit {code}); see the pytest output above"
-            )
+            raise ProbeError(f"could not read the DUT's Energy EVSE elements (exit {code}); see the output above")
         return DutElements.from_dict(json.loads(out.read_text(encoding="utf-8")))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _probe(config: RigConfig, out: Path) -> None:
+    """Inside the sandbox: open the session, read the elements, write them as JSON."""
+    from rig.matter.elements import read_dut_elements
+    from rig.session import open_session
+
+    async with open_session(config) as session:
+        elements = await read_dut_elements(session.node)
+    out.write_text(json.dumps(elements.to_dict()), encoding="utf-8")
+
+
+def _probe_main(argv: list[str]) -> int:
+    """``python -m rig.cli.pics --config FILE --out FILE [--set KEY=VALUE]...`` (run by :func:`probe_dut`)."""
+    import asyncio
+    import logging
+
+    from rig.config import load_config
+    from rig.errors import RigError
+
+    p = argparse.ArgumentParser(prog="python -m rig.cli.pics")
+    p.add_argument("--config", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config, overrides=common.overrides(args.overrides))
+        asyncio.run(_probe(cfg, Path(args.out)))
+    except RigError as exc:
+        print(f"rig: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
 
 
 def _stdout_to_stderr(fn: Any) -> int:
@@ -188,3 +197,7 @@ def _stdout_to_stderr(fn: Any) -> int:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+if __name__ == "__main__":
+    sys.exit(_probe_main(sys.argv[1:]))

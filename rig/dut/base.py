@@ -69,6 +69,10 @@ class Dut(Protocol):
         """Only the instruments' side (``rig bench check``): the virtual bench's servers, or nothing."""
         ...
 
+    def instrument_servers_need_sandbox(self) -> bool:
+        """Whether :meth:`instrument_servers` must run inside a sandbox (e.g. a virtual CAN bus on multicast)."""
+        ...
+
     def trust_store(self, sandbox: SandboxInfo) -> Path | None:
         """The folder of PAA certificates the controller trusts for device attestation."""
         ...

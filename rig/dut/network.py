@@ -54,6 +54,10 @@ class NetworkDut:
         """Nothing to start: the instruments are real."""
         return nothing()
 
+    def instrument_servers_need_sandbox(self) -> bool:
+        """Real instruments need no sandbox."""
+        return False
+
     def trust_store(self, sandbox: SandboxInfo) -> Path | None:
         """rig.yaml ``dut.paa_trust_store`` (a folder of PAA certificates, DER)."""
         store = self.config.dut.paa_trust_store

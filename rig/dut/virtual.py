@@ -105,6 +105,12 @@ class VirtualDut:
         with virtual_bench(self.config, workdir=run_dir):
             yield
 
+    def instrument_servers_need_sandbox(self) -> bool:
+        """The virtual CAN bus is UDP multicast: it stays inside a network namespace, never on the host's network."""
+        return any(
+            getattr(inst.transport, "interface", None) == "udp_multicast" for inst in self.config.instruments.values()
+        )
+
     def trust_store(self, sandbox: SandboxInfo) -> Path | None:
         """The matter.js test PAA that signs the virtual EVSE's attestation chain (exported at run time), unless
         rig.yaml names a trust store."""

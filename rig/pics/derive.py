@@ -24,6 +24,8 @@ from rig.pics.reading import (
     feature_code,
     generated_command_code,
 )
+from rig.spec.conformance import Context, evaluate
+from rig.spec.eevse import energy_evse
 
 
 # -- deriving from a live DUT and comparing ------------------------------------------------------------------
@@ -59,8 +61,19 @@ class DutElements:
 
 
 def inferred_events(feature_map: int) -> list[int]:
-    """The events the spec gives an EVSE with this FeatureMap (E00-E04, and E05 RFID with the RFID feature)."""
-    return [eid for eid, (_n, status, cond) in EVENTS.items() if status == "M" or (cond == "RFID" and feature_map & 8)]
+    """The events the spec gives an EVSE with this FeatureMap (E00-E04, and E05 RFID with the RFID feature).
+
+    An event counts when its conformance makes it mandatory, or optional under a condition the FeatureMap meets
+    (``[RFID]``); an unconditionally optional event cannot be inferred.
+    """
+    cluster = energy_evse()
+    ctx = Context.of(cluster.feature_codes(feature_map))
+    out = []
+    for event in cluster.events:
+        verdict = evaluate(event.conformance, ctx)
+        if verdict.required or (verdict.kind == "optional" and verdict.rule is not None and verdict.rule.expr):
+            out.append(event.id)
+    return out
 
 
 def derive_pics(

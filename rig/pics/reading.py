@@ -14,6 +14,9 @@ The last definition of a key wins. A key missing from the file is not supported 
 the SDK. Keys are normalised on input and on ``check``: the hex digits of ``.A``/``.C``/``.E``/``.F`` element codes
 are upper case (``EEVSE.S.A000a`` and ``EEVSE.S.A000A`` are the same key). Unknown keys give warnings, a malformed
 file a ``ConfigError`` naming the file and line. This module never imports ``chip``.
+
+The element tables (``FEATURES``, ``ATTRIBUTES``, ``ACCEPTED_COMMANDS``, ``GENERATED_COMMANDS``, ``EVENTS`` and
+``KNOWN_EEVSE``) are derived from the cluster specification (:func:`rig.spec.energy_evse`), never written here.
 """
 
 from __future__ import annotations
@@ -28,76 +31,44 @@ from typing import TYPE_CHECKING
 from xml.parsers import expat
 
 from rig.errors import ConfigError
+from rig.spec.checks import GLOBAL_ATTRIBUTES as SPEC_GLOBAL_ATTRIBUTES
+from rig.spec.checks import elements
+from rig.spec.eevse import energy_evse
+from rig.spec.model import Conformance
 
 if TYPE_CHECKING:
     from rig.pics.derive import DutElements
 
 log = logging.getLogger("rig.pics")
 
-EEVSE = "EEVSE"
-EEVSE_CLUSTER_ID = 0x0099
+# -- the Energy EVSE cluster's elements, derived once (at import) from spec/EnergyEVSE.xml ---------------------
+Element = tuple[str, str, str]
+"""An element: (name, PICS status, condition), the spec's conformance as a PICS file states it (``M``, ``V2X``)."""
 
-# -- what the rig knows about the Energy EVSE cluster (revision 3) ----------------------------------------
-# code -> (name, conformance status, feature condition or "")
-FEATURES: dict[int, tuple[str, str, str]] = {
-    0: ("PREF", "ChargingPreferences", "M"),
-    1: ("SOC", "SoCReporting", "O"),
-    2: ("PNC", "PlugAndCharge", "O"),
-    3: ("RFID", "RFID", "O"),
-    4: ("V2X", "V2X", "O"),
-}
-ATTRIBUTES: dict[int, tuple[str, str, str]] = {
-    0x0000: ("State", "M", ""),
-    0x0001: ("SupplyState", "M", ""),
-    0x0002: ("FaultState", "M", ""),
-    0x0003: ("ChargingEnabledUntil", "M", ""),
-    0x0004: ("DischargingEnabledUntil", "M", "V2X"),
-    0x0005: ("CircuitCapacity", "M", ""),
-    0x0006: ("MinimumChargeCurrent", "M", ""),
-    0x0007: ("MaximumChargeCurrent", "M", ""),
-    0x0008: ("MaximumDischargeCurrent", "M", "V2X"),
-    0x0009: ("UserMaximumChargeCurrent", "O", ""),
-    0x000A: ("RandomizationDelayWindow", "O", ""),
-    0x0023: ("NextChargeStartTime", "M", "PREF"),
-    0x0024: ("NextChargeTargetTime", "M", "PREF"),
-    0x0025: ("NextChargeRequiredEnergy", "M", "PREF"),
-    0x0026: ("NextChargeTargetSoC", "M", "PREF"),
-    0x0027: ("ApproximateEVEfficiency", "O", "PREF"),
-    0x0030: ("StateOfCharge", "M", "SOC"),
-    0x0031: ("BatteryCapacity", "M", "SOC"),
-    0x0032: ("VehicleID", "M", "PNC"),
-    0x0040: ("SessionID", "M", ""),
-    0x0041: ("SessionDuration", "M", ""),
-    0x0042: ("SessionEnergyCharged", "M", ""),
-    0x0043: ("SessionEnergyDischarged", "M", "V2X"),
-}
-GLOBAL_ATTRIBUTES: dict[int, str] = {
-    0xFFF8: "GeneratedCommandList",
-    0xFFF9: "AcceptedCommandList",
-    0xFFFA: "EventList",
-    0xFFFB: "AttributeList",
-    0xFFFC: "FeatureMap",
-    0xFFFD: "ClusterRevision",
-}
-ACCEPTED_COMMANDS: dict[int, tuple[str, str, str]] = {
-    0x01: ("Disable", "M", ""),
-    0x02: ("EnableCharging", "M", ""),
-    0x03: ("EnableDischarging", "M", "V2X"),
-    0x04: ("StartDiagnostics", "O", ""),
-    0x05: ("SetTargets", "M", "PREF"),
-    0x06: ("GetTargets", "M", "PREF"),
-    0x07: ("ClearTargets", "M", "PREF"),
-}
-GENERATED_COMMANDS: dict[int, tuple[str, str, str]] = {0x00: ("GetTargetsResponse", "M", "PREF")}
-EVENTS: dict[int, tuple[str, str, str]] = {
-    0x00: ("EVConnected", "M", ""),
-    0x01: ("EVNotDetected", "M", ""),
-    0x02: ("EnergyTransferStarted", "M", ""),
-    0x03: ("EnergyTransferStopped", "M", ""),
-    0x04: ("Fault", "M", ""),
-    0x05: ("RFID", "O", "RFID"),
-}
+_SPEC = energy_evse()
+EEVSE: str = _SPEC.pics_code or ""
+"""The cluster's PICS code (``EEVSE``), as the spec's ``<classification picsCode>`` gives it."""
+EEVSE_CLUSTER_ID: int = _SPEC.id
+CLUSTER_NAME = _SPEC.name.removesuffix(" Cluster")
+"""``Energy EVSE``."""
+CLUSTER_TITLE = f"{CLUSTER_NAME} cluster (0x{_SPEC.id:04X}) revision {_SPEC.revision}"
+"""``Energy EVSE cluster (0x0099) revision 3``, the reference written into PICS files."""
+
+
+def _element(name: str, conformance: Conformance) -> Element:
+    status, condition = conformance.pics
+    return name, status, condition
+
+
+# bit -> (code, name, PICS status)
+FEATURES: dict[int, tuple[str, str, str]] = {f.bit: (f.code, f.name, f.conformance.pics[0]) for f in _SPEC.features}
+ATTRIBUTES: dict[int, Element] = {a.id: _element(a.name, a.conformance) for a in elements(_SPEC, "attribute")}
+GLOBAL_ATTRIBUTES: dict[int, str] = dict(sorted(SPEC_GLOBAL_ATTRIBUTES.items()))
+ACCEPTED_COMMANDS: dict[int, Element] = {c.id: _element(c.name, c.conformance) for c in elements(_SPEC, "accepted")}
+GENERATED_COMMANDS: dict[int, Element] = {c.id: _element(c.name, c.conformance) for c in elements(_SPEC, "generated")}
+EVENTS: dict[int, Element] = {e.id: _element(e.name, e.conformance) for e in elements(_SPEC, "event")}
 MANUAL = ("ManuallyControlledPluggedIn",)
+"""Manually controlled items (``EEVSE.S.M.*``): test-plan PICS the cluster XML does not carry."""
 
 
 def feature_code(bit: int, cluster: str = EEVSE) -> str:
@@ -127,7 +98,7 @@ def event_code(event_id: int, cluster: str = EEVSE) -> str:
 
 def _known_eevse_keys() -> dict[str, tuple[str, str, str, str]]:
     """Every EEVSE server code the rig knows: code -> (section, description, status, condition)."""
-    known: dict[str, tuple[str, str, str, str]] = {f"{EEVSE}.S": ("usage", "Energy EVSE server", "M", "")}
+    known: dict[str, tuple[str, str, str, str]] = {f"{EEVSE}.S": ("usage", f"{CLUSTER_NAME} server", "M", "")}
     for bit, (short, name, status) in FEATURES.items():
         known[feature_code(bit)] = ("features", name if name == short else f"{name} ({short})", status, "")
     for aid, (name, status, cond) in ATTRIBUTES.items():
@@ -168,7 +139,7 @@ def key_problem(key: str) -> str | None:
     if not (CLUSTER_KEY.match(key) or GENERAL_KEY.match(key)):
         return "does not look like a PICS code (CLUSTER.S, CLUSTER.S.Fxx/Axxxx/Cxx.Rsp/Cxx.Tx/Exx, MCORE.*)"
     if key.startswith(f"{EEVSE}.S") and key not in KNOWN_EEVSE:
-        return "is not an Energy EVSE (0x0099, revision 3) server PICS code"
+        return f"is not an {CLUSTER_NAME} (0x{EEVSE_CLUSTER_ID:04X}, revision {_SPEC.revision}) server PICS code"
     return None
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from rig.pics.reading import EEVSE, EEVSE_CLUSTER_ID, FEATURES, KNOWN_EEVSE
+from rig.pics.reading import CLUSTER_NAME, CLUSTER_TITLE, EEVSE, EEVSE_CLUSTER_ID, FEATURES, KNOWN_EEVSE, feature_code
 
 # -- writing -------------------------------------------------------------------------------------------------
 _SECTIONS = ("attributes", "events", "commandsReceived", "commandsGenerated", "features", "manually")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def write_pics_xml(items: Mapping[str, bool], path: str | Path, *, name: str = "Energy EVSE Cluster") -> Path:
+def write_pics_xml(items: Mapping[str, bool], path: str | Path, *, name: str = f"{CLUSTER_NAME} Cluster") -> Path:
     """Write ``items`` as a CSA cluster PICS XML file (``<clusterPICS>``, one ``<picsItem>`` per key).
 
     Energy EVSE server codes go into their ``<clusterSide type="Server">`` section with description, status and
@@ -26,12 +28,12 @@ def write_pics_xml(items: Mapping[str, bool], path: str | Path, *, name: str = "
     for key, value in items.items():
         section, desc, status, cond = KNOWN_EEVSE.get(key, ("usage", key, "O", ""))
         pad = " " * (4 if section == "usage" else 6)
-        cond_attr = f' cond="{EEVSE}.S.{_cond_code(cond)}"' if cond else ""
+        cond_attr = f' cond="{escape(_cond_pics(cond), {chr(34): "&quot;"})}"' if cond else ""
         by_section[section].append(
             f"{pad}<picsItem>\n"
             f"{pad}  <itemNumber>{escape(key)}</itemNumber>\n"
             f"{pad}  <feature>{escape(desc)}</feature>\n"
-            f"{pad}  <reference>Energy EVSE cluster (0x0099) revision 3</reference>\n"
+            f"{pad}  <reference>{CLUSTER_TITLE}</reference>\n"
             f"{pad}  <status{cond_attr}>{status}</status>\n"
             f"{pad}  <support>{'true' if value else 'false'}</support>\n"
             f"{pad}</picsItem>\n"
@@ -55,9 +57,10 @@ def write_pics_xml(items: Mapping[str, bool], path: str | Path, *, name: str = "
     return path
 
 
-def _cond_code(short: str) -> str:
-    bit = next(b for b, (s, _n, _st) in FEATURES.items() if s == short)
-    return f"F{bit:02X}"
+def _cond_pics(condition: str) -> str:
+    """A conformance condition in PICS codes: ``V2X`` -> ``EEVSE.S.F04``; in an expression each feature is replaced."""
+    bits = {code: bit for bit, (code, _name, _status) in FEATURES.items()}
+    return _NAME.sub(lambda m: feature_code(bits[m[0]]) if m[0] in bits else m[0], condition)
 
 
 def write_pics_text(items: Mapping[str, bool], path: str | Path, *, header: Sequence[str] = ()) -> Path:

@@ -4,4 +4,4 @@ One module each: :mod:`.fixtures` (the session and what suites ask for), :mod:`.
 :mod:`.reporting` (the run record and the live reports).
 """
 
-pytest_plugins = ["rig.pytest_plugin.fixtures", "rig.pytest_plugin.pics", "rig.pytest_plugin.reporting"]
+pytest_plugins = ["rig.pytest_plugin.fixtures", "rig.pytest_plugin.collection", "rig.pytest_plugin.reporting"]

@@ -248,12 +248,12 @@ def steps(request: pytest.FixtureRequest) -> StepRunner:
 
 
 def case_pics(request: pytest.FixtureRequest, declared: Any) -> Any:
-    """The ``pics`` fixture (rig.pytest_plugin.pics) when a declared step has a PICS code, else None."""
+    """The ``pics`` fixture (rig.pytest_plugin.collection) when a declared step has a PICS code, else None."""
     if not any(s.pics for s in declared):
         return None
     try:
         return request.getfixturevalue("pics")
-    except pytest.FixtureLookupError:  # rig.pytest_plugin.pics not registered: pics_guard() without a condition raises
+    except pytest.FixtureLookupError:  # collection plugin not registered: pics_guard() without a condition raises
         return None
 
 

@@ -106,7 +106,7 @@ def _session_fields(config: pytest.Config, run_dir: Path) -> dict[str, Any]:
     dut = dict(writer.record["dut"])
     if identity is not None:
         dut["identity"] = jsonable(identity)
-    from rig.pytest_plugin.pics import PICS_KEY
+    from rig.pytest_plugin.collection import PICS_KEY
 
     pics = config.stash.get(PICS_KEY, None)
     return {
@@ -139,7 +139,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def _new_case(item: pytest.Item) -> dict[str, Any]:
-    from rig.pytest_plugin.pics import case_pics
+    from rig.pytest_plugin.collection import case_pics
 
     tc = item.get_closest_marker("tc")
     return {

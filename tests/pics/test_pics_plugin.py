@@ -1,4 +1,4 @@
-"""rig.pytest_plugin.pics: applicability at collection, the pics fixture, contradictions; a real pytest in a subprocess.
+"""rig.pytest_plugin.collection: applicability at collection, the pics fixture, contradictions; a real pytest in a subprocess.
 
 The inner suites need no DUT: the contradiction test overrides ``dut_node`` and ``pics_dut_elements`` in the
 module, as a DUT would provide them.
@@ -16,7 +16,7 @@ EXAMPLES = ROOT / "examples" / "pics"
 
 SUITE = textwrap.dedent("""
     import pytest
-    from rig.pytest_plugin.pics import PICS_KEY
+    from rig.pytest_plugin.state import PICS_KEY
 
     @pytest.mark.tc("TC-X-9.9", "RFID")
     @pytest.mark.pics("EEVSE.S", "EEVSE.S.F03")

@@ -48,6 +48,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="the DUT's PICS (XML file, folder of XML files, zip, or KEY=1|0 text); overrides rig.yaml dut.pics",
     )
+    group.addoption(
+        "--rig-tc",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="select exactly the case with this test-plan id (tc marker), e.g. TC-EEVSE-2.1; repeatable",
+    )
 
 
 @pytest.hookimpl(trylast=True)
@@ -95,7 +102,33 @@ def case_pics(item: pytest.Item) -> list[str]:
     return codes
 
 
+def case_id(item: pytest.Item) -> str | None:
+    """The test-plan id of ``item`` (its ``tc`` marker), e.g. ``TC-EEVSE-2.1``."""
+    tc = item.get_closest_marker("tc")
+    return str(tc.args[0]) if tc is not None and tc.args else None
+
+
+def _select_cases(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--rig-tc ID``: keep exactly the cases with these ids (an exact match: 2.1 never selects 2.10)."""
+    wanted = [str(w).strip() for w in config.getoption("--rig-tc", None) or []]
+    if not wanted:
+        return
+    known = sorted({i for i in (case_id(item) for item in items) if i is not None})
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise pytest.UsageError(
+            f"--tc {', '.join(unknown)}: no such case among the collected suites; cases: {', '.join(known)}"
+        )
+    keep = [item for item in items if case_id(item) in wanted]
+    deselected = [item for item in items if case_id(item) not in wanted]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+    items[:] = keep
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _select_cases(config, items)
     state = config.stash.get(PICS_KEY, None)
     if state is None or not state.given:
         return

@@ -1,0 +1,58 @@
+"""What the ``rig`` command groups share: reading rig.yaml with the command line's overrides."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rig.config import RigConfig, load_config, parse_override
+
+
+def overrides(items: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as dotted rig.yaml paths -> values (:func:`rig.config.parse_override` reads each)."""
+    return dict(parse_override(item) for item in items)
+
+
+def add_config_options(p: argparse.ArgumentParser, *, defects: bool = True) -> None:
+    """``--config``, ``--set`` (and ``--dut-defect``) on a sub-command that reads rig.yaml."""
+    p.add_argument("--config", "-c", default=None, help="bench description (default: ./rig.yaml)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a rig.yaml value, e.g. --set dut.timeouts.event=5",
+    )
+    if defects:
+        p.add_argument(
+            "--dut-defect",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="start the virtual EVSE with this firmware defect (repeatable; `rig sim --list-defects`)",
+        )
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The dotted overrides a command's arguments make (``--set``, ``--dut-defect``, ``--stimulus``, ``--pics``)."""
+    values = overrides(getattr(args, "overrides", []) or [])
+    if getattr(args, "dut_defect", None):
+        values["virtual_evse.defects"] = list(args.dut_defect)
+    if getattr(args, "stimulus", None):
+        values["stimulus"] = args.stimulus
+    if getattr(args, "pics", None):
+        values["dut.pics"] = str(Path(args.pics).resolve())
+    return values
+
+
+def load(args: argparse.Namespace) -> tuple[RigConfig, dict[str, Any]]:
+    """rig.yaml (``--config`` or ./rig.yaml) with the command line's overrides; the overrides too."""
+    values = config_overrides(args)
+    return load_config(args.config, overrides=values), values
+
+
+def config_path(cfg: RigConfig, given: str | None) -> str:
+    """The absolute path of the rig.yaml read (for a process started inside the sandbox)."""
+    return str(cfg.config_path) if cfg.config_path else str(Path(given or "rig.yaml").resolve())

@@ -1,0 +1,122 @@
+"""``rig run``: run test suites against the DUT of rig.yaml and write the report.
+
+    rig run [--tc ID]... [--stimulus MODE] [--pics PATH] [--dut-defect NAME]... [--set KEY=VALUE]... [PATH...]
+
+The run's sandbox is made here (:func:`rig.session.run_in_sandbox`); pytest runs inside it with the rig plugin,
+which opens the session (:func:`rig.session.open_session`). Exit codes: 0 every case passed, 1 a case failed,
+2 bad input, 3 the DUT or the bench could not be started, reached or commissioned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pytest import ExitCode as pytest_exit
+
+from rig import PROJECT_ROOT, sandbox
+from rig.cli import common
+from rig.cli import report as report_cli
+from rig.dut import dut_for
+from rig.session import run_in_sandbox
+from rig.stimulus import MODES
+
+COMMANDS = ("run",)
+DEFAULT_SUITES = ("suites/tc_eevse", "suites/hil")
+
+
+def add_subcommands(sub: Any) -> None:
+    """Add ``rig run``."""
+    run = sub.add_parser("run", help="run test suites against the DUT of rig.yaml and write the report")
+    run.add_argument("paths", nargs="*", help=f"suite files or folders (default: {' '.join(DEFAULT_SUITES)})")
+    common.add_config_options(run)
+    run.add_argument(
+        "--tc",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run exactly this test-plan case, e.g. --tc TC-EEVSE-2.1 (repeatable; ids as in the report)",
+    )
+    run.add_argument(
+        "--stimulus",
+        choices=list(MODES),
+        default=None,
+        help="how the EV is simulated: test event triggers, the bench's EV emulator, or an operator "
+        "(same as --set stimulus=MODE)",
+    )
+    run.add_argument(
+        "--pics",
+        default=None,
+        metavar="PATH",
+        help="the DUT's PICS (CSA XML file, folder or zip, or KEY=1|0 text): they decide which cases and steps "
+        "apply (same as --set dut.pics=PATH; without one they are derived from the DUT)",
+    )
+    run.add_argument("-k", dest="keyword", default=None, help="only cases matching this pytest -k expression")
+    run.add_argument("--keep-state", action="store_true", help="keep the run's state folder (/run/rig/<id>)")
+    run.add_argument(
+        "--legacy-triggers", action="store_true", help="send test event triggers without the endpoint in bits 32-47"
+    )
+    run.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest")
+
+
+def dispatch(args: argparse.Namespace) -> int | None:
+    """Run ``rig run``; None for another command."""
+    return cmd_run(args) if args.command == "run" else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Make the sandbox, run pytest inside it, close the run folder, point reports/latest at the run."""
+    cfg, values = common.load(args)
+    dut = dut_for(cfg)  # refuses settings that do not apply to this kind of DUT
+    run_id = args.run_id or sandbox.new_run_id()
+    reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
+    run_dir = reports / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    argv = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+        "--rootdir", str(PROJECT_ROOT), "-c", str(PROJECT_ROOT / "pyproject.toml"),
+        "--rig-config", common.config_path(cfg, args.config), "--rig-run-dir", str(run_dir),
+        "-o", "testpaths=",
+    ]  # fmt: skip
+    for key, value in values.items():
+        argv += ["--rig-set", f"{key}={json.dumps(value)}"]
+    for tc in args.tc:
+        argv += ["--rig-tc", tc]
+    if args.legacy_triggers:
+        argv.append("--legacy-triggers")
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    argv += [a for a in args.pytest_args if a != "--"]
+    argv += args.paths or [str(PROJECT_ROOT / p) for p in DEFAULT_SUITES]
+
+    print(f"rig: run {run_id}: {dut.describe()['label']} ({cfg.station.name}); outputs in {run_dir}", flush=True)
+    t0 = time.monotonic()
+    code = run_in_sandbox(cfg, argv, run_id=run_id, keep_state=args.keep_state, visible=(run_dir,))
+    if code == int(pytest_exit.USAGE_ERROR):  # a bad --tc, -k or path: bad input, as the rig says it
+        code = 2
+    report_cli.after_run(run_dir, code, cfg.report.database)
+    _point_latest(reports, run_id)
+    verdict = {0: "PASSED", 1: "FAILED"}.get(code, f"ERROR (exit {code})")
+    print(
+        f"rig: run {run_id} {verdict} in {time.monotonic() - t0:.1f} s; report: {run_dir / 'report.html'}",
+        flush=True,
+    )
+    return code
+
+
+def _point_latest(reports: Path, run_id: str) -> None:
+    latest = reports / "latest"
+    tmp = reports / f".latest-{run_id}"
+    try:
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(run_id)
+        os.replace(tmp, latest)
+    except OSError as exc:
+        print(f"rig: warning: could not point {latest} at {run_id}: {exc}", file=sys.stderr)
