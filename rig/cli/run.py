@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest import ExitCode as pytest_exit
-
 from rig import PROJECT_ROOT, sandbox
 from rig.cli import common
 from rig.cli import report as report_cli
@@ -28,6 +26,8 @@ from rig.stimulus import MODES
 
 COMMANDS = ("run",)
 DEFAULT_SUITES = ("suites/tc_eevse", "suites/hil")
+PYTEST_USAGE_ERROR = 4
+"""pytest's exit code for a usage error (``pytest.ExitCode.USAGE_ERROR``)."""
 
 
 def add_subcommands(sub: Any) -> None:
@@ -98,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"rig: run {run_id}: {dut.describe()['label']} ({cfg.station.name}); outputs in {run_dir}", flush=True)
     t0 = time.monotonic()
     code = run_in_sandbox(cfg, argv, run_id=run_id, keep_state=args.keep_state, visible=(run_dir,))
-    if code == int(pytest_exit.USAGE_ERROR):  # a bad --tc, -k or path: bad input, as the rig says it
+    if code == PYTEST_USAGE_ERROR:  # a bad --tc, -k or path: bad input, as the rig says it
         code = 2
     report_cli.after_run(run_dir, code, cfg.report.database)
     _point_latest(reports, run_id)
