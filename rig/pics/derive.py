@@ -71,7 +71,8 @@ def inferred_events(feature_map: int) -> list[int]:
     out = []
     for event in cluster.events:
         verdict = evaluate(event.conformance, ctx)
-        if verdict.required or (verdict.kind == "optional" and verdict.rule is not None and verdict.rule.expr):
+        conditional = verdict.rule is not None and verdict.rule.expr is not None
+        if verdict.required or (verdict.kind == "optional" and conditional):
             out.append(event.id)
     return out
 

@@ -1,6 +1,6 @@
 """Cluster specifications as data: parse the spec XML, evaluate conformance, generate conformance checks.
 
-    cluster = parse_cluster("spec/EnergyEVSE.xml")
+    cluster = energy_evse()  # spec/EnergyEVSE.xml, parsed once; parse_cluster(path) for any other cluster XML
     ctx = context(cluster, feature_map, attributes=attribute_list, accepted=accepted_command_list)
     findings = check_list(cluster, "attribute", attribute_list, ctx)
 
@@ -20,11 +20,13 @@ from rig.spec.checks import (
     write_cases,
 )
 from rig.spec.conformance import Context, Verdict, evaluate
+from rig.spec.eevse import ENERGY_EVSE_XML, energy_evse
 from rig.spec.model import Cluster
 from rig.spec.parser import SpecError, parse_cluster
 
 __all__ = [
     "CURRENT",
+    "ENERGY_EVSE_XML",
     "Cluster",
     "Context",
     "ListFindings",
@@ -35,6 +37,7 @@ __all__ = [
     "check_list",
     "check_value",
     "context",
+    "energy_evse",
     "evaluate",
     "feature_problems",
     "parse_cluster",

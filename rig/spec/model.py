@@ -38,6 +38,10 @@ class Expr:
 
 ConformKind = Literal["mandatory", "optional", "provisional", "deprecated", "disallowed", "described"]
 
+CONFORMANCE_CODES: dict[str, str] = {"mandatory": "M", "optional": "O", "provisional": "P", "deprecated": "D",
+                                     "disallowed": "X", "described": "desc"}
+"""Conformance kind -> the one-letter code the specification (and a PICS file's ``<status>``) writes."""
+
 
 @dataclass(frozen=True)
 class Conformance:
@@ -60,8 +64,7 @@ class Conformance:
     def __str__(self) -> str:
         if self.kind == "otherwise":
             return ", ".join(str(c) for c in self.otherwise)
-        code = {"mandatory": "M", "optional": "O", "provisional": "P", "deprecated": "D", "disallowed": "X",
-                "described": "desc"}[self.kind]
+        code = CONFORMANCE_CODES[self.kind]
         if self.expr is None:
             text = code
         elif self.kind == "mandatory":
@@ -73,6 +76,19 @@ class Conformance:
         if self.choice:
             text += f".{self.choice}" + ("+" if self.more else "")
         return text
+
+    @property
+    def pics(self) -> tuple[str, str]:
+        """Get (PICS ``<status>``, condition) of this conformance: ``("M", "")``, ``("M", "V2X")``, ``("O", "PREF")``.
+
+        An ``otherwiseConform`` is read by its first rule that is not provisional (``P, O`` is ``O``: what a device
+        may implement today); the condition is that rule's expression as the spec writes it (a feature code for a
+        feature), ``""`` when unconditional.
+        """
+        if self.kind == "otherwise":
+            rules = [r for r in self.otherwise if r.kind != "provisional"] or list(self.otherwise)
+            return rules[0].pics
+        return CONFORMANCE_CODES[self.kind], "" if self.expr is None else str(self.expr)
 
 
 MANDATORY = Conformance("mandatory")

@@ -22,7 +22,6 @@ proper case: its steps are generated from the XML and worded like a test plan.
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +31,7 @@ from rig.matter.controller import Clusters
 from rig.matter.eevse import is_null
 from rig.pics import accepted_command_code, attribute_code
 from rig.pytest_plugin.fixtures import RUNNER_KEY
-from rig.spec import CURRENT, check_list, check_value, context, evaluate, feature_problems, parse_cluster, value_spec
+from rig.spec import CURRENT, check_list, check_value, context, energy_evse, evaluate, feature_problems, value_spec
 from rig.spec.checks import (
     LIST_OF_KIND,
     attribute_steps,
@@ -44,8 +43,7 @@ from rig.spec.checks import (
 )
 from rig.steps import StepRunner, TestStep
 
-SPEC = Path(__file__).resolve().parents[2] / "spec" / "EnergyEVSE.xml"
-CLUSTER = parse_cluster(SPEC)
+CLUSTER = energy_evse()
 CODE = "TC-EEVSE-SPEC"
 
 pytestmark = [pytest.mark.pics("EEVSE.S")]

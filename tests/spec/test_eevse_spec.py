@@ -6,10 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from rig.spec import CURRENT, Context, SpecError, check_list, context, evaluate, feature_problems, parse_cluster
+from rig.spec import (
+    CURRENT,
+    ENERGY_EVSE_XML,
+    Context,
+    SpecError,
+    check_list,
+    context,
+    energy_evse,
+    evaluate,
+    feature_problems,
+    parse_cluster,
+)
 from rig.spec.checks import GLOBAL_ATTRIBUTES, attribute_steps, check_value, timed_commands, value_spec, write_cases
+from rig.spec.model import Conformance, Expr
 
-EEVSE = parse_cluster(Path(__file__).resolve().parents[2] / "spec" / "EnergyEVSE.xml")
+EEVSE = energy_evse()
 ALL = 0x1F  # PREF SOC PNC RFID V2X
 
 
@@ -19,6 +31,42 @@ def test_cluster_header_and_features() -> None:
     assert str(EEVSE.features[0].conformance) == "M"
     assert str(EEVSE.features[1].conformance) == "P, O"  # otherwiseConform(provisional, optional)
     assert evaluate(EEVSE.features[1].conformance, Context()).kind == "provisional"
+
+
+def test_energy_evse_is_the_repository_spec_parsed_once() -> None:
+    assert Path(__file__).resolve().parents[2] / "spec" / "EnergyEVSE.xml" == ENERGY_EVSE_XML
+    assert energy_evse() is EEVSE
+    assert parse_cluster(ENERGY_EVSE_XML) == EEVSE
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "pics"),
+    [
+        ("feature", "PREF", ("M", "")),
+        ("feature", "SOC", ("O", "")),  # otherwiseConform(provisional, optional): P is passed over
+        ("feature", "RFID", ("O", "")),
+        ("attribute", "State", ("M", "")),
+        ("attribute", "DischargingEnabledUntil", ("M", "V2X")),
+        ("attribute", "UserMaximumChargeCurrent", ("O", "")),
+        ("attribute", "ApproximateEVEfficiency", ("O", "PREF")),
+        ("command", "GetTargetsResponse", ("M", "PREF")),
+        ("event", "RFID", ("O", "RFID")),
+    ],
+)
+def test_conformance_as_pics_status_and_condition(kind: str, name: str, pics: tuple[str, str]) -> None:
+    if kind == "feature":
+        conformance = next(f.conformance for f in EEVSE.features if f.code == name)
+    else:
+        conformance = getattr(EEVSE, kind)(name).conformance
+    assert conformance.pics == pics
+
+
+def test_conformance_pics_of_rules_the_spec_does_not_use_here() -> None:
+    only_provisional = Conformance("otherwise", otherwise=(Conformance("provisional"),))
+    assert only_provisional.pics == ("P", "")
+    both = Conformance("optional", Expr("and", terms=(Expr("feature", "PREF"), Expr("feature", "SOC"))))
+    assert both.pics == ("O", "(PREF & SOC)")
+    assert Conformance("deprecated").pics == ("D", "")
 
 
 def test_data_types() -> None:
