@@ -1,6 +1,7 @@
 # The two commands of the quick start: `make run` (TC-EEVSE suite on the virtual bench) and `make test`.
 # `make run` uses rig.yaml's stimulus (emulator on the virtual bench); `make run STIMULUS=trigger` uses test event
-# triggers. Both do all set-up first (apt packages, venv, npm); see scripts/setup.sh.
+# triggers. Both do all set-up first (apt packages, venv, npm); see scripts/setup.sh. `make check` runs the linters
+# and the type checker (configured in pyproject.toml); `make test` runs it first.
 VENV ?= .venv
 RIG := $(VENV)/bin/rig
 PY := $(VENV)/bin/python
@@ -12,15 +13,20 @@ comma := ,
 DEFECT_ARGS := $(foreach d,$(subst $(comma), ,$(DEFECTS)),--dut-defect $(d))
 STIMULUS_ARGS := $(if $(STIMULUS),--stimulus $(STIMULUS))
 
-.PHONY: setup run test bench clean
+.PHONY: setup check run test bench clean
 
 setup:
 	@bash scripts/setup.sh
 
+check: setup
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
+	$(VENV)/bin/mypy
+
 run: setup
 	$(RIG) run $(DEFECT_ARGS) $(STIMULUS_ARGS) $(ARGS)
 
-test: setup
+test: setup check
 	cd virtual_evse && npm test --silent
 	$(PY) -m pytest tests $(ARGS)
 

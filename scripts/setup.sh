@@ -38,7 +38,8 @@ want_py=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 if [[ ! -f "$stamp_py" || "$(cat "$stamp_py")" != "$want_py" ]]; then
   echo "setup: Python venv in $VENV"
   [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.lock
+  # Every package from the lock, each checked against its hashes; then the project itself, adding nothing.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
   echo "$want_py" > "$stamp_py"
 fi
