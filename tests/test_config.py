@@ -40,7 +40,6 @@ def config_error(tmp_path: Path, text: str, **kwargs: object) -> str:
 def test_default_rig_yaml_describes_the_virtual_bench() -> None:
     path = REPO / "rig.yaml"
     cfg = load_config(path, environ={})
-    assert cfg.is_virtual
     assert cfg.dut.kind == "virtual"
     assert cfg.stimulus == "emulator", "the virtual bench's EV emulator drives the default run"
     assert cfg.config_path == path
@@ -346,7 +345,7 @@ def test_default_rig_yaml_instruments_in_declaration_order() -> None:
 def test_real_bench_example_loads() -> None:
     path = REPO / "examples" / "real-bench.yaml"
     cfg = load_config(path, environ={})
-    assert not cfg.is_virtual
+    assert cfg.dut.kind == "network"
     assert cfg.stimulus == "emulator"
     assert cfg.dut.paa_trust_store == path.parent / "paa-root-certs"
     assert cfg.dut.pics is not None

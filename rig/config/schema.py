@@ -343,9 +343,4 @@ class RigConfig(_Section):
             raise LocatedErrors(problems)
         return self
 
-    @property
-    def is_virtual(self) -> bool:
-        """Get whether the DUT is the virtual EVSE started by the rig (and so the bench is the virtual bench)."""
-        return self.dut.kind == "virtual"
-
 
