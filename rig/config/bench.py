@@ -4,78 +4,50 @@ Split from :mod:`rig.config` along the seam "which instruments stand on the benc
 :class:`rig.config.RigConfig` holds these sections and checks the cross-references between them.
 
 ``transport`` is a union discriminated on ``kind``; each kind has its own strict fields and defaults. Driver
-names are checked against the instrument registry (``rig.instruments.registry``) when it is importable, else
-against :data:`KNOWN_DRIVERS`.
+names, the transport kinds each speaks and what each offers come from the instrument registry
+(:mod:`rig.instruments.registry`, which imports no instrument library); EV emulator channel names from
+:mod:`rig.ev_emulator.channels`.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict, JsonValue
 
 from rig.config.messages import LocatedErrors
-
-KNOWN_DRIVERS: dict[str, tuple[str, ...]] = {
-    "scpi_ac_source": ("visa",),
-    "chroma_61500": ("visa",),
-    "eastron_sdm630": ("modbus_tcp", "modbus_rtu"),
-    "carlo_gavazzi_em340": ("modbus_tcp", "modbus_rtu"),
-    "yokogawa_wt": ("visa",),
-    "modbus_relay_io": ("modbus_tcp", "modbus_rtu"),
-    "keysight_daq970a": ("visa",),
-    "can_ev_board": ("can",),
-}
-"""Driver name -> transport kinds it speaks over. Fallback list (and compatibility table) used when
-``rig.instruments.registry`` cannot be imported; keep in step with the registry."""
-
-EV_BOARD_DRIVERS = frozenset({"can_ev_board"})
-"""Drivers offering ``EvEmulatorBoard`` (the EV emulator needs no wiring on them)."""
-
-RELAY_PILOT_DRIVERS = frozenset({"modbus_relay_io", "keysight_daq970a"})
-"""Drivers offering ``RelayIo`` + ``PilotCapture`` (the EV emulator drives them through ``wiring``)."""
-
-EV_CHANNELS: tuple[str, ...] = (
-    "cp_connect",
-    "s2_c",
-    "s2_d",
-    "diode_bypass",
-    "cp_pe_short",
-    "pe_break",
-    "rcd_ac_30ma",
-    "rcd_dc_6ma",
-    "pp_100",
-    "pp_220",
-    "pp_680",
-    "pp_1500",
-)
-"""EV emulator channel names (docs/bench-protocols.md section 3)."""
-
-REQUIRED_CHANNELS: tuple[str, ...] = ("cp_connect", "s2_c")
-"""Channels without which the emulator cannot even plug in and ask for charge (A, B, C)."""
+from rig.ev_emulator.channels import EV_CHANNELS as EV_CHANNELS  # rig.yaml's wiring keys (re-exported)
+from rig.ev_emulator.channels import REQUIRED_CHANNELS as REQUIRED_CHANNELS
+from rig.instruments import registry
 
 
 def driver_transports() -> dict[str, tuple[str, ...]]:
-    """Return driver name -> transport kinds: the registry's ``DRIVER_TRANSPORTS`` when importable, else
-    :data:`KNOWN_DRIVERS` (drivers the registry lists without kinds accept any kind)."""
-    try:
-        registry = importlib.import_module("rig.instruments.registry")
-    except ImportError:
-        return dict(KNOWN_DRIVERS)
-    drivers = getattr(registry, "DRIVERS", None)
-    kinds = getattr(registry, "DRIVER_TRANSPORTS", None)
-    if not isinstance(drivers, Mapping):
-        return dict(KNOWN_DRIVERS)
-    kinds = kinds if isinstance(kinds, Mapping) else {}
-    return {str(name): tuple(kinds.get(name, TRANSPORT_KINDS)) for name in drivers}
+    """Return driver name -> transport kinds it speaks over (the instrument registry's ``DRIVER_TRANSPORTS``)."""
+    return dict(registry.DRIVER_TRANSPORTS)
 
 
 def driver_names() -> list[str]:
-    """Return the valid driver names (the instrument registry's, else :data:`KNOWN_DRIVERS`)."""
-    return list(driver_transports())
+    """Return the valid driver names (the instrument registry's, in its order)."""
+    return list(registry.DRIVERS)
+
+
+def _driver_enum(schema: JsonDict) -> None:
+    """JSON schema of ``driver``: the registry's names as its allowed values (filled when the schema is made)."""
+    names: list[JsonValue] = [*driver_names()]
+    schema["enum"] = names
+
+
+def ev_board_drivers() -> tuple[str, ...]:
+    """Return the drivers offering ``EvEmulatorBoard`` (the EV emulator needs no wiring on them)."""
+    return registry.drivers_with("EvEmulatorBoard")
+
+
+def relay_pilot_drivers() -> tuple[str, ...]:
+    """Return the drivers offering ``RelayIo`` + ``PilotCapture`` (the EV emulator drives them through ``wiring``)."""
+    return registry.drivers_with("RelayIo", "PilotCapture")
 
 
 class _Strict(BaseModel):
@@ -145,7 +117,8 @@ TransportConfig = Annotated[
 ]
 """One transport, chosen by ``kind``: visa | modbus_tcp | modbus_rtu | can."""
 
-TRANSPORT_KINDS: tuple[str, ...] = ("visa", "modbus_tcp", "modbus_rtu", "can")
+TRANSPORT_KINDS: tuple[str, ...] = tuple(registry.TRANSPORTS)
+"""The transport kinds (the registry's; the ``kind`` values of :data:`TransportConfig`, checked by a test)."""
 
 
 def transport_params(transport: TransportConfig) -> dict[str, Any]:
@@ -168,7 +141,10 @@ def transport_address(transport: TransportConfig) -> str:
 class InstrumentConfig(_Strict):
     """One instrument role: which driver, over which transport, with which driver parameters."""
 
-    driver: str = Field(description="Driver name from the instrument registry, e.g. chroma_61500.")
+    driver: str = Field(
+        description="Driver name from the instrument registry, e.g. chroma_61500.",
+        json_schema_extra=_driver_enum,
+    )
     transport: TransportConfig
     params: dict[str, Any] = Field(default_factory=dict, description="Driver-specific parameters.")
 
@@ -213,6 +189,7 @@ class EvEmulatorConfig(_Strict):
     wiring: dict[str, int] | None = Field(
         default=None,
         description=f"Channel -> relay number (1-based); channels: {', '.join(EV_CHANNELS)}. Required on relays.",
+        json_schema_extra={"propertyNames": {"enum": list(EV_CHANNELS)}},
     )
     ev_max_current_a: float = Field(default=32.0, gt=0, le=80, description="Current the emulated EV accepts, A.")
     phases: Literal[1, 3] = Field(default=1, description="Phases the emulated EV charges on.")
@@ -259,13 +236,14 @@ def check_bench(
     if ev_emulator is None:
         return problems
     roles = list(instruments)
-    capable = [r for r, i in instruments.items() if i.driver in EV_BOARD_DRIVERS | RELAY_PILOT_DRIVERS]
+    boards, relays = ev_board_drivers(), relay_pilot_drivers()
+    capable = [r for r, i in instruments.items() if i.driver in boards + relays]
     target = instruments.get(ev_emulator.via)
     if target is None:
         declared = ", ".join(roles) or "none declared"
         problems.append((("ev_emulator", "via"), f"no instrument role {ev_emulator.via!r}; declared roles: {declared}"))
         return problems
-    if target.driver in EV_BOARD_DRIVERS:
+    if target.driver in boards:
         if ev_emulator.wiring:
             problems.append(
                 (
@@ -274,7 +252,7 @@ def check_bench(
                     "relays, remove wiring",
                 )
             )
-    elif target.driver in RELAY_PILOT_DRIVERS or target.driver not in driver_transports():
+    elif target.driver in relays or target.driver not in driver_transports():
         if not ev_emulator.wiring:
             problems.append(
                 (

@@ -1,11 +1,13 @@
 """IEC 61851-1 EV emulator: CP/PP states, fault injection, pilot measurement and edges, on bench instrument roles.
 
 ``pilot`` holds the pure arithmetic (classification, duty <-> current, waveform analysis), ``model`` the EV's
-demand, ``edges`` bounded edge waits, ``emulator`` the :class:`EvEmulator` driving a relay network or a board.
+demand, ``edges`` bounded edge waits, ``channels`` the channel names, ``emulator`` the :class:`EvEmulator` driving a
+relay network or a board.
 """
 
+from rig.ev_emulator.channels import CABLE_CHANNELS, EV_CHANNELS
 from rig.ev_emulator.edges import reaction_time, wait_edge
-from rig.ev_emulator.emulator import CABLE_CHANNELS, STATE_RELAYS, EvEmulator, PilotStatus
+from rig.ev_emulator.emulator import STATE_RELAYS, EvEmulator, PilotStatus
 from rig.ev_emulator.model import EvModel
 from rig.ev_emulator.pilot import (
     PilotClass,
@@ -19,6 +21,7 @@ from rig.ev_emulator.pilot import (
 
 __all__ = [
     "CABLE_CHANNELS",
+    "EV_CHANNELS",
     "STATE_RELAYS",
     "EvEmulator",
     "EvModel",

@@ -29,27 +29,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rig.errors import ConfigError
+from rig.ev_emulator.channels import (
+    CABLE_CHANNELS,
+    CP_CHANNELS,
+    DIODE_BYPASS,
+    PE_BREAK,
+    RCD_AC_30MA,
+    RCD_DC_6MA,
+    STATE_CHANNELS,
+)
 from rig.ev_emulator.edges import reaction_time, wait_edge
 from rig.ev_emulator.model import EvModel
 from rig.ev_emulator.pilot import PilotClass, classify, duty_to_current
 from rig.instruments.capabilities import Edge, EvBoardCommand, EvEmulatorBoard, PilotCapture, PilotReading, RelayIo
 
-EV_STATES = ("A", "B", "C", "D", "E")
+EV_STATES = tuple(STATE_CHANNELS)
 """States the EV side can apply."""
 
-STATE_RELAYS: dict[str, frozenset[str]] = {
-    "A": frozenset(),
-    "B": frozenset({"cp_connect"}),
-    "C": frozenset({"cp_connect", "s2_c"}),
-    "D": frozenset({"cp_connect", "s2_d"}),
-    "E": frozenset({"cp_connect", "cp_pe_short"}),
-}
-"""Closed CP relays per state (every other CP relay open)."""
-
-CP_CHANNELS = ("cp_connect", "s2_c", "s2_d", "cp_pe_short")
-
-CABLE_CHANNELS: dict[int, str] = {13: "pp_1500", 20: "pp_680", 32: "pp_220", 63: "pp_100"}
-"""Cable rating, A -> PP coding relay (1.5 kOhm 13 A, 680 Ohm 20 A, 220 Ohm 32 A, 100 Ohm 63 A)."""
+STATE_RELAYS = STATE_CHANNELS
+"""Closed CP relays per state (every other CP relay open); the channels are :mod:`rig.ev_emulator.channels`'."""
 
 PWM_MIN_PCT = 0.5
 PWM_MAX_PCT = 99.5
@@ -169,19 +167,19 @@ class EvEmulator:
     def diode_fault(self, on: bool) -> None:
         """Set the EV diode shorted (``on``) or healthy."""
         self._command.diode_bypass = on
-        self._fault("diode_bypass", on)
+        self._fault(DIODE_BYPASS, on)
 
     def pe_break(self, on: bool) -> None:
         """Set the protective earth to the EV interrupted (``on``) or connected."""
         self._command.pe_break = on
-        self._fault("pe_break", on)
+        self._fault(PE_BREAK, on)
 
     def residual_current(self, *, ac_30ma: bool = False, dc_6ma: bool = False) -> None:
         """Set the residual current injection: 30 mA AC and/or 6 mA smooth DC (both off by default)."""
         self._command.rcd_ac_30ma = ac_30ma
         self._command.rcd_dc_6ma = dc_6ma
         if self._relays is not None:
-            self._switch({"rcd_ac_30ma": ac_30ma, "rcd_dc_6ma": dc_6ma}, why="residual current")
+            self._switch({RCD_AC_30MA: ac_30ma, RCD_DC_6MA: dc_6ma}, why="residual current")
         else:
             self._apply()
 

@@ -1,28 +1,51 @@
 """Name → ``"module:Class"`` registries of drivers and transports (python-can style), imported lazily.
 
+The one place that names drivers: rig.yaml validation (:mod:`rig.config.bench`), the driver table of
+``docs/bench-protocols.md`` (:func:`driver_table_markdown`, ``python -m rig.instruments.registry``) and ``rig bench
+check`` (:func:`driver_info`) all read it. Nothing here imports an instrument library: entries are strings, and
+driver modules import their transport's library only when a transport opens.
+
 rig.yaml names a driver and a transport kind per role; ``make_transport`` and ``make_instrument`` build them.
-Adding a driver: write ``rig/instruments/<vendor>_<model>.py``, add it to ``DRIVERS``, add its scripted-transport
-tests under ``tests/instruments/``.
+Adding a driver: write ``rig/instruments/<vendor>_<model>.py`` (its class docstring's first line is its description,
+its ``CAPABILITIES`` what it offers), add it to ``DRIVER_TABLE``, add its scripted-transport tests under
+``tests/instruments/`` and regenerate the driver table of ``docs/bench-protocols.md``.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from rig.instruments.transport import Transport
 
-DRIVERS: dict[str, str] = {
-    "scpi_ac_source": "rig.instruments.scpi_ac_source:ScpiAcSource",
-    "chroma_61500": "rig.instruments.chroma_61500:Chroma61500",
-    "eastron_sdm630": "rig.instruments.eastron_sdm630:EastronSdm630",
-    "carlo_gavazzi_em340": "rig.instruments.carlo_gavazzi_em340:CarloGavazziEm340",
-    "yokogawa_wt": "rig.instruments.yokogawa_wt:YokogawaWt",
-    "modbus_relay_io": "rig.instruments.modbus_relay_io:ModbusRelayIo",
-    "keysight_daq970a": "rig.instruments.keysight_daq970a:KeysightDaq970a",
-    "can_ev_board": "rig.instruments.can_ev_board:CanEvBoard",
+
+class DriverEntry(NamedTuple):
+    """One registered driver: where its class is and which transport kinds it speaks over."""
+
+    target: str
+    """``module:Class``."""
+    transports: tuple[str, ...]
+    """Transport kinds (keys of :data:`TRANSPORTS`), preferred first."""
+
+
+DRIVER_TABLE: dict[str, DriverEntry] = {
+    "scpi_ac_source": DriverEntry("rig.instruments.scpi_ac_source:ScpiAcSource", ("visa",)),
+    "chroma_61500": DriverEntry("rig.instruments.chroma_61500:Chroma61500", ("visa",)),
+    "eastron_sdm630": DriverEntry("rig.instruments.eastron_sdm630:EastronSdm630", ("modbus_tcp", "modbus_rtu")),
+    "carlo_gavazzi_em340": DriverEntry(
+        "rig.instruments.carlo_gavazzi_em340:CarloGavazziEm340", ("modbus_tcp", "modbus_rtu")
+    ),
+    "yokogawa_wt": DriverEntry("rig.instruments.yokogawa_wt:YokogawaWt", ("visa",)),
+    "modbus_relay_io": DriverEntry("rig.instruments.modbus_relay_io:ModbusRelayIo", ("modbus_tcp", "modbus_rtu")),
+    "keysight_daq970a": DriverEntry("rig.instruments.keysight_daq970a:KeysightDaq970a", ("visa",)),
+    "can_ev_board": DriverEntry("rig.instruments.can_ev_board:CanEvBoard", ("can",)),
 }
-"""Driver name (as in rig.yaml) → ``module:Class``."""
+"""Driver name (as in rig.yaml) → where its class is and the transport kinds it speaks: the one list of drivers."""
+
+DRIVERS: dict[str, str] = {name: entry.target for name, entry in DRIVER_TABLE.items()}
+"""Driver name (as in rig.yaml) → ``module:Class`` (from :data:`DRIVER_TABLE`)."""
 
 TRANSPORTS: dict[str, str] = {
     "visa": "rig.instruments.visa_transport:VisaTransport",
@@ -32,17 +55,31 @@ TRANSPORTS: dict[str, str] = {
 }
 """Transport kind (as in rig.yaml) → ``module:Class``."""
 
-DRIVER_TRANSPORTS: dict[str, tuple[str, ...]] = {
-    "scpi_ac_source": ("visa",),
-    "chroma_61500": ("visa",),
-    "eastron_sdm630": ("modbus_tcp", "modbus_rtu"),
-    "carlo_gavazzi_em340": ("modbus_tcp", "modbus_rtu"),
-    "yokogawa_wt": ("visa",),
-    "modbus_relay_io": ("modbus_tcp", "modbus_rtu"),
-    "keysight_daq970a": ("visa",),
-    "can_ev_board": ("can",),
-}
-"""Transport kinds each driver can talk through."""
+DRIVER_TRANSPORTS: dict[str, tuple[str, ...]] = {name: entry.transports for name, entry in DRIVER_TABLE.items()}
+"""Transport kinds each driver can talk through (from :data:`DRIVER_TABLE`)."""
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    """What the registry says about one driver, for ``rig bench check``, the docs table and rig.yaml checks.
+
+    Attributes:
+        name: the driver name rig.yaml uses.
+        target: ``module:Class``.
+        transports: transport kinds it speaks over.
+        capabilities: capability names it implements (its class's ``CAPABILITIES``).
+        description: the first line of its class docstring (product and what the driver does with it).
+    """
+
+    name: str
+    target: str
+    transports: tuple[str, ...]
+    capabilities: tuple[str, ...]
+    description: str
+
+    def describe(self) -> str:
+        """One line: ``description [capabilities; transports]``."""
+        return f"{self.description} [{', '.join(self.capabilities)}; {' or '.join(self.transports)}]"
 
 
 def _load(table: dict[str, str], name: str, what: str) -> Any:
@@ -70,6 +107,36 @@ def capabilities_of(name: str) -> tuple[str, ...]:
     return caps
 
 
+@functools.cache
+def driver_info(name: str) -> DriverInfo:
+    """Return what the registry knows of driver ``name`` (imports the driver module, no instrument library).
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones).
+    """
+    cls = load_driver(name)
+    doc = (cls.__doc__ or "").strip()
+    description = doc.splitlines()[0].replace("``", "") if doc else cls.__name__
+    entry = DRIVER_TABLE[name]
+    return DriverInfo(name, entry.target, entry.transports, capabilities_of(name), description)
+
+
+def drivers_with(*capabilities: str) -> tuple[str, ...]:
+    """Return the drivers implementing every one of ``capabilities`` (e.g. ``"RelayIo", "PilotCapture"``)."""
+    return tuple(name for name in DRIVER_TABLE if set(capabilities) <= set(driver_info(name).capabilities))
+
+
+def driver_table_markdown() -> str:
+    """Return the driver table of ``docs/bench-protocols.md`` (Markdown), generated from the registry."""
+    lines = ["| driver | class | transports | capabilities | description |", "|---|---|---|---|---|"]
+    for name in DRIVER_TABLE:
+        info = driver_info(name)
+        cells = [f"`{name}`", f"`{info.target}`", ", ".join(info.transports), ", ".join(info.capabilities),
+                 info.description.replace("|", "\\|")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def make_transport(kind: str, role: str, **params: Any) -> Any:
     """Build (not open) a transport of ``kind`` for ``role``; ``params`` are the transport's keyword arguments."""
     cls = load_transport(kind)
@@ -92,3 +159,7 @@ def make_instrument(role: str, driver: str, transport: Transport, **params: Any)
         instrument.close()
         raise
     return instrument
+
+
+if __name__ == "__main__":
+    print(driver_table_markdown(), end="")
