@@ -42,7 +42,7 @@ DEFECTS = {
 @pytest.mark.parametrize("defect", sorted(DEFECTS))
 def test_defective_evse_fails_at_the_expected_step(rig_run, defect: str) -> None:
     case, step = DEFECTS[defect]
-    res = rig_run("--dut-defect", defect, "-k", "2_2" if case.endswith("2.2") else "2_4")
+    res = rig_run("--dut-defect", defect, "--tc", case)
     assert res.code == 1, f"the suite must fail on the {defect} EVSE:\n{res.output[-4000:]}"
     result = res.results()[case]
     assert result["outcome"] == "failed", result
