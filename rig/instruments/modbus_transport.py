@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from rig.errors import InstrumentError
-from rig.instruments.registers import describe_request
+from rig.instruments.registers import RequestPayload, describe_request
 from rig.instruments.transport import log_exchange
+
+if TYPE_CHECKING:
+    from pymodbus.client import ModbusBaseSyncClient
+    from pymodbus.pdu import ModbusPDU
+
+R = TypeVar("R")
 
 
 class _ModbusTransport:
@@ -27,10 +33,10 @@ class _ModbusTransport:
 
     def __init__(self) -> None:
         self.last_command = ""
-        self._client: Any = None
+        self._client: ModbusBaseSyncClient | None = None
         self._lock = threading.Lock()
 
-    def _make_client(self) -> Any:
+    def _make_client(self) -> ModbusBaseSyncClient:
         raise NotImplementedError
 
     @property
@@ -66,7 +72,16 @@ class _ModbusTransport:
         if client is not None:
             client.close()
 
-    def _request(self, fc: str, address: int, payload: Any, read: bool, call: Callable[[Any], Any]) -> Any:
+    def _request(
+        self,
+        fc: str,
+        address: int,
+        payload: RequestPayload,
+        read: bool,
+        call: Callable[[ModbusBaseSyncClient], ModbusPDU],
+        result_of: Callable[[ModbusPDU], R],
+    ) -> R:
+        """Send one request (``call``), check the response, log the exchange and return ``result_of(response)``."""
         from pymodbus.exceptions import ModbusException
 
         command = describe_request(fc, address, payload, read)
@@ -85,66 +100,71 @@ class _ModbusTransport:
                 message = f"Modbus exception response {code} (e.g. 2 = illegal data address, 4 = device failure)"
                 log_exchange(self.role, self.address, command, error=message)
                 raise InstrumentError(self.role, self.address, message, command)
-            if fc in ("fc03", "fc04"):
-                result: Any = list(response.registers)[:payload]
-            elif fc == "fc01":
-                result = [bool(b) for b in response.bits[:payload]]
-            else:
-                result = None
+            result = result_of(response)
             log_exchange(self.role, self.address, command, None if result is None else str(result))
             return result
 
     def read_input_registers(self, address: int, count: int) -> list[int]:
         """FC 04."""
-        return list(
-            self._request(
-                "fc04",
-                address,
-                count,
-                True,
-                lambda c: c.read_input_registers(address, count=count, device_id=self.unit),
-            )
+        return self._request(
+            "fc04",
+            address,
+            count,
+            True,
+            lambda c: c.read_input_registers(address, count=count, device_id=self.unit),
+            lambda r: list(r.registers)[:count],
         )
 
     def read_holding_registers(self, address: int, count: int) -> list[int]:
         """FC 03."""
-        return list(
-            self._request(
-                "fc03",
-                address,
-                count,
-                True,
-                lambda c: c.read_holding_registers(address, count=count, device_id=self.unit),
-            )
+        return self._request(
+            "fc03",
+            address,
+            count,
+            True,
+            lambda c: c.read_holding_registers(address, count=count, device_id=self.unit),
+            lambda r: list(r.registers)[:count],
         )
 
     def write_register(self, address: int, value: int) -> None:
         """FC 06."""
-        self._request("fc06", address, value, False, lambda c: c.write_register(address, value, device_id=self.unit))
+        self._request(
+            "fc06", address, value, False, lambda c: c.write_register(address, value, device_id=self.unit), _nothing
+        )
 
     def write_registers(self, address: int, values: list[int]) -> None:
         """FC 16."""
         vals = list(values)
-        self._request("fc16", address, vals, False, lambda c: c.write_registers(address, vals, device_id=self.unit))
+        self._request(
+            "fc16", address, vals, False, lambda c: c.write_registers(address, vals, device_id=self.unit), _nothing
+        )
 
     def read_coils(self, address: int, count: int) -> list[bool]:
         """FC 01."""
-        return list(
-            self._request(
-                "fc01", address, count, True, lambda c: c.read_coils(address, count=count, device_id=self.unit)
-            )
+        return self._request(
+            "fc01",
+            address,
+            count,
+            True,
+            lambda c: c.read_coils(address, count=count, device_id=self.unit),
+            lambda r: [bool(b) for b in r.bits[:count]],
         )
 
     def write_coil(self, address: int, value: bool) -> None:
         """FC 05."""
-        self._request(
-            "fc05", address, bool(value), False, lambda c: c.write_coil(address, bool(value), device_id=self.unit)
-        )
+        bit = bool(value)
+        self._request("fc05", address, bit, False, lambda c: c.write_coil(address, bit, device_id=self.unit), _nothing)
 
     def write_coils(self, address: int, values: list[bool]) -> None:
         """FC 15."""
         vals = [bool(v) for v in values]
-        self._request("fc15", address, vals, False, lambda c: c.write_coils(address, vals, device_id=self.unit))
+        self._request(
+            "fc15", address, vals, False, lambda c: c.write_coils(address, vals, device_id=self.unit), _nothing
+        )
+
+
+def _nothing(response: ModbusPDU) -> None:
+    """The result of a write: nothing beyond the response not being an exception."""
 
 
 class ModbusTcpTransport(_ModbusTransport):
@@ -171,7 +191,7 @@ class ModbusTcpTransport(_ModbusTransport):
         self.retries = retries
         self.address = f"{host}:{port}/unit{unit}"
 
-    def _make_client(self) -> Any:
+    def _make_client(self) -> ModbusBaseSyncClient:
         from pymodbus.client import ModbusTcpClient
 
         return ModbusTcpClient(
@@ -217,7 +237,7 @@ class ModbusRtuTransport(_ModbusTransport):
         self.retries = retries
         self.address = f"{port}@{baudrate}{parity}{stopbits}/unit{unit}"
 
-    def _make_client(self) -> Any:
+    def _make_client(self) -> ModbusBaseSyncClient:
         from pymodbus.client import ModbusSerialClient
 
         return ModbusSerialClient(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Any
 
 
 def _check_words(words: Sequence[int], count: int, what: str) -> None:
@@ -92,7 +91,11 @@ def ascii_encode(text: str, registers: int) -> list[int]:
     return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
 
 
-def describe_request(fc: str, address: int, payload: Any, read: bool) -> str:
+RequestPayload = int | bool | list[int] | list[bool]
+"""What a Modbus request carries: a count (reads), a value or a list of values (writes)."""
+
+
+def describe_request(fc: str, address: int, payload: RequestPayload, read: bool) -> str:
     """Name a Modbus request the way every register transport reports its ``last_command``.
 
     Example: ``describe_request("fc04", 0x48, 2, True)`` → ``"FC04 0x0048 count=2"``.

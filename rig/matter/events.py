@@ -8,10 +8,11 @@ expected one, as the test plan requires) or a **skipping** wait (other events ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ class ReceivedEvent:
 
 
 def _fields(data: Any) -> str:
+    items: Iterable[tuple[str, Any]]
     if data is None:
         return ""
     if isinstance(data, dict):
@@ -228,7 +230,5 @@ class AttributeAccumulator:
                     f"values reported: {self.values(name)!r}"
                 )
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass

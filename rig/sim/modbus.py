@@ -9,9 +9,10 @@ to the plant (coils → relays). This is the only module of rig/sim importing py
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import struct
-from typing import Any
+from typing import Any, TypeGuard
 
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -53,6 +54,11 @@ def _put(regs: list[int], start: int, address: int, values: list[int]) -> None:
     regs[address - start : address - start + len(values)] = values
 
 
+def _register_words(values: list[int] | list[bool] | None) -> TypeGuard[list[int]]:
+    """Whether a request's values are register words (FC 06/16 writes), not coil bits (FC 05/15)."""
+    return values is not None and not any(isinstance(v, bool) for v in values)
+
+
 class ModbusDevice:
     """One Modbus TCP instrument (one server, one unit id).
 
@@ -81,7 +87,10 @@ class ModbusDevice:
         device = SimDevice(self.unit_id, simdata=self.blocks(), action=self.action)
         self._server = ModbusTcpServer(device, address=(host, port))
         await self._server.serve_forever(background=True)
-        sock = self._server.transport.sockets[0].getsockname()  # type: ignore[union-attr]
+        listener = self._server.transport  # the asyncio.Server of loop.create_server, typed BaseTransport in pymodbus
+        if not isinstance(listener, asyncio.Server):
+            raise RuntimeError(f"Modbus server on {host}:{port}: pymodbus did not start a TCP listener")
+        sock = listener.sockets[0].getsockname()
         return str(sock[0]), int(sock[1])
 
     async def stop(self) -> None:
@@ -188,7 +197,10 @@ class ModbusRelayIo(ModbusDevice):
         return (
             [SimData(0, count=n_coils, datatype=DataType.BITS)],
             list(_NO_BITS),
-            [SimData(0x0100, count=1, datatype=DataType.REGISTERS), SimData(0x0200, count=16, datatype=DataType.REGISTERS)],
+            [
+                SimData(0x0100, count=1, datatype=DataType.REGISTERS),
+                SimData(0x0200, count=16, datatype=DataType.REGISTERS),
+            ],
             [SimData(0x0000, count=self.edge_base + 1 + 4 * self.max_edges, datatype=DataType.REGISTERS)],
         )
 
@@ -202,9 +214,8 @@ class ModbusRelayIo(ModbusDevice):
                 bits[self.relay_base + k] = self.relays.closed[k]
             regs[:] = SimUtils.bitsToRegisters(bits[: (len(bits) // 16) * 16])
             if values is not None and fc in (5, 15):
-                vals = values if isinstance(values, list) else [values]
                 changes = {}
-                for n, v in enumerate(vals):
+                for n, v in enumerate(values):
                     k = address + n - self.relay_base
                     if 1 <= k <= self.relays.count:
                         changes[k] = bool(v)
@@ -218,12 +229,11 @@ class ModbusRelayIo(ModbusDevice):
             edges = self.edge_log.edges()[: self.max_edges]
             _put(regs, start, self.edge_base, [len(edges)])
             for n, e in enumerate(edges):
-                _put(regs, start, self.edge_base + 1 + 4 * n, [e.signal_id, *u32_hi_first(self.plant.board_ms(e.t_ns)), e.level])
+                edge = [e.signal_id, *u32_hi_first(self.plant.board_ms(e.t_ns)), e.level]
+                _put(regs, start, self.edge_base + 1 + 4 * n, edge)
         elif fc == 3:
             _put(regs, start, 0x0200, ascii_regs(str(self.params.get("model", "RIG-RELAYIO-16")), 8))
             _put(regs, start, 0x0208, ascii_regs(str(self.params.get("firmware", "1.0")), 8))
-        elif fc in (6, 16) and values is not None and address == 0x0100:
-            vals = values if isinstance(values, list) else [values]
-            if vals and int(vals[0]) == 1:
-                self.edge_log.clear()
-                vals[0] = 0  # the register reads 0 again
+        elif fc in (6, 16) and address == 0x0100 and _register_words(values) and values and values[0] == 1:
+            self.edge_log.clear()
+            values[0] = 0  # the register reads 0 again

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from rig.bench.mains import NOMINAL_MAINS_HZ, NOMINAL_MAINS_V
 from rig.sim.plant import Plant
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,12 @@ def parse_bool(arg: str) -> bool:
 def parse_floats(arg: str) -> list[float]:
     """Parse a comma-separated list of numbers."""
     return [float(x) for x in arg.split(",") if x.strip()]
+
+
+def require(ok: bool, arg: str) -> None:
+    """Accept a parameter the simulated instrument supports; raise ValueError (an SCPI -224) for any other."""
+    if not ok:
+        raise ValueError(f"unsupported parameter {arg!r}")
 
 
 class ScpiServer:
@@ -68,9 +76,9 @@ class ScpiServer:
 
     def idn(self) -> str:
         """The ``*IDN?`` answer."""
-        return ",".join(
-            (self.vendor, self.model, str(self.params.get("serial", "SIM0001")), str(self.params.get("firmware", "1.0")))
-        )
+        serial = str(self.params.get("serial", "SIM0001"))
+        firmware = str(self.params.get("firmware", "1.0"))
+        return ",".join((self.vendor, self.model, serial, firmware))
 
     def add_handlers(self) -> None:
         """Register the instrument's headers in ``self.handlers`` (override)."""
@@ -148,11 +156,11 @@ class _AcSourceBase(ScpiServer):
         super().__init__(plant, params)
 
     def reset(self) -> None:
-        """Output off, 230 V 50 Hz, list cleared."""
+        """Output off, nominal mains (230 V 50 Hz unless ``voltage``/``frequency`` params say), list cleared."""
         self.plant.cancel_program()
         self.plant.set_ac_output(False)
-        self.plant.set_ac_voltage(float(self.params.get("voltage", 230.0)))
-        self.plant.set_ac_frequency(float(self.params.get("frequency", 50.0)))
+        self.plant.set_ac_voltage(float(self.params.get("voltage", NOMINAL_MAINS_V)))
+        self.plant.set_ac_frequency(float(self.params.get("frequency", NOMINAL_MAINS_HZ)))
         self.list_volts, self.list_dwell, self.list_mode = [], [], False
 
     def _run_list(self) -> None:
@@ -207,7 +215,7 @@ class ScpiAcSource(_AcSourceBase):
                 "LIST:VOLT": lambda a: setattr(self, "list_volts", parse_floats(a)),
                 "LIST:DWEL": lambda a: setattr(self, "list_dwell", parse_floats(a)),
                 "VOLT:MODE": self._volt_mode,
-                "TRIG:TRAN:SOUR": lambda a: None if a.strip().upper() == "BUS" else float("x"),
+                "TRIG:TRAN:SOUR": lambda a: require(a.strip().upper() == "BUS", a),
                 "INIT:TRAN": lambda _a: setattr(self, "armed", True),
                 "*TRG": lambda _a: self._trg(),
                 "LIST:TRIG:TIME?": lambda _a: self._trigger_time(),
@@ -259,8 +267,8 @@ class Chroma61500(_AcSourceBase):
                 "FETC:POW:AC?": lambda _a: fmt(self._meas_p()),
                 "FETC:FREQ?": lambda _a: fmt(self._meas_f()),
                 "OUTP:MODE": self._mode,
-                "SOUR:LIST:COUN": lambda a: None if int(float(a)) == 1 else float("x"),
-                "SOUR:LIST:BASE": lambda a: None if a.strip().upper() == "TIME" else float("x"),
+                "SOUR:LIST:COUN": lambda a: require(int(float(a)) == 1, a),
+                "SOUR:LIST:BASE": lambda a: require(a.strip().upper() == "TIME", a),
                 "SOUR:LIST:DWEL": lambda a: setattr(self, "list_dwell", parse_floats(a)),
                 "SOUR:LIST:VOLT:AC:STAR": lambda a: setattr(self, "list_volts", parse_floats(a)),
                 "SOUR:LIST:VOLT:AC:END": lambda a: setattr(self, "list_end", parse_floats(a)),
@@ -309,7 +317,7 @@ class YokogawaWt(ScpiServer):
         """Register §2.3 (``:NUM:NORM:ITEM1``..``ITEM32``)."""
         self.handlers.update(
             {
-                "NUM:FORM": lambda a: None if a.strip().upper().startswith("ASC") else float("x"),
+                "NUM:FORM": lambda a: require(a.strip().upper().startswith("ASC"), a),
                 "NUM:NORM:NUM": lambda a: setattr(self, "count", int(float(a))),
                 "NUM:NORM:VAL?": lambda _a: ",".join(self._value(*self.items[k]) for k in range(1, self.count + 1)),
                 "INTEG:RESET": lambda _a: self._integ("RESet"),
@@ -319,7 +327,7 @@ class YokogawaWt(ScpiServer):
             }
         )
         for k in range(1, 33):
-            self.handlers[f"NUM:NORM:ITEM{k}"] = lambda a, k=k: self._set_item(k, a)
+            self.handlers[f"NUM:NORM:ITEM{k}"] = functools.partial(self._set_item, k)
 
     def reset(self) -> None:
         """Integration reset, default items."""
