@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rig.errors import InstrumentError
 from rig.instruments.capabilities import Edge, EvBoardCommand, Identity, PilotReading
@@ -17,14 +17,32 @@ from rig.instruments.driver_base import Driver
 from rig.instruments.modbus_relay_io import signal_name
 from rig.instruments.transport import FrameTransport
 
+if TYPE_CHECKING:
+    from cantools.database.can import Database, Message
+
 DBC_PATH = Path(__file__).with_name("ev_board.dbc")
 
+Signals = dict[str, float]
+"""One decoded frame: signal name → physical value (integers stay ``int``)."""
 
-def load_dbc(path: Path = DBC_PATH) -> Any:
+
+def load_dbc(path: Path = DBC_PATH) -> Database:
     """Return the cantools database of the EV board frames."""
     import cantools
+    from cantools.database.can import Database
 
-    return cantools.database.load_file(str(path))
+    db = cantools.database.load_file(str(path))
+    if not isinstance(db, Database):
+        raise ValueError(f"{path} is not a CAN database (DBC)")
+    return db
+
+
+def decode_signals(message: Message, data: bytes) -> Signals:
+    """Decode one frame's signals as numbers (choices not applied, scaling applied)."""
+    decoded = message.decode(data, decode_choices=False)
+    if not isinstance(decoded, dict):
+        raise ValueError(f"{message.name} is a container frame; the EV board sends none")
+    return {name: value for name, value in decoded.items() if isinstance(value, int | float)}
 
 
 class CanEvBoard(Driver[FrameTransport]):
@@ -57,9 +75,9 @@ class CanEvBoard(Driver[FrameTransport]):
         self._db = load_dbc(Path(dbc))
         self._cond = threading.Condition()
         self._seq = 0
-        self._status: dict[str, Any] | None = None
-        self._pilot: dict[str, Any] | None = None
-        self._ident: dict[str, Any] | None = None
+        self._status: Signals | None = None
+        self._pilot: Signals | None = None
+        self._ident: Signals | None = None
         self._edges: list[Edge] = []
         self._reader: threading.Thread | None = None
         self._stop = threading.Event()
@@ -75,7 +93,7 @@ class CanEvBoard(Driver[FrameTransport]):
     POLL_S: ClassVar[float] = 0.05
 
     @property
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Signals:
         """Get the latest EVB_Status signals (physical units: mV, A), waiting up to ack_timeout_s for one."""
         return self._latest("_status", "EVB_Status")
 
@@ -191,7 +209,7 @@ class CanEvBoard(Driver[FrameTransport]):
         """Control: apply state A, no cable, every fault off."""
         self.apply(EvBoardCommand())
 
-    def _latest(self, attr: str, frame: str) -> dict[str, Any]:
+    def _latest(self, attr: str, frame: str) -> Signals:
         deadline = time.monotonic() + self.ack_timeout_s
         with self._cond:
             while getattr(self, attr) is None:
@@ -199,7 +217,7 @@ class CanEvBoard(Driver[FrameTransport]):
                 if left <= 0 or self._reader_error is not None:
                     break
                 self._cond.wait(left)
-            value: dict[str, Any] | None = getattr(self, attr)
+            value: Signals | None = getattr(self, attr)
         self._raise_reader_error()
         if value is None:
             raise self._error(f"no {frame} frame received within {self.ack_timeout_s:g} s; is the board powered?")
@@ -228,7 +246,7 @@ class CanEvBoard(Driver[FrameTransport]):
             message = decoders.get(arbitration_id)
             if message is None or arbitration_id == self.COMMAND_ID or len(data) < message.length:
                 continue
-            signals = dict(message.decode(data, decode_choices=False))
+            signals = decode_signals(message, data)
             with self._cond:
                 if arbitration_id == self.STATUS_ID:
                     self._status = signals

@@ -8,10 +8,13 @@ bench, ...).
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rig.errors import InstrumentError
 from rig.instruments.transport import log_exchange
+
+if TYPE_CHECKING:
+    import can
 
 
 class CanTransport:
@@ -44,7 +47,7 @@ class CanTransport:
         self.receive_own_messages = receive_own_messages
         self.address = f"{interface}:{channel}"
         self.last_command = ""
-        self._bus: Any = None
+        self._bus: can.BusABC | None = None
         self._send_lock = threading.Lock()
 
     @property

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+from rig.instruments.capabilities import Instrument
 from rig.instruments.transport import Transport
 
 
@@ -82,29 +84,52 @@ class DriverInfo:
         return f"{self.description} [{', '.join(self.capabilities)}; {' or '.join(self.transports)}]"
 
 
+class OpenableInstrument(Instrument, Protocol):
+    """A driver instance as built here: an :class:`Instrument` that is opened before it is handed out."""
+
+    def open(self) -> None:
+        """Open the transport and prepare the instrument."""
+        ...
+
+
+class DriverClass(Protocol):
+    """A registered driver class: its name, docstring, capabilities and constructor."""
+
+    __name__: str
+    CAPABILITIES: tuple[str, ...]
+
+    def __call__(self, role: str, transport: Transport, /, **params: Any) -> OpenableInstrument:
+        """Build the driver for ``role`` on ``transport`` (not opened); ``params`` from rig.yaml."""
+        ...
+
+
+TransportClass = Callable[..., Transport]
+"""A registered transport class: ``cls(role, **params)`` builds a transport (not opened)."""
+
+
 def _load(table: dict[str, str], name: str, what: str) -> Any:
+    """Import the ``module:Class`` registered as ``name`` (an attribute of a module imported by name: untyped)."""
     if name not in table:
         raise ValueError(f"unknown {what} {name!r}; valid: {', '.join(sorted(table))}")
     module_name, _, class_name = table[name].partition(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def load_driver(name: str) -> type[Any]:
+def load_driver(name: str) -> DriverClass:
     """Return the driver class registered as ``name`` (imports its module now); ValueError lists valid names."""
-    cls: type[Any] = _load(DRIVERS, name, "instrument driver")
-    return cls
+    driver: DriverClass = _load(DRIVERS, name, "instrument driver")
+    return driver
 
 
-def load_transport(kind: str) -> type[Any]:
+def load_transport(kind: str) -> TransportClass:
     """Return the transport class registered as ``kind``; ValueError lists the valid kinds."""
-    cls: type[Any] = _load(TRANSPORTS, kind, "transport kind")
-    return cls
+    transport: TransportClass = _load(TRANSPORTS, kind, "transport kind")
+    return transport
 
 
 def capabilities_of(name: str) -> tuple[str, ...]:
     """Return the capability names (``AcSource``, ``EnergyMeter``, ...) the driver ``name`` implements."""
-    caps: tuple[str, ...] = load_driver(name).CAPABILITIES
-    return caps
+    return load_driver(name).CAPABILITIES
 
 
 @functools.cache
@@ -137,7 +162,7 @@ def driver_table_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_transport(kind: str, role: str, **params: Any) -> Any:
+def make_transport(kind: str, role: str, **params: Any) -> Transport:
     """Build (not open) a transport of ``kind`` for ``role``; ``params`` are the transport's keyword arguments."""
     cls = load_transport(kind)
     try:
@@ -146,7 +171,7 @@ def make_transport(kind: str, role: str, **params: Any) -> Any:
         raise ValueError(f"role {role!r}: bad parameters for transport {kind!r}: {exc}") from None
 
 
-def make_instrument(role: str, driver: str, transport: Transport, **params: Any) -> Any:
+def make_instrument(role: str, driver: str, transport: Transport, **params: Any) -> Instrument:
     """Build the driver ``driver`` for ``role`` on ``transport`` and open it (the transport is closed on failure)."""
     cls = load_driver(driver)
     try:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rig.errors import InstrumentError
 from rig.instruments.transport import log_exchange
+
+if TYPE_CHECKING:
+    from pyvisa import ResourceManager
+    from pyvisa.resources import MessageBasedResource
 
 
 class VisaTransport:
@@ -45,8 +49,8 @@ class VisaTransport:
         self.read_termination = read_termination
         self.write_termination = write_termination
         self.last_command = ""
-        self._rm: Any = None
-        self._inst: Any = None
+        self._rm: ResourceManager | None = None
+        self._inst: MessageBasedResource | None = None
         self._lock = threading.Lock()
 
     @property
@@ -60,18 +64,23 @@ class VisaTransport:
             return
         try:
             import pyvisa
+            from pyvisa.resources import MessageBasedResource
         except ImportError as exc:  # pragma: no cover - pinned dependency
             raise InstrumentError(
                 self.role, self.address, f"pyvisa is not installed ({exc}); pip install pyvisa pyvisa-py"
             ) from None
         try:
             self._rm = pyvisa.ResourceManager(self.visa_library)
-            self._inst = self._rm.open_resource(
+            inst = self._rm.open_resource(
                 self.address,
                 timeout=int(self.timeout_s * 1000),
                 read_termination=self.read_termination,
                 write_termination=self.write_termination,
             )
+            if not isinstance(inst, MessageBasedResource):
+                inst.close()
+                raise ValueError(f"{type(inst).__name__} is not a message-based resource (SOCKET, INSTR, ASRL)")
+            self._inst = inst
         except Exception as exc:  # pyvisa raises VisaIOError, OSError, ValueError depending on the backend
             self._release()
             message = (
@@ -86,7 +95,8 @@ class VisaTransport:
 
     def _release(self) -> None:
         inst, rm = self._inst, self._rm
-        self._inst = self._rm = None
+        self._inst = None
+        self._rm = None
         for thing in (inst, rm):
             if thing is not None:
                 with contextlib.suppress(Exception):  # the resource is gone either way
@@ -101,7 +111,7 @@ class VisaTransport:
         log_exchange(self.role, self.address, command, error=message)
         return InstrumentError(self.role, self.address, message, command)
 
-    def _require_open(self, command: str) -> Any:
+    def _require_open(self, command: str) -> MessageBasedResource:
         if self._inst is None:
             self.last_command = command
             raise InstrumentError(self.role, self.address, "transport not open (call open() first)", command)
