@@ -1,0 +1,194 @@
+"""The rig's own tests leave nothing behind: an autouse check around every test (and every module) fails one that
+leaves a child process, an open socket, a ``rig-*`` network namespace or a mount under /run/rig or /data.
+
+Processes and sockets are compared before and after every test; what is gone within ``LEAK_GRACE_S`` (a process
+already told to exit, a socket dropped with its last reference) does not count. Namespaces (``/run/netns``, what
+``ip netns list`` lists) and mounts (``/proc/self/mountinfo``) are compared only around the tests that can make
+them (end-to-end, sandbox and virtual-EVSE tests): other runs on the machine make and remove their own, and
+checking them around every unit test would blame it for those. A module's own fixtures are checked at its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+LEAK_GRACE_S = 2.0
+"""How long a process told to exit, or a socket being closed, may take before it counts as left behind."""
+
+NETNS_DIR = Path("/run/netns")
+MOUNT_ROOTS = ("/run/rig", "/data")
+SANDBOX_TESTS = ("tests/e2e/", "tests/sim/", "tests/test_sandbox.py", "tests/pics/test_pics_e2e.py")
+"""Tests that can make network namespaces and mounts (with the ``e2e`` marker)."""
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------------------- what we look at
+def _children() -> dict[tuple[int, float], psutil.Process]:
+    """This process's descendants, keyed by (pid, start time) so that a reused pid is a new process."""
+    found = {}
+    for child in psutil.Process().children(recursive=True):
+        try:
+            found[(child.pid, child.create_time())] = child
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _describe_process(proc: psutil.Process) -> str:
+    try:
+        status = proc.status()
+    except psutil.NoSuchProcess:
+        return f"pid {proc.pid} (gone)"
+    if status == psutil.STATUS_ZOMBIE:
+        return f"pid {proc.pid} [exited, never waited for]"
+    try:
+        cmd = " ".join(proc.cmdline()) or proc.name()
+    except psutil.Error:
+        cmd = "?"
+    return f"pid {proc.pid} [{status}]: {cmd[:160]}"
+
+
+def _sockets() -> set[str]:
+    """Open sockets of this process as ``fd:socket:[inode]`` (a reused fd with a new socket is a new entry)."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile (or the listing's own fd)
+        if target.startswith("socket:"):
+            found.add(f"{fd}:{target}")
+    return found
+
+
+def _event_loop_sockets() -> set[str]:
+    """The self-pipe sockets of the event loops still open (the test session's own loop lives across tests)."""
+    fds = set()
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.BaseEventLoop) and not obj.is_closed():
+            for name in ("_ssock", "_csock"):
+                sock = getattr(obj, name, None)
+                if sock is not None and sock.fileno() >= 0:
+                    fds.add(sock.fileno())
+    return {s for s in _sockets() if int(s.split(":", 1)[0]) in fds}
+
+
+def _describe_sockets(entries: set[str]) -> list[str]:
+    by_fd = {}
+    for conn in psutil.Process().net_connections(kind="all"):
+        kind = {1: "unix", 2: "ipv4", 10: "ipv6"}.get(int(conn.family), str(conn.family))
+        proto = {1: "tcp", 2: "udp"}.get(int(conn.type), str(conn.type)) if kind != "unix" else ""
+        laddr = ":".join(map(str, conn.laddr)) if isinstance(conn.laddr, tuple) else (conn.laddr or "unnamed")
+        raddr = ":".join(map(str, conn.raddr)) if isinstance(conn.raddr, tuple) else (conn.raddr or "")
+        text = f"{kind} {proto} {laddr}".replace("  ", " ")
+        if raddr:
+            text += f" -> {raddr}"
+        if conn.status and conn.status != psutil.CONN_NONE:
+            text += f" {conn.status}"
+        by_fd[conn.fd] = text
+    described = []
+    for entry in sorted(entries, key=lambda e: int(e.split(":", 1)[0])):
+        fd = int(entry.split(":", 1)[0])
+        described.append(f"fd {fd}: {by_fd.get(fd, entry.split(':', 1)[1])}")
+    return described
+
+
+def _netns() -> set[str]:
+    """The ``rig-*`` network namespaces (``ip netns list`` lists this folder)."""
+    try:
+        return {name for name in os.listdir(NETNS_DIR) if name.startswith("rig-")}
+    except FileNotFoundError:
+        return set()
+
+
+def _mounts() -> set[str]:
+    """Mount points at or under /run/rig and /data in this process's mount namespace."""
+    points = set()
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split(" ")[4]
+        if any(point == root or point.startswith(root + "/") for root in MOUNT_ROOTS):
+            points.add(point)
+    return points
+
+
+# ------------------------------------------------------------------------------------------------ the check
+@dataclass
+class Snapshot:
+    """What existed before a test (or module); :meth:`left_behind` names what it added and did not remove."""
+
+    children: dict[tuple[int, float], psutil.Process]
+    sockets: set[str]
+    netns: set[str] | None
+    mounts: set[str] | None
+
+    @classmethod
+    def take(cls, *, sandbox: bool) -> Snapshot:
+        return cls(_children(), _sockets(), _netns() if sandbox else None, _mounts() if sandbox else None)
+
+    def _now(self) -> tuple[list[psutil.Process], set[str], set[str], set[str]]:
+        procs = [p for key, p in _children().items() if key not in self.children]
+        socks = _sockets() - self.sockets
+        netns = _netns() - self.netns if self.netns is not None else set()
+        mounts = _mounts() - self.mounts if self.mounts is not None else set()
+        return procs, socks, netns, mounts
+
+    def left_behind(self) -> list[str]:
+        """What is still there after the grace time (empty when nothing leaked)."""
+        procs, socks, netns, mounts = self._now()
+        if not (procs or socks or netns or mounts):
+            return []
+        if socks:
+            self.sockets |= _event_loop_sockets()  # the session's event loop, made during this test: not a leak
+        deadline = time.monotonic() + LEAK_GRACE_S
+        while True:
+            gc.collect()  # a socket or subprocess object dropped in a reference cycle is closed by the collector
+            procs, socks, netns, mounts = self._now()
+            if not (procs or socks or netns or mounts) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        problems = [f"child process {_describe_process(p)}" for p in procs]
+        problems += [f"open socket {text}" for text in _describe_sockets(socks)]
+        problems += [f"network namespace {name}" for name in sorted(netns)]
+        problems += [f"mount {point}" for point in sorted(mounts)]
+        return problems
+
+
+def _can_make_namespaces(item: pytest.Item) -> bool:
+    path = Path(str(item.path)).resolve()
+    rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.as_posix()
+    return item.get_closest_marker("e2e") is not None or rel.startswith(SANDBOX_TESTS)
+
+
+def _fail(what: str, problems: list[str]) -> None:
+    pytest.fail(f"{what} left behind: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves a child process, an open socket, a ``rig-*`` namespace or a rig mount behind."""
+    before = Snapshot.take(sandbox=_can_make_namespaces(request.node))
+    yield
+    problems = before.left_behind()
+    if problems:
+        _fail("the test", problems)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The same check around a whole module: its module-scoped fixtures (a server shared by its tests) included."""
+    sandbox = any(_can_make_namespaces(item) for item in request.session.items if getattr(item, "module", None) is request.module)
+    before = Snapshot.take(sandbox=sandbox)
+    yield
+    problems = before.left_behind()
+    if problems:
+        _fail(f"module {request.module.__name__}", problems)
