@@ -186,7 +186,8 @@ def leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture(scope="module", autouse=True)
 def module_leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     """The same check around a whole module: its module-scoped fixtures (a server shared by its tests) included."""
-    sandbox = any(_can_make_namespaces(item) for item in request.session.items if getattr(item, "module", None) is request.module)
+    items = [item for item in request.session.items if getattr(item, "module", None) is request.module]
+    sandbox = any(_can_make_namespaces(item) for item in items)
     before = Snapshot.take(sandbox=sandbox)
     yield
     problems = before.left_behind()
