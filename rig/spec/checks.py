@@ -68,10 +68,15 @@ def context(cluster: Cluster, feature_map: int, *, attributes: Iterable[int] = (
             generated: Iterable[int] = (), events: Iterable[int] = ()) -> Context:
     """The conformance context of a DUT: its features and the names of the elements it exposes."""
     present: set[str] = set()
-    for kind, ids in (("attribute", attributes), ("accepted", accepted), ("generated", generated),
-                      ("event", events)):
+    by_kind: tuple[tuple[ElementKind, Iterable[int]], ...] = (
+        ("attribute", attributes),
+        ("accepted", accepted),
+        ("generated", generated),
+        ("event", events),
+    )
+    for kind, ids in by_kind:
         have = set(ids)
-        present |= {e.name for e in elements(cluster, kind) if e.id in have}  # type: ignore[arg-type]
+        present |= {e.name for e in elements(cluster, kind) if e.id in have}
     return Context.of(cluster.feature_codes(feature_map), present)
 
 

@@ -37,6 +37,8 @@ class Expr:
 
 
 ConformKind = Literal["mandatory", "optional", "provisional", "deprecated", "disallowed", "described"]
+CommandDirection = Literal["commandToServer", "responseFromServer"]
+"""A command's ``direction``: a client→server request, or a server→client response."""
 
 CONFORMANCE_CODES: dict[str, str] = {"mandatory": "M", "optional": "O", "provisional": "P", "deprecated": "D",
                                      "disallowed": "X", "described": "desc"}
@@ -207,7 +209,7 @@ class Command:
 
     id: int
     name: str
-    direction: Literal["commandToServer", "responseFromServer"]
+    direction: CommandDirection
     response: str | None = None
     access: Access = Access()
     conformance: Conformance = MANDATORY

@@ -18,7 +18,9 @@ from rig.spec.model import (
     Attribute,
     Cluster,
     Command,
+    CommandDirection,
     Conformance,
+    ConformKind,
     Constraint,
     DataType,
     Event,
@@ -29,13 +31,17 @@ from rig.spec.model import (
     Quality,
 )
 
-CONFORM_TAGS = {
+CONFORM_TAGS: dict[str, ConformKind] = {
     "mandatoryConform": "mandatory",
     "optionalConform": "optional",
     "provisionalConform": "provisional",
     "deprecateConform": "deprecated",
     "disallowConform": "disallowed",
     "describedConform": "described",
+}
+DIRECTIONS: dict[str, CommandDirection] = {
+    "commandToServer": "commandToServer",
+    "responseFromServer": "responseFromServer",
 }
 LEAF_TAGS = {"feature", "attribute", "command", "event", "condition", "field"}
 OPERATOR_TAGS = {"andTerm": "and", "orTerm": "or", "xorTerm": "xor", "notTerm": "not"}
@@ -116,10 +122,10 @@ def _attribute(e: ET.Element) -> Attribute:
 
 def _command(e: ET.Element) -> Command:
     name = e.get("name", "")
-    direction = e.get("direction", "commandToServer")
-    if direction not in ("commandToServer", "responseFromServer"):
-        raise SpecError(f"command {name}: unknown direction {direction!r}")
-    return Command(id=_int(e.get("id"), f"command {name} id"), name=name, direction=direction,  # type: ignore[arg-type]
+    direction = DIRECTIONS.get(e.get("direction", "commandToServer"))
+    if direction is None:
+        raise SpecError(f"command {name}: unknown direction {e.get('direction')!r}")
+    return Command(id=_int(e.get("id"), f"command {name} id"), name=name, direction=direction,
                    response=e.get("response"), access=_access(_child(e, "access")), conformance=conformance_of(e),
                    fields=tuple(_field(f) for f in _children(e, "field")))
 
@@ -182,7 +188,7 @@ def _conform(e: ET.Element) -> Conformance:
         expr: Expr | None = Expr("and", terms=tuple(terms))
     else:
         expr = terms[0] if terms else None
-    return Conformance(CONFORM_TAGS[tag], expr, e.get("choice"), _bool(e.get("more")))  # type: ignore[arg-type]
+    return Conformance(CONFORM_TAGS[tag], expr, e.get("choice"), _bool(e.get("more")))
 
 
 def _expr(e: ET.Element) -> Expr:
