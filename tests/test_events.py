@@ -27,7 +27,8 @@ async def test_strict_wait_fails_on_another_event_and_names_both() -> None:
     q = EventQueue(asyncio.get_running_loop(), "test events")
     q.push(ev("EnergyTransferStopped", reason=2))
     q.push(ev("Fault"))
-    with pytest.raises(AssertionError, match=r"expected event Fault next, but the next event was EnergyTransferStopped"):
+    expected = r"expected event Fault next, but the next event was EnergyTransferStopped"
+    with pytest.raises(AssertionError, match=expected):
         await q.next("Fault", 1)
 
 

@@ -65,7 +65,9 @@ def test_duty_to_current(duty: float, amps: float) -> None:
     assert duty_to_current(duty) == pytest.approx(amps)
 
 
-@pytest.mark.parametrize(("amps", "duty"), [(6, 10.0), (16, 26.7), (24, 40.0), (32, 53.3), (63, 89.2), (80, 96.0), (5, None)])
+@pytest.mark.parametrize(
+    ("amps", "duty"), [(6, 10.0), (16, 26.7), (24, 40.0), (32, 53.3), (63, 89.2), (80, 96.0), (5, None)]
+)
 def test_current_to_duty(amps: float, duty: float | None) -> None:
     assert current_to_duty(amps) == duty
     if duty is not None:

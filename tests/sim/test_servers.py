@@ -142,8 +142,12 @@ def test_process_ready_and_sigterm(tmp_path: Path) -> None:
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"roles": {"grid": {"driver": "scpi_ac_source"}}}))
     log = tmp_path / "plant.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "rig.sim.virtual_bench", "--spec", str(spec), "--plant-log", str(log)],
-                            stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2], env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rig.sim.virtual_bench", "--spec", str(spec), "--plant-log", str(log)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ),
+    )
     try:
         assert proc.stdout is not None
         ready = json.loads(proc.stdout.readline())
