@@ -36,7 +36,7 @@ def pack(fields: list[tuple[int, int, int]]) -> bytes:
     return word.to_bytes(8, "little")
 
 
-def unpack(data: bytes, start: int, length: int, signed: bool = False) -> int:
+def unpack(data: bytes | bytearray, start: int, length: int, signed: bool = False) -> int:
     """Extract one little-endian signal."""
     word = int.from_bytes(bytes(data).ljust(8, b"\0"), "little")
     value = (word >> start) & ((1 << length) - 1)
@@ -45,7 +45,7 @@ def unpack(data: bytes, start: int, length: int, signed: bool = False) -> int:
     return value
 
 
-def decode_command(data: bytes) -> dict[str, int]:
+def decode_command(data: bytes | bytearray) -> dict[str, int]:
     """Decode EVB_Command."""
     return {
         "cp_state": unpack(data, 0, 4),

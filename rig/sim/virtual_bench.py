@@ -43,9 +43,12 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rig.sim.plant import Plant
+
+if TYPE_CHECKING:
+    from rig.sim.evse_link import EvseLink
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +56,33 @@ SCPI_DRIVERS = {"scpi_ac_source", "chroma_61500", "yokogawa_wt", "keysight_daq97
 MODBUS_DRIVERS = {"eastron_sdm630", "carlo_gavazzi_em340", "modbus_relay_io"}
 CAN_DRIVERS = {"can_ev_board"}
 DRIVERS = SCPI_DRIVERS | MODBUS_DRIVERS | CAN_DRIVERS
-PLANT_KEYS = {"phases", "ev_max_current_a", "tethered", "contactor_feedback", "temperature_c", "ac_on", "ac_voltage",
-              "ac_frequency"}
+PLANT_KEYS = {
+    "phases",
+    "ev_max_current_a",
+    "tethered",
+    "contactor_feedback",
+    "temperature_c",
+    "ac_on",
+    "ac_voltage",
+    "ac_frequency",
+}
 ROLE_KEYS = {"driver", "host", "port", "channel", "params", "wiring"}
+
+
+class InstrumentServer(Protocol):
+    """What the bench needs of every instrument server: stopping it."""
+
+    async def stop(self) -> None:
+        """Stop serving and release the port or bus."""
+        ...
+
+
+class TcpInstrumentServer(InstrumentServer, Protocol):
+    """An instrument server on a TCP port (SCPI or Modbus TCP)."""
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        """Listen on ``host:port`` (0 = any free port); return the bound address."""
+        ...
 
 
 class SpecError(ValueError):
@@ -108,43 +135,54 @@ class VirtualBench:
         self.plant.ac_setpoint_v = float(pc.get("ac_voltage", 230.0))
         self.plant.ac_frequency_hz = float(pc.get("ac_frequency", 50.0))
         self.plant.ac_on = bool(pc.get("ac_on", False))
-        self.servers: dict[str, Any] = {}
+        self.servers: dict[str, InstrumentServer] = {}
         self.addresses: dict[str, dict[str, Any]] = {}
-        self.link: Any = None
+        self.link: EvseLink | None = None
 
-    def _make(self, role: str, r: dict[str, Any]) -> Any:
-        drv, params, wiring = r["driver"], r.get("params", {}), r.get("wiring")
+    def _make_tcp(self, drv: str, params: dict[str, Any], wiring: dict[str, int] | None) -> TcpInstrumentServer:
         if drv in SCPI_DRIVERS:
             from rig.sim import daq, scpi
 
             if drv == "keysight_daq970a":
                 return daq.KeysightDaq970a(self.plant, params, wiring)
-            cls = {"scpi_ac_source": scpi.ScpiAcSource, "chroma_61500": scpi.Chroma61500, "yokogawa_wt": scpi.YokogawaWt}
+            cls: dict[str, type[scpi.ScpiServer]] = {
+                "scpi_ac_source": scpi.ScpiAcSource,
+                "chroma_61500": scpi.Chroma61500,
+                "yokogawa_wt": scpi.YokogawaWt,
+            }
             return cls[drv](self.plant, params)
-        if drv in MODBUS_DRIVERS:
-            from rig.sim import modbus
+        from rig.sim import modbus
 
-            if drv == "modbus_relay_io":
-                return modbus.ModbusRelayIo(self.plant, params, wiring)
-            mcls = {"eastron_sdm630": modbus.EastronSdm630, "carlo_gavazzi_em340": modbus.CarloGavazziEm340}
-            return mcls[drv](self.plant, params)
-        from rig.sim.can_board import CanEvBoard
+        if drv == "modbus_relay_io":
+            return modbus.ModbusRelayIo(self.plant, params, wiring)
+        mcls: dict[str, type[modbus.ModbusDevice]] = {
+            "eastron_sdm630": modbus.EastronSdm630,
+            "carlo_gavazzi_em340": modbus.CarloGavazziEm340,
+        }
+        return mcls[drv](self.plant, params)
 
-        return CanEvBoard(self.plant, r.get("channel"), params)
+    async def _start_role(self, role: str, r: dict[str, Any], default_host: str) -> dict[str, Any]:
+        """Make and start the server of one role (registered before it starts, so stop() sees it); its address."""
+        drv: str = r["driver"]
+        params: dict[str, Any] = r.get("params", {})
+        if drv in CAN_DRIVERS:
+            from rig.sim.can_board import CanEvBoard
+
+            board = CanEvBoard(self.plant, r.get("channel"), params)
+            self.servers[role] = board
+            await board.start()
+            return {"driver": drv, **board.address()}
+        server = self._make_tcp(drv, params, r.get("wiring"))
+        self.servers[role] = server
+        host, port = await server.start(r.get("host", default_host), int(r.get("port", 0)))
+        return {"driver": drv, "host": host, "port": port}
 
     async def start(self) -> dict[str, Any]:
         """Start every server and the EVSE link; returns the ready description."""
-        default_host = self.spec.get("host", "127.0.0.1")
+        default_host: str = self.spec.get("host", "127.0.0.1")
         try:
             for role, r in self.spec["roles"].items():
-                server = self._make(role, r)
-                self.servers[role] = server
-                if r["driver"] in CAN_DRIVERS:
-                    await server.start()
-                    self.addresses[role] = {"driver": r["driver"], **server.address()}
-                else:
-                    host, port = await server.start(r.get("host", default_host), int(r.get("port", 0)))
-                    self.addresses[role] = {"driver": r["driver"], "host": host, "port": port}
+                self.addresses[role] = await self._start_role(role, r, default_host)
             if self.evse_port is not None:
                 from rig.sim.evse_link import EvseLink
 
@@ -173,7 +211,7 @@ class VirtualBench:
         for role in reversed(list(self.servers)):
             try:
                 await self.servers[role].stop()
-            except Exception:  # noqa: BLE001 - stopping must go on
+            except Exception:  # stopping must go on
                 log.exception("stopping %s failed", role)
         self.servers.clear()
         self.plant.cancel_program()
@@ -183,8 +221,11 @@ class VirtualBench:
 async def _amain(args: argparse.Namespace) -> int:
     try:
         spec = json.loads(Path(args.spec).read_text())
-        bench = VirtualBench(spec, Path(args.evse_port) if args.evse_port else None,
-                             Path(args.plant_log) if args.plant_log else None)
+        bench = VirtualBench(
+            spec,
+            Path(args.evse_port) if args.evse_port else None,
+            Path(args.plant_log) if args.plant_log else None,
+        )
     except (OSError, ValueError) as exc:
         print(f"virtual bench: bad spec {args.spec}: {exc}", file=sys.stderr)
         return 2
@@ -194,7 +235,7 @@ async def _amain(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         info = await bench.start()
-    except Exception as exc:  # noqa: BLE001 - reported, exit 1
+    except Exception as exc:  # reported, exit 1
         print(f"virtual bench: cannot start: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(info), flush=True)
