@@ -16,6 +16,7 @@ from rig.ev_emulator.pilot import (
     classify,
     current_to_duty,
     duty_band,
+    duty_for_offer,
     duty_to_current,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "classify",
     "current_to_duty",
     "duty_band",
+    "duty_for_offer",
     "duty_to_current",
     "reaction_time",
     "wait_edge",

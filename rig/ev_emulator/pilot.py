@@ -1,19 +1,22 @@
 """Control pilot arithmetic of IEC 61851-1 (pure functions; no instrument).
 
 * :func:`classify`: CP high/low levels -> state A..F, diode fault, PWM on/off (Table A.4 windows).
-* :func:`duty_to_current` / :func:`current_to_duty`: duty cycle <-> maximum current (Annex A, the Fluke FEV300 /
-  EVerest reading quoted in ``/work/shared/reference/hil-domain.md`` section 1.2), with :func:`duty_band` naming the
-  non-current bands (no PWM, digital communication, invalid).
-* :func:`analyse_waveform`: a sampled pilot (numpy) -> frequency, duty, high and low level, robust to noise.
+* :func:`duty_to_current` / :func:`current_to_duty`: duty cycle <-> maximum current (IEC 61851-1 Table A.8, as the
+  Fluke FEV300 and EVerest read it), with :func:`duty_band` naming the non-current bands (no PWM, digital
+  communication, invalid). The one implementation in the rig: the suites, the EV model and the virtual bench's plant
+  use these.
+* :func:`analyse_waveform`: a sampled pilot (numpy, imported on the first call) -> frequency, duty, high and low
+  level, robust to noise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 CpState = Literal["A", "B", "C", "D", "E", "F", "invalid"]
 DutyBand = Literal["off", "digital", "current", "invalid"]
@@ -28,7 +31,17 @@ NOMINAL_LOW_V = -12.0
 """Negative PWM level with a healthy EV diode, V."""
 
 MIN_CURRENT_A = 6.0
+"""Lowest current a PWM duty cycle offers, A (10 %; 8..10 % also read as 6 A)."""
 MAX_CURRENT_A = 80.0
+"""Highest current a PWM duty cycle offers, A (96 %; 96..97 % also read as 80 A)."""
+LOW_RANGE_MAX_A = 51.0
+"""Upper end of the low range, A: 6..51 A <-> 10..85 % (duty = I / 0.6), above it duty = I / 2.5 + 64."""
+LOW_RANGE_A_PER_PCT = 0.6
+"""Amps per duty percent in the low range (10..85 %)."""
+HIGH_RANGE_A_PER_PCT = 2.5
+"""Amps per duty percent in the high range (85..96 %), above :data:`HIGH_RANGE_OFFSET_PCT`."""
+HIGH_RANGE_OFFSET_PCT = 64.0
+"""Duty offset of the high range, %: I = (D - 64) x 2.5."""
 
 
 @dataclass(frozen=True)
@@ -115,9 +128,9 @@ def duty_to_current(duty_pct: float) -> float:
     if duty_pct < 10.0:
         return MIN_CURRENT_A
     if duty_pct <= 85.0:
-        return duty_pct * 0.6
+        return duty_pct * LOW_RANGE_A_PER_PCT
     if duty_pct <= 96.0:
-        return (duty_pct - 64.0) * 2.5
+        return (duty_pct - HIGH_RANGE_OFFSET_PCT) * HIGH_RANGE_A_PER_PCT
     return MAX_CURRENT_A
 
 
@@ -133,9 +146,20 @@ def current_to_duty(amps: float) -> float:
         raise ValueError(
             f"{amps} A cannot be offered by PWM: IEC 61851-1 duty cycles cover {MIN_CURRENT_A:g}..{MAX_CURRENT_A:g} A"
         )
-    if amps <= 51.0:
-        return amps / 0.6
-    return amps / 2.5 + 64.0
+    if amps <= LOW_RANGE_MAX_A:
+        return amps / LOW_RANGE_A_PER_PCT
+    return amps / HIGH_RANGE_A_PER_PCT + HIGH_RANGE_OFFSET_PCT
+
+
+def duty_for_offer(amps: float) -> float | None:
+    """Return the duty cycle an EVSE sends for a current limit, % rounded to 0.1 (None: below 6 A, no PWM).
+
+    What charger firmware does with a limit (the virtual EVSE's ``dutyFromCurrent``): :func:`current_to_duty` of the
+    limit, an offer above 80 A sent as 80 A.
+    """
+    if amps < MIN_CURRENT_A:
+        return None
+    return round(current_to_duty(min(amps, MAX_CURRENT_A)), 1)
 
 
 @dataclass(frozen=True)
@@ -176,6 +200,8 @@ def analyse_waveform(samples: npt.ArrayLike, sample_rate: float, *, min_swing_v:
     Raises:
         ValueError: fewer than 8 samples, a non-positive sample rate, or non-finite samples.
     """
+    import numpy as np
+
     x = np.asarray(samples, dtype=float).ravel()
     if x.size < 8:
         raise ValueError(f"need at least 8 samples, got {x.size}")
@@ -206,6 +232,8 @@ def analyse_waveform(samples: npt.ArrayLike, sample_rate: float, *, min_swing_v:
 
 def _schmitt(x: npt.NDArray[np.float64], upper: float, lower: float) -> npt.NDArray[np.bool_]:
     """Binarise with hysteresis (vectorised): above ``upper`` high, below ``lower`` low, between: keep."""
+    import numpy as np
+
     decided = np.full(x.shape, -1, dtype=np.int8)
     decided[x >= upper] = 1
     decided[x <= lower] = 0

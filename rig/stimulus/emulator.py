@@ -1,4 +1,8 @@
-"""Emulator mode: the bench's IEC 61851-1 EV emulator and AC source; actions without a physical means fall back to triggers."""
+"""Emulator mode: the bench's IEC 61851-1 EV emulator and AC source.
+
+Actions without a physical means fall back to test event triggers.
+"""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,14 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rig.bench.mains import MAINS_TOLERANCE_V, NOMINAL_MAINS_HZ, NOMINAL_MAINS_V
+from rig.ev_emulator.channels import CABLE_RATINGS_A as CABLE_RATINGS_A  # standard PP codings, A (re-exported)
 from rig.stimulus.base import NO_PHYSICAL_MEANS, Action, NoteFn, StimulusUnavailable, _TriggerFallback
 
-CABLE_RATINGS_A = (13, 20, 32, 63)
-"""Standard PP codings (IEC 61851-1: 1.5 kOhm, 680 Ohm, 220 Ohm, 100 Ohm)."""
-
-NOMINAL_V = 230.0
-NOMINAL_HZ = 50.0
-MAINS_TOLERANCE_V = 2.0
 PILOT_SETTLE_S = 2.0
 """Bound on the pilot reaching the level the EV emulator applied (relays, capture refresh)."""
 
@@ -113,11 +113,11 @@ class EmulatorStimulus(_TriggerFallback):
             if source is not None:
                 on = await self._ev(source.output_on)
                 volts = await self._ev(source.measure_voltage) if on else 0.0
-                if not on or abs(volts - NOMINAL_V) > MAINS_TOLERANCE_V:
-                    await self._ev(source.set_voltage, NOMINAL_V)
-                    await self._ev(source.set_frequency, NOMINAL_HZ)
+                if not on or abs(volts - NOMINAL_MAINS_V) > MAINS_TOLERANCE_V:
+                    await self._ev(source.set_voltage, NOMINAL_MAINS_V)
+                    await self._ev(source.set_frequency, NOMINAL_MAINS_HZ)
                     await self._ev(source.set_output, True)
-                    parts.append(f"AC source on at {NOMINAL_V:g} V {NOMINAL_HZ:g} Hz")
+                    parts.append(f"AC source on at {NOMINAL_MAINS_V:g} V {NOMINAL_MAINS_HZ:g} Hz")
                 else:
                     parts.append(f"mains already at {volts:.0f} V")
             await self._ev(ev.release_all)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rig.ev_emulator.pilot import duty_to_current
+from rig.ev_emulator.pilot import duty_for_offer, duty_to_current
 from rig.instruments.capabilities import EnergyMeter
 from rig.report.record import attach_series
 from rig.steps import TestStep
@@ -49,7 +49,7 @@ STEPS = [
 async def _check_limit(steps, evse, ev, m, limit_ma: int, current: list, advertised: list) -> None:
     advertised_ma = int(await evse.read("MaximumChargeCurrent"))
     steps.measure("MaximumChargeCurrent", advertised_ma, "mA", high=limit_ma)
-    status = await settled_pilot(ev, round(advertised_ma / 1000 / 0.6, 1))
+    status = await settled_pilot(ev, duty_for_offer(advertised_ma / 1000))
     offered = duty_to_current(status.reading.duty_pct) if status.pwm_on else 0.0
     steps.measure("pilot offer", round(offered, 2), "A", high=advertised_ma / 1000 + 0.3)
     limit_a = advertised_ma / 1000 + METER_CURRENT_TOLERANCE_A

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from rig.bench.mains import NOMINAL_MAINS_V
 from rig.instruments.capabilities import AcSource, ProgramStep
 from rig.matter.eevse import FaultState, State, SupplyState
 from rig.steps import TestStep
@@ -22,7 +23,6 @@ pytestmark = [pytest.mark.tc("HIL-MAINS", "Mains faults from the AC source"), py
 
 OVER_V = 265.0
 UNDER_V = 190.0
-NOMINAL_V = 230.0
 DROPOUT_S = 1.0
 
 STEPS = [
@@ -31,10 +31,12 @@ STEPS = [
              "EnergyTransferStarted; contactor closed"),
     TestStep("3", f"AC source to {OVER_V:g} V", "Fault event NoError -> OverVoltage; State Fault, SupplyState "
                                                 "DisabledError; contactor open"),
-    TestStep("4", f"AC source back to {NOMINAL_V:g} V", "Fault event OverVoltage -> NoError; State PluggedInCharging,"
-                                                       " SupplyState ChargingEnabled; contactor closed"),
+    TestStep("4", f"AC source back to {NOMINAL_MAINS_V:g} V",
+             "Fault event OverVoltage -> NoError; State PluggedInCharging, SupplyState ChargingEnabled; "
+             "contactor closed"),
     TestStep("5", f"AC source to {UNDER_V:g} V", "Fault event NoError -> UnderVoltage; State Fault; contactor open"),
-    TestStep("6", f"AC source back to {NOMINAL_V:g} V", "Fault event UnderVoltage -> NoError; State PluggedInCharging"),
+    TestStep("6", f"AC source back to {NOMINAL_MAINS_V:g} V",
+             "Fault event UnderVoltage -> NoError; State PluggedInCharging"),
     TestStep("7", f"AC source drops out to 0 V for {DROPOUT_S:g} s (list program)",
              "Fault event NoError -> PowerLoss; contactor open"),
     TestStep("8", "Mains back at the end of the program", "Fault event PowerLoss -> NoError; State PluggedInCharging; "
@@ -80,7 +82,7 @@ async def test_hil_mains_faults(steps, evse, evse_events, stimulus, bench) -> No
         await _fault(steps, evse, events, ev, t_event, t0, FaultState.kNoError, FaultState.kOverVoltage)
         steps.step("4")
         t0 = await mark(ev)
-        await call(source.set_voltage, NOMINAL_V)
+        await call(source.set_voltage, NOMINAL_MAINS_V)
         await _recovered(steps, evse, events, ev, t_event, t0, FaultState.kOverVoltage)
 
         steps.step("5")
@@ -89,7 +91,7 @@ async def test_hil_mains_faults(steps, evse, evse_events, stimulus, bench) -> No
         await _fault(steps, evse, events, ev, t_event, t0, FaultState.kNoError, FaultState.kUnderVoltage)
         steps.step("6")
         t0 = await mark(ev)
-        await call(source.set_voltage, NOMINAL_V)
+        await call(source.set_voltage, NOMINAL_MAINS_V)
         await _recovered(steps, evse, events, ev, t_event, t0, FaultState.kUnderVoltage)
 
         steps.step("7")
@@ -101,7 +103,7 @@ async def test_hil_mains_faults(steps, evse, evse_events, stimulus, bench) -> No
         steps.step("8")
         await _recovered(steps, evse, events, ev, DROPOUT_S + t_event, t0, FaultState.kPowerLoss)
     finally:
-        await call(source.set_voltage, NOMINAL_V)
+        await call(source.set_voltage, NOMINAL_MAINS_V)
 
     steps.step("9")
     await stimulus.apply(Action.DEMAND_CLEAR)
