@@ -18,12 +18,22 @@ from typing import Any
 
 import can
 
+from rig.ev_emulator.channels import (
+    CABLE_CHANNELS,
+    CP_CHANNELS,
+    DIODE_BYPASS,
+    PE_BREAK,
+    RCD_AC_30MA,
+    RCD_DC_6MA,
+    STATE_CHANNELS,
+)
 from rig.sim.plant import CP_STATES, Plant, PlantEdge
 
 log = logging.getLogger(__name__)
 
 ID_COMMAND, ID_STATUS, ID_PILOT, ID_EDGE, ID_IDENT = 0x300, 0x301, 0x302, 0x303, 0x3FF
-PP_CODE_SWITCH = {1: "pp_1500", 2: "pp_680", 3: "pp_220", 4: "pp_100"}
+PP_CODE_A = {1: 13, 2: 20, 3: 32, 4: 63}  # EVB_Command/EVB_Status pp_code -> cable rating, A (the contract's coding)
+PP_CODE_SWITCH = {code: CABLE_CHANNELS[amps] for code, amps in PP_CODE_A.items()}
 SWITCH_PP_CODE = {v: k for k, v in PP_CODE_SWITCH.items()}
 STATUS_PERIOD_S = 0.010
 
@@ -146,16 +156,13 @@ class CanEvBoard:
         if cp > 5:
             log.warning("EVB_Command with invalid cp_state %d ignored", cp)
             return
-        letter = CP_STATES[cp]
-        switches = {
-            "cp_connect": letter in "BCDE",
-            "s2_c": letter == "C",
-            "s2_d": letter == "D",
-            "cp_pe_short": letter == "E",
-            "diode_bypass": bool(cmd["diode_bypass"]),
-            "pe_break": bool(cmd["pe_break"]),
-            "rcd_ac_30ma": bool(cmd["rcd_ac_30ma"]),
-            "rcd_dc_6ma": bool(cmd["rcd_dc_6ma"]),
+        closed = STATE_CHANNELS.get(CP_STATES[cp], frozenset())  # F: the CP line disconnected, as in A
+        switches = {channel: channel in closed for channel in CP_CHANNELS}
+        switches |= {
+            DIODE_BYPASS: bool(cmd["diode_bypass"]),
+            PE_BREAK: bool(cmd["pe_break"]),
+            RCD_AC_30MA: bool(cmd["rcd_ac_30ma"]),
+            RCD_DC_6MA: bool(cmd["rcd_dc_6ma"]),
         }
         for code, name in PP_CODE_SWITCH.items():
             switches[name] = cmd["pp_code"] == code

@@ -10,7 +10,9 @@ change.
 Pilot circuit (hil-domain §1.1): the EVSE's ±12 V source behind R1 = 1 kΩ against the EV side: diode (0.7 V) then
 R2 = 2.74 kΩ to PE, S2 switching R3 = 1.3 kΩ (``s2_c``) or 270 Ω (``s2_d``) in parallel with R2. ``diode_bypass``
 shorts the diode, ``cp_pe_short`` shorts CP to PE, ``pe_break`` or an open ``cp_connect`` leave the CP line unloaded
-(the EVSE reads its own source voltage). The EV-side switch names are the wiring channels of docs/bench-protocols.md §3.
+(the EVSE reads its own source voltage). The EV-side switches are the EV emulator's channels
+(:mod:`rig.ev_emulator.channels`, docs/bench-protocols.md §3); the duty <-> current arithmetic is
+:mod:`rig.ev_emulator.pilot`'s and the mains default :mod:`rig.bench.mains`'.
 
 Residual current injection (``rcd_ac_30ma`` / ``rcd_dc_6ma``) is a test current through the EVSE's RCD sensor and
 flows independently of the contactor (so an EVSE that opens its contactor on the fault does not clear it itself).
@@ -27,6 +29,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from rig.bench.mains import NOMINAL_MAINS_HZ, NOMINAL_MAINS_V
+from rig.ev_emulator.channels import (
+    CP_CONNECT,
+    CP_PE_SHORT,
+    DIODE_BYPASS,
+    EV_CHANNELS,
+    PE_BREAK,
+    PP_OHM,
+    RCD_AC_30MA,
+    RCD_DC_6MA,
+    S2_C,
+    S2_D,
+)
+from rig.ev_emulator.pilot import duty_for_offer
+from rig.ev_emulator.pilot import duty_to_current as duty_to_current  # the EV's reading of the duty (re-exported)
+
 R1_OHM = 1000.0
 R2_OHM = 2740.0
 R3_C_OHM = 1300.0
@@ -34,60 +52,17 @@ R3_D_OHM = 270.0
 DIODE_V = 0.7
 SOURCE_V = 12.0
 PWM_HZ = 1000.0
-PP_OHM = {"pp_100": 100.0, "pp_220": 220.0, "pp_680": 680.0, "pp_1500": 1500.0}
-SWITCHES = (
-    "cp_connect",
-    "s2_c",
-    "s2_d",
-    "diode_bypass",
-    "cp_pe_short",
-    "pe_break",
-    "rcd_ac_30ma",
-    "rcd_dc_6ma",
-    *PP_OHM,
-)
+SWITCHES = EV_CHANNELS
+"""The plant's EV-side switches: the EV emulator's channels (PP resistors in :data:`PP_OHM`)."""
 CP_STATES = "ABCDEF"
 CP_STATE_INVALID = 15
 SIGNAL_IDS = {"PWM_ON": 1, "PWM_OFF": 2, "CONTACTOR_CLOSED": 3, "CONTACTOR_OPEN": 4, "CP_STATE": 5}
 MAX_EDGES = 10000
 
 
-def duty_to_current(duty_pct: float) -> float:
-    """EV-side reading of the PWM duty (IEC 61851-1 Annex A, as EVerest's ``duty_cycle_to_amps``).
-
-    Args:
-        duty_pct: duty cycle, % (0..100).
-
-    Returns:
-        Maximum current the EV may draw, A (0 outside the valid bands).
-    """
-    if duty_pct < 8.0:
-        return 0.0
-    if duty_pct < 10.0:
-        return 6.0
-    if duty_pct <= 85.0:
-        return duty_pct * 0.6
-    if duty_pct <= 96.0:
-        return (duty_pct - 64.0) * 2.5
-    if duty_pct <= 97.0:
-        return 80.0
-    return 0.0
-
-
-def current_to_duty(amps: float) -> float | None:
-    """EVSE-side duty for a current offer (IEC 61851-1: 6-51 A: I/0.6 %, 51-80 A: I/2.5 + 64 %).
-
-    Args:
-        amps: offered current, A.
-
-    Returns:
-        Duty cycle, % rounded to 0.1, or None below 6 A (no PWM).
-    """
-    if amps < 6.0:
-        return None
-    if amps <= 51.0:
-        return round(amps / 0.6, 1)
-    return round(min(amps, 80.0) / 2.5 + 64.0, 1)
+current_to_duty = duty_for_offer
+"""EVSE-side duty for a current offer as the virtual EVSE sends it: :func:`rig.ev_emulator.pilot.duty_for_offer`
+(the plant's name for it; the EV-side reading, :func:`duty_to_current`, is :mod:`rig.ev_emulator.pilot`'s too)."""
 
 
 def classify_cp(high_v: float | None) -> str | None:
@@ -164,16 +139,16 @@ def pilot_voltage(source_v: float, switches: dict[str, bool]) -> float:
     Returns:
         Voltage between CP and PE at the sense point, V.
     """
-    if switches["cp_pe_short"] and switches["cp_connect"]:
+    if switches[CP_PE_SHORT] and switches[CP_CONNECT]:
         return 0.0
-    if not switches["cp_connect"] or switches["pe_break"]:
+    if not switches[CP_CONNECT] or switches[PE_BREAK]:
         return source_v
     load = R2_OHM
-    if switches["s2_c"]:
+    if switches[S2_C]:
         load = load * R3_C_OHM / (load + R3_C_OHM)
-    if switches["s2_d"]:
+    if switches[S2_D]:
         load = load * R3_D_OHM / (load + R3_D_OHM)
-    if switches["diode_bypass"]:
+    if switches[DIODE_BYPASS]:
         return source_v * load / (load + R1_OHM)
     if source_v <= DIODE_V:
         return source_v  # diode blocks: no current, no drop across R1
@@ -209,8 +184,8 @@ class Plant:
         self.contactor_feedback_enabled = contactor_feedback
         # mains (AC source)
         self.ac_on = False
-        self.ac_setpoint_v = 230.0
-        self.ac_frequency_hz = 50.0
+        self.ac_setpoint_v = NOMINAL_MAINS_V
+        self.ac_frequency_hz = NOMINAL_MAINS_HZ
         self.ac_current_limit_a = 80.0
         self.program: ListProgram | None = None
         self.program_trigger_ns: int | None = None
@@ -436,7 +411,7 @@ class Plant:
 
     def residual_ma(self) -> tuple[float, float]:
         """Injected residual current (AC mA, DC mA)."""
-        return (30.0 if self.switches["rcd_ac_30ma"] else 0.0, 6.0 if self.switches["rcd_dc_6ma"] else 0.0)
+        return (30.0 if self.switches[RCD_AC_30MA] else 0.0, 6.0 if self.switches[RCD_DC_6MA] else 0.0)
 
     # ---- derived quantities ------------------------------------------------------------------------------
     def pilot(self) -> PilotLevels:
@@ -454,7 +429,7 @@ class Plant:
         """True when the EV closes S2 on an intact pilot loop (state C or D)."""
         sw = self.switches
         return (
-            sw["cp_connect"] and not sw["pe_break"] and not sw["cp_pe_short"] and (sw["s2_c"] or sw["s2_d"])
+            sw[CP_CONNECT] and not sw[PE_BREAK] and not sw[CP_PE_SHORT] and (sw[S2_C] or sw[S2_D])
         )
 
     def ev_current_a(self, t_ns: int | None = None) -> float:
@@ -462,7 +437,8 @@ class Plant:
         v = self.mains_v(t_ns)
         if not (self.contactor and v > 0 and self.ev_in_demand() and self.cp_mode == "pwm" and self.duty_pct):
             return 0.0
-        return max(0.0, min(duty_to_current(self.duty_pct), self.ev_max_current_a, self.ac_current_limit_a))
+        offered = duty_to_current(min(max(self.duty_pct, 0.0), 100.0))  # a duty beyond 0..100 % offers nothing
+        return max(0.0, min(offered, self.ev_max_current_a, self.ac_current_limit_a))
 
     def power_w(self) -> float:
         """Total active power to the EV now, W (unity power factor)."""

@@ -45,6 +45,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rig.bench.mains import NOMINAL_MAINS_HZ, NOMINAL_MAINS_V
 from rig.sim.plant import Plant
 
 if TYPE_CHECKING:
@@ -132,8 +133,8 @@ class VirtualBench:
             log_path=plant_log,
         )
         self.plant.temperature_c = float(pc.get("temperature_c", 25.0))
-        self.plant.ac_setpoint_v = float(pc.get("ac_voltage", 230.0))
-        self.plant.ac_frequency_hz = float(pc.get("ac_frequency", 50.0))
+        self.plant.ac_setpoint_v = float(pc.get("ac_voltage", NOMINAL_MAINS_V))
+        self.plant.ac_frequency_hz = float(pc.get("ac_frequency", NOMINAL_MAINS_HZ))
         self.plant.ac_on = bool(pc.get("ac_on", False))
         self.servers: dict[str, InstrumentServer] = {}
         self.addresses: dict[str, dict[str, Any]] = {}
