@@ -1,7 +1,9 @@
 """The virtual bench's physical plant: mains, pilot circuit, PP, residual current, contactor, EV load and meters.
 
-Everything runs on one plant clock, ``time.monotonic_ns()`` (the same clock as ``asyncio``'s loop time), so edges,
-list-program trigger times and energy integration share one time base with 1 ms accuracy. The plant is
+Everything runs on one plant clock, so edges, list-program trigger times and energy integration share one time base
+with 1 ms accuracy. The clock is injected (:class:`Clock`): the virtual bench runs on :class:`MonotonicClock`
+(``time.monotonic_ns()``, the same clock as ``asyncio``'s loop time, which schedules the list-program boundaries);
+tests drive the plant on a manual clock, on simulated time. The plant is
 event-driven: every input (an instrument server setting a relay, the EVSE reporting an output change, a list-program
 segment boundary) updates the state at an exact timestamp; energy is integrated piecewise-constant between those
 timestamps, so it is exact for the modelled load. Listeners (the EVSE link, the CAN board) are called after every
@@ -22,12 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from rig.bench.mains import NOMINAL_MAINS_HZ, NOMINAL_MAINS_V
 from rig.ev_emulator.channels import (
@@ -104,27 +107,65 @@ class PlantEdge:
         return SIGNAL_IDS[self.signal]
 
 
+class TimerHandle(Protocol):
+    """A scheduled call that can still be cancelled (``asyncio.TimerHandle`` is one)."""
+
+    def cancel(self) -> None:
+        """Do not make the call (no effect once made)."""
+        ...
+
+
+class Clock(Protocol):
+    """The plant's time base: what time it is, and a call at a later time (list-program segment boundaries)."""
+
+    def now_ns(self) -> int:
+        """Get the time, ns (monotonic: never goes back)."""
+        ...
+
+    def call_at(self, t_ns: int, callback: Callable[[], None]) -> TimerHandle:
+        """Call ``callback()`` once the clock reads ``t_ns`` or later; the handle cancels the call."""
+        ...
+
+
+class MonotonicClock:
+    """The real clock: ``time.monotonic_ns()``, and calls scheduled on the running asyncio loop (the same clock)."""
+
+    def now_ns(self) -> int:
+        """Get ``time.monotonic_ns()``, ns."""
+        return time.monotonic_ns()
+
+    def call_at(self, t_ns: int, callback: Callable[[], None]) -> TimerHandle:
+        """Schedule ``callback`` on the running loop at ``t_ns`` (must be called inside the running asyncio loop)."""
+        return asyncio.get_running_loop().call_at(t_ns / 1e9, callback)
+
+
 @dataclass
 class ListProgram:
     """A running AC list program: (voltage, dwell) segments from ``start_ns``."""
 
     steps: list[tuple[float, float]]
     start_ns: int
-    handles: list[asyncio.TimerHandle] = field(default_factory=list)
+    handles: list[TimerHandle] = field(default_factory=list)
+
+    def boundaries_ns(self) -> list[int]:
+        """End of each segment, ns (each dwell rounded to the ns once, so every use agrees on them)."""
+        ends, t = [], self.start_ns
+        for _, dwell in self.steps:
+            t += round(dwell * 1e9)
+            ends.append(t)
+        return ends
 
     @property
     def end_ns(self) -> int:
         """End of the last segment."""
-        return self.start_ns + int(sum(d for _, d in self.steps) * 1e9)
+        return self.boundaries_ns()[-1] if self.steps else self.start_ns
 
     def voltage_at(self, t_ns: int) -> float | None:
         """Programmed voltage at ``t_ns``, or None outside the program."""
         if t_ns < self.start_ns:
             return None
-        t = self.start_ns
-        for v, dwell in self.steps:
-            t += int(dwell * 1e9)
-            if t_ns < t:
+        for (v, _), end in zip(self.steps, self.boundaries_ns(), strict=True):
+            if t_ns < end:
                 return v
         return None
 
@@ -164,6 +205,7 @@ class Plant:
         tethered: with no PP resistor selected, report no PP (tethered cable) instead of an open PP.
         contactor_feedback: report the contactor's auxiliary contact to the EVSE.
         log_path: JSON-lines file receiving every plant state change (flushed per line).
+        clock: the time base (default :class:`MonotonicClock`, the real one).
     """
 
     def __init__(
@@ -174,10 +216,12 @@ class Plant:
         tethered: bool = True,
         contactor_feedback: bool = True,
         log_path: Path | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if phases not in (1, 3):
             raise ValueError("phases must be 1 or 3")
-        self.t0_ns = time.monotonic_ns()
+        self.clock: Clock = clock if clock is not None else MonotonicClock()
+        self.t0_ns = self.clock.now_ns()
         self.phases = phases
         self.ev_max_current_a = ev_max_current_a
         self.tethered = tethered
@@ -212,10 +256,9 @@ class Plant:
         self._recompute(self.t0_ns)
 
     # ---- clock -------------------------------------------------------------------------------------------
-    @staticmethod
-    def now_ns() -> int:
-        """Get the plant clock (``time.monotonic_ns``), ns."""
-        return time.monotonic_ns()
+    def now_ns(self) -> int:
+        """Get the plant clock, ns."""
+        return self.clock.now_ns()
 
     def board_ms(self, t_ns: int | None = None) -> int:
         """Plant time since the plant started, ms (uint32 wrap) — the clock of the Modbus module and CAN board."""
@@ -302,7 +345,8 @@ class Plant:
         self._change(lambda: setattr(self, "ac_current_limit_a", float(amps)))
 
     def run_program(self, steps: Sequence[tuple[float, float]]) -> int:
-        """Start a list program now (must be called inside the running asyncio loop).
+        """Start a list program now; its segment boundaries are calls on the plant clock (on the real clock: inside
+        the running asyncio loop).
 
         Args:
             steps: (voltage V, dwell s) segments; afterwards the output returns to the setpoint.
@@ -311,13 +355,10 @@ class Plant:
             Trigger time on the plant clock, ns.
         """
         self.cancel_program()
-        loop = asyncio.get_running_loop()
         start = self.now_ns()
         prog = ListProgram([(float(v), float(d)) for v, d in steps], start)
-        boundary = start
-        for _, dwell in prog.steps:
-            boundary += int(dwell * 1e9)
-            prog.handles.append(loop.call_at(boundary / 1e9, self._program_boundary, boundary))
+        for boundary in prog.boundaries_ns():
+            prog.handles.append(self.clock.call_at(boundary, functools.partial(self._program_boundary, boundary)))
         self._update(start)
         self.program = prog
         self.program_trigger_ns = start

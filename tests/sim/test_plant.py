@@ -1,12 +1,15 @@
-"""Plant physics: pilot levels, duty <-> current, energy integration, faults reaching the EVSE inputs."""
+"""Plant physics: pilot levels, duty <-> current, faults reaching the EVSE inputs; timing (list programs, the EVSE's
+PWM and contactor delays, an RCD trip, energy integration) on a manual clock, with exact expectations."""
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 import pytest
 
+from rig.sim.daq import KeysightDaq970a
 from rig.sim.plant import Plant, current_to_duty, duty_to_current
+from tests.sim.manual_clock import ManualClock
 
 NOMINAL = {"A": 12.0, "B": 8.98, "C": 5.99, "D": 2.93, "E": 0.0}
 
@@ -92,43 +95,166 @@ def test_ev_draws_min_of_pwm_and_own_limit() -> None:
     assert three.power_w() == pytest.approx(3 * 230 * 16.02)
 
 
-async def test_energy_integration_over_a_load_profile() -> None:
-    plant = Plant(ev_max_current_a=80)
+MS = 1_000_000  # ns
+
+
+def on_clock(**kwargs: Any) -> tuple[Plant, ManualClock]:
+    """A plant on simulated time, mains on, at the plant's first instant."""
+    clock = ManualClock()
+    plant = Plant(clock=clock, **kwargs)
     plant.set_ac_output(True)
+    return plant, clock
+
+
+def test_energy_integration_over_a_load_profile() -> None:
+    plant, clock = on_clock(ev_max_current_a=80)
     ev(plant, "C")
     expected_j = 0.0
-    profile = [(53.3, 0.3), (26.7, 0.2), (None, 0.15), (80.0, 0.25)]
-    t_prev = plant.now_ns()
-    power = 0.0
-    for duty, hold in profile:
+    for duty, hold in [(53.3, 0.3), (26.7, 0.2), (None, 0.15), (80.0, 0.25)]:
         plant.set_evse_outputs("pwm" if duty else "+12V", duty, bool(duty))
-        t = plant.now_ns()
-        expected_j += power * (t - t_prev) / 1e9
-        t_prev, power = t, plant.power_w()
-        await asyncio.sleep(hold)
-    # a sag in the middle of the last segment via the list program
-    t_trig = plant.run_program([(180.0, 0.1), (0.0, 0.05)])
-    expected_j += power * (t_trig - t_prev) / 1e9
-    await asyncio.sleep(0.3)
+        clock.advance(hold)
+        expected_j += 230.0 * (duty_to_current(duty) if duty else 0.0) * hold
+    assert plant.energy_wh() * 3600 == pytest.approx(expected_j, rel=1e-12)
+    # a sag, then a dropout in the middle of the last segment (the dropout draws nothing), then back to 230 V
     amps = duty_to_current(80.0)
-    expected_j += 180.0 * amps * 0.1  # the dropout draws nothing
-    t_end = plant.now_ns()
-    expected_j += 230.0 * amps * (t_end - (t_trig + 150_000_000)) / 1e9
-    assert plant.energy_wh(t_end) * 3600 == pytest.approx(expected_j, rel=0.005)
+    t_trig = plant.run_program([(180.0, 0.1), (0.0, 0.05)])
+    clock.advance(0.3)
+    expected_j += 180.0 * amps * 0.1 + 0.0 * 0.05 + 230.0 * amps * 0.15
+    assert plant.energy_wh() * 3600 == pytest.approx(expected_j, rel=1e-12)
     assert plant.program is None and plant.mains_v() == 230.0
+    assert plant.now_ns() - t_trig == 300 * MS
 
 
-async def test_list_program_timeline_and_evse_inputs() -> None:
-    plant = Plant()
-    plant.set_ac_output(True)
+def test_list_program_timeline_and_evse_inputs() -> None:
+    plant, clock = on_clock()
     seen: list[tuple[int, float]] = []
     plant.add_listener(lambda p: seen.append((p.now_ns(), p.evse_inputs()["mains_v"])))
     t0 = plant.run_program([(190.0, 0.05), (0.0, 0.05), (260.0, 0.05)])
-    await asyncio.sleep(0.2)
-    values = [v for _, v in seen]
-    assert values == [190.0, 0.0, 260.0, 230.0]
-    times = [(t - t0) / 1e6 for t, _ in seen]
-    assert times[1] == pytest.approx(50, abs=5) and times[3] == pytest.approx(150, abs=5)
+    assert clock.pending() == [t0 + 50 * MS, t0 + 100 * MS, t0 + 150 * MS]
+    clock.advance(0.2)
+    assert [((t - t0) // MS, v) for t, v in seen] == [(0, 190.0), (50, 0.0), (100, 260.0), (150, 230.0)]
+    assert plant.program is None and clock.pending() == []
+
+
+def test_cancelled_program_makes_no_further_change() -> None:
+    plant, clock = on_clock()
+    plant.run_program([(190.0, 0.05), (0.0, 0.05)])
+    clock.advance(0.01)
+    plant.cancel_program()
+    assert plant.mains_v() == 230.0 and clock.pending() == []
+    seen: list[float] = []
+    plant.add_listener(lambda p: seen.append(p.mains_v()))
+    clock.advance(1.0)
+    assert seen == []
+
+
+@pytest.mark.parametrize("dwells", [[1.265, 0.619, 1.676], [0.3, 0.7], [0.001]])
+def test_program_ends_at_its_last_boundary(dwells: list[float]) -> None:
+    """The program is over at its last segment boundary, whatever the rounding of the dwells to ns."""
+    plant, clock = on_clock()
+    t0 = plant.run_program([(200.0, d) for d in dwells])
+    clock.advance_to(clock.pending()[-1])
+    assert plant.program is None and plant.mains_v() == 230.0
+    assert plant.now_ns() - t0 == sum(round(d * 1e9) for d in dwells)
+
+
+# EVSE hardware timing as the virtual EVSE's `hardware` options set it (ms): the plant stamps what the EVSE does
+# when it does it; the EVSE's reactions are scheduled on the plant's clock.
+PWM_START_MS, CONTACTOR_CLOSE_MS, CONTACTOR_OPEN_MS, RCD_TRIP_MS = 100, 200, 20, 25
+
+
+def evse_after(plant: Plant, clock: ManualClock, delay_ms: int, mode: str, duty: float | None, contactor: bool) -> int:
+    """The EVSE sets its outputs ``delay_ms`` after now; returns that time."""
+    t = clock.now_ns() + delay_ms * MS
+    clock.call_at(t, lambda: plant.set_evse_outputs(mode, duty, contactor))
+    return t
+
+
+def test_pwm_and_contactor_delays_on_the_daq_edge_log() -> None:
+    """The DAQ's edge log shows the EVSE's PWM start, contactor close and open delays exactly."""
+    plant, clock = on_clock()
+    daq = KeysightDaq970a(plant, {}, {"cp_connect": 1, "s2_c": 2, "pp_220": 10})
+    daq.handle_line("ROUT:CLOS (@110)")  # PP 220 ohm: 32 A cable
+    daq.handle_line("SENS:EDGE:CLE")  # forgets the edges up to now: the plug-in comes 1 ms later
+    clock.advance(0.001)
+    daq.handle_line("ROUT:CLOS (@101)")  # B
+    evse_after(plant, clock, PWM_START_MS, "pwm", 53.3, False)
+    clock.advance(0.3)
+    assert daq.handle_line("SENS:PWM:DUTY? (@301)") == "53.3"
+    daq.handle_line("ROUT:CLOS (@102)")  # C
+    t_close = evse_after(plant, clock, CONTACTOR_CLOSE_MS, "pwm", 53.3, True)
+    clock.advance(0.7)
+    daq.handle_line("ROUT:OPEN (@102)")  # back to B
+    t_open = evse_after(plant, clock, CONTACTOR_OPEN_MS, "pwm", 53.3, False)
+    clock.advance(0.1)
+    edges = []
+    for i in range(int(daq.handle_line("SENS:EDGE:COUN?") or 0)):
+        signal, t_s, level = (daq.handle_line(f"SENS:EDGE:DATA? {i}") or "").split(",")
+        edges.append((signal, round(float(t_s) * 1000), int(level)))
+    t0_ms = edges[0][1]
+    assert [(sig, t - t0_ms, level) for sig, t, level in edges] == [
+        ("CP_STATE", 0, 1),
+        ("PWM_ON", PWM_START_MS, 1),
+        ("CP_STATE", 300, 2),
+        ("CONTACTOR_CLOSED", 300 + CONTACTOR_CLOSE_MS, 1),
+        ("CP_STATE", 1000, 1),
+        ("CONTACTOR_OPEN", 1000 + CONTACTOR_OPEN_MS, 0),
+    ]
+    # 32 A offered, the EV draws until it opens S2 (the contactor opens later, with nothing flowing)
+    assert plant.energy_wh() * 3600 == pytest.approx(230.0 * duty_to_current(53.3) * 0.5, rel=1e-12)
+    assert (t_open - t_close) // MS == 520
+
+
+def test_residual_current_trip_opens_the_contactor_and_stays_injected() -> None:
+    plant, clock = on_clock()
+    ev(plant, "C")
+    plant.set_evse_outputs("pwm", 26.7, True)
+    clock.advance(1.0)
+    plant.set_switches({"rcd_ac_30ma": True})
+    t_inject = plant.now_ns()
+    assert plant.evse_inputs()["residual_ma_ac"] == 30.0
+    t_trip = evse_after(plant, clock, RCD_TRIP_MS, "-12V", None, False)
+    clock.advance(1.0)
+    opened = [e for e in plant.edges if e.signal == "CONTACTOR_OPEN"]
+    assert [e.t_ns - t_inject for e in opened] == [RCD_TRIP_MS * MS] and opened[0].t_ns == t_trip
+    assert plant.evse_inputs()["residual_ma_ac"] == 30.0, "the test current does not flow through the contactor"
+    assert plant.energy_wh() * 3600 == pytest.approx(230.0 * duty_to_current(26.7) * (1.0 + RCD_TRIP_MS / 1000))
+
+
+def test_evse_output_is_stamped_at_the_evse_time_not_its_arrival() -> None:
+    plant, clock = on_clock()
+    ev(plant, "C")
+    plant.set_evse_outputs("pwm", 26.7, False)
+    clock.advance(1.0)
+    t_evse = clock.now_ns()
+    clock.advance(0.003)  # the output event arrives 3 ms after the EVSE changed the output
+    plant.set_evse_outputs("pwm", 26.7, True, t_ns=t_evse)
+    assert plant.edges[-1].signal == "CONTACTOR_CLOSED" and plant.edges[-1].t_ns == t_evse
+    clock.advance(0.997)
+    assert plant.energy_wh() * 3600 == pytest.approx(230.0 * duty_to_current(26.7) * 1.0, rel=1e-12)
+    # a stamp before the plant's last change is clamped to it: time never goes back
+    plant.set_switches({"pp_220": True})
+    t_change = clock.now_ns()
+    plant.set_evse_outputs("pwm", 26.7, False, t_ns=t_change - 10 * MS)
+    assert plant.edges[-1].signal == "CONTACTOR_OPEN" and plant.edges[-1].t_ns == t_change
+
+
+def test_mains_loss_drops_the_contactor_at_that_instant() -> None:
+    plant, clock = on_clock()
+    ev(plant, "C")
+    plant.set_evse_outputs("pwm", 26.7, True)
+    clock.advance(0.5)
+    plant.set_ac_output(False)
+    assert (plant.edges[-1].signal, plant.edges[-1].t_ns) == ("CONTACTOR_OPEN", clock.now_ns())
+    clock.advance(0.5)
+    assert plant.energy_wh() * 3600 == pytest.approx(230.0 * duty_to_current(26.7) * 0.5, rel=1e-12)
+
+
+def test_board_clock_counts_ms_since_the_plant_started() -> None:
+    plant, clock = on_clock()
+    clock.advance(1.2345)
+    assert plant.board_ms() == 1234
+    assert plant.board_ms(plant.t0_ns + (2**32 + 7) * MS) == 7, "uint32 wrap"
 
 
 def test_faults_reach_evse_inputs(tmp_path) -> None:  # type: ignore[no-untyped-def]
