@@ -27,6 +27,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
 def cmd_check(args: argparse.Namespace) -> int:
     """Open every role (on the virtual bench its servers are started first), print identity and one reading."""
     from rig.dut import dut_for
+    from rig.instruments.registry import driver_info
     from rig.session import open_bench, run_in_sandbox
 
     cfg, _ = common.load(args)
@@ -38,7 +39,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     with open_bench(cfg) as bench:
         bench.install_signal_handlers()
         for role in bench.roles:
-            print(f"{role:<12} {cfg.instruments[role].driver:<20} {bench.address(role)}", flush=True)
+            driver = cfg.instruments[role].driver
+            print(f"{role:<12} {driver:<20} {bench.address(role)}", flush=True)
+            print(f"{'':<12} driver: {driver_info(driver).describe()}", flush=True)
             print(f"{'':<12} identity: {bench.identities[role]}", flush=True)
             print(f"{'':<12} {_one_reading(bench.role(role))}", flush=True)
     print(f"rig: bench check passed: {len(cfg.instruments)} instrument(s) answered; bench left in its safe state")
