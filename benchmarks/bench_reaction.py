@@ -1,4 +1,4 @@
-"""Benchmark: EVSE reaction times measured through the EV emulator on the virtual bench (issue 3, Speed).
+"""Benchmark: EVSE reaction times measured through the EV emulator on the virtual bench.
 
 Run as root: ``.venv/bin/python benchmarks/bench_reaction.py [--reps N] [--no-load]``. Inside a run sandbox it starts
 the virtual EVSE (with its hardware port), the virtual bench of the default ``rig.yaml`` and the Bench (instruments

@@ -1,4 +1,4 @@
-"""Full-suite duration vs the waits the test plan imposes (the speed target of issue 4: at most 10 s more).
+"""Full-suite duration vs the waits the test plan imposes (the speed target: at most 10 s more).
 
     sudo .venv/bin/python benchmarks/bench_suite.py [--run-dir reports/<run>] [-- extra rig run arguments]
 

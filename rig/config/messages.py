@@ -31,7 +31,7 @@ _EXPECTED = {
 }
 
 
-class LocatedErrors(ValueError):  # noqa: N818 - a carrier of problems, raised inside pydantic validators
+class LocatedErrors(ValueError):  # a carrier of problems, raised inside pydantic validators
     """Problems found by a cross-field validator, each at its own path relative to the validated section.
 
     Raised from a ``model_validator(mode="after")``; pydantic keeps the exception in the error's context and

@@ -16,7 +16,7 @@ Modes:
     manual: an operator at a terminal does what the prompt says and presses Enter (:class:`ManualStimulus`); the
         same fallback to test event triggers applies.
 
-Physical meaning of the actions in ``emulator`` mode (IEC 61851-1, ``/work/shared/reference/hil-domain.md`` §1):
+Physical meaning of the actions in ``emulator`` mode (IEC 61851-1 Annex A: control pilot states and circuit):
 
 =====================  ===============================================================================================
 INSTALL                the EVSE is installed and powered: AC source output on at nominal mains (230 V, 50 Hz) if it is
@@ -74,7 +74,7 @@ log = logging.getLogger("rig.stimulus")
 MODES = ("trigger", "emulator", "manual")
 
 
-class StimulusUnavailable(Exception):  # noqa: N818 - the name other modules already use
+class StimulusUnavailable(Exception):
     """The mode cannot produce this stimulus; the message says why (shown as the skip reason)."""
 
 

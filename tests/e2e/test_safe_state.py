@@ -1,4 +1,4 @@
-"""Safe state on a killed run: `rig run` interrupted mid charging session leaves the plant safe (issue 3, item 5/7).
+"""Safe state on a killed run: `rig run` interrupted mid charging session leaves the plant safe.
 
 The run executes ``tests/e2e/bench_cases/test_hold_charging.py``, which starts a physical charging session on the
 virtual bench (EV emulator B then C, EnableCharging over Matter, contactor closed, 16 A flowing) and holds it. Once

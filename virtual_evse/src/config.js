@@ -72,7 +72,7 @@ export function loadConfig(path = process.env.VEVSE_CONFIG) {
     }
     const cfg = { ...DEFAULTS, ...raw };
     cfg.optional = { ...DEFAULTS.optional, ...(raw.optional ?? {}) };
-    // accept the spelling used in the brief (approximateEvEfficiency / approximateEVEfficiency)
+    // accept both spellings of the flag (approximateEvEfficiency / approximateEVEfficiency, as the attribute is named)
     if (raw.optional && "approximateEVEfficiency" in raw.optional) {
         cfg.optional.approximateEvEfficiency = !!raw.optional.approximateEVEfficiency;
     }

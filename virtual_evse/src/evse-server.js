@@ -40,7 +40,7 @@ function evseBase(cfg) {
             child.access = "O";
         }
     }
-    // SetTargets list sizes are checked by the firmware so that > 10 targets answers RESOURCE_EXHAUSTED (§4.1)
+    // SetTargets list sizes are checked by the firmware so that > 10 targets answers RESOURCE_EXHAUSTED (as the SDK's energy-evse-server)
     const stripMax = model => {
         for (const c of model.children ?? []) {
             if (c.name === "ChargingTargets") c.constraint = "max 65535";
@@ -66,7 +66,7 @@ export function createEvseServer(rt) {
             const s = this.state;
             const p = rt.store.data;
             const fw = rt.fw;
-            // --- boot: non-volatile values from the firmware store, volatile values reset (trap 12) ---
+            // --- boot: non-volatile values from the firmware store, volatile values reset (matter.js keeps attribute values in its storage) ---
             if (p.circuitCapacity === undefined) rt.store.set({ circuitCapacity: cfg.hardware.circuitCapacity });
             if (p.userMaximumChargeCurrent === undefined) rt.store.set({ userMaximumChargeCurrent: p.circuitCapacity });
             s.state = St.NotPluggedIn;
@@ -87,7 +87,7 @@ export function createEvseServer(rt) {
                 s.batteryCapacity = null;
             }
             if (cfg.has("PNC")) s.vehicleId = null;
-            // §4.5 boot rule
+            // boot rule of the SDK's EnergyEvseDelegateImpl (ChargingEnabledUntil in the past = Disabled)
             const chOk = p.chargingEnabledUntil === null || p.chargingEnabledUntil > nowS();
             const diOk = v2x && (p.dischargingEnabledUntil === null || p.dischargingEnabledUntil > nowS());
             s.supplyState = chOk && diOk ? Sup.Enabled : chOk ? Sup.ChargingEnabled : diOk ? Sup.DischargingEnabled : Sup.Disabled;
@@ -255,7 +255,7 @@ export function createEvseServer(rt) {
             this.emitEvent("energyTransferStopped", payload);
         }
 
-        // ------------------------------------------------------------------ hardware API (§4.2)
+        // ------------------------------------------------------------------ hardware API (SDK EnergyEvseDelegateImpl HwSet*)
         hwSetState(newHw) {
             const fw = rt.fw;
             const old = fw.hwState;
@@ -404,7 +404,7 @@ export function createEvseServer(rt) {
             this.recomputeSchedule();
         }
 
-        // ------------------------------------------------------------------ commands (§4.3)
+        // ------------------------------------------------------------------ commands (SDK EnergyEvseDelegateImpl)
         disable() {
             const s = this.state;
             if (s.faultState !== Flt.NoError || s.supplyState === Sup.DisabledDiagnostics) {
@@ -494,7 +494,7 @@ export function createEvseServer(rt) {
             this.recomputeSchedule();
         }
 
-        // ------------------------------------------------------------------ ChargingEnabledUntil expiry (§4.5)
+        // ------------------------------------------------------------------ ChargingEnabledUntil expiry (SDK EnergyEvseDelegateImpl)
         /** Returns ms until the next check is due, or null when no timer is needed. Applies expiries first. */
         checkExpiry() {
             const s = this.state;

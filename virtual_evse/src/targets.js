@@ -97,7 +97,7 @@ export function mergeSchedules(existing, incoming) {
 }
 
 /**
- * NextCharge* computation (§4.7). Returns the four attribute values (epoch values in Unix seconds, matter.js
+ * NextCharge* computation (as the SDK's EVSEManufacturerImpl). Returns the four attribute values (epoch values in Unix seconds, matter.js
  * converts to the Matter epoch on the wire).
  */
 export function computeNextCharge({ schedules, pluggedIn, supplyState, maxChargeCurrent, mainsMv, soc, socFeature, batteryCapacity, nowMs = Date.now() }) {

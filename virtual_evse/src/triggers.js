@@ -1,4 +1,4 @@
-// Test event triggers (GeneralDiagnostics.TestEventTrigger) of the Energy EVSE (eevse-conformance.md §1.6).
+// Test event triggers (GeneralDiagnostics.TestEventTrigger) of the Energy EVSE (codes of the SDK's EnergyEvseTestEventTriggerHandler.h).
 import { Status, StatusResponseError } from "@matter/main/types";
 import { Flt, HW } from "./evse-server.js";
 
