@@ -9,7 +9,7 @@ segment boundary) updates the state at an exact timestamp; energy is integrated 
 timestamps, so it is exact for the modelled load. Listeners (the EVSE link, the CAN board) are called after every
 change.
 
-Pilot circuit (hil-domain §1.1): the EVSE's ±12 V source behind R1 = 1 kΩ against the EV side: diode (0.7 V) then
+Pilot circuit (IEC 61851-1 Annex A): the EVSE's ±12 V source behind R1 = 1 kΩ against the EV side: diode (0.7 V) then
 R2 = 2.74 kΩ to PE, S2 switching R3 = 1.3 kΩ (``s2_c``) or 270 Ω (``s2_d``) in parallel with R2. ``diode_bypass``
 shorts the diode, ``cp_pe_short`` shorts CP to PE, ``pe_break`` or an open ``cp_connect`` leave the CP line unloaded
 (the EVSE reads its own source voltage). The EV-side switches are the EV emulator's channels
