@@ -5,7 +5,8 @@ EVSE's physical inputs), subscribes to outputs and then pushes the changed input
 the meter every ``meter_period_s``). Output events carry ``t_wall_ms`` (the EVSE's ``performance.timeOrigin +
 performance.now()``); it is mapped to the plant clock with the offset between ``time.time_ns`` and
 ``time.monotonic_ns`` measured at connect, so edges are stamped when the EVSE changed its output, not when the
-message arrived.
+message arrived. That mapping needs the plant on its real clock (:class:`rig.sim.plant.MonotonicClock`); on another
+clock an output is stamped when it arrives (on the plant's clock).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from rig.sim.plant import Plant
+from rig.sim.plant import MonotonicClock, Plant
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ class EvseLink:
                 if not self._reconnecting:  # the EVSE restarts (power cycle): attach again when it is back
                     self._tasks.append(asyncio.create_task(self._reconnect()))
                 return
-            recv_ns = time.monotonic_ns()
+            recv_ns = self.plant.now_ns()
             try:
                 msg = json.loads(line)
             except ValueError:
@@ -235,7 +236,7 @@ class EvseLink:
 
     def _map_time(self, t_wall_ms: float | None, recv_ns: int) -> int:
         """EVSE wall-clock timestamp → plant clock; the receive time if absent or implausible."""
-        if t_wall_ms is None:
+        if t_wall_ms is None or not isinstance(self.plant.clock, MonotonicClock):
             return recv_ns
         t_ns = int(float(t_wall_ms) * 1e6) - self.offset_ns
         self.latencies_ms.append((recv_ns - t_ns) / 1e6)

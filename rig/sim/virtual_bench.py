@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rig.bench.mains import NOMINAL_MAINS_HZ, NOMINAL_MAINS_V
-from rig.sim.plant import Plant
+from rig.sim.plant import Clock, Plant
 
 if TYPE_CHECKING:
     from rig.sim.evse_link import EvseLink
@@ -117,9 +117,17 @@ class VirtualBench:
         spec: the bench spec (module docstring).
         evse_port: the virtual EVSE's hardware-port socket; None = no EVSE attached.
         plant_log: JSON-lines plant state log.
+        clock: the plant's clock (default: the real one; tests drive the servers on simulated time).
     """
 
-    def __init__(self, spec: dict[str, Any], evse_port: Path | None = None, plant_log: Path | None = None) -> None:
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        evse_port: Path | None = None,
+        plant_log: Path | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         check_spec(spec)
         self.spec = spec
         self.evse_port = evse_port
@@ -131,6 +139,7 @@ class VirtualBench:
             tethered=bool(pc.get("tethered", True)),
             contactor_feedback=bool(pc.get("contactor_feedback", True)),
             log_path=plant_log,
+            clock=clock,
         )
         self.plant.temperature_c = float(pc.get("temperature_c", 25.0))
         self.plant.ac_setpoint_v = float(pc.get("ac_voltage", NOMINAL_MAINS_V))

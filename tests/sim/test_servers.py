@@ -18,13 +18,14 @@ from pymodbus.client import AsyncModbusTcpClient
 from rig.sim.can_board import encode_command, unpack
 from rig.sim.daq import duty_from_waveform
 from rig.sim.virtual_bench import VirtualBench
+from tests.sim.manual_clock import ManualClock
 
 WIRING = {"cp_connect": 1, "s2_c": 2, "pp_220": 10}
 SPEC = {"plant": {"ac_on": True}, "roles": {
     "grid": {"driver": "scpi_ac_source"}, "chroma": {"driver": "chroma_61500"}, "wt": {"driver": "yokogawa_wt"},
     "daq": {"driver": "keysight_daq970a", "wiring": WIRING}, "sdm": {"driver": "eastron_sdm630"},
     "em": {"driver": "carlo_gavazzi_em340"}, "io": {"driver": "modbus_relay_io", "wiring": WIRING},
-    "ev": {"driver": "can_ev_board", "params": {"port": 43191}}}}
+    "ev": {"driver": "can_ev_board", "channel": "rig-test-servers", "params": {"interface": "virtual"}}}}
 
 
 async def scpi(port: int, *lines: str) -> list[str]:
@@ -39,7 +40,8 @@ async def scpi(port: int, *lines: str) -> list[str]:
 
 
 async def test_scpi_servers() -> None:
-    bench = VirtualBench(SPEC)
+    clock = ManualClock()  # the plant on simulated time: the list program moves only when the test moves it
+    bench = VirtualBench(SPEC, clock=clock)
     roles = (await bench.start())["roles"]
     try:
         g = roles["grid"]["port"]
@@ -47,8 +49,10 @@ async def test_scpi_servers() -> None:
         assert await scpi(g, "NOPE 1", "SYST:ERR?", "SYST:ERR?") == ['-113,"Undefined header"', '0,"No error"']
         ans = await scpi(g, "VOLT 231", "VOLT?", "OUTP?", "LIST:VOLT 0,190", "LIST:DWEL 0.05,0.05", "VOLT:MODE LIST",
                          "TRIG:TRAN:SOUR BUS", "INIT:TRAN", "*TRG", "MEAS:VOLT:AC?", "LIST:TRIG:TIME?")
-        assert ans[:3] == ["231", "1", "0"] and abs(float(ans[3]) - bench.plant.now_ns() / 1e9) < 1
-        await asyncio.sleep(0.12)
+        assert ans == ["231", "1", "0", f"{clock.now_ns() / 1e9:.6f}"]
+        clock.advance(0.05)
+        assert (await scpi(g, "MEAS:VOLT:AC?")) == ["190"]
+        clock.advance(0.05)
         assert (await scpi(g, "MEAS:VOLT:AC?")) == ["231"]
         c = roles["chroma"]["port"]
         ans = await scpi(c, "SOUR:VOLT:LEV:IMM:AC 229", "SOUR:VOLT:AC?", "OUTP:MODE LIST", "SOUR:LIST:DWEL 0.05",
@@ -78,8 +82,10 @@ async def test_scpi_servers() -> None:
 
 
 async def test_modbus_servers() -> None:
-    bench = VirtualBench(SPEC)
+    clock = ManualClock()
+    bench = VirtualBench(SPEC, clock=clock)
     roles = (await bench.start())["roles"]
+    clock.advance(0.001)  # the edge log starts empty at the bench's start; the EV comes after it
     try:
         io = AsyncModbusTcpClient("127.0.0.1", port=roles["io"]["port"])
         await io.connect()
@@ -94,14 +100,14 @@ async def test_modbus_servers() -> None:
         assert (await io.read_input_registers(0x20, count=1, device_id=1)).registers == [0]
         io.close()
         bench.plant.set_evse_outputs("pwm", 26.7, True)
-        await asyncio.sleep(0.2)
+        clock.advance(60.0)  # a minute of charging at 16 A
         sdm = AsyncModbusTcpClient("127.0.0.1", port=roles["sdm"]["port"])
         await sdm.connect()
         r = (await sdm.read_input_registers(0x0006, count=2, device_id=1)).registers
         assert sdm.convert_from_registers(r, sdm.DATATYPE.FLOAT32) == pytest.approx(16.02, abs=0.01)
         r = (await sdm.read_input_registers(0x0048, count=2, device_id=1)).registers
         kwh = sdm.convert_from_registers(r, sdm.DATATYPE.FLOAT32)
-        assert kwh == pytest.approx(bench.plant.energy_wh() / 1000, rel=0.05)
+        assert kwh == pytest.approx(230 * 16.02 * 60 / 3600 / 1000, rel=1e-6)
         assert (await sdm.read_holding_registers(0xFC02, count=1, device_id=1)).registers == [0x0070]
         sdm.close()
         em = AsyncModbusTcpClient("127.0.0.1", port=roles["em"]["port"])
