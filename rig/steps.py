@@ -86,7 +86,7 @@ class Measurement:
     unit: str = ""
     low: float | None = None
     high: float | None = None
-    expected: Any = None
+    expected: MeasuredValue = None
 
     @property
     def has_limits(self) -> bool:
@@ -329,7 +329,7 @@ class StepRunner:
         unit: str = "",
         low: float | None = None,
         high: float | None = None,
-        expected: Any = None,
+        expected: MeasuredValue = None,
     ) -> Measurement:
         """Record a measurement on the step in progress and judge it.
 
