@@ -17,10 +17,10 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, Generic, TypeVar
 
 from rig.errors import InstrumentError
-from rig.instruments.registers import describe_request
+from rig.instruments.registers import RequestPayload, describe_request
 from rig.instruments.transport import log_exchange
 
 
@@ -44,10 +44,19 @@ class Fail:
     message: str = "Modbus exception response 2 (illegal data address)"
 
 
-class _Scripted:
+MessageEntry = tuple[str, str] | tuple[str, str, "str | _Timeout"]
+"""``(">", command)`` or ``("?", command, answer)``."""
+RegisterEntry = tuple[str, int, "RequestPayload | Fail"]
+"""``(fc, address, values read | value(s) written | Fail(...))``."""
+FrameEntry = tuple[str, int, bytes] | tuple[str, int, bytes, str | float]
+"""``("send", id, data[, "remote"])`` or ``("recv", id, data[, timestamp])``."""
+E = TypeVar("E", bound=tuple[object, ...])
+
+
+class _Scripted(Generic[E]):
     """Common part: script bookkeeping, open/close, mismatch recording."""
 
-    def __init__(self, script: Sequence[tuple[Any, ...]], role: str, address: str, timeout_s: float) -> None:
+    def __init__(self, script: Sequence[E], role: str, address: str, timeout_s: float) -> None:
         self.role = role
         self.address = address
         self.timeout_s = timeout_s
@@ -55,7 +64,7 @@ class _Scripted:
         self.is_open = False
         self.opened = 0
         self.closed = 0
-        self._script = list(script)
+        self._script: list[E] = list(script)
         self._pos = 0
         self._failure: ScriptMismatchError | None = None
 
@@ -76,7 +85,7 @@ class _Scripted:
             self._failure = failure
         return failure
 
-    def _next(self, got: str) -> tuple[Any, ...]:
+    def _next(self, got: str) -> E:
         if self._failure is not None:
             raise self._failure
         if self._pos >= len(self._script):
@@ -86,7 +95,7 @@ class _Scripted:
         return entry
 
     @property
-    def remaining(self) -> list[tuple[Any, ...]]:
+    def remaining(self) -> list[E]:
         """Get the script entries not yet exchanged."""
         return self._script[self._pos :]
 
@@ -98,12 +107,12 @@ class _Scripted:
             raise ScriptMismatchError(f"{self.role}: script not finished, still expected: {self.remaining}")
 
 
-class ScriptedMessageTransport(_Scripted):
+class ScriptedMessageTransport(_Scripted[MessageEntry]):
     """MessageTransport replaying ``(">", command)`` writes and ``("?", command, answer)`` queries."""
 
     def __init__(
         self,
-        script: Sequence[tuple[str, str] | tuple[str, str, str | _Timeout]],
+        script: Sequence[MessageEntry],
         *,
         role: str = "scripted",
         address: str = "SCRIPTED::INSTR",
@@ -123,7 +132,7 @@ class ScriptedMessageTransport(_Scripted):
         """Send one command line and return the scripted answer (must be the next scripted query)."""
         self.last_command = command
         entry = self._next(f"query {command!r}")
-        if entry[0] != "?" or entry[1] != command:
+        if entry[0] != "?" or entry[1] != command or len(entry) != 3:
             raise self._fail(f"expected {_describe_msg(entry)}, got query {command!r}")
         answer = entry[2]
         if isinstance(answer, _Timeout):
@@ -134,14 +143,14 @@ class ScriptedMessageTransport(_Scripted):
         return str(answer)
 
 
-def _describe_msg(entry: tuple[Any, ...]) -> str:
+def _describe_msg(entry: MessageEntry) -> str:
     return f"write {entry[1]!r}" if entry[0] == ">" else f"query {entry[1]!r}"
 
 
 _READS = {"fc01", "fc03", "fc04"}
 
 
-class ScriptedRegisterTransport(_Scripted):
+class ScriptedRegisterTransport(_Scripted[RegisterEntry]):
     """RegisterTransport replaying ``(fc, address, value(s))`` entries.
 
     ``fc`` is ``"fc01"``/``"fc03"``/``"fc04"`` (reads: the values returned, their count is the count expected) or
@@ -151,7 +160,7 @@ class ScriptedRegisterTransport(_Scripted):
 
     def __init__(
         self,
-        script: Sequence[tuple[str, int, Any]],
+        script: Sequence[RegisterEntry],
         *,
         role: str = "scripted",
         address: str = "scripted:502/unit1",
@@ -159,57 +168,66 @@ class ScriptedRegisterTransport(_Scripted):
     ) -> None:
         super().__init__(script, role, address, timeout_s)
 
-    def _exchange(self, fc: str, address: int, payload: Any, read: bool) -> Any:
+    def _expect(self, fc: str, address: int, payload: RequestPayload, read: bool) -> RequestPayload:
+        """Check the next entry against this request; return its values (raise for ``Fail``)."""
         self.last_command = describe_request(fc, address, payload, read)
-        entry = self._next(self.last_command)
-        fc_e, addr_e, value_e = entry
+        fc_e, addr_e, value_e = self._next(self.last_command)
+        if isinstance(value_e, Fail):
+            if fc_e != fc or addr_e != address:
+                raise self._fail(f"expected {fc_e} 0x{addr_e:04X} (failing), got {self.last_command}")
+            log_exchange(self.role, self.address, self.last_command, error=value_e.message)
+            raise InstrumentError(self.role, self.address, value_e.message, self.last_command)
         if fc_e != fc or addr_e != address:
             raise self._fail(
                 f"expected {describe_request(fc_e, addr_e, value_e, fc_e in _READS)}, got {self.last_command}"
             )
-        if isinstance(value_e, Fail):
-            log_exchange(self.role, self.address, self.last_command, error=value_e.message)
-            raise InstrumentError(self.role, self.address, value_e.message, self.last_command)
-        if read:
-            if len(value_e) != payload:
-                raise self._fail(f"expected {fc_e} 0x{addr_e:04X} count={len(value_e)}, got {self.last_command}")
-            log_exchange(self.role, self.address, self.last_command, str(list(value_e)))
-            return list(value_e)
+        return value_e
+
+    def _read(self, fc: str, address: int, count: int) -> list[int] | list[bool]:
+        values = self._expect(fc, address, count, True)
+        if not isinstance(values, list):
+            raise self._fail(f"the script answers {self.last_command} with {values!r}, not a list of values")
+        if len(values) != count:
+            raise self._fail(f"expected {fc} 0x{address:04X} count={len(values)}, got {self.last_command}")
+        log_exchange(self.role, self.address, self.last_command, str(list(values)))
+        return list(values)
+
+    def _write(self, fc: str, address: int, payload: RequestPayload) -> None:
+        value_e = self._expect(fc, address, payload, False)
         if value_e != payload:
-            raise self._fail(f"expected {fc_e} 0x{addr_e:04X} value={value_e!r}, got {self.last_command}")
+            raise self._fail(f"expected {fc} 0x{address:04X} value={value_e!r}, got {self.last_command}")
         log_exchange(self.role, self.address, self.last_command)
-        return None
 
     def read_input_registers(self, address: int, count: int) -> list[int]:
         """FC 04."""
-        return [int(v) for v in self._exchange("fc04", address, count, True)]
+        return [int(v) for v in self._read("fc04", address, count)]
 
     def read_holding_registers(self, address: int, count: int) -> list[int]:
         """FC 03."""
-        return [int(v) for v in self._exchange("fc03", address, count, True)]
+        return [int(v) for v in self._read("fc03", address, count)]
 
     def write_register(self, address: int, value: int) -> None:
         """FC 06."""
-        self._exchange("fc06", address, value, False)
+        self._write("fc06", address, value)
 
     def write_registers(self, address: int, values: list[int]) -> None:
         """FC 16."""
-        self._exchange("fc16", address, list(values), False)
+        self._write("fc16", address, list(values))
 
     def read_coils(self, address: int, count: int) -> list[bool]:
         """FC 01."""
-        return [bool(v) for v in self._exchange("fc01", address, count, True)]
+        return [bool(v) for v in self._read("fc01", address, count)]
 
     def write_coil(self, address: int, value: bool) -> None:
         """FC 05."""
-        self._exchange("fc05", address, bool(value), False)
+        self._write("fc05", address, bool(value))
 
     def write_coils(self, address: int, values: list[bool]) -> None:
         """FC 15."""
-        self._exchange("fc15", address, [bool(v) for v in values], False)
+        self._write("fc15", address, [bool(v) for v in values])
 
 
-class ScriptedFrameTransport(_Scripted):
+class ScriptedFrameTransport(_Scripted[FrameEntry]):
     """FrameTransport replaying ``("send", id, data)`` and ``("recv", id, data[, timestamp])`` entries.
 
     ``receive`` delivers the next ``recv`` entry once every ``send`` before it has happened (so a background reader
@@ -219,7 +237,7 @@ class ScriptedFrameTransport(_Scripted):
 
     def __init__(
         self,
-        script: Sequence[tuple[Any, ...]],
+        script: Sequence[FrameEntry],
         *,
         role: str = "scripted",
         address: str = "virtual:scripted",
@@ -278,5 +296,5 @@ class ScriptedFrameTransport(_Scripted):
                 self._cond.wait(left)
 
 
-def _describe_frame(entry: tuple[Any, ...]) -> str:
+def _describe_frame(entry: FrameEntry) -> str:
     return f"{entry[0]} 0x{int(entry[1]):03X}#{bytes(entry[2]).hex()}"
