@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from rig.bench import Bench
 from rig.cli import main as rig_main
 from rig.config import RigConfig, config_from_dict
-from rig.config.bench import InstrumentConfig
+from rig.config.bench import InstrumentConfig, virtual_bench_spec
 from rig.errors import ConfigError, InstrumentError
 from rig.instruments.capabilities import (
     AcSource,
@@ -31,6 +30,8 @@ from rig.instruments.capabilities import (
     ProgramStep,
     RelayIo,
 )
+from rig.sim.launch import instruments_for, serve_spec
+from tests.support import refusing_port, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 WIRING = {"cp_connect": 1, "s2_c": 2, "s2_d": 3, "diode_bypass": 4, "cp_pe_short": 5, "pp_220": 10}
@@ -334,7 +335,7 @@ def test_sigint_in_process_reaches_safe_state() -> None:
         bench.install_signal_handlers()
         rec.calls.clear()
         os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(5)  # interrupted by the handler
+        wait_until(lambda: None, lambda _: False, timeout_s=5, what="KeyboardInterrupt from the bench's SIGINT handler")
     assert rec.of("safe_state") == ["ac_source", "daq", "meter"]  # once: not repeated on the way out
     assert rec.of("close") == ["daq", "meter", "ac_source"]
 
@@ -350,7 +351,7 @@ rec = Recorder(Path({log!r}))
 with Bench(make_config(ROLES), factory=factory(rec)) as bench:
     bench.install_signal_handlers()
     rec("ready.")
-    time.sleep(30)
+    time.sleep(30)  # until the test's SIGTERM (the bound ends a child the test lost)
 rec("unreachable.")
 """
 
@@ -360,12 +361,13 @@ def test_sigterm_to_a_process_using_bench(tmp_path: Path) -> None:
     script = tmp_path / "child.py"
     script.write_text(textwrap.dedent(CHILD.format(repo=str(REPO), tests=str(REPO / "tests"), log=str(log))))
     proc = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.PIPE)
+
+    def calls_so_far() -> str:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        return log.read_text() if log.exists() else ""
+
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (log.exists() and "ready." in log.read_text()):
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            time.sleep(0.05)
-        assert "ready." in log.read_text(), "child never opened the bench"
+        wait_until(calls_so_far, lambda text: "ready." in text, timeout_s=20, what="the child opening the bench")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 128 + signal.SIGTERM
     finally:
@@ -383,41 +385,40 @@ def test_sigterm_to_a_process_using_bench(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ rig bench check
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def test_bench_check_dead_instrument_names_role_and_address(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (port,) = _free_ports(1)
     path = tmp_path / "rig.yaml"
-    path.write_text(
-        "station: {}\ndut: {kind: network}\ninstruments:\n  meter:\n    driver: eastron_sdm630\n"
-        f"    transport: {{kind: modbus_tcp, host: 127.0.0.1, port: {port}, timeout_s: 0.5}}\n"
-    )
-    assert rig_main(["bench", "check", "--config", str(path)]) != 0
+    with refusing_port() as port:
+        path.write_text(
+            "station: {}\ndut: {kind: network}\ninstruments:\n  meter:\n    driver: eastron_sdm630\n"
+            f"    transport: {{kind: modbus_tcp, host: 127.0.0.1, port: {port}, timeout_s: 0.5}}\n"
+        )
+        assert rig_main(["bench", "check", "--config", str(path)]) != 0
     err = capsys.readouterr().err
     assert f"instrument 'meter' at 127.0.0.1:{port}" in err
 
 
+VIRTUAL_SPEC = {
+    "roles": {
+        "ac_source": {"driver": "chroma_61500"},
+        "meter": {"driver": "eastron_sdm630"},
+        "daq": {"driver": "modbus_relay_io", "wiring": WIRING},
+    }
+}
+
+
 def test_bench_check_on_the_virtual_bench(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ac, meter, daq = _free_ports(3)
+    """`rig bench check` on the virtual bench's servers, started first on ports they bound themselves (rig.yaml is
+    written from the ports their ready line names: they are instruments already on the network)."""
     path = tmp_path / "rig.yaml"
-    path.write_text(
-        "station: {}\ndut: {kind: virtual}\ninstruments:\n"
-        "  ac_source:\n    driver: chroma_61500\n"
-        f"    transport: {{kind: visa, resource: 'TCPIP0::127.0.0.1::{ac}::SOCKET'}}\n"
-        f"  meter:\n    driver: eastron_sdm630\n    transport: {{kind: modbus_tcp, host: 127.0.0.1, port: {meter}}}\n"
-        f"  daq:\n    driver: modbus_relay_io\n    transport: {{kind: modbus_tcp, host: 127.0.0.1, port: {daq}}}\n"
-        "ev_emulator:\n  via: daq\n  wiring: {cp_connect: 1, s2_c: 2, s2_d: 3}\n"
-    )
-    assert rig_main(["bench", "check", "--config", str(path)]) == 0
+    with serve_spec(VIRTUAL_SPEC) as ready:
+        rig_yaml = {
+            "station": {},
+            "dut": {"kind": "network"},
+            "instruments": instruments_for(ready),
+            "ev_emulator": {"via": "daq", "wiring": {"cp_connect": 1, "s2_c": 2, "s2_d": 3}},
+        }
+        path.write_text(yaml.safe_dump(rig_yaml))
+        assert rig_main(["bench", "check", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "identity: Chroma ATE" in out and "measured" in out
     assert "energy" in out and "Wh" in out
@@ -426,9 +427,26 @@ def test_bench_check_on_the_virtual_bench(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_ev_emulator_states_on_the_virtual_bench() -> None:
-    from rig.sim.launch import virtual_bench
+    spec = {"roles": {role: VIRTUAL_SPEC["roles"][role] for role in ("ac_source", "daq")}}
+    with serve_spec(spec) as ready:
+        config = config_from_dict(
+            {
+                "station": {},
+                "dut": {"kind": "network"},
+                "instruments": instruments_for(ready),
+                "ev_emulator": {"via": "daq", "wiring": WIRING},
+            }
+        )
+        with Bench(config) as bench:
+            ev = bench.ev_emulator
+            assert ev is not None
+            for state in "ABCDE":
+                ev.set_state(state)
+                assert ev.pilot().state == state
 
-    ac, daq = _free_ports(2)
+
+def test_virtual_bench_serves_rig_yaml_roles_at_their_addresses() -> None:
+    """What `rig run` and `rig bench check` start for a virtual DUT: rig.yaml's addresses, drivers and wiring."""
     config = config_from_dict(
         {
             "station": {},
@@ -436,19 +454,27 @@ def test_ev_emulator_states_on_the_virtual_bench() -> None:
             "instruments": {
                 "ac_source": {
                     "driver": "chroma_61500",
-                    "transport": {"kind": "visa", "resource": f"TCPIP0::127.0.0.1::{ac}::SOCKET"},
+                    "transport": {"kind": "visa", "resource": "TCPIP0::127.0.0.1::5025::SOCKET"},
                 },
                 "daq": {
                     "driver": "modbus_relay_io",
-                    "transport": {"kind": "modbus_tcp", "host": "127.0.0.1", "port": daq},
+                    "transport": {"kind": "modbus_tcp", "host": "10.0.0.2", "port": 1502, "unit": 3},
                 },
+                "ev": {"driver": "can_ev_board", "transport": {"kind": "can", "interface": "virtual", "channel": "b"}},
             },
-            "ev_emulator": {"via": "daq", "wiring": WIRING},
+            "ev_emulator": {"via": "daq", "wiring": WIRING, "ev_max_current_a": 16},
         }
     )
-    with virtual_bench(config), Bench(config) as bench:
-        ev = bench.ev_emulator
-        assert ev is not None
-        for state in "ABCDE":
-            ev.set_state(state)
-            assert ev.pilot().state == state
+    spec = virtual_bench_spec(config.instruments, config.ev_emulator)
+    assert spec["roles"] == {
+        "ac_source": {"driver": "chroma_61500", "host": "127.0.0.1", "port": 5025},
+        "daq": {
+            "driver": "modbus_relay_io",
+            "host": "10.0.0.2",
+            "port": 1502,
+            "params": {"unit_id": 3},
+            "wiring": WIRING,
+        },
+        "ev": {"driver": "can_ev_board", "channel": "b", "params": {"interface": "virtual"}},
+    }
+    assert spec["plant"]["ev_max_current_a"] == 16

@@ -46,6 +46,33 @@ def virtual_bench(
         spec = virtual_bench_spec(config.instruments, config.ev_emulator)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    with serve_spec(spec, workdir=workdir, evse_port=evse_port, start_timeout_s=start_timeout_s) as ready:
+        yield ready
+
+
+@contextlib.contextmanager
+def serve_spec(
+    spec: dict[str, Any],
+    *,
+    workdir: Path | None = None,
+    evse_port: Path | None = None,
+    start_timeout_s: float = VIRTUAL_BENCH_START_S,
+) -> Iterator[dict[str, Any]]:
+    """Run ``python -m rig.sim.virtual_bench`` on a bench spec; yield its ready line; stop it after.
+
+    A role without a ``port`` is served on a port the system picks (the server binds port 0): the ready line names
+    it, so nothing else can take it between choosing and serving. :func:`instruments_for` turns the ready line into
+    rig.yaml's ``instruments`` for the drivers.
+
+    Args:
+        spec: the bench spec (:mod:`rig.sim.virtual_bench`).
+        workdir: folder for the spec and plant log (default: a temporary folder, removed after).
+        evse_port: the virtual EVSE's hardware-port socket, if one runs.
+        start_timeout_s: how long to wait for the ready line, s.
+
+    Raises:
+        SetupError: the virtual bench did not start (its stderr is quoted).
+    """
     with contextlib.ExitStack() as stack:
         folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rig-vbench-")))
         spec_path = folder / "virtual-bench.json"
@@ -71,6 +98,35 @@ def virtual_bench(
             yield ready
         finally:
             _stop(proc)
+
+
+def instruments_for(ready: dict[str, Any], *, timeout_s: float | None = None) -> dict[str, dict[str, Any]]:
+    """Return rig.yaml's ``instruments`` reaching the roles of a ready line at the addresses it names.
+
+    Args:
+        ready: the virtual bench's ready line (:func:`serve_spec`, :func:`virtual_bench`).
+        timeout_s: every transport's exchange timeout, s (default: each transport kind's own).
+
+    Returns:
+        Role -> ``{"driver": ..., "transport": {...}}`` (SCPI roles as raw-socket VISA resources, Modbus roles as
+        Modbus TCP with unit 1, the EV board on its python-can interface and channel).
+    """
+    from rig.sim.virtual_bench import MODBUS_DRIVERS, SCPI_DRIVERS
+
+    instruments: dict[str, dict[str, Any]] = {}
+    for role, where in ready["roles"].items():
+        driver = where["driver"]
+        transport: dict[str, Any]
+        if driver in SCPI_DRIVERS:
+            transport = {"kind": "visa", "resource": f"TCPIP0::{where['host']}::{where['port']}::SOCKET"}
+        elif driver in MODBUS_DRIVERS:
+            transport = {"kind": "modbus_tcp", "host": where["host"], "port": where["port"]}
+        else:
+            transport = {"kind": "can", "interface": where["interface"], "channel": where["channel"]}
+        if timeout_s is not None:
+            transport["timeout_s"] = timeout_s
+        instruments[role] = {"driver": driver, "transport": transport}
+    return instruments
 
 
 def _read_ready(proc: subprocess.Popen[bytes], timeout_s: float, stderr_path: Path) -> dict[str, Any]:

@@ -2,28 +2,32 @@
 
 One test class per capability, parametrised over the drivers that offer it (python-can's contract-test style).
 The drivers and transports are the ones a real bench uses; only the address differs. The SCPI and Modbus servers
-run as the `rig.sim.virtual_bench` process on loopback; the CAN board runs in this process on python-can's
+run as the `rig.sim.virtual_bench` process on loopback, each on a port it bound itself (the drivers are given the
+ports its ready line names); the CAN board runs in this process on python-can's
 in-process `virtual` interface (UDP multicast is used only inside a run's own network namespace).
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
+import contextlib
+import itertools
+import json
 import threading
-import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rig.config import config_from_dict
+from rig.config.bench import transport_params
 from rig.instruments.capabilities import AcSource, EnergyMeter, EvBoardCommand, EvEmulatorBoard, PilotCapture, RelayIo
 from rig.instruments.registry import make_instrument, make_transport
-from rig.sim.launch import virtual_bench
+from rig.sim.launch import instruments_for, serve_spec
+from tests.support import wait_until
 
 WIRING = {"cp_connect": 1, "s2_c": 2, "s2_d": 3, "diode_bypass": 4, "cp_pe_short": 5, "pp_220": 10}
-SCPI = {"scpi_ac_source", "chroma_61500", "yokogawa_wt", "keysight_daq970a"}
 ROLES = {
     "scpi_ac_source": "scpi_ac_source",
     "chroma_61500": "chroma_61500",
@@ -35,44 +39,28 @@ ROLES = {
 }
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+@pytest.fixture(scope="module")
+def bench() -> Iterator[dict[str, Any]]:
+    """The virtual bench serving one role per driver, each on a port it bound itself; yields its ready line."""
+    # The relay module carries the EV emulator wiring (the virtual bench wires only the roles given one).
+    roles = {role: {"driver": driver} for role, driver in ROLES.items()}
+    roles["modbus_relay_io"]["wiring"] = WIRING
+    with serve_spec({"roles": roles, "plant": {"phases": 1}}) as ready:
+        yield ready
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[dict[str, dict[str, Any]]]:
-    """The virtual bench serving one role per driver; yields role -> transport kind and parameters."""
-    ports = dict(zip(ROLES, _free_ports(len(ROLES)), strict=True))
-    instruments: dict[str, Any] = {}
-    transports: dict[str, dict[str, Any]] = {}
-    for role, driver in ROLES.items():
-        if driver in SCPI:
-            t = {"kind": "visa", "resource": f"TCPIP0::127.0.0.1::{ports[role]}::SOCKET", "timeout_s": 2}
-        else:
-            t = {"kind": "modbus_tcp", "host": "127.0.0.1", "port": ports[role], "timeout_s": 2}
-        instruments[role] = {"driver": driver, "transport": t}
-        transports[role] = t
-    # The DAQ970A role carries the EV emulator wiring too (the virtual bench wires only the `via` role).
-    config = config_from_dict({
-        "station": {}, "dut": {"kind": "virtual"}, "instruments": instruments,
-        "ev_emulator": {"via": "modbus_relay_io", "wiring": WIRING},
-    })
-    with virtual_bench(config):
-        yield transports
+def served(bench: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Role -> transport kind and parameters, at the addresses the virtual bench reported."""
+    instruments = config_from_dict(
+        {"station": {}, "dut": {"kind": "network"}, "instruments": instruments_for(bench, timeout_s=2)}
+    ).instruments
+    return {role: {"kind": i.transport.kind, **transport_params(i.transport)} for role, i in instruments.items()}
 
 
 def _open(role: str, served: dict[str, dict[str, Any]]) -> Any:
     params = dict(served[role])
     kind = params.pop("kind")
-    if kind == "visa":
-        params = {"resource": params["resource"], "timeout_s": params["timeout_s"]}
     return make_instrument(role, ROLES[role], make_transport(kind, role, **params))
 
 
@@ -101,6 +89,15 @@ def ac_source(served: dict[str, dict[str, Any]]) -> Iterator[Any]:
         src.close()
 
 
+def _plant_log(bench: dict[str, Any]) -> list[dict[str, Any]]:
+    """The virtual bench's plant log (a half-written last line left out)."""
+    records = []
+    for line in Path(bench["plant_log"]).read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            records.append(json.loads(line))
+    return records
+
+
 @pytest.mark.parametrize("instrument", ["scpi_ac_source", "chroma_61500"], indirect=True)
 class TestAcSourceContract:
     def test_is_an_ac_source_with_identity(self, instrument: Any) -> None:
@@ -120,17 +117,21 @@ class TestAcSourceContract:
         assert not instrument.output_on()
         assert instrument.measure_voltage() == pytest.approx(0.0, abs=1.0)
 
-    def test_sag_program_returns_its_trigger_time_and_restores_the_setpoint(self, instrument: Any) -> None:
+    def test_sag_program_returns_its_trigger_time_and_restores_the_setpoint(
+        self, instrument: Any, bench: dict[str, Any]
+    ) -> None:
         instrument.set_voltage(230.0)
         instrument.set_output(True)
-        before = time.monotonic()
         t_trigger = instrument.sag(115.0, 0.2)
         assert isinstance(t_trigger, float) and t_trigger > 0
-        deadline = time.monotonic() + 3
-        while instrument.measure_voltage() < 225 and time.monotonic() < deadline:
-            time.sleep(0.02)  # polling the measurement until the program has ended
-        assert instrument.measure_voltage() == pytest.approx(230.0, rel=0.01), "setpoint restored after the sag"
-        assert time.monotonic() - before >= 0.2
+        wait_until(
+            instrument.measure_voltage, lambda v: v > 225, timeout_s=5, what="the setpoint restored after the sag"
+        )
+        assert instrument.measure_voltage() == pytest.approx(230.0, rel=0.01)
+        # The plant log shows the program the driver asked for, on the clock of its trigger time: 115 V from the
+        # trigger, the setpoint again 0.2 s later.
+        mains = [(r["t_s"], r["ac_v"]) for r in _plant_log(bench) if r["t_s"] >= t_trigger and "final" not in r]
+        assert mains[:2] == [(t_trigger, 115.0), (pytest.approx(t_trigger + 0.2, abs=2e-6), 230.0)], mains
 
     def test_safe_state_turns_the_output_off(self, instrument: Any) -> None:
         instrument.set_output(True)
@@ -180,11 +181,14 @@ class TestRelayIoAndPilotCaptureContract:
         assert not instrument.relay(1) and not instrument.relay(2)
 
 
+_CHANNELS = itertools.count()
+
+
 def test_can_ev_board_contract() -> None:
     """The CAN EV emulator board driver against the simulated board (in-process python-can `virtual` bus)."""
     from rig.sim.virtual_bench import VirtualBench
 
-    channel = f"rig-contract-{time.monotonic_ns()}"
+    channel = f"rig-contract-{next(_CHANNELS)}"
     loop = asyncio.new_event_loop()
     bench = VirtualBench({"roles": {"ev": {"driver": "can_ev_board", "channel": channel,
                                             "params": {"interface": "virtual"}}}})
@@ -197,11 +201,8 @@ def test_can_ev_board_contract() -> None:
         assert isinstance(board, EvEmulatorBoard)
         assert board.identity().model
         board.apply(EvBoardCommand(cp_state="B", pp_amps=32, ev_max_current_a=16.0))
-        deadline = time.monotonic() + 2
-        while board.pilot().high_v > 10 and time.monotonic() < deadline:
-            time.sleep(0.02)  # status frames arrive every 10 ms
         # No EVSE attached: the plant's EVSE side is its default; the EV side must show the B resistor.
-        assert board.pilot().high_v < 10.0
+        wait_until(board.pilot, lambda p: p.high_v < 10.0, timeout_s=5, what="a status frame with the pilot of state B")
         board.safe_state()
     finally:
         board.close()
