@@ -22,6 +22,7 @@ from rig.instruments.registers import float32_abcd_encode
 from rig.instruments.scpi_ac_source import ScpiAcSource
 from rig.instruments.transport import FrameTransport, MessageTransport, RegisterTransport
 from rig.instruments.visa_transport import VisaTransport
+from tests.support import refusing_port
 
 
 # -- VISA over a raw TCP socket --------------------------------------------------------------------
@@ -123,19 +124,17 @@ def test_visa_socket_exchanges_timeout_and_log(line_server: LineServer, caplog: 
 
 
 def test_visa_unreachable_and_not_open() -> None:
-    probe = socket.create_server(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens there now
-    resource = f"TCPIP0::127.0.0.1::{port}::SOCKET"
-    t = VisaTransport("meter", resource, timeout_s=0.5)
-    # pyvisa-py opens a SOCKET resource without connecting; the refusal surfaces on the first exchange
-    try:
-        t.open()
-        t.query("*IDN?")
-    except InstrumentError as exc:
-        info_value = exc
-    else:  # pragma: no cover
-        pytest.fail("no InstrumentError for a refused connection")
+    with refusing_port() as port:  # held by this test, listening nowhere
+        resource = f"TCPIP0::127.0.0.1::{port}::SOCKET"
+        t = VisaTransport("meter", resource, timeout_s=0.5)
+        # pyvisa-py opens a SOCKET resource without connecting; the refusal surfaces on the first exchange
+        try:
+            t.open()
+            t.query("*IDN?")
+        except InstrumentError as exc:
+            info_value = exc
+        else:  # pragma: no cover
+            pytest.fail("no InstrumentError for a refused connection")
     assert info_value.role == "meter" and info_value.address == resource
     assert "ConnectionRefused" in str(info_value) or "cannot open" in str(info_value)
     t.close()
@@ -235,12 +234,8 @@ def test_modbus_tcp_no_device_times_out(modbus_server: ModbusServerThread) -> No
 
 
 def test_modbus_unreachable() -> None:
-    probe = socket.create_server(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    t = ModbusTcpTransport("meter", "127.0.0.1", port=port, timeout_s=0.3)
-    with pytest.raises(InstrumentError, match="cannot connect") as info:
-        t.open()
+    with refusing_port() as port, pytest.raises(InstrumentError, match="cannot connect") as info:
+        ModbusTcpTransport("meter", "127.0.0.1", port=port, timeout_s=0.3).open()
     assert info.value.address == f"127.0.0.1:{port}/unit1"
     rtu = ModbusRtuTransport("meter", "/dev/does-not-exist", baudrate=19200, parity="E", unit=2, timeout_s=0.2)
     assert rtu.address == "/dev/does-not-exist@19200E1/unit2"
