@@ -95,13 +95,10 @@ def _base_of(module: str, path: Path, node: ast.ImportFrom) -> str:
     return ".".join([*package, node.module] if node.module else package)
 
 
-@cache
-def imports_of(module: str) -> tuple[Import, ...]:
-    """The import statements of one rig module."""
-    path = rig_modules()[module]
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+def parse_imports(source: str, module: str, path: Path) -> tuple[Import, ...]:
+    """The import statements of ``source``, the text of rig module ``module`` at ``path``."""
     found = []
-    for node, type_only in _walk(tree):
+    for node, type_only in _walk(ast.parse(source, filename=str(path))):
         if isinstance(node, ast.Import):
             targets = tuple(alias.name for alias in node.names)
         else:
@@ -110,6 +107,13 @@ def imports_of(module: str) -> tuple[Import, ...]:
             targets = (base, *submodules)
         found.append(Import(module, path, node.lineno, targets, type_only))
     return tuple(found)
+
+
+@cache
+def imports_of(module: str) -> tuple[Import, ...]:
+    """The import statements of one rig module."""
+    path = rig_modules()[module]
+    return parse_imports(path.read_text(encoding="utf-8"), module, path)
 
 
 def _packages(name: str) -> list[str]:
@@ -236,7 +240,7 @@ def test_no_import_cycles_among_rig_modules() -> None:
     )
 
 
-def test_the_graph_reader_resolves_submodules_relative_imports_and_type_checking(tmp_path: Path) -> None:
+def test_the_graph_reader_resolves_submodules_relative_imports_and_type_checking() -> None:
     """The reader itself: ``from pkg import submodule`` is an import of the submodule, relative imports resolve,
     function-level imports count and ``if TYPE_CHECKING:`` imports do not."""
     module = "rig.sim.virtual_bench"
@@ -251,15 +255,7 @@ def test_the_graph_reader_resolves_submodules_relative_imports_and_type_checking
         "def f():\n"
         "    import rig.instruments.registry\n"
     )
-    tree = ast.parse(source)
-    found = []
-    for node, type_only in _walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            base = _base_of(module, path, node)
-            subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in rig_modules()]
-            found.append(((base, *subs), type_only))
-        else:
-            found.append((tuple(a.name for a in node.names), type_only))
+    found = [(imp.targets, imp.type_only) for imp in parse_imports(source, module, path)]
     assert found == [
         (("typing",), False),
         (("rig.sim", "rig.sim.plant"), False),
