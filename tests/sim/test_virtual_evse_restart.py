@@ -14,7 +14,6 @@ import random
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import pytest
 
 from rig.errors import DutError
 from rig.sim.virtual_evse import EVSE_DIR, MAIN_JS, SPARE_NICE, VirtualEvse, VirtualEvseSettings, spare_supported
+from tests.support import wait_until
 
 pytestmark = pytest.mark.skipif(
     shutil.which("node") is None or not (EVSE_DIR / "node_modules" / "@matter" / "main").is_dir(),
@@ -64,10 +64,12 @@ def alive(pid: int) -> bool:
 
 
 def wait_log(evse: VirtualEvse, text: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while text not in evse.log_path.read_text(errors="replace"):
-        assert time.monotonic() < deadline, f"{text!r} not in the log within {timeout_s:g} s"
-        time.sleep(0.05)
+    wait_until(
+        lambda: evse.log_path.read_text(errors="replace"),
+        lambda log: text in log,
+        timeout_s=timeout_s,
+        what=f"{text!r} in the virtual EVSE's log",
+    )
 
 
 @pytest.fixture
@@ -113,11 +115,9 @@ def test_restart_is_a_new_process_on_the_storage(evse: VirtualEvse) -> None:
         min(19, os.getpriority(os.PRIO_PROCESS, 0) + SPARE_NICE)
     }, "the spare loads at the lowest priority"
 
-    t0 = time.monotonic()
     evse.restart()
-    took = time.monotonic() - t0
 
-    assert evse.proc is not None and evse.proc.pid == spare_pid != old_pid
+    assert evse.proc is not None and evse.proc.pid == spare_pid != old_pid, "the spare took over"
     assert not alive(old_pid)
     assert evse.spare is not None and evse.spare.pid not in (old_pid, spare_pid), "a new spare after the restart"
     after = state(evse)
@@ -128,7 +128,7 @@ def test_restart_is_a_new_process_on_the_storage(evse: VirtualEvse) -> None:
         int(t.name): os.getpriority(os.PRIO_PROCESS, int(t.name)) for t in Path(f"/proc/{spare_pid}/task").iterdir()
     }
     assert set(niceness.values()) == {os.getpriority(os.PRIO_PROCESS, 0)}, f"priority not restored: {niceness}"
-    assert took < 2.0, f"restart with a spare took {took:.2f} s"
+    # how long a restart takes with and without a spare: benchmarks/bench_evse_timing.py
 
     pids = (evse.proc.pid, evse.spare.pid)
     evse.stop()
