@@ -1,6 +1,6 @@
 """The report commands of ``rig``: ``report render|import``, ``history``, ``compare``; and the end of ``rig run``.
 
-    rig report render RUN [-o OUT] [--junit [PATH]]      rebuild report.html (and junit.xml) from report.json
+    rig report render RUN [-o OUT] [--junit [PATH]]      rebuild report.html and junit.xml from report.json
     rig report import RUN [--db URL]                     import a run into the results database
     rig history [--dut TEXT] [--db URL]                  runs by DUT software version
     rig compare A B [--threshold PCT] [--html OUT] [--db URL]   regressions between two runs or builds
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.errors import ConfigError
-from rig.report.record import RECORD_NAME, RecordError, dumps_record, load_record, write_atomic
+from rig.report.record import RECORD_NAME, RecordError, dumps_record, load_record, utc_iso, write_atomic
 
 COMMANDS = ("report", "history", "compare")
 
@@ -27,16 +27,20 @@ def add_subcommands(sub: Any) -> None:
     """Add the report commands to the ``rig`` sub-parser collection ``sub``."""
     rep = sub.add_parser("report", help="run records: rebuild the HTML/JUnit, import into the results database")
     rep_sub = rep.add_subparsers(dest="report_action", required=True, metavar="ACTION")
-    render = rep_sub.add_parser("render", help="rebuild the self-contained HTML report (and JUnit) from report.json")
+    render = rep_sub.add_parser(
+        "render", help="rebuild report.html and junit.xml from report.json (the same bytes as the run wrote)"
+    )
     render.add_argument("run", help="run id, 'latest', run folder or report.json")
-    render.add_argument("-o", "--output", default=None, help="HTML file to write (default: RUN/report.html)")
+    render.add_argument(
+        "-o", "--output", default=None, help="write the HTML here instead (then JUnit only with --junit)"
+    )
     render.add_argument(
         "--junit",
         nargs="?",
         const="",
         default=None,
         metavar="PATH",
-        help="also write JUnit XML (default path: RUN/junit.xml)",
+        help="write JUnit XML (default path: RUN/junit.xml; written by default unless -o is given)",
     )
     imp = rep_sub.add_parser("import", help="import a run into the results database")
     imp.add_argument("run", help="run id, 'latest', run folder or report.json")
@@ -137,20 +141,19 @@ def _configured_db(config: str | None) -> str | None:
 
 # -- commands ---------------------------------------------------------------------------------------------------
 def cmd_render(args: argparse.Namespace) -> int:
-    """Rebuild the HTML report (and optionally JUnit) from a run record."""
-    from rig.report.html import render_report
-    from rig.report.junit import render_junit
+    """Rebuild the run's outputs from its record: ``report.html`` and ``junit.xml`` (``-o``/``--junit`` elsewhere)."""
+    from rig.report.outputs import HTML_NAME, JUNIT_NAME, renderers
 
     path = record_path(args.run, args.config)
     record = load_record(path)
+    made = renderers()
     t0 = time.perf_counter()
-    text = render_report(record)
-    out = Path(args.output) if args.output else path.parent / "report.html"
-    write_atomic(out, text)
-    print(f"rig: wrote {out} ({len(record['cases'])} cases, {time.perf_counter() - t0:.2f} s)")
-    if args.junit is not None:
-        junit = Path(args.junit) if args.junit else path.parent / "junit.xml"
-        write_atomic(junit, render_junit(record))
+    html = Path(args.output) if args.output else path.parent / HTML_NAME
+    write_atomic(html, made[HTML_NAME](record))
+    print(f"rig: wrote {html} ({len(record['cases'])} cases, {time.perf_counter() - t0:.2f} s)")
+    if args.junit is not None or args.output is None:
+        junit = Path(args.junit) if args.junit else path.parent / JUNIT_NAME
+        write_atomic(junit, made[JUNIT_NAME](record))
         print(f"rig: wrote {junit}")
     return 0
 
@@ -181,7 +184,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         "software",
         "build",
         "run",
-        "started (UTC)",
+        "started",
         "status",
         "pass",
         "fail",
@@ -196,7 +199,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             f"{r.sw_version_string or '?'} ({r.sw_version if r.sw_version is not None else '?'})",
             r.build,
             r.run_id,
-            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.started)) if r.started else "?",
+            utc_iso(r.started) or "?",
             r.status,
             str(r.n_passed),
             str(r.n_failed),
@@ -258,15 +261,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def after_run(run_dir: Path, exit_code: int, database: str | None = None) -> None:
     """Close up a run folder after pytest ended (called by ``rig run``, outside the sandbox).
 
-    A record left ``running`` (pytest killed) is closed as ``interrupted``; a missing ``report.html`` or
-    ``junit.xml`` is rendered from the record; the run is imported into the results database
-    (``$RIG_RESULTS_DB``, else ``results.sqlite`` beside the run folders). Problems are warnings: the run's verdict
-    stands.
+    A record left ``running`` (pytest killed) is closed as ``interrupted`` and its ``report.html`` and ``junit.xml``
+    are rendered from it; so are they when missing (the plugin writes both at session end otherwise). The run is
+    imported into the results database (``$RIG_RESULTS_DB``, else rig.yaml ``report.database``, else
+    ``results.sqlite`` beside the run folders). Problems are warnings: the run's verdict stands.
     """
     from rig.errors import RigError
     from rig.report.db import ResultsDb, resolve_url
-    from rig.report.html import render_report
-    from rig.report.junit import render_junit
+    from rig.report.outputs import HTML_NAME, JUNIT_NAME, write_outputs
 
     path = run_dir / RECORD_NAME
     try:
@@ -274,10 +276,11 @@ def after_run(run_dir: Path, exit_code: int, database: str | None = None) -> Non
         if record["status"] == "running":
             record.update(status="interrupted", exit_status=exit_code, ended=time.time())
             write_atomic(path, dumps_record(record))
-        if not (run_dir / "report.html").is_file():
-            write_atomic(run_dir / "report.html", render_report(record))
-        if not (run_dir / "junit.xml").is_file():
-            write_atomic(run_dir / "junit.xml", render_junit(record))
+            write_outputs(run_dir)  # from the file just written: the bytes `rig report render` gives
+        else:
+            missing = tuple(n for n in (HTML_NAME, JUNIT_NAME) if not (run_dir / n).is_file())
+            if missing:
+                write_outputs(run_dir, record, missing)
         url = resolve_url(None, run_dir.parent, database)
         with ResultsDb(url, create=True) as db:
             db.import_record(record, str(path.resolve()))

@@ -1,13 +1,24 @@
-"""pytest plugin of the report: the run record (``report.json``), our pytest-html sections, progress lines.
+"""pytest plugin of the report: the run record (``report.json``), and at session end its outputs; progress lines.
 
-Registered from the root ``conftest.py`` after ``rig.pytest_plugin.fixtures`` (whose stash keys it reads). Active when the run
-has a run folder (``--rig-run-dir``, set by ``rig run``); progress is shown whenever the rig config is loaded.
+Active when the run has a run folder (``--rig-run-dir``, set by ``rig run``); progress is shown whenever the rig
+config is loaded. Everything it needs comes from :mod:`rig.pytest_plugin.state`: the config (``CONFIG_KEY``), the
+open session (``SESSION_KEY``, whose ``describe()`` gives the bench, the DUT with its identity and the instruments;
+before it opens, :func:`rig.dut.dut_for` describes the DUT as rig.yaml does), the PICS (``PICS_KEY``) and, per case,
+the step runner, events, series and attachments.
+
+The record is written at session start and after every case. At session end the plugin closes it and writes, from
+the record alone, ``report.html`` (:func:`rig.report.html.render_report`) and ``junit.xml``
+(:func:`rig.report.junit.render_junit`) in the run folder: the same bytes ``rig report render RUN --junit`` gives.
+pytest's own ``--junitxml`` and pytest-html's ``--html`` must not write those two files (they are switched off, with
+a warning, if pointed there). pytest-html may still write a live report under another name: it then shows the same
+fragments (first page, each case, plots) through the hooks below.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+import warnings
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -15,33 +26,34 @@ from typing import Any
 import pytest
 
 from rig import PROJECT_ROOT
-from rig.pytest_plugin.fixtures import (
+from rig.errors import RigError
+from rig.pytest_plugin.state import (
+    ATTACH_KEY,
     CONFIG_KEY,
     EVENTS_KEY,
-    IDENTITY_KEY,
-    INSTRUMENTS_KEY,
-    RUN_ID_KEY,
+    PICS_KEY,
     RUNNER_KEY,
+    SERIES_KEY,
+    SESSION_KEY,
     run_was_interrupted,
 )
+from rig.report.outputs import HTML_NAME, JUNIT_NAME
+from rig.report.plan import TEST_PLAN, spec_of
 from rig.report.progress import Progress
-from rig.report.record import (
-    RECORD_NAME,
-    RecordWriter,
-    build_label,
-    jsonable,
-    rig_provenance,
-    truncate_log,
-)
+from rig.report.record import RECORD_NAME, RecordWriter, build_label, jsonable, rig_provenance, truncate_log
 
-SERIES_KEY = pytest.StashKey[list[dict[str, Any]]]()
-ATTACH_KEY = pytest.StashKey[list[dict[str, str]]]()
 WRITER_KEY = pytest.StashKey[RecordWriter]()
+LIVE_HTML_KEY = pytest.StashKey["LiveHtml"]()
 PROGRESS_KEY = pytest.StashKey[Progress]()
 _CASE_KEY = pytest.StashKey[dict[str, Any]]()
 
-
 RUN_ATTACHMENTS = ("virtual-evse.log", "dut.json")
+"""Run-level files the record links when they are in the run folder."""
+SPEC_XML = PROJECT_ROOT / "spec" / "EnergyEVSE.xml"
+
+
+class RigReportWarning(UserWarning):
+    """A report output could not be written as asked (the run's verdict stands)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,6 +67,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# -- the DUT and bench as the record states them ---------------------------------------------------------------
+def describe(config: pytest.Config) -> dict[str, Any]:
+    """Return ``{"bench", "dut", "instruments"}``: from the open session, else as rig.yaml describes the DUT.
+
+    Raises:
+        RigError: rig.yaml's DUT settings do not fit its kind (before the session opens).
+    """
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        desc = dict(session.describe())
+    else:
+        from rig.dut import dut_for
+
+        desc = dict(dut_for(config.stash[CONFIG_KEY]).describe())
+    if "dut" not in desc:  # a flat DUT description (rig.dut before the session): bench and DUT fields side by side
+        desc = {"bench": desc.pop("bench", None), "dut": desc}
+    dut = {k: v for k, v in dict(desc.get("dut") or {}).items() if k != "label"}  # label: a header line, not data
+    dut.setdefault("defects", [])
+    dut.setdefault("identity", None)
+    instruments = desc.get("instruments") or {}
+    out: dict[str, Any] = jsonable({"bench": desc.get("bench"), "dut": dut, "instruments": instruments})
+    return out
+
+
+# -- session start ------------------------------------------------------------------------------------------------
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     cfg = config.stash.get(CONFIG_KEY, None)
@@ -63,59 +100,91 @@ def pytest_configure(config: pytest.Config) -> None:
     mode = config.getoption("--rig-progress")
     run_dir_opt = config.getoption("--rig-run-dir", None)
     if mode in ("tty", "plain") or (mode == "auto" and run_dir_opt):  # auto: suite runs, not the rig's own tests
-        progress = Progress(config, mode)
+        progress = Progress(config, mode, runner_of=lambda item: item.stash.get(RUNNER_KEY, None))
         config.stash[PROGRESS_KEY] = progress
         config.pluginmanager.register(progress, "rig-report-progress")
     if not run_dir_opt or hasattr(config, "workerinput"):
         return
     run_dir = Path(run_dir_opt)
-    run_id = config.stash.get(RUN_ID_KEY, None) or run_dir.name
-    defects = list(cfg.virtual_evse.defects) if cfg.is_virtual else []
+    _keep_outputs_ours(config, run_dir)
+    try:
+        desc = describe(config)
+    except RigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     header = {
-        "run_id": run_id,
+        "run_id": run_dir.name,
         "started": time.time(),
         "ended": None,
         "exit_status": None,
         "title": cfg.report.title,
+        "energy_tolerance_pct": cfg.report.energy_tolerance_pct,
         "rig": rig_provenance(PROJECT_ROOT),
         "station": {"name": cfg.station.name, "location": cfg.station.location, "operator": cfg.station.operator},
-        "bench": "virtual" if cfg.is_virtual else "real",
+        "bench": desc["bench"],
         "config": {"path": str(cfg.config_path) if cfg.config_path else None, "sha256": cfg.raw_digest},
         "stimulus": cfg.stimulus,
-        "dut": {
-            "kind": cfg.dut.kind,
-            "node_id": cfg.dut.node_id,
-            "endpoint": cfg.dut.endpoint,
-            "defects": defects,
-            "identity": None,
-        },
-        "build": build_label(None, defects),
+        "spec": spec_of(SPEC_XML, SPEC_XML.relative_to(PROJECT_ROOT).as_posix()),
+        "test_plan": TEST_PLAN,
+        "dut": desc["dut"],
+        "build": build_label(desc["dut"]["identity"], desc["dut"]["defects"]),
         "pics": None,
-        "instruments": {},
+        "instruments": desc["instruments"],
         "attachments": [],
     }
     writer = RecordWriter(run_dir / RECORD_NAME, jsonable(header))
     writer.write()
     config.stash[WRITER_KEY] = writer
+    _live_html(config)
 
 
-def _session_fields(config: pytest.Config, run_dir: Path) -> dict[str, Any]:
-    """Top-level fields known only once the session is under way (DUT identity, instruments, run files)."""
-    writer = config.stash[WRITER_KEY]
-    identity = config.stash.get(IDENTITY_KEY, None)
-    dut = dict(writer.record["dut"])
-    if identity is not None:
-        dut["identity"] = jsonable(identity)
-    from rig.pytest_plugin.collection import PICS_KEY
+def _keep_outputs_ours(config: pytest.Config, run_dir: Path) -> None:
+    """Switch off pytest's ``--junitxml`` and pytest-html's ``--html`` when they would write our two files."""
+    ours = {(run_dir / HTML_NAME).resolve(), (run_dir / JUNIT_NAME).resolve()}
 
+    def aimed_at_ours(option: str) -> bool:
+        value = config.getoption(option, None)
+        return bool(value) and Path(str(value)).expanduser().resolve() in ours
+
+    if aimed_at_ours("xmlpath"):
+        from _pytest.junitxml import xml_key
+
+        xml = config.stash.get(xml_key, None)
+        if xml is not None:
+            del config.stash[xml_key]
+            config.pluginmanager.unregister(xml)
+        _warn(config, f"--junitxml {config.getoption('xmlpath')} ignored: the rig writes {JUNIT_NAME} from "
+                      f"{RECORD_NAME} at session end")
+    if aimed_at_ours("htmlpath"):
+        try:
+            from pytest_html.basereport import BaseReport
+        except ImportError:  # pragma: no cover - pytest-html is a dependency
+            return
+        for plugin in list(config.pluginmanager.get_plugins()):
+            if isinstance(plugin, BaseReport):
+                config.pluginmanager.unregister(plugin)
+        _warn(config, f"--html {config.getoption('htmlpath')} ignored: the rig writes {HTML_NAME} from {RECORD_NAME} "
+                      "at session end (give pytest-html another name, e.g. pytest-html.html)")
+
+
+def _warn(config: pytest.Config, text: str) -> None:
+    config.issue_config_time_warning(RigReportWarning(f"rig: {text}"), stacklevel=2)
+
+
+def _session_fields(config: pytest.Config, writer: RecordWriter) -> dict[str, Any]:
+    """Top-level fields known only once the session is under way (DUT identity, instruments, PICS, run files)."""
+    run_dir = writer.path.parent
+    fields: dict[str, Any] = {}
+    if config.stash.get(SESSION_KEY, None) is not None:
+        desc = describe(config)
+        fields.update(bench=desc["bench"], dut=desc["dut"], instruments=desc["instruments"])
+    dut = fields.get("dut", writer.record["dut"])
     pics = config.stash.get(PICS_KEY, None)
-    return {
-        "dut": dut,
-        "pics": pics.to_record() if pics is not None else None,
-        "build": build_label(dut["identity"], dut["defects"]),
-        "instruments": jsonable(config.stash.get(INSTRUMENTS_KEY, {})),
-        "attachments": [{"name": n, "path": n} for n in RUN_ATTACHMENTS if (run_dir / n).is_file()],
-    }
+    fields.update(
+        pics=jsonable(pics.to_record()) if pics is not None else None,
+        build=build_label(dut.get("identity"), dut.get("defects") or []),
+        attachments=[{"name": n, "path": n} for n in RUN_ATTACHMENTS if (run_dir / n).is_file()],
+    )
+    return fields
 
 
 # -- per case ------------------------------------------------------------------------------------------------
@@ -134,19 +203,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         _add_extras(report, case, item)
     if call.when == "teardown" and not writer.finished:
         _close_case(case, item, writer)
-        writer.add_case(case, **_session_fields(item.config, writer.path.parent))
+        writer.add_case(case, **_session_fields(item.config, writer))
     return report
 
 
-def _new_case(item: pytest.Item) -> dict[str, Any]:
-    from rig.pytest_plugin.collection import case_pics
+def _case_pics(item: pytest.Item) -> list[str]:
+    codes: list[str] = []
+    for marker in item.iter_markers("pics"):
+        codes += [str(c) for c in marker.args if str(c) not in codes]
+    return codes
 
+
+def _new_case(item: pytest.Item) -> dict[str, Any]:
     tc = item.get_closest_marker("tc")
     return {
         "id": str(tc.args[0]) if tc and tc.args else item.nodeid,
         "title": str(tc.args[1]) if tc and len(tc.args) > 1 else item.name,
         "nodeid": item.nodeid,
-        "pics": case_pics(item),
+        "pics": _case_pics(item),
         "outcome": "passed",
         "started": None,
         "ended": None,
@@ -170,11 +244,11 @@ def _add_phase(case: dict[str, Any], item: pytest.Item, call: pytest.CallInfo[No
     case["ended"] = call.stop
     case["duration"] = round(case["duration"] + report.duration, 6)
     case["phases"][call.when] = {"start": call.start, "stop": call.stop, "duration": round(report.duration, 6)}
+    runner = item.stash.get(RUNNER_KEY, None)
     if report.failed:
         if case["outcome"] in ("passed", "skipped"):
             case["outcome"] = "failed" if call.when == "call" else "error"
         if case["error"] is None:
-            runner = item.stash.get(RUNNER_KEY, None)
             if call.when == "call" and runner is not None and runner.error:
                 case["error"] = runner.error
             elif call.excinfo is not None:
@@ -188,7 +262,6 @@ def _add_phase(case: dict[str, Any], item: pytest.Item, call: pytest.CallInfo[No
     for title, content in report.sections if call.when == "teardown" else ():  # teardown has every phase's
         if content and (title.startswith("Captured") or title.startswith("rig")):
             case["_logs"].append(f"----- {title} -----\n{content.rstrip()}")
-    runner = item.stash.get(RUNNER_KEY, None)
     if runner is not None:
         case["steps"] = runner.to_dicts()
         failed = runner.failed_step
@@ -232,21 +305,22 @@ def _close_case(case: dict[str, Any], item: pytest.Item, writer: RecordWriter) -
 
 
 def _add_extras(report: Any, case: dict[str, Any], item: pytest.Item) -> None:
-    """Measurement tables and plots in the pytest-html report (the step table comes from rig.pytest_plugin.fixtures)."""
-    try:
-        from pytest_html import extras as html_extras
-    except ImportError:  # pragma: no cover
+    """pytest-html's live report (if one is written): the case's section and plots, the same fragments."""
+    if LIVE_HTML_KEY not in item.config.stash:
         return
-    from rig.report.html import case_measurements_html, case_plots_html
+    from pytest_html import extras as html_extras
 
-    fragment = case_measurements_html(case) + case_plots_html(case)
-    if fragment:
-        extras = getattr(report, "extras", [])
-        extras.append(html_extras.html(fragment))
-        report.extras = extras
+    from rig.report.html import case_charts, case_html, chart_html
+
+    index = len(item.config.stash[WRITER_KEY].record["cases"])
+    fragment = case_html(jsonable(case), index, annexes=False)
+    fragment += "".join(chart_html(c) for c in case_charts(case, index))
+    extras = getattr(report, "extras", [])
+    extras.append(html_extras.html(str(fragment)))
+    report.extras = extras
 
 
-# -- session -----------------------------------------------------------------------------------------------------
+# -- session end ---------------------------------------------------------------------------------------------------
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     writer = session.config.stash.get(WRITER_KEY, None)
@@ -257,15 +331,58 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     status = "finished" if code in (0, 1, 5) and not interrupted else "interrupted"
     if interrupted:
         code = int(pytest.ExitCode.INTERRUPTED)
-    writer.finish(status, code, time.time(), **_session_fields(session.config, writer.path.parent))
+    writer.finish(status, code, time.time(), **_session_fields(session.config, writer))
+    write_outputs(writer.path.parent)
 
 
-def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str], session: Any) -> None:
-    writer = session.config.stash.get(WRITER_KEY, None)
-    if writer is None:
+def write_outputs(run_dir: Path) -> list[Path]:
+    """Write ``report.html`` and ``junit.xml`` in ``run_dir`` from its ``report.json`` (as ``rig report render``).
+
+    Rendered from the file, not from memory, so the bytes are those a later render of the record gives. A failure
+    is a warning: the record stands, and ``rig run`` (or ``rig report render``) makes them afterwards.
+    """
+    from rig.report.outputs import write_outputs as write
+
+    try:
+        return write(run_dir)
+    except (RigError, OSError) as exc:
+        warnings.warn(RigReportWarning(f"rig: could not write the reports of {run_dir}: {exc}"), stacklevel=1)
+        return []
+
+
+# -- pytest-html's live report: the same fragments -------------------------------------------------------------------
+class LiveHtml:
+    """pytest-html's hooks, registered only when pytest-html writes a report: the same fragments as ``report.html``.
+
+    Its title is rig.yaml ``report.title``; the first page (verdict, DUT, station, PICS, counts, signatures) opens its
+    summary; each case's row carries the case's section and plots (see :func:`_add_extras`). The DUT's strings are
+    only in those fragments (escaped), never in pytest-metadata's environment table.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = self._config.stash[CONFIG_KEY].report.title
+
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+    ) -> None:
+        from rig.report.html import first_page_html, style_html
+
+        writer = self._config.stash.get(WRITER_KEY, None)
+        if writer is None:
+            return
+        record = {**writer.record, **_session_fields(self._config, writer)}
+        prefix.append(str(style_html() + first_page_html(jsonable(record))))
+
+
+def _live_html(config: pytest.Config) -> None:
+    """Register :class:`LiveHtml` when pytest-html writes a report in this run."""
+    try:
+        from pytest_html.basereport import BaseReport
+    except ImportError:  # pragma: no cover - pytest-html is a dependency
         return
-    from rig.report.html import case_list_html, header_html, style_html
-
-    record = {**writer.record, **_session_fields(session.config, writer.path.parent)}
-    prefix.append(style_html() + header_html(record))
-    postfix.append(case_list_html(record, link=False))
+    if any(isinstance(p, BaseReport) for p in config.pluginmanager.get_plugins()):
+        config.stash[LIVE_HTML_KEY] = LiveHtml(config)
+        config.pluginmanager.register(config.stash[LIVE_HTML_KEY], "rig-live-html")

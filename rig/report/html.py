@@ -1,353 +1,410 @@
-"""The certification-style HTML report, rendered purely from a run record.
+"""The certification-style HTML report, rendered purely from a run record with Jinja2 templates.
 
-Two users:
+``report.html`` in a run folder is only ever written from ``report.json`` by :func:`render_report`: at session end by
+the reporting plugin and by ``rig report render RUN``, the same bytes both ways (every time shown comes from the
+record, in UTC ISO 8601; plots are deterministic, see :mod:`rig.report.plots`).
 
-* the live report: during a run pytest-html writes ``report.html`` and :mod:`rig.pytest_plugin.reporting` adds the header,
-  the case list, the measurement tables and the plots built by the functions below;
-* ``rig report render RUN``: :func:`render_report` rebuilds one self-contained page from ``report.json`` alone
-  (no pytest-html: it must render 10,000 cases in well under 5 s, and a killed run has no pytest-html page).
+The page: a first page a lab signs (overall verdict, DUT identity, station and operator, spec revision and test
+plan, PICS, counts by verdict, signatures), the cases grouped as the test plan groups them, then the annexes (plots,
+captured output, files, PICS). No script: cases fold with ``<details>``; a Content-Security-Policy forbids script.
 
-The page has no script: cases fold with ``<details>``, so it opens the same with JavaScript off.
+Each kind of fragment is rendered by exactly one macro of ``templates/fragments.html.j2``, reached through one
+function here (:func:`first_page_html`, :func:`case_html`, :func:`steps_table_html`,
+:func:`measurements_table_html`, :func:`chart_html`); the page and the pytest-html hooks of
+:mod:`rig.pytest_plugin.reporting` both use them. Autoescaping is on; record strings are also cleaned of control
+characters (:mod:`rig.report.text`), and links made from record fields are checked (:func:`~rig.report.text.safe_href`).
 """
 
 from __future__ import annotations
 
-import time
+import functools
 from collections import Counter
-from html import escape
+from dataclasses import dataclass, field
 from typing import Any
 
-from rig.report.svg import charts
+from markupsafe import Markup
+
+from rig.report.plan import Groups, group_cases, group_of
+from rig.report.plots import Chart, charts
+from rig.report.record import utc_iso
+from rig.report.text import clean, clean_output, safe_href
 
 OUTCOME_ORDER = ("passed", "failed", "error", "skipped")
-
-_CSS = """
-.rig{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;font-size:14px;color:#222}
-.rig h1{font-size:22px;margin:8px 0}.rig h2{font-size:18px;margin:18px 0 6px}.rig h3{font-size:15px;margin:10px 0 4px}
-.rig table{border-collapse:collapse;margin:4px 0 10px}
-.rig td,.rig th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
-.rig th{background:#f3f3f3}
-.rig .hdr th{width:12em}
-.rig .o-passed,.rig .v-pass{color:#176f2c;font-weight:bold}
-.rig .o-failed,.rig .o-error,.rig .v-fail{color:#b00020;font-weight:bold}
-.rig .o-skipped,.rig .o-not-run{color:#777;font-weight:bold}
-.rig tr.s-failed{background:#fde8e8}.rig tr.s-skipped{background:#f4f4f4}.rig tr.s-not-run{color:#999}
-.rig .badge{display:inline-block;padding:4px 12px;margin-right:8px;border-radius:4px;color:#fff;font-weight:bold}
-.rig .b-passed{background:#2e7d32}.rig .b-failed{background:#c62828}.rig .b-error{background:#6a1b9a}
-.rig .b-skipped{background:#757575}.rig .b-total{background:#37474f}
-.rig .banner{padding:8px;background:#fff3cd;border:1px solid #e0c060;margin:8px 0}
-.rig details.case{border:1px solid #ddd;margin:6px 0;padding:4px 8px}
-.rig details.case>summary{cursor:pointer;font-weight:bold}
-.rig pre{background:#f7f7f7;padding:6px;overflow:auto;max-height:30em;white-space:pre-wrap}
-.rig .num{text-align:right;font-variant-numeric:tabular-nums}
-"""
+_OUTCOME_TOKENS = frozenset((*OUTCOME_ORDER, "not-run"))
+_VERDICT_TOKENS = frozenset(("pass", "fail"))
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
+"""The page's Content-Security-Policy: no script at all, nothing loaded from anywhere (styles are inline)."""
+DASH = "—"
+DEFAULT_TITLE = "EVSE conformance report"
 
 
-def style_html() -> str:
-    """Return the report's ``<style>`` element."""
-    return f"<style>{_CSS}</style>"
+# -- the template environment ------------------------------------------------------------------------------------
+@functools.cache
+def environment() -> Any:
+    """Return the Jinja2 environment of the report templates (autoescaping on, package data ``templates/``)."""
+    from jinja2 import Environment, PackageLoader
 
-
-def _t(epoch: Any) -> str:
-    if not isinstance(epoch, int | float):
-        return "—"
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
-
-
-def _dur(seconds: Any) -> str:
-    return f"{seconds:.2f} s" if isinstance(seconds, int | float) else "—"
-
-
-def _v(value: Any) -> str:
-    return "—" if value is None else escape(str(value))
-
-
-# -- header and summary -----------------------------------------------------------------------------------
-def _pics_html(pics: dict[str, Any] | None) -> str:
-    """The header's PICS cell: which PICS decided, the cases they made not applicable, contradictions."""
-    if not pics:
-        return "none given (every case ran)"
-    items = pics.get("items") or {}
-    supported = [k for k, v in items.items() if v]
-    unsupported = [k for k, v in items.items() if not v]
-    what = pics.get("path") or pics.get("origin") or "?"
-    html = escape(f"{what}: {len(supported)} of {len(items)} items supported")
-    if pics.get("origin") and pics.get("path"):
-        html += escape(f" ({pics['origin']})")
-    if supported:
-        html += f"<details><summary>supported</summary>{escape(', '.join(supported))}</details>"
-    if unsupported:
-        html += f"<details><summary>not supported</summary>{escape(', '.join(unsupported))}</details>"
-    for na in pics.get("not_applicable") or []:
-        case = escape(str(na.get("case") or na.get("nodeid")))
-        html += f"<br>not applicable: {case} lacks {escape(', '.join(na.get('lacks') or []))}"
-    contradictions = pics.get("contradictions") or []
-    if contradictions:
-        items = "".join(f"<li>{escape(c)}</li>" for c in contradictions)
-        html += f"<br><b>the PICS contradict the DUT:</b><ul>{items}</ul>"
-    for warning in pics.get("warnings") or []:
-        html += f"<br>warning: {escape(warning)}"
-    if pics.get("error"):
-        html += f" <b>{escape(pics['error'])}</b>"
-    return html
-
-
-def header_html(record: dict[str, Any]) -> str:
-    """Return the header: run, DUT, bench, instruments, PICS, stimulus, rig.yaml, rig version."""
-    dut = record.get("dut") or {}
-    ident = dut.get("identity") or {}
-    station = record.get("station") or {}
-    rig = record.get("rig") or {}
-    cfg = record.get("config") or {}
-    rows: list[tuple[str, str]] = [
-        (
-            "Run",
-            f"{_v(record.get('run_id'))} — {_v(record.get('status'))}"
-            + (f" (exit {record['exit_status']})" if record.get("exit_status") not in (None, 0) else ""),
-        ),
-        ("Started / ended", f"{_t(record.get('started'))} / {_t(record.get('ended'))}"),
-        (
-            "DUT",
-            escape(f"{ident.get('VendorName', '?')} {ident.get('ProductName', '?')}")
-            + (
-                f" (VID 0x{int(ident['VendorID']):04X}, PID 0x{int(ident['ProductID']):04X})"
-                if isinstance(ident.get("VendorID"), int) and isinstance(ident.get("ProductID"), int)
-                else ""
-            )
-            if ident
-            else "identity not read (the DUT was not commissioned)",
-        ),
-        (
-            "DUT software",
-            escape(f"{ident.get('SoftwareVersionString', '?')} ({ident.get('SoftwareVersion', '?')})")
-            if ident
-            else "—",
-        ),
-        (
-            "DUT hardware / serial",
-            escape(f"{ident.get('HardwareVersionString', '?')} / {ident.get('SerialNumber', '?')}") if ident else "—",
-        ),
-        ("Build under test", _v(record.get("build"))),
-        (
-            "Bench",
-            escape(f"{record.get('bench', '?')} — station {station.get('name', '?')}")
-            + (escape(f", {station['location']}") if station.get("location") else "")
-            + (escape(f", operator {station['operator']}") if station.get("operator") else ""),
-        ),
-        ("Stimulus", _v(record.get("stimulus"))),
-        ("rig.yaml", escape(f"{cfg.get('path')} (sha256 {str(cfg.get('sha256') or '')[:16]}…)")),
-        (
-            "rig",
-            escape(
-                f"{rig.get('version')} (git {str(rig.get('git_sha') or 'unknown')[:12]}"
-                f"{', local changes' if rig.get('git_dirty') else ''})"
-            ),
-        ),
-    ]
-    if dut.get("defects"):
-        rows.append(("Virtual EVSE defects", escape(", ".join(dut["defects"]))))
-    rows.append(("PICS", _pics_html(record.get("pics"))))
-    instruments = record.get("instruments") or {}
-    if instruments:
-        inst = "".join(
-            f"<tr><td>{escape(role)}</td><td>{_v(i.get('driver'))}</td><td>{_v(i.get('address'))}</td>"
-            f"<td>{_v(i.get('identity'))}</td></tr>"
-            for role, i in sorted(instruments.items())
-            if isinstance(i, dict)
-        )
-        rows.append(
-            (
-                "Instruments",
-                f"<table><tr><th>Role</th><th>Driver</th><th>Address</th><th>Identity</th></tr>{inst}</table>",
-            )
-        )
-    else:
-        rows.append(("Instruments", "none recorded"))
-    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    banner = ""
-    if record.get("status") != "finished":
-        n = len(record.get("cases") or [])
-        banner = (
-            f'<div class="banner">This run did not finish ({escape(str(record.get("status")))}): '
-            f"the report shows the {n} case(s) recorded before it stopped.</div>"
-        )
-    return f'<div class="rig">{banner}<table class="hdr">{body}</table></div>'
-
-
-def summary_html(record: dict[str, Any]) -> str:
-    """Return the summary by outcome (badges)."""
-    cases = record.get("cases") or []
-    counts = Counter(c.get("outcome") for c in cases)
-    total_s = sum(c.get("duration") or 0 for c in cases)
-    badges = "".join(f'<span class="badge b-{o}">{counts.get(o, 0)} {o}</span>' for o in OUTCOME_ORDER)
-    return (
-        f'<div class="rig"><h2>Summary</h2><p><span class="badge b-total">{len(cases)} cases</span>{badges}'
-        f" in {total_s:.1f} s</p></div>"
+    env = Environment(
+        loader=PackageLoader("rig.report", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-
-
-def case_list_html(record: dict[str, Any], *, link: bool = True) -> str:
-    """Return the case list: id, title, PICS, verdict, duration, failing step."""
-    rows = []
-    for i, c in enumerate(record.get("cases") or []):
-        cid = escape(c.get("id", ""))
-        name = f'<a href="#case-{i}">{cid}</a>' if link else cid
-        o = c.get("outcome", "")
-        rows.append(
-            f"<tr><td>{name}</td><td>{_v(c.get('title'))}</td><td>{escape(' '.join(c.get('pics') or []))}"
-            f'</td><td class="o-{o}">{o}</td><td class="num">{_dur(c.get("duration"))}</td>'
-            f"<td>{_v(c.get('failed_step'))}</td></tr>"
-        )
-    return (
-        '<div class="rig"><h2>Cases</h2><table><tr><th>Case</th><th>Title</th><th>PICS</th><th>Verdict</th>'
-        f"<th>Duration</th><th>Failing step</th></tr>{''.join(rows)}</table></div>"
+    env.filters.update(
+        v=lambda value: DASH if value is None else value,
+        utc=lambda t: utc_iso(t) or DASH,
+        duration=_duration,
+        step_time=_step_time,
+        outcome_token=_outcome_token,
+        verdict_token=lambda v: v if type(v) is str and v in _VERDICT_TOKENS else "unknown",
+        actual=_actual,
+        measurements=_measurements,
+        limits=_limits,
+        annex_links=_annex_links,
     )
+    return env
 
 
-# -- per case -----------------------------------------------------------------------------------------------
-def case_steps_html(case: dict[str, Any]) -> str:
-    """Return the step table: expected against actual, outcome, times."""
-    t0 = case.get("started")
-    rows = []
-    for s in case.get("steps") or []:
-        actual = "; ".join(s.get("notes") or [])
-        ms = s.get("measurements") or []
-        if ms:
-            actual = "; ".join(
-                ([actual] if actual else [])
-                + [f"{m.get('name')} = {m.get('value')}{(' ' + m['unit']) if m.get('unit') else ''}" for m in ms]
-            )
-        st, en = s.get("started"), s.get("ended")
-        at = f"+{st - t0:.3f} s" if isinstance(st, int | float) and isinstance(t0, int | float) else ""
-        dur = f"{en - st:.3f} s" if isinstance(st, int | float) and isinstance(en, int | float) else ""
-        o = s.get("outcome", "")
-        rows.append(
-            f'<tr class="s-{o}"><td>{_v(s.get("number"))}</td><td>{_v(s.get("description"))}</td>'
-            f'<td>{_v(s.get("expectation"))}</td><td>{escape(actual)}</td><td class="o-{o}">{o}</td>'
-            f"<td>{escape(s.get('skip_reason') or s.get('error') or '')}</td>"
-            f'<td class="num">{at}</td><td class="num">{dur}</td></tr>'
-        )
-    if not rows:
+@functools.cache
+def _macros() -> Any:
+    return environment().get_template("fragments.html.j2").module
+
+
+@functools.cache
+def css() -> str:
+    """Return the report's style sheet."""
+    source: str = environment().loader.get_source(environment(), "report.css")[0]
+    return source
+
+
+def style_html() -> Markup:
+    """Return the report's ``<style>`` element (for pages that embed fragments: pytest-html, comparisons)."""
+    return Markup("<style>") + Markup(css()) + Markup("</style>")
+
+
+# -- filters -----------------------------------------------------------------------------------------------------
+def _outcome_token(outcome: Any) -> str:
+    """A CSS class token for an outcome: one of a fixed set (the template does not escape it)."""
+    return outcome if type(outcome) is str and outcome in _OUTCOME_TOKENS else "unknown"
+
+
+def _duration(seconds: Any) -> str:
+    return f"{seconds:.3f} s" if isinstance(seconds, int | float) and not isinstance(seconds, bool) else DASH
+
+
+def _step_time(step: dict[str, Any]) -> str:
+    """A step's start (ISO UTC) and duration; made from numbers only (the template does not escape it)."""
+    st, en = step.get("started"), step.get("ended")
+    start = utc_iso(st)
+    if start is None:
         return ""
-    return (
-        "<h3>Steps</h3><table><tr><th>Step</th><th>Description</th><th>Expected</th><th>Actual</th>"
-        f"<th>Outcome</th><th>Detail</th><th>Start</th><th>Duration</th></tr>{''.join(rows)}</table>"
-    )
+    if isinstance(en, int | float) and not isinstance(en, bool) and isinstance(st, int | float):
+        return f"{start}, {en - st:.3f} s"
+    return start
+
+
+def _actual(step: dict[str, Any]) -> str:
+    parts = [str(n) for n in step.get("notes") or []]
+    for m in step.get("measurements") or []:
+        if isinstance(m, dict):
+            unit = f" {m['unit']}" if m.get("unit") else ""
+            parts.append(f"{m.get('name')} = {m.get('value')}{unit}")
+    return "; ".join(parts)
+
+
+def _measurements(case: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
+    return [
+        (s.get("number"), m)
+        for s in case.get("steps") or []
+        if isinstance(s, dict)
+        for m in s.get("measurements") or []
+        if isinstance(m, dict)
+    ]
+
+
+def _num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
 
 
 def _limits(m: dict[str, Any]) -> str:
     lo, hi, exp = m.get("low"), m.get("high"), m.get("expected")
     parts = []
     if lo is not None and hi is not None:
-        parts.append(f"{lo:g} ≤ x ≤ {hi:g}")
+        parts.append(f"{_num(lo)} ≤ x ≤ {_num(hi)}")
     elif lo is not None:
-        parts.append(f"x ≥ {lo:g}")
+        parts.append(f"x ≥ {_num(lo)}")
     elif hi is not None:
-        parts.append(f"x ≤ {hi:g}")
+        parts.append(f"x ≤ {_num(hi)}")
     if exp is not None:
         parts.append(f"x = {exp}")
     return ", ".join(parts) or "no limits"
 
 
-def case_measurements_html(case: dict[str, Any]) -> str:
-    """Return the measurement table (step, name, value, unit, limits, verdict); empty without measurements."""
-    rows = []
-    for s in case.get("steps") or []:
-        for m in s.get("measurements") or []:
-            v = m.get("verdict", "")
-            rows.append(
-                f"<tr><td>{_v(s.get('number'))}</td><td>{_v(m.get('name'))}</td>"
-                f'<td class="num">{_v(m.get("value"))}</td><td>{escape(m.get("unit") or "")}</td>'
-                f'<td>{escape(_limits(m))}</td><td class="v-{v}">{v}</td></tr>'
-            )
-    if not rows:
-        return ""
-    return (
-        '<div class="rig"><h3>Measurements</h3><table><tr><th>Step</th><th>Measurement</th><th>Value</th>'
-        f"<th>Unit</th><th>Limits</th><th>Verdict</th></tr>{''.join(rows)}</table></div>"
+def _has_points(case: dict[str, Any]) -> bool:
+    return any(isinstance(s, dict) and s.get("points") for s in case.get("series") or [])
+
+
+def _annex_links(case: dict[str, Any], index: int) -> list[tuple[str, str]]:
+    links = []
+    if _has_points(case):
+        links.append((f"#plots-{index}", "plots"))
+    if case.get("logs"):
+        links.append((f"#logs-{index}", "captured output"))
+    if case.get("attachments"):
+        links.append((f"#files-{index}", "files"))
+    return links
+
+
+# -- the first page ------------------------------------------------------------------------------------------------
+@dataclass
+class FirstPage:
+    """What the first page shows, as label/value rows (values are plain text; the template escapes them)."""
+
+    title: str
+    verdict: str
+    verdict_text: str
+    banner: str | None
+    dut: list[tuple[str, Any]]
+    station: list[tuple[str, Any]]
+    instruments: list[tuple[Any, Any, Any, Any]]
+    basis: list[tuple[str, Any]]
+    contradictions: list[Any]
+    outcomes: tuple[str, ...]
+    counts: list[tuple[str, list[int], int]]
+    run: list[tuple[str, Any]]
+    signatures: list[tuple[str, Any]] = field(default_factory=list)
+
+
+def _id_hex(name: Any, number: Any, label: str) -> str:
+    text = DASH if name in (None, "") else str(name)
+    if isinstance(number, int) and not isinstance(number, bool):
+        text += f" ({label} 0x{number:04X})"
+    return text
+
+
+def _version(text: Any, number: Any) -> str:
+    out = DASH if text in (None, "") else str(text)
+    if number not in (None, ""):
+        out += f" ({number})"
+    return out
+
+
+def overall_verdict(record: dict[str, Any]) -> tuple[str, str]:
+    """Return the run's overall verdict as (CSS token, text): PASS, FAIL, INCOMPLETE or NO RESULT."""
+    cases = record.get("cases") or []
+    outcomes = Counter(c.get("outcome") for c in cases)
+    if any(o not in OUTCOME_ORDER for o in outcomes) or outcomes["failed"] or outcomes["error"]:
+        return "FAIL", "FAIL"
+    if record.get("status") != "finished":
+        return "INCOMPLETE", f"INCOMPLETE (run {record.get('status')})"
+    if not outcomes["passed"]:
+        return "NO-RESULT", "NO RESULT (no case passed or failed)"
+    return "PASS", "PASS"
+
+
+def first_page_view(record: dict[str, Any], groups: Groups | None = None) -> FirstPage:
+    """Return the first page of ``record``: verdict, DUT, station, what was tested against, counts, signatures.
+
+    Args:
+        record: the run record.
+        groups: its cases grouped (:func:`rig.report.plan.group_cases`), when the caller has them already.
+    """
+    dut = record.get("dut") or {}
+    ident = dut.get("identity") or {}
+    station = record.get("station") or {}
+    verdict, verdict_text = overall_verdict(record)
+    banner = None
+    if record.get("status") != "finished":
+        banner = (
+            f"This run did not finish ({record.get('status')}): the report shows the "
+            f"{len(record.get('cases') or [])} case(s) recorded before it stopped."
+        )
+    dut_rows: list[tuple[str, Any]] = []
+    if ident:
+        dut_rows += [
+            ("Vendor", _id_hex(ident.get("VendorName"), ident.get("VendorID"), "VID")),
+            ("Product", _id_hex(ident.get("ProductName"), ident.get("ProductID"), "PID")),
+            ("Serial number", ident.get("SerialNumber")),
+            ("Hardware version", _version(ident.get("HardwareVersionString"), ident.get("HardwareVersion"))),
+            ("Software version", _version(ident.get("SoftwareVersionString"), ident.get("SoftwareVersion"))),
+        ]
+    else:
+        dut_rows.append(("Identity", "not read (the DUT was not commissioned)"))
+    dut_rows.append(("Build under test", record.get("build")))
+    node = dut.get("node_id")
+    dut_rows.append((
+        "DUT kind / node / endpoint",
+        f"{dut.get('kind', DASH)} / "
+        + (f"0x{node:X}" if isinstance(node, int) and not isinstance(node, bool) else str(node))
+        + f" / {dut.get('endpoint')}",
+    ))
+    if dut.get("defects"):
+        dut_rows.append(("Firmware defects (virtual EVSE)", ", ".join(str(d) for d in dut["defects"])))
+    if dut.get("attestation"):
+        dut_rows.append(("Device attestation", dut["attestation"]))
+    rig = record.get("rig") or {}
+    cfg = record.get("config") or {}
+    station_rows: list[tuple[str, Any]] = [
+        ("Station", station.get("name")),
+        ("Location", station.get("location")),
+        ("Operator", station.get("operator")),
+        ("Bench", record.get("bench")),
+        ("Stimulus", record.get("stimulus")),
+        ("rig", f"{rig.get('version', DASH)} (git {str(rig.get('git_sha') or 'unknown')[:12]}"
+                f"{', local changes' if rig.get('git_dirty') else ''})"),
+        ("rig.yaml", f"{cfg.get('path')} (sha256 {str(cfg.get('sha256') or '')[:16]}…)"),
+    ]
+    instruments = [
+        (role, i.get("driver"), i.get("address"), i.get("identity"))
+        for role, i in sorted((record.get("instruments") or {}).items())
+        if isinstance(i, dict)
+    ]
+    spec = record.get("spec") or {}
+    pics = record.get("pics") or {}
+    basis: list[tuple[str, Any]] = [
+        (
+            "Specification",
+            f"{spec.get('cluster', 'Energy EVSE')} cluster {spec.get('cluster_id', '0x0099')}, revision "
+            f"{spec.get('revision')} ({spec.get('source')})"
+            if spec
+            else "not recorded (the record predates schema 2)",
+        ),
+        ("Test plan", record.get("test_plan") or "not recorded (the record predates schema 2)"),
+        ("PICS", _pics_line(pics)),
+    ]
+    if record.get("energy_tolerance_pct") is not None:
+        basis.append(("Energy tolerance", f"±{_num(record['energy_tolerance_pct'])} % of the bench meter"))
+    cases = record.get("cases") or []
+    counts = []
+    all_counts: Counter[Any] = Counter()
+    for _key, title, items in group_cases(cases) if groups is None else groups:
+        c = Counter(case.get("outcome") for _, case in items)
+        all_counts.update(c)
+        counts.append((title, [c.get(o, 0) for o in OUTCOME_ORDER], len(items)))
+    counts.append(("All cases", [all_counts.get(o, 0) for o in OUTCOME_ORDER], len(cases)))
+    run_rows: list[tuple[str, Any]] = [
+        ("Run", record.get("run_id")),
+        ("Status", f"{record.get('status')}"
+                   + (f" (exit {record['exit_status']})" if record.get("exit_status") not in (None, 0) else "")),
+        ("Started (UTC)", utc_iso(record.get("started"))),
+        ("Ended (UTC)", utc_iso(record.get("ended"))),
+        ("Cases run for", _duration(sum(d for c in cases if isinstance(d := c.get("duration"), int | float)))),
+    ]
+    return FirstPage(
+        title=str(record.get("title") or DEFAULT_TITLE),
+        verdict=verdict,
+        verdict_text=verdict_text,
+        banner=banner,
+        dut=_rows(dut_rows),
+        station=_rows(station_rows),
+        instruments=[tuple(DASH if v is None else v for v in row) for row in instruments],  # type: ignore[misc]
+        basis=_rows(basis),
+        contradictions=list(pics.get("contradictions") or []),
+        outcomes=OUTCOME_ORDER,
+        counts=counts,
+        run=_rows(run_rows),
+        signatures=[("Tested by", station.get("operator") or ""), ("Reviewed by", ""), ("Approved by", "")],
     )
 
 
-def case_plots_html(case: dict[str, Any]) -> str:
-    """Return the case's plots (one SVG per plot group of its series); empty without series."""
-    svgs = charts(case.get("series") or [])
-    return f'<div class="rig"><h3>Plots</h3>{"".join(svgs)}</div>' if svgs else ""
+def _rows(rows: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return [(label, DASH if value is None or value == "" else value) for label, value in rows]
 
 
-def case_events_html(case: dict[str, Any]) -> str:
-    """Return the Matter events received during the case."""
-    events = case.get("events") or []
-    if not events:
-        return ""
-    t0 = case.get("started")
-    items = []
-    for e in events:
-        at = e.get("received_at")
-        rel = f"+{at - t0:.3f} s " if isinstance(at, int | float) and isinstance(t0, int | float) else ""
-        items.append(f"<li>{rel}{escape(str(e.get('summary') or e.get('name')))}</li>")
-    return f"<h3>Matter events received</h3><ul>{''.join(items)}</ul>"
+def _pics_line(pics: dict[str, Any]) -> str:
+    if not pics:
+        return "none recorded (every case ran)"
+    items = pics.get("items") or {}
+    supported = sum(1 for v in items.values() if v)
+    what = pics.get("path") or pics.get("origin") or DASH
+    text = f"{what}: {supported} of {len(items)} items supported"
+    if pics.get("path") and pics.get("origin"):
+        text += f" ({pics['origin']})"
+    n_na = len(pics.get("not_applicable") or [])
+    if n_na:
+        text += f"; {n_na} case(s) not applicable"
+    return text + " (Annex D)"
 
 
-def case_detail_html(case: dict[str, Any], index: int) -> str:
-    """Return one case's folding section: error, steps, measurements, plots, events, attachments, logs."""
-    o = case.get("outcome", "")
-    parts = [
-        f'<details class="case" id="case-{index}"{" open" if o in ("failed", "error") else ""}>'
-        f'<summary>{escape(case.get("id", ""))} — {_v(case.get("title"))} — <span class="o-{o}">{o}</span>'
-        f" ({_dur(case.get('duration'))})</summary>"
-    ]
-    if case.get("error"):
-        where = f" at step {escape(str(case['failed_step']))}" if case.get("failed_step") else ""
-        parts.append(
-            f"<p><b>{'Failed' if o != 'skipped' else 'Skipped'}{where}:</b></p><pre>{escape(str(case['error']))}</pre>"
-        )
-    parts.append(case_steps_html(case))
-    parts.append(case_measurements_html(case))
-    parts.append(case_plots_html(case))
-    parts.append(case_events_html(case))
-    atts = case.get("attachments") or []
-    if atts:
-        links = "".join(
-            f'<li><a href="{escape(a["path"])}">{escape(a.get("name") or a["path"])}</a></li>'
-            if a.get("path")
-            else f"<li>{escape(a.get('name') or '')}: {_v(a.get('error'))}</li>"
-            for a in atts
-        )
-        parts.append(f"<h3>Attachments</h3><ul>{links}</ul>")
-    if case.get("logs"):
-        cut = " (cut in the middle)" if case.get("logs_truncated") else ""
-        parts.append(f"<details><summary>Captured output{cut}</summary><pre>{escape(case['logs'])}</pre></details>")
-    parts.append("</details>")
-    return "".join(parts)
+# -- the fragment functions (one per kind) -----------------------------------------------------------------------------
+def first_page_html(record: dict[str, Any]) -> Markup:
+    """Return the first page (the header) of ``record``."""
+    return Markup(clean_output(_macros().first_page(first_page_view(record))))
+
+
+def case_html(case: dict[str, Any], index: int, *, annexes: bool = True) -> Markup:
+    """Return one case's section: times, PICS, error, steps, measurements, events, links to its annexes."""
+    return Markup(clean_output(_macros().case(case, index, annexes)))
+
+
+def steps_table_html(case: dict[str, Any]) -> Markup:
+    """Return the step table of ``case`` (expected against actual, outcome, start, duration)."""
+    return Markup(clean_output(_macros().steps_table(case)))
+
+
+def measurements_table_html(case: dict[str, Any]) -> Markup:
+    """Return the measurement table of ``case`` (step, name, value, unit, limits, verdict)."""
+    return Markup(clean_output(_macros().measurements_table(case)))
+
+
+def chart_html(chart: Chart) -> Markup:
+    """Return one plot: its title, legend and inline SVG."""
+    return Markup(clean_output(_macros().chart(chart)))
+
+
+def case_charts(case: dict[str, Any], index: int) -> list[Chart]:
+    """Return the plots of ``case`` (none without series); ``index`` keeps their SVG ids unique in a page."""
+    return charts(case.get("series") or [], str(index)) if _has_points(case) else []
+
+
+# -- the page --------------------------------------------------------------------------------------------------------
+def _files(atts: Any) -> list[tuple[str | None, str, Any]]:
+    out = []
+    for a in atts or []:
+        if not isinstance(a, dict):
+            continue
+        name = clean(str(a.get("name") or a.get("path") or DASH))
+        out.append((safe_href(a.get("path")), name, a.get("error")))
+    return out
 
 
 def render_report(record: dict[str, Any]) -> str:
     """Return the complete, self-contained HTML page of a run record (a pure function of ``record``)."""
-    title = escape(str(record.get("title") or "EVSE conformance report"))
     cases = record.get("cases") or []
-    run_atts = record.get("attachments") or []
-    att_html = (
-        (
-            "<h2>Run files</h2><ul>"
-            + "".join(
-                f'<li><a href="{escape(a["path"])}">{escape(a.get("name") or a["path"])}</a></li>'
-                for a in run_atts
-                if a.get("path")
-            )
-            + "</ul>"
-        )
-        if run_atts
-        else ""
-    )
-    details = "".join(case_detail_html(c, i) for i, c in enumerate(cases))
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title} — {escape(str(record.get('run_id')))}</title>"
-        '<link rel="icon" href="data:,">'
-        f"{style_html()}</head>\n"
-        f'<body class="rig"><h1>{title}</h1>\n{header_html(record)}\n{summary_html(record)}\n'
-        f'{case_list_html(record)}\n<div class="rig"><h2>Case details</h2>{details}{att_html}</div>\n'
-        f"<footer><p>Rendered from report.json (schema {escape(str(record.get('schema_version')))}) by rig "
-        f"{escape(str((record.get('rig') or {}).get('version')))}.</p></footer></body></html>\n"
-    )
+    groups = group_cases(cases)
+    page = {
+        "title": str(record.get("title") or DEFAULT_TITLE),
+        "run_id": record.get("run_id"),
+        "first_page": first_page_view(record, groups),
+        "groups": groups,
+        "plotted": [(i, c, ch) for i, c in enumerate(cases) if (ch := case_charts(c, i))],
+        "logged": [(i, c) for i, c in enumerate(cases) if c.get("logs")],
+        "run_files": _files(record.get("attachments")),
+        "attached": [(i, c, _files(c.get("attachments"))) for i, c in enumerate(cases) if c.get("attachments")],
+        "pics": record.get("pics"),
+        "schema": record.get("schema_version"),
+        "rig_version": (record.get("rig") or {}).get("version"),
+    }
+    template = environment().get_template("report.html.j2")
+    return clean_output(template.render(page=page, csp=Markup(CSP), css=Markup(css())))
+
+
+__all__ = [
+    "CSP",
+    "OUTCOME_ORDER",
+    "case_charts",
+    "case_html",
+    "chart_html",
+    "first_page_html",
+    "first_page_view",
+    "group_of",
+    "measurements_table_html",
+    "overall_verdict",
+    "render_report",
+    "steps_table_html",
+    "style_html",
+]

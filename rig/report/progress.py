@@ -21,8 +21,6 @@ from typing import Any
 
 import pytest
 
-from rig.pytest_plugin.fixtures import RUNNER_KEY
-
 PREFIX = "[rig]"
 DESCRIPTION_WIDTH = 90
 """Step descriptions are cut to this many characters (the report has them in full)."""
@@ -34,10 +32,14 @@ class Progress:
     Args:
         config: the pytest config (for the terminal reporter and the capture manager).
         mode: ``auto`` (live line on a TTY, else plain), ``tty`` or ``plain``.
+        runner_of: returns a case's step runner, if it has one (the plugin knows where it is kept).
     """
 
-    def __init__(self, config: pytest.Config, mode: str = "auto") -> None:
+    def __init__(
+        self, config: pytest.Config, mode: str = "auto", runner_of: Callable[[pytest.Item], Any] | None = None
+    ) -> None:
         self._config = config
+        self._runner_of = runner_of
         self._mode = mode
         self._t0 = time.monotonic()
         self._case_t0 = self._t0
@@ -104,7 +106,7 @@ class Progress:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        runner = item.stash.get(RUNNER_KEY, None)
+        runner = self._runner_of(item) if self._runner_of is not None else None
         if runner is not None:
             self._hook_runner(runner)
         return (yield)

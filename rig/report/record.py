@@ -1,13 +1,16 @@
 """The run record: ``report.json`` in the run folder, the canonical artefact of a run.
 
-Shape (``schema_version`` 1; every output of a run is a pure function of this document)::
+Shape (``schema_version`` 2; every output of a run is a pure function of this document)::
 
-    {"kind": "rig-run-record", "schema_version": 1, "run_id": "...", "status": "running|finished|interrupted",
-     "exit_status": 0, "started": 1.7e9, "ended": 1.7e9, "title": "...",
+    {"kind": "rig-run-record", "schema_version": 2, "run_id": "...", "status": "running|finished|interrupted",
+     "exit_status": 0, "started": 1.7e9, "ended": 1.7e9, "title": "...", "energy_tolerance_pct": 2.0,
      "rig": {"version", "git_sha", "git_dirty", "python", "pytest"},
      "station": {"name", "location", "operator"}, "bench": "virtual|real",
      "config": {"path", "sha256"}, "stimulus": "trigger",
-     "dut": {"kind", "node_id", "endpoint", "defects": [...], "identity": {VendorName, ..., SerialNumber} | null},
+     "spec": {"cluster", "cluster_id", "revision", "source"} | null,
+     "test_plan": "...",
+     "dut": {"kind", "node_id", "endpoint", "defects": [...], "identity": {VendorName, ..., SerialNumber} | null,
+             "attestation": "..." (optional: how the DUT's attestation was checked)},
      "build": "1.0.0" or "1.0.0+defect-a,defect-b" (software version string, plus virtual EVSE defects),
      "pics": {"given", "path", "origin": "file|derived from the DUT|none ...", "summary", "items": {"EEVSE.S": true},
               "warnings", "not_applicable": [{"case", "nodeid", "lacks": [...]}], "compared",
@@ -21,6 +24,13 @@ Shape (``schema_version`` 1; every output of a run is a pure function of this do
                 "priority", "received_at"}], "series": [{"name", "unit", "plot", "step", "points": [[t, v]...]}],
                 "logs": "...", "logs_truncated": false, "attachments": [{"name", "path"}]}]}
 
+Times (``started``, ``ended``, a step's ``started``/``ended``, an event's ``received_at``, a phase's
+``start``/``stop``) are seconds since the Unix epoch, UTC; every output shows them as ISO 8601 UTC with the zone
+(:func:`utc_iso`, e.g. ``2026-12-03T08:01:02.345Z``). Durations are seconds.
+
+Schema 2 added ``spec``, ``test_plan``, ``energy_tolerance_pct`` and ``dut.attestation``; a schema-1 record is read
+as it is (the outputs say "not recorded" for what it lacks).
+
 Canonical form: keys sorted, compact separators, one case per line, UTF-8, a final newline. The file is replaced
 atomically (temporary file in the same folder, fsync, rename) after every case, so a killed run leaves a valid
 record of what ran (``status`` stays ``running``). Once ``finished`` or ``interrupted`` it is never written again.
@@ -28,19 +38,22 @@ record of what ran (``status`` stays ``running``). Once ``finished`` or ``interr
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 import math
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rig.errors import RigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RECORD_KIND = "rig-run-record"
 RECORD_NAME = "report.json"
 STATUSES = ("running", "finished", "interrupted")
@@ -51,6 +64,27 @@ LOG_LIMIT = 64_000
 
 class RecordError(RigError):
     """A run record is missing, truncated, foreign or of an unknown schema; or it was written after finishing."""
+
+
+# -- times -----------------------------------------------------------------------------------------------------
+def utc_iso(epoch: Any) -> str | None:
+    """Return epoch seconds as ISO 8601 UTC with milliseconds and the zone (``2026-12-03T08:01:02.345Z``).
+
+    None for anything that is not a finite number (a time that was never taken).
+    """
+    if isinstance(epoch, bool) or not isinstance(epoch, int | float) or not math.isfinite(epoch):
+        return None
+    seconds, millis = divmod(round(epoch * 1000), 1000)
+    day_time = _utc_seconds(seconds)
+    return None if day_time is None else f"{day_time}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_seconds(seconds: int) -> str | None:
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 # -- canonical JSON ----------------------------------------------------------------------------------------
@@ -258,13 +292,25 @@ def load_record(source: Path | str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordError(f"{path}: cannot read the run record: {exc}") from None
     try:
-        data = json.loads(text)
+        data = _parse(text)
     except json.JSONDecodeError as exc:
         raise RecordError(
             f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); the file "
             "is truncated or corrupt — a record written by the rig is always complete"
         ) from None
     return check_record(data, str(path))
+
+
+def _parse(text: str) -> Any:
+    """``json.loads`` with the cyclic garbage collector paused: parsing makes no cycles, and on a 10,000-case
+    record the collector's passes over the growing tree of dicts cost twice the parse itself."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return json.loads(text)
+    finally:
+        if paused:
+            gc.enable()
 
 
 def check_record(data: Any, where: str = "record") -> dict[str, Any]:
@@ -293,63 +339,3 @@ def check_record(data: Any, where: str = "record") -> dict[str, Any]:
         if not isinstance(case, dict) or not isinstance(case.get("id"), str) or case.get("outcome") not in OUTCOMES:
             raise RecordError(f"{where}: case {i + 1} needs a string id and an outcome in {', '.join(OUTCOMES)}")
     return data
-
-
-# -- helpers for suites ---------------------------------------------------------------------------------------
-def _item(request_or_item: Any) -> Any:
-    return getattr(request_or_item, "node", request_or_item)
-
-
-def attach_series(
-    request_or_item: Any,
-    name: str,
-    unit: str,
-    points: Iterable[Sequence[Any]],
-    *,
-    plot: str | None = None,
-    step: bool = False,
-) -> None:
-    """Attach a time series to the current case; the HTML report plots it.
-
-    Args:
-        request_or_item: the test's ``request`` fixture or its item.
-        name: what was sampled, e.g. ``"PWM duty"``, ``"EVSE current"``, ``"SessionEnergyCharged"``.
-        unit: unit symbol, e.g. ``"%"``, ``"A"``, ``"Wh"`` (empty for states).
-        points: ``(t, value)`` pairs; ``t`` in seconds (epoch or any origin: plots start at the earliest t);
-            ``value`` a number, or a string for states (e.g. pilot ``"A"``..``"F"``, drawn as levels).
-        plot: series with the same ``plot`` share one chart (e.g. ``"pilot"``: pilot state and PWM duty;
-            ``"current"``: EVSE current and advertised limit; ``"energy"``: meter energy and
-            SessionEnergyCharged); default: the series' own chart.
-        step: draw as a step function (states, set-points).
-
-    Raises:
-        ValueError: a point is not a ``(number, number|string)`` pair.
-    """
-    from rig.pytest_plugin.reporting import SERIES_KEY
-
-    clean: list[list[Any]] = []
-    for p in points:
-        if len(p) != 2 or isinstance(p[0], bool) or not isinstance(p[0], int | float):
-            raise ValueError(f"series {name!r}: point {p!r} is not a (t, value) pair with a numeric t")
-        t, v = float(p[0]), p[1]
-        if isinstance(v, bool) or not isinstance(v, int | float | str):
-            raise ValueError(f"series {name!r}: value {v!r} must be a number or a string")
-        if isinstance(v, float) and not math.isfinite(v):
-            continue
-        clean.append([t, v])
-    item = _item(request_or_item)
-    item.stash.setdefault(SERIES_KEY, []).append(
-        {"name": name, "unit": unit, "plot": plot or name, "step": bool(step), "points": clean}
-    )
-
-
-def attach_file(request_or_item: Any, path: Path | str, name: str | None = None) -> None:
-    """Attach a file to the current case; the record keeps its path relative to the run folder.
-
-    A file outside the run folder is copied into ``<run folder>/attachments/`` at the end of the case.
-    """
-    from rig.pytest_plugin.reporting import ATTACH_KEY
-
-    item = _item(request_or_item)
-    p = Path(path)
-    item.stash.setdefault(ATTACH_KEY, []).append({"name": name or p.name, "source": str(p.resolve())})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from rig.report.plan import TEST_PLAN
 from rig.report.record import RECORD_KIND, SCHEMA_VERSION
 
 
@@ -89,6 +90,7 @@ def make_record(
             t += 0.05
         series = []
         if series_every and i % series_every == 0:
+            duty = round(10 + (i // series_every) % 80, 1)  # every chart its own data
             series = [
                 {
                     "name": "Pilot state",
@@ -102,7 +104,7 @@ def make_record(
                     "unit": "%",
                     "plot": "pilot",
                     "step": True,
-                    "points": [[start, 100], [start + 0.1, 26.7], [start + 0.4, 100]],
+                    "points": [[start, 100], [start + 0.1, duty], [start + 0.4, 100]],
                 },
             ]
         cases.append(
@@ -144,8 +146,11 @@ def make_record(
         "started": 1_767_225_600.0,
         "ended": t,
         "title": "EVSE conformance report",
+        "energy_tolerance_pct": 2.0,
+        "spec": {"cluster": "Energy EVSE", "cluster_id": "0x0099", "revision": 3, "source": "spec/EnergyEVSE.xml"},
+        "test_plan": TEST_PLAN,
         "rig": {"version": "0.1.0", "git_sha": "0" * 40, "git_dirty": False, "python": "3.11", "pytest": "9"},
-        "station": {"name": "gen-bench", "location": None, "operator": None},
+        "station": {"name": "gen-bench", "location": "Lab 2", "operator": "A. Tester"},
         "bench": "virtual",
         "config": {"path": "rig.yaml", "sha256": "0" * 64},
         "stimulus": "trigger",
@@ -159,6 +164,7 @@ def make_record(
                 "VendorID": 0xFFF1,
                 "ProductName": "Gen EVSE",
                 "ProductID": 0x8000,
+                "HardwareVersion": 1,
                 "HardwareVersionString": "1",
                 "SoftwareVersion": sw_version,
                 "SoftwareVersionString": build,

@@ -15,7 +15,7 @@ import pytest
 
 from rig.ev_emulator.pilot import duty_for_offer, duty_to_current
 from rig.instruments.capabilities import EnergyMeter
-from rig.report.record import attach_series
+from rig.pytest_plugin.attach import attach_series
 from rig.steps import TestStep
 from rig.stimulus import Action
 from suites.hil.support import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from rig.report.record import attach_series
+from rig.pytest_plugin.attach import attach_series
 from rig.steps import TestStep
 from rig.stimulus import Action
 from suites.hil.support import call, measure_duty_for, plug_in, require_bench

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from rig.instruments.capabilities import EnergyMeter
-from rig.report.record import attach_series
+from rig.pytest_plugin.attach import attach_series
 from rig.steps import TestStep
 from rig.stimulus import Action
 from suites.hil.support import call, mark, meter, plug_in, require_bench, start_charging

@@ -17,7 +17,7 @@ DEMO_SUITE = textwrap.dedent("""
     from pathlib import Path
     import pytest
     from rig.steps import TestStep
-    from rig.report.record import attach_file, attach_series
+    from rig.pytest_plugin.attach import attach_file, attach_series
 
     pytestmark = [pytest.mark.pics("EEVSE.S")]
     STEPS = [TestStep("1", "Commission DUT to TH"), TestStep("2", "TH reads State", "NotPluggedIn"),
@@ -57,7 +57,11 @@ DEMO_SUITE = textwrap.dedent("""
 
 
 def demo_pytest_cmd(suite: Path, run_dir: Path, *extra: str) -> list[str]:
-    """The pytest command `rig run` would use (minus the sandbox), for a suite outside the rig's tests."""
+    """The pytest command `rig run` uses (minus the sandbox), for a suite outside the rig's tests.
+
+    No --junitxml and no --html: the reporting plugin writes junit.xml and report.html from report.json at session
+    end.
+    """
     return [
         sys.executable,
         "-m",
@@ -72,11 +76,6 @@ def demo_pytest_cmd(suite: Path, run_dir: Path, *extra: str) -> list[str]:
         str(ROOT / "rig.yaml"),
         "--rig-run-dir",
         str(run_dir),
-        "--junitxml",
-        str(run_dir / "junit.xml"),
-        "--html",
-        str(run_dir / "report.html"),
-        "--self-contained-html",
         "-o",
         "testpaths=",
         *extra,
@@ -100,8 +99,9 @@ def demo_run(demo_suite: Path, tmp_path: Path) -> Callable[..., tuple[subprocess
     def run(*extra: str, name: str = "20260101-000000-demo01") -> tuple[subprocess.CompletedProcess[str], Path]:
         run_dir = tmp_path / "reports" / name
         run_dir.mkdir(parents=True)
+        args = [str(run_dir / a[4:]) if a.startswith("RUN/") else a for a in extra]  # RUN/x: x in the run folder
         proc = subprocess.run(
-            demo_pytest_cmd(demo_suite, run_dir, *extra),
+            demo_pytest_cmd(demo_suite, run_dir, *args),
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -13,11 +13,13 @@ import pytest
 
 from rig.cli.report import after_run
 from rig.report.record import (
+    SCHEMA_VERSION,
     RecordError,
     RecordWriter,
     dumps_record,
     load_record,
     truncate_log,
+    utc_iso,
     write_atomic,
 )
 from rig.report.synthetic import make_record
@@ -92,6 +94,23 @@ def test_bad_records_are_refused_with_a_clear_message(tmp_path: Path, content: s
         load_record(path)
 
 
+def test_a_schema_1_record_is_still_read(tmp_path: Path) -> None:
+    rec = make_record(2)
+    rec["schema_version"] = 1
+    for key in ("spec", "test_plan", "energy_tolerance_pct"):
+        del rec[key]
+    write_atomic(tmp_path / "report.json", dumps_record(rec))
+    assert load_record(tmp_path)["schema_version"] == 1
+
+
+def test_times_are_iso_utc_with_the_zone() -> None:
+    assert utc_iso(1_796_284_862.345) == "2026-12-03T08:01:02.345Z"
+    assert utc_iso(1_767_225_599.9996) == "2026-01-01T00:00:00.000Z", "milliseconds round up into the next second"
+    assert utc_iso(0) == "1970-01-01T00:00:00.000Z"
+    for never in (None, float("nan"), float("inf"), True, "1.0", 1e300):
+        assert utc_iso(never) is None
+
+
 def test_missing_record_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(RecordError, match="no run record"):
         load_record(tmp_path)
@@ -107,9 +126,18 @@ def test_plugin_writes_the_record_fields(demo_run) -> None:
     proc, run_dir = demo_run()
     assert proc.returncode == 1, proc.stdout[-3000:]
     rec = load_record(run_dir / "report.json")
-    assert rec["status"] == "finished" and rec["exit_status"] == 1 and rec["schema_version"] == 1
+    assert rec["status"] == "finished" and rec["exit_status"] == 1 and rec["schema_version"] == SCHEMA_VERSION == 2
     assert rec["rig"]["version"] and rec["config"]["sha256"] and rec["stimulus"] in ("trigger", "emulator")
     assert rec["station"]["name"] and rec["bench"] == "virtual"
+    assert rec["spec"] == {
+        "cluster": "Energy EVSE",
+        "cluster_id": "0x0099",
+        "revision": 3,
+        "source": "spec/EnergyEVSE.xml",
+    }
+    assert rec["test_plan"].startswith("Matter Energy EVSE cluster test plan")
+    assert rec["title"] == "EVSE conformance report" and rec["energy_tolerance_pct"] == 2.0
+    assert rec["dut"]["kind"] == "virtual" and "label" not in rec["dut"] and rec["dut"]["identity"] is None
     assert rec["pics"]["given"] is False and rec["pics"]["contradictions"] == [], rec["pics"]
     cases = {c["id"]: c for c in rec["cases"]}
     assert {k: c["outcome"] for k, c in cases.items()} == {
