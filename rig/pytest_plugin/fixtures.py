@@ -78,7 +78,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.INTERRUPTED
 
 
-class RunInterrupted(AssertionError):  # noqa: N818 - reads as the verdict in a report
+class RunInterrupted(AssertionError):
     """The run was interrupted (Ctrl-C, SIGTERM) while this case ran; the case fails and the session stops."""
 
 

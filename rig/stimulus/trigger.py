@@ -1,4 +1,4 @@
-"""Trigger mode: Energy EVSE test event triggers, as certification does (the DUT has changed state when the command returns)."""
+"""Trigger mode: Energy EVSE test event triggers, as certification does (the DUT has changed state on return)."""
 from __future__ import annotations
 
 from typing import Any
