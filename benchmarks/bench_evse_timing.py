@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import shutil
 import statistics
 import sys
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from rig.sim.virtual_bench import VirtualBench  # noqa: E402
 from rig.sim.virtual_evse import EVSE_DIR, VirtualEvse, VirtualEvseSettings, spare_supported  # noqa: E402
 
+MATTER_PORT = 0  # the system picks the EVSE's Matter port when it binds it (nothing commissions it here)
 HW = {"contactorDelayMs": 200, "pwmStartDelayMs": 100, "contactorOpenDelayMs": 20}
 MEASURES = (  # name, cause (CP_STATE level), reaction signal, configured delay key, allowed lateness ms
     ("PWM start (A->B)", 1, "PWM_ON", "pwmStartDelayMs", 50.0),
@@ -57,7 +57,7 @@ def _settings(folder: Path, *, enabled: bool) -> VirtualEvseSettings:
         (storage / "vevse-state.json").write_text(json.dumps({"chargingEnabledUntil": None, "commandMaxCharge": 32000}))
     return VirtualEvseSettings(
         storage_path=storage,
-        port=random.randint(20000, 40000),
+        port=MATTER_PORT,
         interface="lo",
         hardware_port=folder / "hw.sock",
         hardware=dict(HW),

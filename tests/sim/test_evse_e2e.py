@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +18,8 @@ import pytest
 
 from rig.sim.virtual_bench import VirtualBench
 from rig.sim.virtual_evse import EVSE_DIR, VirtualEvse, VirtualEvseSettings
+
+MATTER_PORT = 0  # the system picks the EVSE's Matter port when it binds it (nothing commissions it here)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("node") is None or not (EVSE_DIR / "node_modules" / "@matter" / "main").is_dir(),
@@ -51,7 +52,7 @@ async def start(tmp_path: Path, enabled: bool) -> tuple[VirtualEvse, VirtualBenc
     if enabled:
         (storage / "vevse-state.json").write_text(json.dumps({"chargingEnabledUntil": None, "commandMaxCharge": 32000}))
     sock = tmp_path / "hw.sock"
-    settings = VirtualEvseSettings(storage_path=storage, port=random.randint(20000, 40000), interface="lo",
+    settings = VirtualEvseSettings(storage_path=storage, port=MATTER_PORT, interface="lo",
                                    hardware_port=sock, hardware=dict(HW))
     evse = VirtualEvse(settings, tmp_path / "evse.log")
     await asyncio.to_thread(evse.start, fresh=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -23,6 +22,8 @@ import pytest
 from rig.errors import DutError
 from rig.sim.virtual_evse import EVSE_DIR, MAIN_JS, SPARE_NICE, VirtualEvse, VirtualEvseSettings, spare_supported
 from tests.support import wait_until
+
+MATTER_PORT = 0  # the system picks the EVSE's Matter port when it binds it (nothing commissions it here)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("node") is None or not (EVSE_DIR / "node_modules" / "@matter" / "main").is_dir(),
@@ -81,7 +82,7 @@ def evse(tmp_path: Path) -> Iterator[VirtualEvse]:
         json.dumps({"chargingEnabledUntil": None, "commandMaxCharge": 32000, "sessionId": 6})
     )
     settings = VirtualEvseSettings(
-        storage_path=storage, port=random.randint(20000, 40000), interface="lo", hardware_port=tmp_path / "hw.sock"
+        storage_path=storage, port=MATTER_PORT, interface="lo", hardware_port=tmp_path / "hw.sock"
     )
     v = VirtualEvse(settings, tmp_path / "evse.log")
     v.start(fresh=False)
@@ -167,7 +168,7 @@ class _PortTakenDuringPowerCycle(VirtualEvse):
 def test_spare_that_fails_to_start_says_why(tmp_path: Path) -> None:
     settings = VirtualEvseSettings(
         storage_path=tmp_path / "storage",
-        port=random.randint(20000, 40000),
+        port=MATTER_PORT,
         interface="lo",
         hardware_port=tmp_path / "hw.sock",
     )
@@ -188,7 +189,7 @@ def test_spare_that_fails_to_start_says_why(tmp_path: Path) -> None:
 def test_without_spare_restart_is_a_cold_start(tmp_path: Path) -> None:
     settings = VirtualEvseSettings(
         storage_path=tmp_path / "storage",
-        port=random.randint(20000, 40000),
+        port=MATTER_PORT,
         interface="lo",
         hardware_port=tmp_path / "hw.sock",
     )
