@@ -3,16 +3,29 @@
 One ChipStack per process (it is a singleton that cannot be recreated after shutdown), hence one
 ``MatterController`` per pytest session. Every interaction is bounded by a timeout whose message names what
 was awaited; Interaction Model statuses become ``MatterStatusError`` carrying the status name.
+
+Attribute reads (:meth:`Node.read`, :meth:`Node.read_many`) are real Interaction Model reads, each one a
+ReadRequest answered by a ReportData, but they take the short way through the CHIP wheel. Its ``ReadAttribute``
+looks the node's session up twice (PASE, then CASE), frees that lookup again and blocks the event loop while the
+request is handed over, each time a round trip to the stack's thread, and decodes every value with ``dacite``.
+Here the CASE session of the last interaction that succeeded is kept (dropped on any failure or
+:meth:`Node.expire_sessions`, and looked up afresh when the stack has released it). The request goes to the
+stack's thread without waiting, and the only wake-up of the event loop is the report's end. Values are decoded on
+the loop's thread, and decoded scalars are remembered by their TLV bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import ctypes
+import enum
+import functools
 import logging
 import re
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +46,10 @@ try:  # imported lazily so `import rig` works without the chip wheel (e.g. on a 
     import chip.logging
     import chip.native
     from chip.ChipDeviceCtrl import ChipDeviceController
+    from chip.clusters import Attribute as ClusterAttribute
+    from chip.clusters.Types import Nullable
     from chip.exceptions import ChipStackError
+    from chip.tlv import TLVReader
 except OSError as exc:  # pragma: no cover - depends on the machine
     raise SetupError(
         f"the CHIP controller library cannot load ({exc}); on Debian install libnl-3-200 and libnl-route-3-200 "
@@ -59,6 +75,83 @@ def _status_error(exc: im.InteractionModelError, what: str) -> MatterStatusError
         int(exc.status),
         cluster_status,
     )
+
+
+# -- reads -------------------------------------------------------------------------------------------
+AttributeKey = tuple[int, int, int]
+"""(endpoint, cluster id, attribute id) of a concrete attribute path."""
+
+_DECODED: dict[tuple[Any, bytes], Any] = {}
+_DECODED_MAX = 4096
+_IMMUTABLE = (int, float, str, bytes, enum.Enum, type(None), Nullable)
+_PATHS: dict[AttributeKey, bytes] = {}
+_READ_PARAMS: list[bytes] = []
+
+
+def _path_struct(key: AttributeKey) -> bytes:
+    """The AttributePathIB the native read takes, built once per path."""
+    built = _PATHS.get(key)
+    if built is None:
+        path = im.AttributePathIBstruct.parse(b"\xff" * im.AttributePathIBstruct.sizeof())
+        path.EndpointId, path.ClusterId, path.AttributeId = key
+        built = _PATHS[key] = im.AttributePathIBstruct.build(path)
+    return built
+
+
+def _read_params() -> bytes:
+    """The native read's parameters: a read (no subscription), fabric-filtered, as ``ReadAttribute``'s default."""
+    if not _READ_PARAMS:
+        params = ClusterAttribute._ReadParams.parse(b"\x00" * ClusterAttribute._ReadParams.sizeof())
+        params.IsFabricFiltered = True
+        _READ_PARAMS.append(ClusterAttribute._ReadParams.build(params))
+    return _READ_PARAMS[0]
+
+
+def decode_attribute(attribute: Any, status: int, tlv: bytes) -> Any:
+    """The value of ``attribute`` as ``ReadAttribute`` gives it: the cluster object's type, or a ValueDecodeFailure
+    (an error status for the path, or TLV that does not decode). Scalars are remembered by their TLV bytes."""
+    if status != 0:
+        return ClusterAttribute.ValueDecodeFailure(None, im.InteractionModelError(im.Status(status)))
+    key = (attribute, tlv)
+    known = _DECODED.get(key, _DECODED)
+    if known is not _DECODED:
+        return known
+    raw = TLVReader(tlv).get().get("Any", {})
+    try:
+        value = attribute.FromTagDictOrRawValue(raw)
+    except Exception as exc:  # what ReadAttribute reports as a decode failure
+        return ClusterAttribute.ValueDecodeFailure(raw, exc)
+    if isinstance(value, _IMMUTABLE) and len(_DECODED) < _DECODED_MAX:
+        _DECODED[key] = value
+    return value
+
+
+class _ReadTransaction(ClusterAttribute.AsyncReadTransaction):  # type: ignore[misc]
+    """One read: the stack's callbacks keep each path's status and TLV as they come (decoded later, on the loop's
+    thread), and a request the stack refuses completes the read with that error."""
+
+    def __init__(self, future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, ctrl: Any) -> None:
+        super().__init__(future, loop, ctrl, False)
+        self.values: dict[AttributeKey, tuple[int, bytes]] = {}
+        self.refused: Any = None
+
+    def handleAttributeData(self, path: Any, dataVersion: int, status: int, data: bytes) -> None:  # noqa: N802, N803
+        self.values[(path.EndpointId, path.ClusterId, path.AttributeId)] = (status, data)
+
+    def send(self, device: Any, keys: Sequence[AttributeKey]) -> None:
+        """On the stack's thread: hand the ReadRequest to the stack."""
+        structs = [_path_struct(k) for k in keys]
+        paths = (ctypes.c_void_p * len(structs))(*[ctypes.cast(ctypes.c_char_p(b), ctypes.c_void_p) for b in structs])
+        client = ctypes.POINTER(ctypes.c_void_p)()
+        err = chip.native.GetLibraryHandle().pychip_ReadClient_Read(
+            ctypes.py_object(self), ctypes.byref(client), device.deviceProxy, ctypes.c_char_p(_read_params()),
+            paths, ctypes.c_size_t(len(structs)), None, ctypes.c_size_t(0), None, ctypes.c_size_t(0),
+            ctypes.POINTER(ctypes.c_ulonglong)(),
+        )
+        if not err.is_success:  # nothing was sent and no callback will come: complete the read here
+            self.refused = err
+            self.handleError(err)
+            self.handleDone()
 
 
 _UNTIMED: dict[type, type] = {}
@@ -105,7 +198,7 @@ class Subscription:
         """Shut the subscription down (idempotent)."""
         try:
             self.transaction.Shutdown()
-        except Exception:  # noqa: BLE001 - best effort at teardown
+        except Exception:  # best effort at teardown
             log.debug("shutting down %s failed", self.what, exc_info=True)
 
 
@@ -117,7 +210,9 @@ class MatterController:
         paa_trust_store: folder of PAA certificates (DER) used for device attestation.
         controller_node_id: the controller's own node id on its fabric.
         vendor_id, fabric_id: identity of the controller's fabric.
-        chip_log: the CHIP stack's log level (error, progress, detail); its lines go to Python logging.
+        chip_log: the CHIP stack's log level (error, progress, detail); its lines go to Python logging. Lines the
+            ``chip.native`` logger would drop (its level when the controller starts) are not forwarded at all:
+            each forwarded line is a call into Python on the stack's thread, several per interaction.
     """
 
     _stack: Any = None
@@ -142,7 +237,13 @@ class MatterController:
                   "detail": chip.logging.LOG_CATEGORY_DETAIL}
         if chip_log not in levels:
             raise SetupError(f"chip_log must be one of {', '.join(levels)}, not {chip_log!r}")
-        chip.logging.SetLogFilter(levels[chip_log])
+        native = logging.getLogger("chip.native")
+        category = levels[chip_log]
+        if not native.isEnabledFor(logging.DEBUG):
+            category = min(category, chip.logging.LOG_CATEGORY_PROGRESS)
+        if not native.isEnabledFor(logging.INFO):
+            category = min(category, chip.logging.LOG_CATEGORY_ERROR)
+        chip.logging.SetLogFilter(category)
         storage_path.parent.mkdir(parents=True, exist_ok=True)
         self._stack = chip.ChipStack.ChipStack(persistentStoragePath=str(storage_path))
         MatterController._stack = self._stack
@@ -158,6 +259,7 @@ class MatterController:
             nodeId=controller_node_id, paaTrustStorePath=str(paa_trust_store) if paa_trust_store else ""
         )
         self._subscriptions: list[Subscription] = []
+        self._sessions: dict[int, Any] = {}  # node id -> the CASE session (device proxy) the last read used
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def shutdown(self) -> None:
@@ -165,11 +267,12 @@ class MatterController:
         for sub in self._subscriptions:
             sub.close()
         self._subscriptions.clear()
+        self._sessions.clear()  # their proxies are freed on the stack's thread: before it stops
         try:
             self.ctrl.Shutdown()
             self._ca_manager.Shutdown()
             self._stack.Shutdown()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.warning("Matter stack shutdown raised", exc_info=True)
 
     def close_subscription(self, owner: Any) -> None:
@@ -178,11 +281,65 @@ class MatterController:
             sub.close()
             self._subscriptions.remove(sub)
 
-    async def _bounded(self, aw: Awaitable[T], timeout_s: float, what: str) -> T:
+    @contextlib.asynccontextmanager
+    async def _deadline(self, timeout_s: float, what: str) -> AsyncIterator[None]:
+        """Bound what runs inside by ``timeout_s`` (WaitTimeout naming ``what``); a failure drops the kept sessions."""
         try:
-            return await asyncio.wait_for(aw, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                yield
         except TimeoutError:
+            self._sessions.clear()
             raise WaitTimeout(f"timed out after {timeout_s:g} s waiting for {what}") from None
+        except ChipStackError:
+            self._sessions.clear()
+            raise
+
+    async def _bounded(self, aw: Awaitable[T], timeout_s: float, what: str) -> T:
+        async with self._deadline(timeout_s, what):
+            return await aw
+
+    def forget_sessions(self, node_id: int) -> None:
+        """Stop using the session kept for ``node_id``: the next read looks it up (or establishes one) afresh."""
+        self._sessions.pop(node_id, None)
+
+    async def read_attributes(
+        self, node_id: int, attributes: Sequence[tuple[int, Any]], timeout_s: float, what: str
+    ) -> dict[AttributeKey, Any]:
+        """Read concrete attribute paths ``(endpoint, Clusters.X.Attributes.Y)`` in one interaction.
+
+        Returns:
+            (endpoint, cluster id, attribute id) -> value (or ValueDecodeFailure) for each path the DUT reported.
+
+        Raises:
+            WaitTimeout: no complete report within ``timeout_s`` (the message names ``what``).
+            ChipStackError: the stack could not send the request or the interaction failed.
+        """
+        keys = [(ep, a.cluster_id, a.attribute_id) for ep, a in attributes]
+        types = {k: a for k, (_, a) in zip(keys, attributes, strict=True)}
+        loop = asyncio.get_running_loop()
+        async with self._deadline(timeout_s, what):
+            while True:
+                device = self._sessions.get(node_id)
+                kept = device is not None
+                if device is None:
+                    device = await self.ctrl.GetConnectedDevice(node_id, allowPASE=False)
+                future: asyncio.Future[Any] = loop.create_future()
+                transaction = _ReadTransaction(future, loop, self.ctrl)
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(transaction))  # released by the transaction's end
+                try:
+                    self._stack.PostTaskOnChipThread(functools.partial(transaction.send, device, keys))
+                except BaseException:
+                    ctypes.pythonapi.Py_DecRef(ctypes.py_object(transaction))
+                    raise
+                try:
+                    await future
+                except ChipStackError:
+                    if kept and transaction.refused is not None:  # the kept session is gone: look it up again
+                        self._sessions.pop(node_id, None)
+                        continue
+                    raise
+                self._sessions[node_id] = device
+                return {k: decode_attribute(types[k], *v) for k, v in transaction.values.items() if k in types}
 
     async def commission(
         self,
@@ -268,7 +425,10 @@ class MatterController:
 
         try:
             payload = SetupPayload()
-            parsed = payload.ParseQrCode(code) if code.upper().startswith("MT:") else payload.ParseManualPairingCode(code)
+            if code.upper().startswith("MT:"):
+                parsed = payload.ParseQrCode(code)
+            else:
+                parsed = payload.ParseManualPairingCode(code)
             passcode = parsed.setup_passcode
         except (ChipStackError, KeyError) as exc:
             raise CommissioningError(f"dut.setup_code {code!r} is not a valid Matter setup code: {exc}") from None
@@ -322,6 +482,7 @@ class Node:
         After a power cycle the DUT has forgotten its sessions; without this the controller keeps using the stale
         one until its exchanges time out.
         """
+        self.controller.forget_sessions(self.node_id)
         self.ctrl.ExpireSessions(self.node_id)
 
     async def read(self, attribute: Any, *, endpoint: int | None = None) -> Any:
@@ -333,13 +494,11 @@ class Node:
         ep = self._ep(endpoint)
         what = f"read of {attribute.__qualname__} on endpoint {ep}"
         try:
-            res = await self.controller._bounded(
-                self.ctrl.ReadAttribute(self.node_id, [(ep, attribute)]), self.timeout_s, what
-            )
+            res = await self.controller.read_attributes(self.node_id, [(ep, attribute)], self.timeout_s, what)
         except im.InteractionModelError as exc:
             raise _status_error(exc, what) from None
         try:
-            value = res[ep][cluster_of(attribute)][attribute]
+            value = res[(ep, attribute.cluster_id, attribute.attribute_id)]
         except KeyError:
             raise AssertionError(f"{what}: the DUT returned no value") from None
         if isinstance(value, Clusters.Attribute.ValueDecodeFailure):
@@ -353,15 +512,12 @@ class Node:
         ep = self._ep(endpoint)
         what = f"read of {len(attributes)} attributes on endpoint {ep}"
         try:
-            res = await self.controller._bounded(
-                self.ctrl.ReadAttribute(self.node_id, [(ep, a) for a in attributes]), self.timeout_s, what
+            res = await self.controller.read_attributes(
+                self.node_id, [(ep, a) for a in attributes], self.timeout_s, what
             )
         except im.InteractionModelError as exc:
             raise _status_error(exc, what) from None
-        out: dict[Any, Any] = {}
-        for a in attributes:
-            out[a] = res.get(ep, {}).get(cluster_of(a), {}).get(a)
-        return out
+        return {a: res.get((ep, a.cluster_id, a.attribute_id)) for a in attributes}
 
     async def write(self, attribute_value: Any, *, endpoint: int | None = None, timed_ms: int | None = None) -> None:
         """Write one attribute (``Clusters.X.Attributes.Y(value)``); raise MatterStatusError unless SUCCESS."""
