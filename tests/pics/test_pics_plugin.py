@@ -1,4 +1,4 @@
-"""The collection plugin: applicability at collection, the pics fixture, contradictions; a real pytest run."""
+"""The collection plugin: applicability at collection, the pics fixture, contradictions; a real pytest run.
 
 The inner suites need no DUT: the contradiction test overrides ``dut_node`` and ``pics_dut_elements`` in the
 module, as a DUT would provide them.
