@@ -1,11 +1,12 @@
 """The rig's own tests leave nothing behind: an autouse check around every test (and every module) fails one that
 leaves a child process, an open socket, a ``rig-*`` network namespace or a mount under /run/rig or /data.
 
-Processes and sockets are compared before and after every test; what is gone within ``LEAK_GRACE_S`` (a process
-already told to exit, a socket dropped with its last reference) does not count. Namespaces (``/run/netns``, what
-``ip netns list`` lists) and mounts (``/proc/self/mountinfo``) are compared only around the tests that can make
-them (end-to-end, sandbox and virtual-EVSE tests): other runs on the machine make and remove their own, and
-checking them around every unit test would blame it for those. A module's own fixtures are checked at its end.
+Everything is compared before and after every test, from cheap reads: this process's children and open file
+descriptors, the ``/run/netns`` folder (what ``ip netns list`` lists) and ``/proc/self/mountinfo``. What is gone
+within ``LEAK_GRACE_S`` (a process already told to exit, a socket dropped with its last reference) does not count.
+A new namespace in which a process outside this test's process tree runs belongs to another run on the machine
+(``rig run`` by someone else), not to the test; mounts of other runs live in their own mount namespaces. A module's
+own fixtures are checked at its end.
 """
 
 from __future__ import annotations
@@ -26,10 +27,6 @@ LEAK_GRACE_S = 2.0
 
 NETNS_DIR = Path("/run/netns")
 MOUNT_ROOTS = ("/run/rig", "/data")
-SANDBOX_TESTS = ("tests/e2e/", "tests/sim/", "tests/test_sandbox.py", "tests/pics/test_pics_e2e.py")
-"""Tests that can make network namespaces and mounts (with the ``e2e`` marker)."""
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------------------------------------- what we look at
@@ -111,6 +108,23 @@ def _netns() -> set[str]:
         return set()
 
 
+def _run_by_others(name: str) -> bool:
+    """Whether a process outside this process's tree runs in network namespace ``name`` (another run's)."""
+    try:
+        ns = os.stat(NETNS_DIR / name)
+    except OSError:
+        return False
+    ours = {os.getpid(), *(p.pid for p in psutil.Process().children(recursive=True))}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            st = os.stat(f"/proc/{pid}/ns/net")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (ns.st_dev, ns.st_ino) and int(pid) not in ours:
+            return True
+    return False
+
+
 def _mounts() -> set[str]:
     """Mount points at or under /run/rig and /data in this process's mount namespace."""
     points = set()
@@ -128,18 +142,18 @@ class Snapshot:
 
     children: dict[tuple[int, float], psutil.Process]
     sockets: set[str]
-    netns: set[str] | None
-    mounts: set[str] | None
+    netns: set[str]
+    mounts: set[str]
 
     @classmethod
-    def take(cls, *, sandbox: bool) -> Snapshot:
-        return cls(_children(), _sockets(), _netns() if sandbox else None, _mounts() if sandbox else None)
+    def take(cls) -> Snapshot:
+        return cls(_children(), _sockets(), _netns(), _mounts())
 
     def _now(self) -> tuple[list[psutil.Process], set[str], set[str], set[str]]:
         procs = [p for key, p in _children().items() if key not in self.children]
         socks = _sockets() - self.sockets
-        netns = _netns() - self.netns if self.netns is not None else set()
-        mounts = _mounts() - self.mounts if self.mounts is not None else set()
+        netns = {name for name in _netns() - self.netns if not _run_by_others(name)}
+        mounts = _mounts() - self.mounts
         return procs, socks, netns, mounts
 
     def left_behind(self) -> list[str]:
@@ -163,20 +177,14 @@ class Snapshot:
         return problems
 
 
-def _can_make_namespaces(item: pytest.Item) -> bool:
-    path = Path(str(item.path)).resolve()
-    rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.as_posix()
-    return item.get_closest_marker("e2e") is not None or rel.startswith(SANDBOX_TESTS)
-
-
 def _fail(what: str, problems: list[str]) -> None:
     pytest.fail(f"{what} left behind: " + "; ".join(problems), pytrace=False)
 
 
 @pytest.fixture(autouse=True)
-def leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+def leaves_nothing_behind() -> Iterator[None]:
     """Fail a test that leaves a child process, an open socket, a ``rig-*`` namespace or a rig mount behind."""
-    before = Snapshot.take(sandbox=_can_make_namespaces(request.node))
+    before = Snapshot.take()
     yield
     problems = before.left_behind()
     if problems:
@@ -186,9 +194,7 @@ def leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture(scope="module", autouse=True)
 def module_leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     """The same check around a whole module: its module-scoped fixtures (a server shared by its tests) included."""
-    items = [item for item in request.session.items if getattr(item, "module", None) is request.module]
-    sandbox = any(_can_make_namespaces(item) for item in items)
-    before = Snapshot.take(sandbox=sandbox)
+    before = Snapshot.take()
     yield
     problems = before.left_behind()
     if problems:
