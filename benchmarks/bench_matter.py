@@ -49,14 +49,15 @@ STAGES = ("sandbox", "imports + config", "bench", "dut", "controller", "commissi
 # ------------------------------------------------------------------------------------------ inside the sandbox
 async def _inside(config: Path, overrides: list[str], reads: int, t_outer: float) -> dict[str, Any]:
     from rig.config import load_config, parse_override
-    from rig.matter.controller import Clusters
     from rig.session import open_session
 
     cfg = load_config(config, overrides=dict(parse_override(o) for o in overrides))
     t_config = time.monotonic()
-    attribute = Clusters.EnergyEvse.Attributes.State
-    async with open_session(cfg) as session:
+    async with open_session(cfg) as session:  # loads the CHIP wheel itself, while the bench comes up
         t_open = time.monotonic()
+        from rig.matter.controller import Clusters
+
+        attribute = Clusters.EnergyEvse.Attributes.State
         node, ctrl = session.node, session.controller.ctrl
         ep, cluster = node.endpoint, Clusters.EnergyEvse
 

@@ -1,9 +1,10 @@
 """Benchmark: EVSE reaction times measured through the EV emulator on the virtual bench.
 
-Run as root: ``.venv/bin/python benchmarks/bench_reaction.py [--reps N] [--no-load]``. Inside a run sandbox it starts
-the virtual EVSE (with its hardware port), the virtual bench of the default ``rig.yaml`` and the Bench (instruments
-opened as a run opens them, AC source on at 230 V), commissions the EVSE over Matter and sends EnableCharging
-(null, 6 A, 32 A). Then, N times, with a 32 A cable coded on PP:
+Run as root: ``.venv/bin/python benchmarks/bench_reaction.py [--reps N] [--no-load]``. The session is made as a run
+makes it: :func:`rig.session.run_in_sandbox` starts this script again inside the run's sandbox, where
+:func:`rig.session.open_session` brings up the default ``rig.yaml``'s bench (the virtual EVSE with its hardware port,
+the virtual bench, the instruments opened by role, the AC source on at 230 V) and commissions the EVSE over
+Matter. The script then sends EnableCharging (null, 6 A, 32 A) and, N times, with a 32 A cable coded on PP:
 
 * A -> B: PWM start (``pwmStartDelayMs``),
 * B -> C: contactor closing (``contactorDelayMs``),
@@ -25,17 +26,17 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-from rig import sandbox  # noqa: E402
 
 TARGET_MS = 2.0
 DEFAULT_DELAYS_MS = {"pwmStartDelayMs": 100.0, "contactorDelayMs": 200.0, "contactorOpenDelayMs": 20.0}
@@ -129,76 +130,41 @@ def _stop_load(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait(5)
 
 
-async def _inside(reps: int, with_load: bool) -> dict[str, Any]:
-    from rig.bench import Bench
+async def _inside(reps: int, with_load: bool, run_dir: Path) -> dict[str, Any]:
     from rig.config import load_config
-    from rig.instruments.capabilities import AcSource
-    from rig.matter.controller import MatterController
-    from rig.matter.eevse import Evse
-    from rig.sim.launch import virtual_bench
-    from rig.sim.virtual_evse import VirtualEvse, VirtualEvseSettings, export_paa
+    from rig.session import open_session
 
-    info = sandbox.current()
-    assert info is not None
     cfg = load_config(ROOT / "rig.yaml")
     hw = dict(cfg.virtual_evse.hardware)
     delays = {k: float(hw.get(k, v)) for k, v in DEFAULT_DELAYS_MS.items()}
-    port = info.state_dir / "dut" / "hardware.sock"
-    evse_proc = VirtualEvse(
-        VirtualEvseSettings(
-            storage_path=info.state_dir / "dut" / "storage",
-            interface=info.device_iface,
-            passcode=cfg.dut.passcode,
-            discriminator=cfg.dut.discriminator,
-            enable_key=cfg.dut.pixit.test_event_trigger_key,
-            hardware_port=port,
-            hardware=hw,
-        ),
-        info.state_dir / "virtual-evse.log",
-    )
-    evse_proc.start()
-    ctrl = None
-    folder = info.state_dir / "virtual-bench"
-    folder.mkdir(exist_ok=True)
-    try:
-        with virtual_bench(cfg, workdir=folder, evse_port=port), Bench(cfg) as bench:
-            for role in bench.roles:
-                source = bench.role(role)
-                if isinstance(source, AcSource):
-                    source.set_voltage(230.0)
-                    source.set_frequency(50.0)
-                    source.set_output(True)
-                    break
-            ev = bench.ev_emulator
-            assert ev is not None, "rig.yaml has no ev_emulator"
-            ctrl = MatterController(info.state_dir / "controller" / "chip.json", export_paa(info.state_dir / "paa"))
-            await ctrl.commission(cfg.dut.node_id, passcode=cfg.dut.passcode, discriminator=cfg.dut.discriminator)
-            evse = Evse(ctrl.node(cfg.dut.node_id, cfg.dut.endpoint), cfg.dut.pixit.test_event_trigger_key_bytes)
-            await evse.enable_charging(None, 6000, 32000)
-            ev.set_cable(32)
-            ev.set_state("A")
-            _series(ev, 2)  # warm-up (first session, Python code paths)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    async with open_session(cfg, run_dir=run_dir) as session:
+        from rig.matter.eevse import Evse
 
-            figures: dict[str, Any] = {"delays_ms": delays, "reps": reps, "cores": os.cpu_count(), "runs": {}}
-            plant_log = folder / "plant.jsonl"
-            conditions = [("idle", 0.0)] + ([("2 CPU burners", 1.0)] if with_load else [])
-            for label, load in conditions:
-                procs = _start_load(LOAD_MAX_S) if load else []
-                try:
-                    if procs:
-                        time.sleep(1.0)  # let the burners reach full speed
-                    t_from = time.monotonic()
-                    capture = await asyncio.to_thread(_series, ev, reps)
-                    t_to = time.monotonic()
-                finally:
-                    _stop_load(procs)
-                time.sleep(0.2)
-                figures["runs"][label] = {"capture": capture, "plant": _plant_intervals(plant_log, t_from, t_to)}
-            return figures
-    finally:
-        if ctrl is not None:
-            ctrl.shutdown()
-        evse_proc.stop()
+        assert session.bench is not None and session.bench.ev_emulator is not None, "rig.yaml has no ev_emulator"
+        ev = session.bench.ev_emulator
+        evse = Evse(session.node, cfg.dut.pixit.test_event_trigger_key_bytes)
+        await evse.enable_charging(None, 6000, 32000)
+        ev.set_cable(32)
+        ev.set_state("A")
+        _series(ev, 2)  # warm-up (first session, Python code paths)
+
+        figures: dict[str, Any] = {"delays_ms": delays, "reps": reps, "cores": os.cpu_count(), "runs": {}}
+        plant_log = run_dir / "virtual-bench" / "plant.jsonl"
+        conditions = [("idle", 0.0)] + ([("2 CPU burners", 1.0)] if with_load else [])
+        for label, load in conditions:
+            procs = _start_load(LOAD_MAX_S) if load else []
+            try:
+                if procs:
+                    time.sleep(1.0)  # let the burners reach full speed
+                t_from = time.monotonic()
+                capture = await asyncio.to_thread(_series, ev, reps)
+                t_to = time.monotonic()
+            finally:
+                _stop_load(procs)
+            time.sleep(0.2)
+            figures["runs"][label] = {"capture": capture, "plant": _plant_intervals(plant_log, t_from, t_to)}
+        return figures
 
 
 # -------------------------------------------------------------------------------------------------- outside
@@ -246,20 +212,29 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--no-load", action="store_true", help="skip the series under CPU load")
-    ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--inside", metavar="RESULT", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.inside:
-        print(json.dumps(asyncio.run(_inside(args.reps, not args.no_load))), flush=True)
+        result = Path(args.inside)
+        figures = asyncio.run(_inside(args.reps, not args.no_load, result.parent / "run"))
+        result.write_text(json.dumps(figures), encoding="utf-8")
         return 0
-    sandbox.preflight(need_netns=True, need_node=True)
-    argv = [sys.executable, __file__, "--inside", "--reps", str(args.reps)] + (["--no-load"] if args.no_load else [])
-    with sandbox.Sandbox(sandbox.new_run_id()) as sb:
-        out = subprocess.run(sb.command(argv), capture_output=True, text=True, check=False)
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    if out.returncode != 0 or not lines:
-        print(out.stdout[-3000:], out.stderr[-3000:], file=sys.stderr)
-        return 1
-    report(json.loads(lines[-1]))
+
+    from rig.config import load_config
+    from rig.session import run_in_sandbox
+
+    folder = Path(tempfile.mkdtemp(prefix="rig-bench-reaction-"))
+    try:
+        result = folder / "figures.json"
+        argv = [sys.executable, str(Path(__file__).resolve()), "--inside", str(result), "--reps", str(args.reps)]
+        code = run_in_sandbox(load_config(ROOT / "rig.yaml"), argv + (["--no-load"] if args.no_load else []),
+                              visible=(folder,))
+        if code != 0 or not result.is_file():
+            print(f"the session in the sandbox failed (exit {code}); see its output above", file=sys.stderr)
+            return 1
+        report(json.loads(result.read_text(encoding="utf-8")))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

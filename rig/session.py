@@ -5,15 +5,17 @@
     # every exit path: the bench in its safe state, the DUT stopped, the controller shut down, all closed
 
 Set-up, in order (each stage bounded by its timeout, a failure raises :class:`~rig.errors.SessionError` naming the
-stage, and whatever was already up is taken down again):
+stage, and whatever was already up is taken down again). The CHIP wheel (seconds of Python imports) is loaded in a
+thread from the start, while the bench comes up; the controller stage waits for it. ``Session.timings`` holds the
+seconds each stage waited:
 
 1. **sandbox**: the run's private state folder, ``/data`` and network namespace (made by :mod:`rig.sandbox` before
    this process started; this stage adopts it).
 2. **bench**: what the DUT kind brings (:meth:`Dut.hardware`: for the virtual DUT, the virtual EVSE and the virtual
-   bench's servers wired to it), then every instrument role opened in declaration order, and the DUT powered at
-   nominal mains from the AC source.
+   bench's servers wired to it, started together), then every instrument role opened in declaration order, and the
+   DUT powered at nominal mains from the AC source.
 3. **DUT**: its trust store for device attestation.
-4. **controller**: the CHIP controller on the run's storage.
+4. **controller**: the CHIP controller on the run's storage (once the CHIP wheel is loaded).
 5. **commissioning**: commission the DUT (or reconnect), read its Basic Information.
 
 Tear-down, the reverse, the same for every kind of DUT: the bench to its safe state (EV emulator in state A, fault
@@ -165,6 +167,9 @@ async def open_session(
         )
     the_dut = dut or dut_for(config)
     timings: dict[str, float] = {}
+    # The CHIP wheel loads (seconds of imports, a CPU of its own) while the bench comes up.
+    chip_loaded = asyncio.get_running_loop().run_in_executor(None, _load_controller)
+    chip_loaded.add_done_callback(lambda f: f.cancelled() or f.exception())  # a failure is the controller stage's
     async with contextlib.AsyncExitStack() as stack:
         # 2. bench: what the DUT kind brings, then the instruments, then mains on.
         t0 = time.monotonic()
@@ -200,10 +205,9 @@ async def open_session(
 
         # 4. controller.
         t0 = time.monotonic()
-        from rig.matter.controller import MatterController  # the CHIP wheel: loaded only for a run
-
         try:
-            controller = MatterController(info.state_dir / "controller" / "chip-storage.json", paa)
+            controller_class = await chip_loaded
+            controller = controller_class(info.state_dir / "controller" / "chip-storage.json", paa)
         except RigError as exc:
             raise SessionError("controller", str(exc)) from exc
         except Exception as exc:  # the CHIP stack's own errors
@@ -218,6 +222,13 @@ async def open_session(
         if run_dir is not None:
             (run_dir / "dut.json").write_text(json.dumps(identity, indent=2, default=str), encoding="utf-8")
         yield Session(config, run_dir, info, the_dut, bench, controller, node, identity, timings)
+
+
+def _load_controller() -> type[MatterController]:
+    """Import the controller module, and with it the CHIP wheel (loaded only for a run)."""
+    from rig.matter.controller import MatterController
+
+    return MatterController
 
 
 async def _safe_state(bench: Bench) -> None:

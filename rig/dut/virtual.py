@@ -1,13 +1,21 @@
 """The virtual DUT: the virtual EVSE (matter.js) the rig starts in the run's network namespace, with the virtual
-bench (plant and instrument servers) coupled to its hardware port."""
+bench (plant and instrument servers) coupled to its hardware port.
+
+Its start is mostly waiting for Node.js to load matter.js, so what does not need the EVSE runs meanwhile: the
+virtual bench's servers start at the same time (their link to the EVSE's hardware port waits for the port), and so
+does the preparation of the attestation trust store (the test PAA, exported once per matter.js version).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
+from typing import TypeVar
 
 from rig.bench import Bench
 from rig.config import RigConfig
@@ -17,6 +25,22 @@ from rig.sandbox import SandboxInfo
 
 log = logging.getLogger("rig.dut")
 
+T = TypeVar("T")
+
+
+def _in_background(fn: Callable[[], T], name: str) -> Future[T]:
+    """Run ``fn`` in a thread of its own; its result (or exception) in the future."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
+
 
 class VirtualDut:
     """The virtual EVSE and the virtual bench around it (rig.yaml ``dut.kind: virtual``)."""
@@ -24,6 +48,7 @@ class VirtualDut:
     def __init__(self, config: RigConfig) -> None:
         self.config = config
         self._evse: object | None = None
+        self._paa: Future[Path] | None = None
 
     def describe(self) -> DutDescription:
         """The DUT as rig.yaml describes it."""
@@ -52,8 +77,14 @@ class VirtualDut:
 
     @contextlib.contextmanager
     def hardware(self, sandbox: SandboxInfo, run_dir: Path | None) -> Iterator[None]:
-        """Start the virtual EVSE on fresh storage (unless ``virtual_evse.keep_storage``), then the virtual bench's
-        servers and plant coupled to its hardware port; stop both on exit (the EVSE first)."""
+        """Start the virtual EVSE on fresh storage (unless ``virtual_evse.keep_storage``) and, while it loads, the
+        virtual bench's servers and plant coupled to its hardware port and the preparation of the trust store;
+        return once the EVSE is ready and the bench attached. Stop both on exit (the EVSE first).
+
+        Raises:
+            DutError: the EVSE did not start (this wins over the bench's failure to attach to it).
+            SetupError: no network namespace, or the virtual bench did not start.
+        """
         from rig.sim.launch import virtual_bench
         from rig.sim.virtual_evse import VirtualEvse, VirtualEvseSettings
 
@@ -83,15 +114,22 @@ class VirtualDut:
         self._evse = evse
         with contextlib.ExitStack() as stack:
             stack.callback(self.stop)
+            if cfg.dut.paa_trust_store is None:
+                self._paa = _in_background(lambda: self._export_paa(sandbox), "virtual-evse-paa")
+                stack.callback(self._paa.exception)  # an export still running is waited for, not left behind
+            evse.launch(fresh=not v.keep_storage)
+            ready = _in_background(evse.wait_ready, "virtual-evse-start")
             try:
-                evse.start(fresh=not v.keep_storage)
-            except BaseException:
-                evse.stop()
+                if cfg.instruments:
+                    folder = logs / "virtual-bench"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    stack.enter_context(virtual_bench(cfg, workdir=folder, evse_port=settings.hardware_port))
+            except Exception as exc:
+                failed = ready.exception()  # the EVSE's own failure explains the bench's: report that one
+                if failed is not None:
+                    raise failed from exc
                 raise
-            if cfg.instruments:
-                folder = logs / "virtual-bench"
-                folder.mkdir(parents=True, exist_ok=True)
-                stack.enter_context(virtual_bench(cfg, workdir=folder, evse_port=settings.hardware_port))
+            ready.result()
             yield
 
     @contextlib.contextmanager
@@ -112,13 +150,18 @@ class VirtualDut:
         )
 
     def trust_store(self, sandbox: SandboxInfo) -> Path | None:
-        """The matter.js test PAA that signs the virtual EVSE's attestation chain (exported at run time), unless
-        rig.yaml names a trust store."""
+        """The matter.js test PAA that signs the virtual EVSE's attestation chain (in the run's state folder; made
+        while the EVSE starts), unless rig.yaml names a trust store."""
         if self.config.dut.paa_trust_store is not None:
             return self.config.dut.paa_trust_store
-        from rig.sim.virtual_evse import export_paa
+        if self._paa is not None:
+            return self._paa.result()
+        return self._export_paa(sandbox)
 
-        return export_paa(sandbox.state_dir / "paa")
+    def _export_paa(self, sandbox: SandboxInfo) -> Path:
+        from rig.sim.virtual_evse import cached_paa
+
+        return cached_paa(sandbox.state_dir / "paa", timeout_s=self.config.dut.timeouts.dut_start)
 
     def power_cycle_needs(self) -> tuple[type, ...]:
         """Nothing: the virtual EVSE's process is restarted on its storage."""

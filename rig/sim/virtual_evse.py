@@ -17,6 +17,7 @@ Where that cannot be undone (not root, RLIMIT_NICE too low) no spare is kept and
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -24,7 +25,9 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -160,6 +163,88 @@ def export_paa(target: Path, timeout_s: float = 30.0) -> Path:
     return target
 
 
+PAA_CACHE = EVSE_DIR / "node_modules" / ".cache" / "rig-test-paa"
+"""Where the exported test PAA is kept, one folder per matter.js version (``npm ci`` starts it afresh)."""
+
+
+def _private(st: os.stat_result, *, folder: bool) -> bool:
+    """A folder (file) owned by this user, not a symlink, with no access (no write access) for group and others."""
+    kind_ok = stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode)
+    return kind_ok and st.st_uid == os.geteuid() and not st.st_mode & (0o077 if folder else 0o022)
+
+
+def _private_folder(path: Path) -> bool:
+    try:
+        return _private(path.lstat(), folder=True)
+    except OSError:
+        return False
+
+
+def _paa_cache_folder() -> Path:
+    """The cache folder of the installed matter.js and export script (a change of either makes a new one)."""
+    package = json.loads((EVSE_DIR / "node_modules" / "@matter" / "protocol" / "package.json").read_text())
+    script = hashlib.sha256(EXPORT_PAA_JS.read_bytes()).hexdigest()[:12]
+    return PAA_CACHE / f"matter.js-{package['version']}-{script}"
+
+
+def _read_private_ders(folder: Path) -> dict[str, bytes]:
+    """The certificates of a private folder; a file that is not private to this user is refused."""
+    found = {}
+    for der in sorted(folder.glob("*.der")):
+        fd = os.open(der, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as f:
+            if not _private(os.fstat(fd), folder=False):
+                raise DutError(f"{der} is not a regular file of this user closed to others: remove {folder}")
+            found[der.name] = f.read()
+    return found
+
+
+def _fill_paa_cache(folder: Path, timeout_s: float) -> bool:
+    """Export the test PAA into ``folder`` (replacing a private but empty one); False where no private cache can be."""
+    with contextlib.suppress(OSError):
+        PAA_CACHE.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not _private_folder(PAA_CACHE):
+        log.warning("%s is not private to this user: the test PAA is exported for this run only", PAA_CACHE)
+        return False
+    if _private_folder(folder):
+        shutil.rmtree(folder)  # ours, but without certificates
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=PAA_CACHE))  # mode 0700
+    try:
+        export_paa(staging, timeout_s)
+        with contextlib.suppress(OSError):  # another run made it meanwhile: theirs is as good
+            staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return _private_folder(folder)
+
+
+def cached_paa(target: Path, timeout_s: float = 30.0) -> Path:
+    """The test PAA, as :func:`export_paa` writes it into ``target``, exported once per matter.js version.
+
+    The export starts Node.js and loads matter.js (seconds) for certificates that are constant for a matter.js
+    version, so they are kept in :data:`PAA_CACHE`, a folder only this user (root) can open, and copied from there.
+    Where that folder is not private (another owner, access for group or others, a symlink) the export runs for
+    this run alone, as without a cache.
+    """
+    try:
+        folder = _paa_cache_folder()
+    except (OSError, ValueError, KeyError):
+        return export_paa(target, timeout_s)
+    ders: dict[str, bytes] = {}
+    if _private_folder(PAA_CACHE) and _private_folder(folder):
+        ders = _read_private_ders(folder)
+    if not ders:
+        if not _fill_paa_cache(folder, timeout_s):
+            return export_paa(target, timeout_s)
+        ders = _read_private_ders(folder)
+        if not ders:
+            raise DutError(f"the test PAA cache {folder} holds no certificate after an export")
+    target.mkdir(parents=True, exist_ok=True)
+    for name, data in ders.items():
+        (target / name).write_bytes(data)
+    return target
+
+
 class VirtualEvse:
     """One virtual EVSE process.
 
@@ -194,6 +279,11 @@ class VirtualEvse:
 
     def start(self, *, fresh: bool = True) -> dict[str, Any]:
         """Start the process and wait for its ready line; ``fresh`` wipes the storage first."""
+        self.launch(fresh=fresh)
+        return self.wait_ready()
+
+    def launch(self, *, fresh: bool = True) -> None:
+        """Start the process and return at once (:meth:`wait_ready` waits for it); ``fresh`` wipes the storage."""
         check_installed()
         if self.running:
             raise DutError("the virtual EVSE is already running")
@@ -204,6 +294,11 @@ class VirtualEvse:
         self._config_text = json.dumps(self.settings.to_json(), indent=2)
         self._config_path.write_text(self._config_text)
         self.proc = self._spawn(wait_for_start=False)
+
+    def wait_ready(self) -> dict[str, Any]:
+        """Wait (up to ``start_timeout_s``) for the ready line of the process :meth:`launch` started."""
+        if self.proc is None:
+            raise DutError("the virtual EVSE was not launched")
         return self._started()
 
     def _spawn(self, *, wait_for_start: bool) -> subprocess.Popen[bytes]:
@@ -233,21 +328,20 @@ class VirtualEvse:
         return self.ready_info
 
     def _await_ready(self) -> dict[str, Any]:
-        assert self.proc is not None and self.proc.stdout is not None
+        proc = self.proc  # stop() may run meanwhile (from another thread): this process is the one awaited
+        assert proc is not None and proc.stdout is not None
         deadline = time.monotonic() + self.start_timeout_s
         buf = b""
-        fd = self.proc.stdout.fileno()
+        fd = proc.stdout.fileno()
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if proc.poll() is not None:
                 raise DutError(
-                    f"the virtual EVSE exited with code {self.proc.returncode} before it was ready: "
-                    f"{self._log_tail()}"
+                    f"the virtual EVSE exited with code {proc.returncode} before it was ready: {self._log_tail()}"
                 )
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if not ready:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
+            try:
+                ready, _, _ = select.select([fd], [], [], 0.1)
+                chunk = os.read(fd, 65536) if ready else b""
+            except (OSError, ValueError):  # its pipe was closed by stop()
                 continue
             buf += chunk
             while b"\n" in buf:
