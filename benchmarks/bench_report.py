@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_report.py [--cases 10000]
 
-Prints the record size, the time to write it canonically, load it, render the HTML, write JUnit, import it into
+Prints the record size, the time to write it canonically, load it, render the HTML (and, for information, how much of
+that its matplotlib charts take: one per 100th case), write JUnit, import it into
 SQLite, and compare two such runs from the database (what `rig compare RUN_A RUN_B` does: runs are imported when
 they finish) and, for information, from their two record files (dominated by parsing 2 x ~30 MB of JSON).
 Exits 1 when a target is missed: load + render < 5 s, compare from the database < 1 s.
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rig.report.compare import compare, format_text, side_from_db, side_from_record
 from rig.report.db import ResultsDb
-from rig.report.html import render_report
+from rig.report.html import case_charts, render_report
 from rig.report.junit import render_junit
 from rig.report.record import dumps_record, load_record, write_atomic
 from rig.report.synthetic import make_record
@@ -60,6 +61,8 @@ def main() -> int:
         rec_b = load_record(pb)
         html, t_render = _timed("render HTML", render_report, rec_a, repeat=3)
         print(f"  HTML size {len(html.encode()) / 1e6:.1f} MB")
+        made, _ = _timed("  of which: the charts", lambda: [case_charts(c, i) for i, c in enumerate(rec_a["cases"])])
+        print(f"  {sum(len(m) for m in made)} charts (matplotlib SVG) in {sum(1 for m in made if m)} cases")
         _timed("render JUnit", render_junit, rec_a)
         db_path = Path(tmp) / "results.sqlite"
         with ResultsDb(str(db_path), create=True) as db:

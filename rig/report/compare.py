@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
 from rig.report.db import ResultsDb
@@ -223,15 +222,11 @@ def format_text(c: Comparison) -> str:
 
 
 def format_html(c: Comparison) -> str:
-    """Return a self-contained comparison page."""
-    from rig.report.html import style_html
+    """Return a self-contained comparison page (``templates/compare.html.j2``; no script, autoescaped)."""
+    from markupsafe import Markup
 
-    def table(head: list[str], rows: list[list[str]]) -> str:
-        if not rows:
-            return "<p>none</p>"
-        hs = "".join(f"<th>{escape(h)}</th>" for h in head)
-        body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>" for r in rows)
-        return f"<table><tr>{hs}</tr>{body}</table>"
+    from rig.report.html import CSP, css, environment
+    from rig.report.text import clean_output
 
     def case_rows(ids: list[str]) -> list[list[str]]:
         return [
@@ -246,38 +241,18 @@ def format_html(c: Comparison) -> str:
             for cid in ids
         ]
 
-    head = ["Case", "Title", "A", "B", "Failing step (B)", "Flaky on"]
-    verdict = (
-        "<p class='o-failed'>REGRESSION: " + escape(", ".join(c.newly_failing)) + "</p>"
-        if c.regression
-        else "<p class='o-passed'>No regression</p>"
-    )
-    parts = [
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
-        f"<title>rig compare {escape(c.a.label)} → {escape(c.b.label)}</title>{style_html()}</head>"
-        f'<body class="rig"><h1>Comparison</h1>',
-        table(
-            ["", "Label", "Run", "Build", "Runs of the build"],
-            [[s, x.label, x.run_id, x.build, str(len(x.runs))] for s, x in (("A", c.a), ("B", c.b))],
-        ),
-        verdict,
-    ]
-    for title, ids in (
-        ("Newly failing", c.newly_failing),
-        ("Newly passing", c.newly_passing),
-        ("Still failing", c.still_failing),
-        ("Only in A", c.only_in_a),
-        ("Only in B", c.only_in_b),
-    ):
-        parts.append(f"<h2>{title} ({len(ids)})</h2>{table(head, case_rows(ids))}")
-    parts.append(f"<h2>Measurements drifted beyond {c.threshold_pct:g} % ({len(c.drifted)})</h2>")
-    parts.append(
-        table(
-            ["Case", "Step", "Measurement", "A", "B", "Unit", "Change"],
-            [[d.case, d.step, d.name, f"{d.a:g}", f"{d.b:g}", d.unit, _pct(d.pct)] for d in c.drifted],
+    sections = [
+        (title, case_rows(ids))
+        for title, ids in (
+            ("Newly failing", c.newly_failing),
+            ("Newly passing", c.newly_passing),
+            ("Still failing", c.still_failing),
+            ("Only in A", c.only_in_a),
+            ("Only in B", c.only_in_b),
         )
+    ]
+    drifted = [(d, f"{d.a:g}", f"{d.b:g}", _pct(d.pct)) for d in c.drifted]
+    page = environment().get_template("compare.html.j2").render(
+        c=c, sections=sections, drifted=drifted, threshold=f"{c.threshold_pct:g}", csp=Markup(CSP), css=Markup(css())
     )
-    parts.append(f"<h2>Flaky cases ({len(c.flaky)})</h2>")
-    parts.append(table(["Case", "Builds with different outcomes"], [[k, ", ".join(v)] for k, v in c.flaky.items()]))
-    parts.append("</body></html>\n")
-    return "".join(parts)
+    return clean_output(page)

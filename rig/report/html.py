@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from rig.report.plan import Groups, group_cases, group_of
 from rig.report.plots import Chart, charts
-from rig.report.record import utc_iso
+from rig.report.record import gc_paused, utc_iso
 from rig.report.text import clean, clean_output, safe_href
 
 OUTCOME_ORDER = ("passed", "failed", "error", "skipped")
@@ -58,11 +58,10 @@ def environment() -> Any:
         v=lambda value: DASH if value is None else value,
         utc=lambda t: utc_iso(t) or DASH,
         duration=_duration,
-        step_time=_step_time,
         outcome_token=_outcome_token,
-        verdict_token=lambda v: v if type(v) is str and v in _VERDICT_TOKENS else "unknown",
-        actual=_actual,
-        measurements=_measurements,
+        words=_words,
+        step_rows=_step_rows,
+        measurement_rows=_measurement_rows,
         limits=_limits,
         annex_links=_annex_links,
     )
@@ -87,6 +86,11 @@ def style_html() -> Markup:
 
 
 # -- filters -----------------------------------------------------------------------------------------------------
+def _words(items: Any, sep: str = " ") -> str:
+    """A list of record values as one string (escaped once by the template)."""
+    return sep.join(str(i) for i in items) if isinstance(items, list | tuple) else ""
+
+
 def _outcome_token(outcome: Any) -> str:
     """A CSS class token for an outcome: one of a fixed set (the template does not escape it)."""
     return outcome if type(outcome) is str and outcome in _OUTCOME_TOKENS else "unknown"
@@ -96,13 +100,12 @@ def _duration(seconds: Any) -> str:
     return f"{seconds:.3f} s" if isinstance(seconds, int | float) and not isinstance(seconds, bool) else DASH
 
 
-def _step_time(step: dict[str, Any]) -> str:
+def _step_time(st: Any, en: Any) -> str:
     """A step's start (ISO UTC) and duration; made from numbers only (the template does not escape it)."""
-    st, en = step.get("started"), step.get("ended")
     start = utc_iso(st)
     if start is None:
         return ""
-    if isinstance(en, int | float) and not isinstance(en, bool) and isinstance(st, int | float):
+    if isinstance(en, int | float) and not isinstance(en, bool):
         return f"{start}, {en - st:.3f} s"
     return start
 
@@ -116,14 +119,47 @@ def _actual(step: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _measurements(case: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
-    return [
-        (s.get("number"), m)
-        for s in case.get("steps") or []
-        if isinstance(s, dict)
-        for m in s.get("measurements") or []
-        if isinstance(m, dict)
-    ]
+def _text(value: Any) -> Any:
+    return DASH if value is None else value
+
+
+StepRow = tuple[str, Any, Any, Any, str, Any, Any, str]
+MeasurementRow = tuple[Any, Any, Any, Any, str, str, Any]
+
+
+def _step_rows(case: dict[str, Any]) -> list[StepRow]:
+    """The step table's rows: (class token, number, description, expected, actual, outcome, detail, time)."""
+    rows = []
+    for s in case.get("steps") or []:
+        if not isinstance(s, dict):
+            continue
+        outcome = s.get("outcome")
+        rows.append((
+            _outcome_token(outcome),
+            _text(s.get("number")),
+            _text(s.get("description")),
+            s.get("expectation") or "",
+            _actual(s),
+            _text(outcome),
+            s.get("skip_reason") or s.get("error") or "",
+            _step_time(s.get("started"), s.get("ended")),
+        ))
+    return rows
+
+
+def _measurement_rows(case: dict[str, Any]) -> list[MeasurementRow]:
+    """The measurement table's rows: (step, name, value, unit, limits, verdict class token, verdict)."""
+    rows = []
+    for s in case.get("steps") or []:
+        if not isinstance(s, dict):
+            continue
+        for m in s.get("measurements") or []:
+            if isinstance(m, dict):
+                verdict = m.get("verdict")
+                token = verdict if type(verdict) is str and verdict in _VERDICT_TOKENS else "unknown"
+                rows.append((_text(s.get("number")), _text(m.get("name")), _text(m.get("value")),
+                             m.get("unit") or "", _limits(m), token, _text(verdict)))
+    return rows
 
 
 def _num(v: Any) -> str:
@@ -374,6 +410,11 @@ def _files(atts: Any) -> list[tuple[str | None, str, Any]]:
 
 def render_report(record: dict[str, Any]) -> str:
     """Return the complete, self-contained HTML page of a run record (a pure function of ``record``)."""
+    with gc_paused():
+        return _render(record)
+
+
+def _render(record: dict[str, Any]) -> str:
     cases = record.get("cases") or []
     groups = group_cases(cases)
     page = {

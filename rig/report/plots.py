@@ -141,7 +141,9 @@ class _Figures:
             from matplotlib.figure import Figure
 
             fig = Figure(figsize=(W_IN, H_IN), dpi=DPI)
+            fig.patch.set_visible(False)  # transparent: the page is white
             ax = fig.add_axes((0.085, 0.17, 0.83 if twin else 0.895, 0.78))
+            ax.patch.set_visible(False)
             ax2 = ax.twinx() if twin else None
             # Fixed axis label positions: matplotlib then skips measuring every tick label to place them.
             ax.xaxis.set_label_coords(0.5, -0.13)

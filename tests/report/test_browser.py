@@ -82,10 +82,14 @@ def test_rendered_report_opens_in_chromium_without_console_errors(tmp_path: Path
             "points": [[0, 16], [15, 20], [30, 20]],
         }
     )
+    rec["cases"][2]["title"] = "<script>alert(1)</script> \x07"
+    rec["cases"][2]["attachments"] = [{"name": "x", "path": "javascript:alert(1)"}]
     page = tmp_path / "report.html"
     write_atomic(page, render_report(rec))
     shot = tmp_path / "report.png"
     assert open_in_chromium(page, shot, tmp_path / "profile") == []
     assert _png_size(shot) == (1280, 2000) and shot.stat().st_size > 20_000, "a screenshot with content"
-    _, run_dir = demo_run()  # the live pytest-html report too (it has scripts of its own)
-    assert open_in_chromium(run_dir / "report.html", tmp_path / "live.png", tmp_path / "profile") == []
+    # a run's own report.html, and pytest-html's live report carrying the same fragments (it has scripts of its own)
+    _, run_dir = demo_run("--html", "RUN/pytest-html.html", "--self-contained-html")
+    assert open_in_chromium(run_dir / "report.html", tmp_path / "run.png", tmp_path / "profile") == []
+    assert open_in_chromium(run_dir / "pytest-html.html", tmp_path / "live.png", tmp_path / "profile") == []
