@@ -362,6 +362,18 @@ class LiveHtml:
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """pytest-html writes pytest-metadata's values into its page as HTML: escape them before it reads them."""
+        try:
+            from pytest_metadata.plugin import metadata_key
+        except ImportError:  # pragma: no cover - a dependency of pytest-html
+            return
+        metadata = self._config.stash.get(metadata_key, None)
+        if metadata is not None:
+            for key, value in list(metadata.items()):
+                metadata[key] = _escaped(value)
+
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = self._config.stash[CONFIG_KEY].report.title
 
@@ -375,6 +387,16 @@ class LiveHtml:
             return
         record = {**writer.record, **_session_fields(self._config, writer)}
         prefix.append(str(style_html() + first_page_html(jsonable(record))))
+
+
+def _escaped(value: Any) -> Any:
+    from html import escape
+
+    from rig.report.text import clean
+
+    if isinstance(value, dict):
+        return {escape(clean(str(k))): _escaped(v) for k, v in value.items()}
+    return escape(clean(str(value))) if value is not None else value
 
 
 def _live_html(config: pytest.Config) -> None:

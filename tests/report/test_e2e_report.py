@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from rig.report.html import render_report
 from rig.report.record import load_record
 from tests.report.conftest import ROOT, rig
 
@@ -50,6 +52,13 @@ def test_rig_run_leaves_record_html_junit_and_compare_catches_the_defect(tmp_pat
     (case,) = rec["cases"]
     assert case["id"] == "TC-EEVSE-2.2" and case["outcome"] == "passed" and case["events"]
     assert {a["name"] for a in rec["attachments"]} >= {"virtual-evse.log", "dut.json"}
+    html = (good / "report.html").read_bytes()
+    assert html == render_report(rec).encode("utf-8"), "report.html is written from report.json only"
+    assert "<script" not in html.decode() and "TC-EEVSE-2.2" in html.decode()
+    assert [c.get("name") for c in ET.parse(good / "junit.xml").iter("testcase")] == ["TC-EEVSE-2.2"]
+    (good / "report.html").unlink()
+    assert rig("report", "render", str(good)).returncode == 0
+    assert (good / "report.html").read_bytes() == html, "rig report render recreates it byte for byte"
 
     code, out, bad = _rig_run(reports, "-k", "2_2", "--dut-defect", "session-id-not-incremented")
     assert code == 1, out[-4000:]

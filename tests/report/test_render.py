@@ -394,8 +394,12 @@ def test_pytest_html_and_junitxml_cannot_overwrite_the_run_outputs(demo_run) -> 
 
 
 def test_pytest_html_live_report_shows_the_same_fragments(demo_run) -> None:
-    _, run_dir = demo_run("--html", "RUN/pytest-html.html", "--self-contained-html")
+    _, run_dir = demo_run(
+        "--html", "RUN/pytest-html.html", "--self-contained-html", "--metadata", "Lab note", "<script>alert(9)</script>"
+    )
     live = (run_dir / "pytest-html.html").read_text(encoding="utf-8")
+    # pytest-html inserts metadata values as HTML (from a JSON blob in an attribute): they are escaped first
+    assert "&amp;lt;script&amp;gt;alert(9)" in live and "&lt;script&gt;alert(9)" not in live
     rec = load_record(run_dir / "report.json")
     assert "<title id=\"head-title\">EVSE conformance report</title>" in live, "report.title"
     assert '<section class="first-page" id="first-page">' in live and "Overall verdict" in live
