@@ -74,6 +74,20 @@ def _kind(series: dict[str, Any]) -> tuple[bool, str]:
     return categorical, "" if categorical else str(series.get("unit") or "")
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _valid(points: Any) -> list[Any]:
+    """The ``(t, value)`` pairs of a series that can be drawn (a hand-edited record may hold anything)."""
+    if not isinstance(points, list):
+        return []
+    return [
+        p for p in points
+        if isinstance(p, list | tuple) and len(p) == 2 and _number(p[0]) and (isinstance(p[1], str) or _number(p[1]))
+    ]
+
+
 def _thin(points: list[list[Any]]) -> list[list[Any]]:
     if len(points) <= MAX_POINTS:
         return points
@@ -237,7 +251,10 @@ def charts(series: list[dict[str, Any]], salt: str) -> list[Chart]:
     order: list[str] = []
     by_plot: dict[str, list[dict[str, Any]]] = {}
     for s in series:
-        if not isinstance(s, dict) or not s.get("points"):
+        if not isinstance(s, dict):
+            continue
+        s = {**s, "points": _valid(s.get("points"))}
+        if not s["points"]:
             continue
         plot = str(s.get("plot") or s.get("name"))
         if plot not in by_plot:
