@@ -123,8 +123,11 @@ def record_path(run: str, config: str | None) -> Path:
 def _db_url(args: argparse.Namespace) -> str:
     from rig.report.db import resolve_url
 
-    return resolve_url(getattr(args, "db", None), reports_dir(getattr(args, "config", None)),
-                       _configured_db(getattr(args, "config", None)))
+    return resolve_url(
+        getattr(args, "db", None),
+        reports_dir(getattr(args, "config", None)),
+        _configured_db(getattr(args, "config", None)),
+    )
 
 
 def _configured_db(config: str | None) -> str | None:

@@ -152,8 +152,11 @@ def _keep_outputs_ours(config: pytest.Config, run_dir: Path) -> None:
         if xml is not None:
             del config.stash[xml_key]
             config.pluginmanager.unregister(xml)
-        _warn(config, f"--junitxml {config.getoption('xmlpath')} ignored: the rig writes {JUNIT_NAME} from "
-                      f"{RECORD_NAME} at session end")
+        _warn(
+            config,
+            f"--junitxml {config.getoption('xmlpath')} ignored: the rig writes {JUNIT_NAME} from "
+            f"{RECORD_NAME} at session end",
+        )
     if aimed_at_ours("htmlpath"):
         try:
             from pytest_html.basereport import BaseReport
@@ -162,8 +165,11 @@ def _keep_outputs_ours(config: pytest.Config, run_dir: Path) -> None:
         for plugin in list(config.pluginmanager.get_plugins()):
             if isinstance(plugin, BaseReport):
                 config.pluginmanager.unregister(plugin)
-        _warn(config, f"--html {config.getoption('htmlpath')} ignored: the rig writes {HTML_NAME} from {RECORD_NAME} "
-                      "at session end (give pytest-html another name, e.g. pytest-html.html)")
+        _warn(
+            config,
+            f"--html {config.getoption('htmlpath')} ignored: the rig writes {HTML_NAME} from {RECORD_NAME} "
+            "at session end (give pytest-html another name, e.g. pytest-html.html)",
+        )
 
 
 def _warn(config: pytest.Config, text: str) -> None:

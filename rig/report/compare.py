@@ -252,7 +252,16 @@ def format_html(c: Comparison) -> str:
         )
     ]
     drifted = [(d, f"{d.a:g}", f"{d.b:g}", _pct(d.pct)) for d in c.drifted]
-    page = environment().get_template("compare.html.j2").render(
-        c=c, sections=sections, drifted=drifted, threshold=f"{c.threshold_pct:g}", csp=Markup(CSP), css=Markup(css())
+    page = (
+        environment()
+        .get_template("compare.html.j2")
+        .render(
+            c=c,
+            sections=sections,
+            drifted=drifted,
+            threshold=f"{c.threshold_pct:g}",
+            csp=Markup(CSP),
+            css=Markup(css()),
+        )
     )
     return clean_output(page)

@@ -134,16 +134,18 @@ def _step_rows(case: dict[str, Any]) -> list[StepRow]:
         if not isinstance(s, dict):
             continue
         outcome = s.get("outcome")
-        rows.append((
-            _outcome_token(outcome),
-            _text(s.get("number")),
-            _text(s.get("description")),
-            s.get("expectation") or "",
-            _actual(s),
-            _text(outcome),
-            s.get("skip_reason") or s.get("error") or "",
-            _step_time(s.get("started"), s.get("ended")),
-        ))
+        rows.append(
+            (
+                _outcome_token(outcome),
+                _text(s.get("number")),
+                _text(s.get("description")),
+                s.get("expectation") or "",
+                _actual(s),
+                _text(outcome),
+                s.get("skip_reason") or s.get("error") or "",
+                _step_time(s.get("started"), s.get("ended")),
+            )
+        )
     return rows
 
 
@@ -157,8 +159,17 @@ def _measurement_rows(case: dict[str, Any]) -> list[MeasurementRow]:
             if isinstance(m, dict):
                 verdict = m.get("verdict")
                 token = verdict if type(verdict) is str and verdict in _VERDICT_TOKENS else "unknown"
-                rows.append((_text(s.get("number")), _text(m.get("name")), _text(m.get("value")),
-                             m.get("unit") or "", _limits(m), token, _text(verdict)))
+                rows.append(
+                    (
+                        _text(s.get("number")),
+                        _text(m.get("name")),
+                        _text(m.get("value")),
+                        m.get("unit") or "",
+                        _limits(m),
+                        token,
+                        _text(verdict),
+                    )
+                )
     return rows
 
 
@@ -272,12 +283,14 @@ def first_page_view(record: dict[str, Any], groups: Groups | None = None) -> Fir
         dut_rows.append(("Identity", "not read (the DUT was not commissioned)"))
     dut_rows.append(("Build under test", record.get("build")))
     node = dut.get("node_id")
-    dut_rows.append((
-        "DUT kind / node / endpoint",
-        f"{dut.get('kind', DASH)} / "
-        + (f"0x{node:X}" if isinstance(node, int) and not isinstance(node, bool) else str(node))
-        + f" / {dut.get('endpoint')}",
-    ))
+    dut_rows.append(
+        (
+            "DUT kind / node / endpoint",
+            f"{dut.get('kind', DASH)} / "
+            + (f"0x{node:X}" if isinstance(node, int) and not isinstance(node, bool) else str(node))
+            + f" / {dut.get('endpoint')}",
+        )
+    )
     if dut.get("defects"):
         dut_rows.append(("Firmware defects (virtual EVSE)", ", ".join(str(d) for d in dut["defects"])))
     if dut.get("attestation"):
@@ -290,8 +303,11 @@ def first_page_view(record: dict[str, Any], groups: Groups | None = None) -> Fir
         ("Operator", station.get("operator")),
         ("Bench", record.get("bench")),
         ("Stimulus", record.get("stimulus")),
-        ("rig", f"{rig.get('version', DASH)} (git {str(rig.get('git_sha') or 'unknown')[:12]}"
-                f"{', local changes' if rig.get('git_dirty') else ''})"),
+        (
+            "rig",
+            f"{rig.get('version', DASH)} (git {str(rig.get('git_sha') or 'unknown')[:12]}"
+            f"{', local changes' if rig.get('git_dirty') else ''})",
+        ),
         ("rig.yaml", f"{cfg.get('path')} (sha256 {str(cfg.get('sha256') or '')[:16]}…)"),
     ]
     instruments = [
@@ -324,8 +340,11 @@ def first_page_view(record: dict[str, Any], groups: Groups | None = None) -> Fir
     counts.append(("All cases", [all_counts.get(o, 0) for o in OUTCOME_ORDER], len(cases)))
     run_rows: list[tuple[str, Any]] = [
         ("Run", record.get("run_id")),
-        ("Status", f"{record.get('status')}"
-                   + (f" (exit {record['exit_status']})" if record.get("exit_status") not in (None, 0) else "")),
+        (
+            "Status",
+            f"{record.get('status')}"
+            + (f" (exit {record['exit_status']})" if record.get("exit_status") not in (None, 0) else ""),
+        ),
         ("Started (UTC)", utc_iso(record.get("started"))),
         ("Ended (UTC)", utc_iso(record.get("ended"))),
         ("Cases run for", _duration(sum(d for c in cases if isinstance(d := c.get("duration"), int | float)))),

@@ -60,17 +60,23 @@ def properties(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("dut.vendor", _hex(ident.get("VendorName"), ident.get("VendorID")) if ident else None),
         ("dut.product", _hex(ident.get("ProductName"), ident.get("ProductID")) if ident else None),
         ("dut.serial", ident.get("SerialNumber")),
-        ("dut.hardware_version", _version(ident.get("HardwareVersionString"), ident.get("HardwareVersion"))
-         if ident else None),
-        ("dut.software_version", _version(ident.get("SoftwareVersionString"), ident.get("SoftwareVersion"))
-         if ident else None),
+        (
+            "dut.hardware_version",
+            _version(ident.get("HardwareVersionString"), ident.get("HardwareVersion")) if ident else None,
+        ),
+        (
+            "dut.software_version",
+            _version(ident.get("SoftwareVersionString"), ident.get("SoftwareVersion")) if ident else None,
+        ),
         ("dut.kind", dut.get("kind")),
         ("dut.node_id", dut.get("node_id")),
         ("dut.endpoint", dut.get("endpoint")),
         ("dut.defects", ",".join(_s(d) for d in dut.get("defects") or []) or None),
         ("dut.attestation", dut.get("attestation")),
-        ("spec", f"{spec.get('cluster')} cluster {spec.get('cluster_id')} revision {spec.get('revision')}"
-         if spec else None),
+        (
+            "spec",
+            f"{spec.get('cluster')} cluster {spec.get('cluster_id')} revision {spec.get('revision')}" if spec else None,
+        ),
         ("test_plan", record.get("test_plan")),
         ("pics", pics.get("summary") or pics.get("origin") if pics else None),
     ]

@@ -83,7 +83,8 @@ def _valid(points: Any) -> list[Any]:
     if not isinstance(points, list):
         return []
     return [
-        p for p in points
+        p
+        for p in points
         if isinstance(p, list | tuple) and len(p) == 2 and _number(p[0]) and (isinstance(p[1], str) or _number(p[1]))
     ]
 
@@ -231,8 +232,9 @@ def _chart(title: str, series: list[dict[str, Any]], salt: str, color0: int = 0)
     for i, (axis, group) in enumerate(zip(axes, here, strict=True)):
         for s in group:
             unit = axis.unit if not axis.categorical else ""
-            lines.append(Line(clean(str(s.get("name") or "")), clean(unit), color % len(COLORS),
-                              "left" if i == 0 else "right"))
+            lines.append(
+                Line(clean(str(s.get("name") or "")), clean(unit), color % len(COLORS), "left" if i == 0 else "right")
+            )
             color += 1
     charts = [Chart(title, svg, tuple(lines), t0 if t0 > EPOCH_FLOOR else None)]
     if rest:

@@ -67,11 +67,25 @@ def _hostile_record() -> dict[str, Any]:
         {"name": "scope.csv", "path": "attachments/TC/scope capture.csv"},
         {"name": "outside", "path": "../../etc/passwd"},
     ]
-    case["series"].append({"name": f"s {HOSTILE}", "unit": HOSTILE, "plot": f"p {HOSTILE}", "step": True,
-                           "points": [[0, f"A {HOSTILE}"], [1, "B"]]})
+    case["series"].append(
+        {
+            "name": f"s {HOSTILE}",
+            "unit": HOSTILE,
+            "plot": f"p {HOSTILE}",
+            "step": True,
+            "points": [[0, f"A {HOSTILE}"], [1, "B"]],
+        }
+    )
     rec["attachments"] = [{"name": "log", "path": "JaVaScRiPt:alert(2)"}]
-    rec["pics"] = {"given": True, "path": f"/pics/{HOSTILE}", "origin": "file", "items": {f"X.{HOSTILE}": True},
-                   "contradictions": [f"PICS says {HOSTILE}"], "warnings": [], "not_applicable": []}
+    rec["pics"] = {
+        "given": True,
+        "path": f"/pics/{HOSTILE}",
+        "origin": "file",
+        "items": {f"X.{HOSTILE}": True},
+        "contradictions": [f"PICS says {HOSTILE}"],
+        "warnings": [],
+        "not_applicable": [],
+    }
     return rec
 
 
@@ -116,10 +130,14 @@ def test_first_page_has_what_a_lab_signs() -> None:
     rec["instruments"] = {
         "ac_source": {"driver": "chroma_61500", "address": "TCPIP::10.0.0.5::INSTR", "identity": "Chroma,61512,123,1.0"}
     }
-    rec["pics"] = {"given": True, "path": "/pics/evse.txt", "origin": "file",
-                   "items": {"EEVSE.S": True, "EEVSE.S.A0007": False},
-                   "not_applicable": [{"case": "TC-EEVSE-2.10", "nodeid": "x", "lacks": ["EEVSE.S.F04"]}],
-                   "contradictions": ["PICS says EEVSE.S.F04=0 but the DUT's FeatureMap has V2X (bit 4)"]}
+    rec["pics"] = {
+        "given": True,
+        "path": "/pics/evse.txt",
+        "origin": "file",
+        "items": {"EEVSE.S": True, "EEVSE.S.A0007": False},
+        "not_applicable": [{"case": "TC-EEVSE-2.10", "nodeid": "x", "lacks": ["EEVSE.S.F04"]}],
+        "contradictions": ["PICS says EEVSE.S.F04=0 but the DUT's FeatureMap has V2X (bit 4)"],
+    }
     page = render_report(rec)
     first = page[: page.index('<section id="results">')]
     for text in (
@@ -167,16 +185,19 @@ def test_cases_are_grouped_as_the_test_plan_groups_them_and_annexes_come_last() 
     rec["cases"][4]["attachments"] = [{"name": "scope.csv", "path": "attachments/HIL-ENERGY/scope.csv"}]
     rec["attachments"] = [{"name": "virtual-evse.log", "path": "virtual-evse.log"}]
     page = render_report(rec)
-    order = [page.index(h) for h in (
-        '<section class="first-page"',
-        'id="group-plan">Test plan cases (TC-EEVSE-*): 2 case(s)',
-        'id="group-spec">Spec conformance items (TC-EEVSE-SPEC-*): 2 case(s)',
-        'id="group-hil">Hardware-in-the-loop cases (HIL-*): 2 case(s)',
-        'id="annex-plots">Annex A — Plots',
-        'id="annex-logs">Annex B — Captured output',
-        'id="annex-files">Annex C — Captures and files',
-        'id="annex-pics">Annex D — PICS',
-    )]
+    order = [
+        page.index(h)
+        for h in (
+            '<section class="first-page"',
+            'id="group-plan">Test plan cases (TC-EEVSE-*): 2 case(s)',
+            'id="group-spec">Spec conformance items (TC-EEVSE-SPEC-*): 2 case(s)',
+            'id="group-hil">Hardware-in-the-loop cases (HIL-*): 2 case(s)',
+            'id="annex-plots">Annex A — Plots',
+            'id="annex-logs">Annex B — Captured output',
+            'id="annex-files">Annex C — Captures and files',
+            'id="annex-pics">Annex D — PICS',
+        )
+    ]
     assert order == sorted(order)
     plan = page[order[1] : order[2]]
     assert "TC-EEVSE-2.2" in plan and "TC-EEVSE-2.4" in plan and "HIL-" not in plan
@@ -261,8 +282,23 @@ def test_hostile_strings_are_escaped_in_html_and_junit_stays_valid() -> None:
 def test_safe_links_only() -> None:
     assert safe_href("attachments/TC-1/cap file.txt") == "attachments/TC-1/cap%20file.txt"
     assert safe_href("https://lab.example/runs/1") == "https://lab.example/runs/1"
-    for bad in ("javascript:alert(1)", " javascript:x", "JAVASCRIPT:x", "data:text/html,x", "vbscript:x",
-                "/etc/passwd", "../up", "a/../../up", "//host/x", "http:///nohost", "a\\b", "x\x07", "", None, 3):
+    for bad in (
+        "javascript:alert(1)",
+        " javascript:x",
+        "JAVASCRIPT:x",
+        "data:text/html,x",
+        "vbscript:x",
+        "/etc/passwd",
+        "../up",
+        "a/../../up",
+        "//host/x",
+        "http:///nohost",
+        "a\\b",
+        "x\x07",
+        "",
+        None,
+        3,
+    ):
         assert safe_href(bad) is None, bad
 
 
@@ -282,7 +318,9 @@ def test_series_of_any_name_are_plotted_with_matplotlib_grouped_by_plot() -> Non
         "Temperature",
     ]
     assert [(ln.name, ln.axis) for ln in made[0].lines] == [
-        ("EVSE current", "left"), ("Advertised limit", "left"), ("Pilot", "right")
+        ("EVSE current", "left"),
+        ("Advertised limit", "left"),
+        ("Pilot", "right"),
     ]
     for c in made:
         root = ET.fromstring(c.svg)  # well-formed SVG, from matplotlib
@@ -401,7 +439,7 @@ def test_pytest_html_live_report_shows_the_same_fragments(demo_run) -> None:
     # pytest-html inserts metadata values as HTML (from a JSON blob in an attribute): they are escaped first
     assert "&amp;lt;script&amp;gt;alert(9)" in live and "&lt;script&gt;alert(9)" not in live
     rec = load_record(run_dir / "report.json")
-    assert "<title id=\"head-title\">EVSE conformance report</title>" in live, "report.title"
+    assert '<title id="head-title">EVSE conformance report</title>' in live, "report.title"
     assert '<section class="first-page" id="first-page">' in live and "Overall verdict" in live
     assert "Matter Energy EVSE cluster test plan" in live
     # pytest-html keeps per-test extras in an escaped JSON blob: the case's section and its plot are there
