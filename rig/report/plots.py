@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import escape
+
 from rig.report.text import clean
 
 W_IN, H_IN, DPI = 7.2, 2.6, 72
@@ -43,7 +45,12 @@ _RC: dict[str, Any] = {
     "font.size": 9.0,
     "path.simplify": False,
 }
-_DROP = re.compile(r"<\?xml[^>]*\?>\s*|<!DOCTYPE[^>]*>\s*|<metadata>.*?</metadata>\s*", re.DOTALL)
+_DROP = re.compile(
+    r"<\?xml[^>]*\?>\s*|<!DOCTYPE[^>]*>\s*|<metadata>.*?</metadata>\s*"
+    # matplotlib's group ids (figure_1, axes_1, text_3, ...) repeat in every chart and nothing refers to them
+    r'| id="(?:figure|axes|patch|line2d|text|xtick|ytick|matplotlib\.axis|legend)_\d+"',
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,7 @@ def _chart(title: str, series: list[dict[str, Any]], salt: str, color0: int = 0)
     t0, span = min(times), (max(times) - min(times)) or 1.0
     axes = [_Axis(g) for g in here]
     svg = _FIGURES.render(axes, here, t0, span, salt)
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{escape(title)}" ', 1)
     lines: list[Line] = []
     color = color0
     for i, (axis, group) in enumerate(zip(axes, here, strict=True)):

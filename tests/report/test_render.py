@@ -210,6 +210,8 @@ def test_cases_are_grouped_as_the_test_plan_groups_them_and_annexes_come_last() 
     assert '<a href="attachments/HIL-ENERGY/scope.csv">scope.csv</a>' in page[order[6] : order[7]]
     assert '<a href="virtual-evse.log">virtual-evse.log</a>' in page
     assert page.index("hello from the log") > order[4], "logs only in the annex"
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "element ids are unique in the page (charts included)"
 
 
 def test_steps_measurements_events_and_times_are_shown_in_iso_utc() -> None:
