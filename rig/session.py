@@ -10,7 +10,7 @@ thread from the start, while the bench comes up; the controller stage waits for 
 seconds each stage waited:
 
 1. **sandbox**: the run's private state folder, ``/data`` and network namespace (made by :mod:`rig.sandbox` before
-   this process started; this stage adopts it).
+   this process started, with what the DUT kind preloads in it, see :func:`run_in_sandbox`; this stage adopts it).
 2. **bench**: what the DUT kind brings (:meth:`Dut.hardware`: for the virtual DUT, the virtual EVSE and the virtual
    bench's servers wired to it, started together), then every instrument role opened in declaration order, and the
    DUT powered at nominal mains from the AC source.
@@ -271,7 +271,9 @@ def run_in_sandbox(
 
     ``argv`` is a process that opens the session itself (pytest with the rig plugin, or an inner ``rig`` command).
     The machine is checked first (root, ``ip``, ``unshare``, Node.js as the DUT kind needs), and the sandbox is
-    removed on every exit path. Returns the process's exit code.
+    removed on every exit path. A DUT kind that starts slowly preloads in the sandbox while ``argv`` starts (the
+    virtual EVSE: its modules, see :meth:`VirtualDut.preload <rig.dut.VirtualDut.preload>`). Returns the process's
+    exit code.
 
     Raises:
         ConfigError: settings that do not apply to the DUT kind.
@@ -284,7 +286,24 @@ def run_in_sandbox(
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     ident = run_id or sandbox_mod.new_run_id()
     with sandbox_mod.Sandbox(ident, with_netns=needs.netns, keep_state=keep_state, visible=list(visible)) as sb:
-        return sb.run(argv, env=env)
+        inside = SandboxInfo(sb.state_dir, sb.netns, sandbox_mod.DEVICE_IFACE if sb.netns else None)
+        with _preloaded(the_dut, inside):
+            return sb.run(argv, env=env)
+
+
+@contextlib.contextmanager
+def _preloaded(dut: Dut, sandbox: SandboxInfo) -> Iterator[None]:
+    """What the DUT kind preloads in the sandbox (nothing for most); without it the session starts it cold."""
+    preload = getattr(dut, "preload", None)
+    if preload is None:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(preload(sandbox))
+        except (OSError, RigError) as exc:
+            log.warning("nothing preloaded for the DUT (it starts cold): %s", exc)
+        yield
 
 
 @contextlib.contextmanager

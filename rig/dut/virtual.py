@@ -15,13 +15,16 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from rig.bench import Bench
 from rig.config import RigConfig
 from rig.dut.base import DutDescription, HostNeeds
 from rig.errors import SetupError
 from rig.sandbox import SandboxInfo
+
+if TYPE_CHECKING:
+    from rig.sim.virtual_evse import VirtualEvseSettings
 
 log = logging.getLogger("rig.dut")
 
@@ -75,24 +78,14 @@ class VirtualDut:
 
         check_installed()
 
-    @contextlib.contextmanager
-    def hardware(self, sandbox: SandboxInfo, run_dir: Path | None) -> Iterator[None]:
-        """Start the virtual EVSE on fresh storage (unless ``virtual_evse.keep_storage``) and, while it loads, the
-        virtual bench's servers and plant coupled to its hardware port and the preparation of the trust store;
-        return once the EVSE is ready and the bench attached. Stop both on exit (the EVSE first).
-
-        Raises:
-            DutError: the EVSE did not start (this wins over the bench's failure to attach to it).
-            SetupError: no network namespace, or the virtual bench did not start.
-        """
-        from rig.sim.launch import virtual_bench
-        from rig.sim.virtual_evse import VirtualEvse, VirtualEvseSettings
+    def _settings(self, sandbox: SandboxInfo) -> VirtualEvseSettings:
+        """The virtual EVSE's settings in ``sandbox`` (storage, hardware port and interface of the run)."""
+        from rig.sim.virtual_evse import VirtualEvseSettings
 
         cfg, v = self.config, self.config.virtual_evse
         if sandbox.device_iface is None:
             raise SetupError("the virtual EVSE needs the run's network namespace (start the run with `rig run`)")
-        logs = run_dir if run_dir is not None else sandbox.state_dir
-        settings = VirtualEvseSettings(
+        return VirtualEvseSettings(
             storage_path=sandbox.state_dir / "dut" / "storage",
             port=v.port,
             passcode=cfg.dut.passcode,
@@ -110,7 +103,43 @@ class VirtualDut:
             software_version=v.software_version,
             software_version_string=v.software_version_string,
         )
-        evse = VirtualEvse(settings, logs / "virtual-evse.log", start_timeout_s=cfg.dut.timeouts.dut_start)
+
+    @contextlib.contextmanager
+    def preload(self, sandbox: SandboxInfo) -> Iterator[None]:
+        """From the process that made the run's sandbox, before the session's process starts: load the virtual
+        EVSE's modules (seconds) in a process waiting to be told to start, which :meth:`hardware` adopts. Ended and
+        reaped on exit, whether it was adopted or not."""
+        from rig.sim.virtual_evse import end_preloaded, preload
+
+        proc = preload(self._settings(sandbox), sandbox.netns)
+        try:
+            yield
+        finally:
+            end_preloaded(proc)
+
+    @contextlib.contextmanager
+    def hardware(self, sandbox: SandboxInfo, run_dir: Path | None) -> Iterator[None]:
+        """Start the virtual EVSE on fresh storage (unless ``virtual_evse.keep_storage``) and, while it loads, the
+        virtual bench's servers and plant coupled to its hardware port and the preparation of the trust store;
+        return once the EVSE is ready and the bench attached. Stop both on exit (the EVSE first). The EVSE is the
+        process :meth:`preload` left in the sandbox, if there is one (its modules are loaded already).
+
+        Raises:
+            DutError: the EVSE did not start (this wins over the bench's failure to attach to it).
+            SetupError: no network namespace, or the virtual bench did not start.
+        """
+        from rig.sim.launch import virtual_bench
+        from rig.sim.virtual_evse import PRELOADED, VirtualEvse
+
+        cfg, v = self.config, self.config.virtual_evse
+        settings = self._settings(sandbox)
+        logs = run_dir if run_dir is not None else sandbox.state_dir
+        evse = VirtualEvse(
+            settings,
+            logs / "virtual-evse.log",
+            start_timeout_s=cfg.dut.timeouts.dut_start,
+            preloaded=settings.storage_path.parent / f"{PRELOADED}.json",
+        )
         self._evse = evse
         with contextlib.ExitStack() as stack:
             stack.callback(self.stop)

@@ -12,6 +12,12 @@ its state from storage like any other, only without the module loading.
 The spare loads at the lowest CPU priority (nice 19), so that its seconds of loading do not delay the running EVSE's
 reactions (2 ms timing checks); it gets the normal priority back, every thread of it, before it is told to start.
 Where that cannot be undone (not root, RLIMIT_NICE too low) no spare is kept and a restart is a cold start.
+
+The first start can use a spare too: :func:`preload` starts one (at the normal priority) as soon as the run's
+sandbox exists, from the process that made it, so that matter.js loads while the process that opens the session
+starts. That process adopts it (:class:`VirtualEvse` ``preloaded=``): its stdin, stdout and stderr are named pipes
+in the run's DUT folder, and it is told to start exactly as a spare is, once the storage is wiped. A preloaded
+process whose config differs from the run's is ended and the start is a cold one.
 """
 
 from __future__ import annotations
@@ -245,6 +251,85 @@ def cached_paa(target: Path, timeout_s: float = 30.0) -> Path:
     return target
 
 
+PRELOADED = "preloaded-evse"
+"""File stem, in the DUT folder, of a preloaded process's record (``.json``), config and named pipes."""
+
+
+def preload(settings: VirtualEvseSettings, netns: str | None) -> subprocess.Popen[bytes]:
+    """Start a spare on ``settings`` in the run's network namespace (from outside it) for the session to adopt.
+
+    Its record and named pipes go beside the storage folder. The caller reaps the process (it stays its child).
+    """
+    check_installed()
+    folder = settings.storage_path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    config = json.dumps(settings.to_json(), indent=2)
+    (folder / f"{PRELOADED}.config.json").write_text(config)
+    fds = []
+    try:
+        for name in ("in", "out", "err"):
+            fifo = folder / f"{PRELOADED}.{name}"
+            os.mkfifo(fifo, 0o600)
+            fds.append(os.open(fifo, os.O_RDWR))  # the spare holds both ends: no end of input before adoption
+        cmd = ["node", str(MAIN_JS)]
+        env = dict(os.environ, VEVSE_CONFIG=str(folder / f"{PRELOADED}.config.json"), VEVSE_WAIT_FOR_START="1")
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", netns, *cmd] if netns else cmd,
+            stdin=fds[0], stdout=fds[1], stderr=fds[2], env=env, process_group=0,  # no terminal signals
+        )
+    finally:
+        for fd in fds:
+            os.close(fd)
+    (folder / f"{PRELOADED}.json").write_text(json.dumps({"pid": proc.pid, "config": config}))
+    return proc
+
+
+def end_preloaded(proc: subprocess.Popen[bytes]) -> None:
+    """End a preloaded process (adopted and stopped already, or never adopted) and reap it."""
+    _end_spare(proc)
+
+
+class _Adopted:
+    """A preloaded process adopted by this process (not its child: no exit code), as much of Popen as is used."""
+
+    def __init__(self, pid: int, stdout: Any) -> None:
+        self.pid = pid
+        self.stdout = stdout
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                state = "X"
+            if state in ("Z", "X"):  # exited (a zombie until the process that preloaded it reaps it)
+                self.returncode = 0
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
+            time.sleep(0.01)
+        return code
+
+
+def _open_fifo(path: Path, flags: int) -> int:
+    """Open a named pipe without blocking (OSError if its other end is gone), then make it blocking."""
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    os.set_blocking(fd, True)
+    return fd
+
+
 class VirtualEvse:
     """One virtual EVSE process.
 
@@ -253,19 +338,28 @@ class VirtualEvse:
         log_path: file receiving the process's stderr (matter.js log), the spare's included.
         start_timeout_s: bound on the wait for the ready line (for the spare: from the ``start`` line on).
         spare: keep a pre-started spare process for :meth:`restart` (see the module docstring).
+        preloaded: the record of a process :func:`preload` started for the first start, to adopt if it still waits
+            and was loaded with this config.
     """
 
     def __init__(
-        self, settings: VirtualEvseSettings, log_path: Path, start_timeout_s: float = 30.0, *, spare: bool = True
+        self,
+        settings: VirtualEvseSettings,
+        log_path: Path,
+        start_timeout_s: float = 30.0,
+        *,
+        spare: bool = True,
+        preloaded: Path | None = None,
     ) -> None:
         self.settings = settings
+        self.preloaded = preloaded
         self.log_path = log_path
         self.start_timeout_s = start_timeout_s
         self.spare_unsupported = spare_supported() if spare else "disabled"
         self.use_spare = self.spare_unsupported is None
         if spare and self.spare_unsupported:
             log.info("virtual EVSE: no spare process, restarts are cold starts: %s", self.spare_unsupported)
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | _Adopted | None = None
         self.spare: subprocess.Popen[bytes] | None = None
         self.ready_info: dict[str, Any] = {}
         self._config_path = log_path.with_suffix(".config.json")
@@ -293,7 +387,41 @@ class VirtualEvse:
         self.settings.storage_path.mkdir(parents=True, exist_ok=True)
         self._config_text = json.dumps(self.settings.to_json(), indent=2)
         self._config_path.write_text(self._config_text)
-        self.proc = self._spawn(wait_for_start=False)
+        self.proc = self._adopt_preloaded() or self._spawn(wait_for_start=False)
+
+    def _adopt_preloaded(self) -> _Adopted | None:
+        """Tell the preloaded process to start, if there is one loaded with this config (once); else end it."""
+        record, self.preloaded = self.preloaded, None
+        if record is None or not record.is_file():
+            return None
+        info = json.loads(record.read_text())
+        record.unlink()
+        pid, fifos = int(info["pid"]), record.with_suffix("")
+        if info.get("config") != self._config_text:
+            log.info("virtual EVSE: the preloaded process (pid %s) has another config: cold start", pid)
+            _Adopted(pid, None).send_signal(signal.SIGTERM)
+            return None
+        try:
+            start = _open_fifo(fifos.with_suffix(".in"), os.O_WRONLY)  # fails once it is gone (no reader left)
+        except OSError as exc:
+            log.info("virtual EVSE: the preloaded process (pid %s) is gone (%s): cold start", pid, exc)
+            return None
+        try:
+            out = _open_fifo(fifos.with_suffix(".out"), os.O_RDONLY)
+            err = _open_fifo(fifos.with_suffix(".err"), os.O_RDONLY)
+            threading.Thread(target=self._copy_log, args=(err,), name="virtual-evse-stderr", daemon=True).start()
+            os.write(start, b"start\n")
+        finally:
+            os.close(start)
+        log.info("virtual EVSE: adopted the preloaded process (pid %s)", pid)
+        return _Adopted(pid, os.fdopen(out, "rb"))
+
+    def _copy_log(self, fd: int) -> None:
+        """Append an adopted process's stderr to the log file until it exits."""
+        with os.fdopen(fd, "rb") as src, self.log_path.open("ab") as sink:
+            for line in iter(src.readline, b""):
+                sink.write(line)
+                sink.flush()
 
     def wait_ready(self) -> dict[str, Any]:
         """Wait (up to ``start_timeout_s``) for the ready line of the process :meth:`launch` started."""
@@ -335,9 +463,8 @@ class VirtualEvse:
         fd = proc.stdout.fileno()
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise DutError(
-                    f"the virtual EVSE exited with code {proc.returncode} before it was ready: {self._log_tail()}"
-                )
+                how = "" if isinstance(proc, _Adopted) else f" with code {proc.returncode}"
+                raise DutError(f"the virtual EVSE exited{how} before it was ready: {self._log_tail()}")
             try:
                 ready, _, _ = select.select([fd], [], [], 0.1)
                 chunk = os.read(fd, 65536) if ready else b""

@@ -50,6 +50,7 @@ const { Store } = await import("./store.js");
 const { createRuntime } = await import("./runtime.js");
 const { createNode } = await import("./device.js");
 const { HardwarePort } = await import("./hardware-port.js");
+const { OperationalCredentialsServer } = await import("@matter/main/behaviors/operational-credentials");
 
 /** The first line on stdin (trimmed), or null at end of input. stdin is closed afterwards. */
 function startLine() {
@@ -104,6 +105,13 @@ try {
         `${JSON.stringify({ event: "ready", port: cfg.port, passcode: cfg.passcode, discriminator: cfg.discriminator, commissioned })}\n`,
     );
     rt.ready = true;
+    if (!commissioned) {
+        // The attestation certificates (a test PAI and DAC, made at their first use) are made now, while the
+        // commissioner starts, rather than inside its first certificate chain request.
+        node.act("attestation", agent => agent.get(OperationalCredentialsServer).getCertification()).catch(e =>
+            process.stderr.write(`vevse: attestation certificates: ${e?.stack ?? e}\n`),
+        );
+    }
 } catch (e) {
     if (shuttingDown) await new Promise(() => {}); // a signal arrived during startup: let shutdown() exit 0
     process.stderr.write(`vevse: startup failed: ${e?.stack ?? e}\n`);
