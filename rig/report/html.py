@@ -130,20 +130,22 @@ MeasurementRow = tuple[Any, Any, Any, Any, str, str, Any]
 def _step_rows(case: dict[str, Any]) -> list[StepRow]:
     """The step table's rows: (class token, number, description, expected, actual, outcome, detail, time)."""
     rows = []
+    tokens = _OUTCOME_TOKENS
     for s in case.get("steps") or []:
         if not isinstance(s, dict):
             continue
-        outcome = s.get("outcome")
+        get = s.get
+        outcome, number, description = get("outcome"), get("number"), get("description")
         rows.append(
             (
-                _outcome_token(outcome),
-                _text(s.get("number")),
-                _text(s.get("description")),
-                s.get("expectation") or "",
-                _actual(s),
-                _text(outcome),
-                s.get("skip_reason") or s.get("error") or "",
-                _step_time(s.get("started"), s.get("ended")),
+                outcome if type(outcome) is str and outcome in tokens else "unknown",
+                DASH if number is None else number,
+                DASH if description is None else description,
+                get("expectation") or "",
+                _actual(s) if get("notes") or get("measurements") else "",
+                DASH if outcome is None else outcome,
+                get("skip_reason") or get("error") or "",
+                _step_time(get("started"), get("ended")),
             )
         )
     return rows

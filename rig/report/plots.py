@@ -2,8 +2,8 @@
 
 One chart per ``plot`` group of a case's series (see :func:`rig.pytest_plugin.attach.attach_series`). Up to two
 kinds of axis share a chart (left and right): a numeric unit, or states (string values such as pilot ``A``..``F``,
-drawn as levels in sorted order); a third kind starts a continued chart. The chart's title and legend are HTML
-around the SVG (:mod:`rig.report.html`), so the SVG holds only axes, lines and tick labels.
+drawn as levels in sorted order); a third kind starts a continued chart. The chart's title, legend (with the units)
+and time base are HTML around the SVG (:mod:`rig.report.html`), so the SVG holds only axes, lines and tick labels.
 
 Deterministic output: ``svg.hashsalt`` is set per chart (its position in the report), the metadata (date,
 creator) is left out, text stays text (``svg.fonttype: none``), ticks and limits are computed here, not by
@@ -59,6 +59,7 @@ class Line:
 
     name: str
     unit: str
+    """The unit of its axis (``state`` for levels; empty for a number without a unit)."""
     color: int
     """Index into :data:`COLORS`."""
     axis: str
@@ -167,7 +168,8 @@ class _Figures:
             ax = fig.add_axes((0.085, 0.17, 0.83 if twin else 0.895, 0.78))
             ax.patch.set_visible(False)
             ax2 = ax.twinx() if twin else None
-            # Fixed axis label positions: matplotlib then skips measuring every tick label to place them.
+            # No axis labels (the units are in the HTML legend, the time base in the caption), at fixed positions:
+            # matplotlib then skips measuring every tick label to place them.
             ax.xaxis.set_label_coords(0.5, -0.13)
             ax.yaxis.set_label_coords(-0.065, 0.5)
             ax.spines[["top", "right"]].set_visible(False)
@@ -206,11 +208,9 @@ class _Figures:
                     side.add_line(line)
                 side.set_ylim(axis.lo, axis.hi)
                 side.set_yticks(axis.ticks, axis.labels)
-                side.set_ylabel(clean(axis.unit or ("state" if axis.categorical else "")))
             ax.set_xlim(0.0, span)
             xticks = nice_ticks(0.0, span)
             ax.set_xticks(xticks, [_label(t) for t in xticks])
-            ax.set_xlabel("time (s)")
             buf = io.StringIO()
             fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
         return _DROP.sub("", buf.getvalue()).strip()
@@ -239,7 +239,7 @@ def _chart(title: str, series: list[dict[str, Any]], salt: str, color0: int = 0)
     color = color0
     for i, (axis, group) in enumerate(zip(axes, here, strict=True)):
         for s in group:
-            unit = axis.unit if not axis.categorical else ""
+            unit = "state" if axis.categorical else axis.unit
             lines.append(
                 Line(clean(str(s.get("name") or "")), clean(unit), color % len(COLORS), "left" if i == 0 else "right")
             )

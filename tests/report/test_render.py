@@ -226,7 +226,9 @@ def test_steps_measurements_events_and_times_are_shown_in_iso_utc() -> None:
         "2026-01-01T00:00:00.010Z EVConnected(sessionID=0)",
         '<td class="t">2026-01-01T00:00:00.150Z, 0.050 s</td>',
         "Started / ended (UTC)</th><td>2026-01-01T00:00:00.000Z / 2026-01-01T00:00:00.400Z",
-        "t = 0 s at 2026-01-01T00:00:00.000Z",
+        "Time axis in seconds from 2026-01-01T00:00:00.000Z.",
+        '<td class="oc">failed: AssertionError: State = 1, expected 3</td>',
+        "<td>value 2; MaximumChargeCurrent = ",
     ):
         assert text in page, text
     times = ISO.findall(page)
