@@ -153,6 +153,7 @@ def test_first_page_has_what_a_lab_signs() -> None:
         "Energy EVSE cluster 0x0099, revision 3 (spec/EnergyEVSE.xml)",
         "Matter Energy EVSE cluster test plan",
         "/pics/evse.txt: 1 of 2 items supported (file); 1 case(s) not applicable",
+        "Warning: the PICS contradict the DUT:",
         "PICS says EEVSE.S.F04=0 but the DUT&#39;s FeatureMap has V2X (bit 4)",
         "chroma_61500",
         "TCPIP::10.0.0.5::INSTR",
@@ -169,6 +170,7 @@ def test_first_page_has_what_a_lab_signs() -> None:
     assert first.count("Gen EVSE") == 1 and page.count("Gen EVSE") == 1, "the DUT summary appears once"
     assert first.count("GEN-1") == 1 and page.count("GEN-1") == 1
     assert "<title>EVSE conformance report — 20260101-000000-aaaaaa</title>" in page
+    assert "<li>not applicable: TC-EEVSE-2.10 lacks EEVSE.S.F04</li>" in page, "Annex D"
 
 
 def test_report_title_comes_from_the_record() -> None:
