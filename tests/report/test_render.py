@@ -461,3 +461,52 @@ def test_progress_on_a_terminal_rewrites_one_live_line(demo_run) -> None:
     # (text mode turned the carriage returns into newlines)
     assert "\x1b[K[rig]   TC-DEMO-1.1 step 2  TH reads State  +" in out, "the step line is rewritten in place"
     assert "[rig] (1/4) TC-DEMO-1.1 PASSED in" in out
+
+
+FAKE_SESSION = '''
+import pytest
+from rig.pytest_plugin.state import SESSION_KEY
+
+
+class FakeSession:
+    """What rig.session.Session.describe() gives, with a DUT whose strings are hostile."""
+
+    def describe(self):
+        bad = "<script>alert(1)</script>\\x07\\x1b"
+        return {
+            "bench": "real",
+            "dut": {"kind": "network", "node_id": 4660, "endpoint": 1, "defects": [], "label": "REAL bench",
+                    "identity": {"VendorName": "ACME " + bad, "VendorID": 65521, "ProductName": "Wallbox " + bad,
+                                 "ProductID": 32769, "SerialNumber": "SN-42 " + bad, "HardwareVersion": 2,
+                                 "HardwareVersionString": "rev B", "SoftwareVersion": 7,
+                                 "SoftwareVersionString": "2.0.1"},
+                    "attestation": "DAC chain verified against /etc/paa " + bad},
+            "instruments": {"meter": {"driver": "eastron_sdm630", "address": "modbus-tcp://10.0.0.7:502/1",
+                                      "identity": "SDM630 " + bad}},
+        }
+
+
+@pytest.fixture(autouse=True)
+def _open_session(pytestconfig):
+    pytestconfig.stash[SESSION_KEY] = FakeSession()
+'''
+
+
+def test_the_session_describes_the_dut_and_its_strings_are_escaped_end_to_end(demo_suite: Path, demo_run) -> None:
+    (demo_suite / "conftest.py").write_text(FAKE_SESSION)
+    _, run_dir = demo_run("-k", "test_pass or test_skip")
+    rec = load_record(run_dir / "report.json")
+    assert rec["bench"] == "real" and rec["dut"]["kind"] == "network" and "label" not in rec["dut"]
+    assert rec["dut"]["identity"]["VendorName"].startswith("ACME <script>") and rec["build"] == "2.0.1"
+    assert rec["instruments"]["meter"]["driver"] == "eastron_sdm630"
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert page == render_report(rec)
+    assert "<script" not in page and not CONTROL.search(page)
+    assert "ACME &lt;script&gt;alert(1)&lt;/script&gt;\\x07\\x1b (VID 0xFFF1)" in page
+    assert "<th>Serial number</th><td>SN-42 &lt;script&gt;" in page and "rev B (2)" in page and "2.0.1 (7)" in page
+    assert "DAC chain verified against /etc/paa" in page and "modbus-tcp://10.0.0.7:502/1" in page
+    assert page.count("Wallbox") == 1, "the DUT summary appears once"
+    root = ET.parse(run_dir / "junit.xml").getroot()  # valid XML despite the control characters
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["bench"] == "real" and props["dut.serial"] == "SN-42 <script>alert(1)</script>\\x07\\x1b"
+    assert props["dut.attestation"].startswith("DAC chain verified") and props["build"] == "2.0.1"
