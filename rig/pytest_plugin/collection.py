@@ -32,7 +32,7 @@ import pytest_asyncio
 from rig.errors import RigError
 from rig.pics import DutElements, Pics, contradictions, load_pics, pics_of
 from rig.pics.run import PicsRunState
-from rig.pytest_plugin.state import CONFIG_KEY, PICS_KEY
+from rig.pytest_plugin.state import CONFIG_KEY, PICS_KEY, case_id, case_pics
 
 log = logging.getLogger("rig.pics")
 
@@ -92,20 +92,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"rig: PICS: {state.pics.describe()}"]
     lines += [f"rig: PICS warning: {w}" for w in state.pics.warnings]
     return lines
-
-
-def case_pics(item: pytest.Item) -> list[str]:
-    """The PICS codes of every ``pics`` marker on ``item`` (closest first), without duplicates."""
-    codes: list[str] = []
-    for marker in item.iter_markers("pics"):
-        codes += [str(c) for c in marker.args if str(c) not in codes]
-    return codes
-
-
-def case_id(item: pytest.Item) -> str | None:
-    """The test-plan id of ``item`` (its ``tc`` marker), e.g. ``TC-EEVSE-2.1``."""
-    tc = item.get_closest_marker("tc")
-    return str(tc.args[0]) if tc is not None and tc.args else None
 
 
 def _select_cases(config: pytest.Config, items: list[pytest.Item]) -> None:

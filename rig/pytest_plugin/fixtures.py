@@ -41,10 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rig")
 
-# Transitional: the reporting module still reads these until it takes the session from state.SESSION_KEY.
-IDENTITY_KEY = pytest.StashKey[dict[str, Any]]()
-INSTRUMENTS_KEY = pytest.StashKey[dict[str, dict[str, str]]]()
-RUN_ID_KEY = pytest.StashKey[str]()
 
 
 # -- options and configuration ---------------------------------------------------------------------
@@ -151,8 +147,6 @@ async def rig_session(rig_config: RigConfig, run_dir: Path, pytestconfig: pytest
         except RigError as exc:
             pytest.exit(f"session: {exc}", returncode=3)
         pytestconfig.stash[SESSION_KEY] = session
-        pytestconfig.stash[IDENTITY_KEY] = session.identity
-        pytestconfig.stash[INSTRUMENTS_KEY] = session.instruments()
         yield session
 
 

@@ -35,6 +35,7 @@ from rig.pytest_plugin.state import (
     RUNNER_KEY,
     SERIES_KEY,
     SESSION_KEY,
+    case_pics,
     run_was_interrupted,
 )
 from rig.report.outputs import HTML_NAME, JUNIT_NAME
@@ -213,20 +214,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def _case_pics(item: pytest.Item) -> list[str]:
-    codes: list[str] = []
-    for marker in item.iter_markers("pics"):
-        codes += [str(c) for c in marker.args if str(c) not in codes]
-    return codes
-
-
 def _new_case(item: pytest.Item) -> dict[str, Any]:
     tc = item.get_closest_marker("tc")
     return {
         "id": str(tc.args[0]) if tc and tc.args else item.nodeid,
         "title": str(tc.args[1]) if tc and len(tc.args) > 1 else item.name,
         "nodeid": item.nodeid,
-        "pics": _case_pics(item),
+        "pics": case_pics(item),
         "outcome": "passed",
         "started": None,
         "ended": None,

@@ -36,3 +36,17 @@ INTERRUPTED_PREFIX = "interrupted"
 def run_was_interrupted(session: pytest.Session) -> bool:
     """Whether an interrupt (Ctrl-C, SIGTERM) inside a case stopped the session."""
     return isinstance(session.shouldstop, str) and session.shouldstop.startswith(INTERRUPTED_PREFIX)
+
+
+def case_id(item: pytest.Item) -> str | None:
+    """The test-plan id of ``item`` (its ``tc`` marker), e.g. ``TC-EEVSE-2.1``."""
+    tc = item.get_closest_marker("tc")
+    return str(tc.args[0]) if tc is not None and tc.args else None
+
+
+def case_pics(item: pytest.Item) -> list[str]:
+    """The PICS codes of every ``pics`` marker on ``item`` (closest first), without duplicates."""
+    codes: list[str] = []
+    for marker in item.iter_markers("pics"):
+        codes += [str(c) for c in marker.args if str(c) not in codes]
+    return codes

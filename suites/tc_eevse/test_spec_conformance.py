@@ -30,7 +30,7 @@ from rig.errors import MatterStatusError
 from rig.matter.controller import Clusters
 from rig.matter.eevse import is_null
 from rig.pics import accepted_command_code, attribute_code
-from rig.pytest_plugin.fixtures import RUNNER_KEY
+from rig.pytest_plugin.state import RUNNER_KEY
 from rig.spec import CURRENT, check_list, check_value, context, energy_evse, evaluate, feature_problems, value_spec
 from rig.spec.checks import (
     LIST_OF_KIND,
