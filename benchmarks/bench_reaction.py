@@ -227,8 +227,9 @@ def main() -> int:
     try:
         result = folder / "figures.json"
         argv = [sys.executable, str(Path(__file__).resolve()), "--inside", str(result), "--reps", str(args.reps)]
-        code = run_in_sandbox(load_config(ROOT / "rig.yaml"), argv + (["--no-load"] if args.no_load else []),
-                              visible=(folder,))
+        code = run_in_sandbox(
+            load_config(ROOT / "rig.yaml"), argv + (["--no-load"] if args.no_load else []), visible=(folder,)
+        )
         if code != 0 or not result.is_file():
             print(f"the session in the sandbox failed (exit {code}); see its output above", file=sys.stderr)
             return 1

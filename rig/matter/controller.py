@@ -144,8 +144,16 @@ class _ReadTransaction(ClusterAttribute.AsyncReadTransaction):  # type: ignore[m
         paths = (ctypes.c_void_p * len(structs))(*[ctypes.cast(ctypes.c_char_p(b), ctypes.c_void_p) for b in structs])
         client = ctypes.POINTER(ctypes.c_void_p)()
         err = chip.native.GetLibraryHandle().pychip_ReadClient_Read(
-            ctypes.py_object(self), ctypes.byref(client), device.deviceProxy, ctypes.c_char_p(_read_params()),
-            paths, ctypes.c_size_t(len(structs)), None, ctypes.c_size_t(0), None, ctypes.c_size_t(0),
+            ctypes.py_object(self),
+            ctypes.byref(client),
+            device.deviceProxy,
+            ctypes.c_char_p(_read_params()),
+            paths,
+            ctypes.c_size_t(len(structs)),
+            None,
+            ctypes.c_size_t(0),
+            None,
+            ctypes.c_size_t(0),
             ctypes.POINTER(ctypes.c_ulonglong)(),
         )
         if not err.is_success:  # nothing was sent and no callback will come: complete the read here
@@ -233,8 +241,11 @@ class MatterController:
             raise SetupError(f"the PAA trust store {paa_trust_store} holds no .der certificate")
         chip.native.Init()
         chip.logging.RedirectToPythonLogging()
-        levels = {"error": chip.logging.LOG_CATEGORY_ERROR, "progress": chip.logging.LOG_CATEGORY_PROGRESS,
-                  "detail": chip.logging.LOG_CATEGORY_DETAIL}
+        levels = {
+            "error": chip.logging.LOG_CATEGORY_ERROR,
+            "progress": chip.logging.LOG_CATEGORY_PROGRESS,
+            "detail": chip.logging.LOG_CATEGORY_DETAIL,
+        }
         if chip_log not in levels:
             raise SetupError(f"chip_log must be one of {', '.join(levels)}, not {chip_log!r}")
         native = logging.getLogger("chip.native")

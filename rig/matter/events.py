@@ -99,7 +99,8 @@ class EventQueue:
                 return None
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
+                async with asyncio.timeout(remaining):  # no task per wait, unlike wait_for
+                    await self._arrived.wait()
             except TimeoutError:
                 return None
         return self._pending.popleft()
@@ -231,4 +232,5 @@ class AttributeAccumulator:
                 )
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()

@@ -283,7 +283,11 @@ def preload(settings: VirtualEvseSettings, netns: str | None) -> subprocess.Pope
         env = dict(os.environ, VEVSE_CONFIG=str(folder / f"{PRELOADED}.config.json"), VEVSE_WAIT_FOR_START="1")
         proc = subprocess.Popen(
             ["ip", "netns", "exec", netns, *cmd] if netns else cmd,
-            stdin=fds[0], stdout=fds[1], stderr=fds[2], env=env, process_group=0,  # no terminal signals
+            stdin=fds[0],
+            stdout=fds[1],
+            stderr=fds[2],
+            env=env,
+            process_group=0,  # no terminal signals
         )
     finally:
         for fd in fds:
@@ -491,9 +495,7 @@ class VirtualEvse:
                 if isinstance(msg, dict) and msg.get("event") == "ready":
                     return msg
         self.stop()
-        raise DutError(
-            f"the virtual EVSE did not report ready within {self.start_timeout_s:g} s: {self._log_tail()}"
-        )
+        raise DutError(f"the virtual EVSE did not report ready within {self.start_timeout_s:g} s: {self._log_tail()}")
 
     def _start_drain(self) -> None:
         """Keep reading the process's stdout (JSON lines: events, triggers, outputs) into a file beside the log.
