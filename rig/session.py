@@ -13,7 +13,8 @@ seconds each stage waited:
    this process started, with what the DUT kind preloads in it, see :func:`run_in_sandbox`; this stage adopts it).
 2. **bench**: what the DUT kind brings (:meth:`Dut.hardware`: for the virtual DUT, the virtual EVSE and the virtual
    bench's servers wired to it, started together), then every instrument role opened in declaration order, and the
-   DUT powered at nominal mains from the AC source.
+   DUT powered at nominal mains from the AC source. The instruments open in a thread while stages 3 and 4 run
+   (neither needs them); the bench stage is complete, and its time counted, before commissioning starts.
 3. **DUT**: its trust store for device attestation.
 4. **controller**: the CHIP controller on the run's storage (once the CHIP wheel is loaded).
 5. **commissioning**: commission the DUT (or reconnect), read its Basic Information.
@@ -66,7 +67,8 @@ class Session:
         controller: the Matter controller.
         node: the DUT's node handle on its Energy EVSE endpoint.
         identity: the DUT's Basic Information (vendor, product, serial, versions).
-        timings: seconds each set-up stage took (``bench``, ``dut``, ``controller``, ``commissioning``).
+        timings: seconds the set-up waited for each stage (``bench``, ``dut``, ``controller``, ``commissioning``;
+            their sum is the set-up's time inside this process).
     """
 
     config: RigConfig
@@ -171,15 +173,17 @@ async def open_session(
     chip_loaded = asyncio.get_running_loop().run_in_executor(None, _load_controller)
     chip_loaded.add_done_callback(lambda f: f.cancelled() or f.exception())  # a failure is the controller stage's
     async with contextlib.AsyncExitStack() as stack:
-        # 2. bench: what the DUT kind brings, then the instruments, then mains on.
+        # 2. bench: what the DUT kind brings; then the instruments open and mains comes on, in a thread, while the
+        # DUT and controller stages run (neither needs them). The bench stage is waited for before commissioning.
         t0 = time.monotonic()
-        bench: Bench | None = None
         with _stage("bench"):
             await asyncio.to_thread(stack.enter_context, the_dut.hardware(info, run_dir))
-            if config.instruments:
-                bench = Bench(config)
-                await asyncio.to_thread(stack.enter_context, bench)
-                await asyncio.to_thread(_power_dut, bench)
+        opened: list[Bench] = []  # the bench, once its context is on the stack
+        instruments = (
+            asyncio.ensure_future(asyncio.to_thread(_open_instruments, config, stack, opened))
+            if config.instruments
+            else None
+        )
         timings["bench"] = time.monotonic() - t0
 
         # Tear-down, the same for every DUT kind: the safe state while the DUT still drives its pilot (it is never
@@ -189,31 +193,42 @@ async def open_session(
         held: list[MatterController] = []
 
         async def end_of_run() -> None:
-            if bench is not None:
-                await _safe_state(bench)
+            for b in opened:
+                await _safe_state(b)
             await asyncio.to_thread(the_dut.stop)
             for c in held:
                 c.shutdown()
 
-        stack.push_async_callback(end_of_run)
-
-        # 3. DUT: its attestation trust store.
-        t0 = time.monotonic()
-        with _stage("DUT"):
-            paa = await asyncio.to_thread(the_dut.trust_store, info)
-        timings["dut"] = time.monotonic() - t0
-
-        # 4. controller.
-        t0 = time.monotonic()
         try:
-            controller_class = await chip_loaded
-            controller = controller_class(info.state_dir / "controller" / "chip-storage.json", paa)
-        except RigError as exc:
-            raise SessionError("controller", str(exc)) from exc
-        except Exception as exc:  # the CHIP stack's own errors
-            raise SessionError("controller", f"the Matter controller could not start: {exc}") from exc
-        held.append(controller)
-        timings["controller"] = time.monotonic() - t0
+            # 3. DUT: its attestation trust store.
+            t0 = time.monotonic()
+            with _stage("DUT"):
+                paa = await asyncio.to_thread(the_dut.trust_store, info)
+            timings["dut"] = time.monotonic() - t0
+
+            # 4. controller.
+            t0 = time.monotonic()
+            try:
+                controller_class = await chip_loaded
+                controller = controller_class(info.state_dir / "controller" / "chip-storage.json", paa)
+            except RigError as exc:
+                raise SessionError("controller", str(exc)) from exc
+            except Exception as exc:  # the CHIP stack's own errors
+                raise SessionError("controller", f"the Matter controller could not start: {exc}") from exc
+            held.append(controller)
+            timings["controller"] = time.monotonic() - t0
+        finally:
+            # The instruments settle first (on the stack, or failed), then the tear-down goes on the stack: it runs
+            # before they close.
+            if instruments is not None:
+                t0 = time.monotonic()
+                await asyncio.wait([instruments])
+                timings["bench"] += time.monotonic() - t0
+            stack.push_async_callback(end_of_run)
+        if instruments is not None:
+            with _stage("bench"):
+                instruments.result()
+        bench = opened[0] if opened else None
 
         # 5. commissioning.
         t0 = time.monotonic()
@@ -222,6 +237,14 @@ async def open_session(
         if run_dir is not None:
             (run_dir / "dut.json").write_text(json.dumps(identity, indent=2, default=str), encoding="utf-8")
         yield Session(config, run_dir, info, the_dut, bench, controller, node, identity, timings)
+
+
+def _open_instruments(config: RigConfig, stack: contextlib.AsyncExitStack[bool | None], opened: list[Bench]) -> None:
+    """Open every instrument role (the bench's context goes on ``stack``), then nominal mains on."""
+    bench = Bench(config)
+    stack.enter_context(bench)
+    opened.append(bench)
+    _power_dut(bench)
 
 
 def _load_controller() -> type[MatterController]:

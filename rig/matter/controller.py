@@ -165,13 +165,6 @@ class _ReadTransaction(ClusterAttribute.AsyncReadTransaction):  # type: ignore[m
 _UNTIMED: dict[type, type] = {}
 
 
-def cluster_of(attribute: Any) -> Any:
-    """The cluster class of an attribute class (read results are keyed by it)."""
-    from chip.clusters import ClusterObjects
-
-    return ClusterObjects.ALL_CLUSTERS[attribute.cluster_id]
-
-
 def untimed(command: Any) -> Any:
     """A copy of ``command`` whose class does not ask for a timed invoke, to prove the DUT enforces it.
 

@@ -118,11 +118,6 @@ def check_installed() -> None:
 SPARE_NICE = 19
 """Niceness the spare loads with (the lowest CPU priority)."""
 
-START_BOOST = 5
-"""How much above the normal CPU priority a first start runs until the ready line (root only): the EVSE's start is
-the longest wait of a session's set-up, and the rig's own start-up work (loading the CHIP wheel, the virtual bench)
-would otherwise share its core. Once ready it runs at the normal priority, as everything else."""
-
 
 def spare_supported() -> str | None:
     """None if a spare can be pre-started and given the normal priority back, else the reason it cannot."""
@@ -137,12 +132,6 @@ def spare_supported() -> str | None:
     if soft != resource.RLIM_INFINITY and 20 - soft > os.getpriority(os.PRIO_PROCESS, 0):
         return "the spare's priority could not be restored (not root, RLIMIT_NICE too low)"
     return None
-
-
-def _prioritize(pid: int, boost: int) -> None:
-    """Give every thread of ``pid`` this process's priority raised by ``boost`` (best effort: root only)."""
-    with contextlib.suppress(OSError):  # PermissionError (not root), or it is gone
-        _set_niceness(pid, os.getpriority(os.PRIO_PROCESS, 0) - boost)
 
 
 def _set_niceness(pid: int, niceness: int) -> None:
@@ -401,7 +390,6 @@ class VirtualEvse:
         self._config_path.parent.mkdir(parents=True, exist_ok=True)
         self._config_path.write_text(self._config_text)
         self.proc = self._adopt_preloaded() or self._spawn(wait_for_start=False)
-        _prioritize(self.proc.pid, START_BOOST)  # until ready (see _started)
 
     def _adopt_preloaded(self) -> _Adopted | None:
         """Tell the preloaded process to start, if there is one loaded with this config (once); else end it."""
@@ -463,7 +451,6 @@ class VirtualEvse:
         """Wait for the ready line of ``self.proc``, drain its stdout, pre-start the next spare."""
         assert self.proc is not None
         self.ready_info = self._await_ready()
-        _prioritize(self.proc.pid, 0)
         self._start_drain()
         log.info("virtual EVSE ready (pid %s): %s", self.proc.pid, self.ready_info)
         if self.use_spare:

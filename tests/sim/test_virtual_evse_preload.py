@@ -1,7 +1,7 @@
 """The virtual EVSE preloaded in the run's sandbox (rig.sim.virtual_evse.preload) and adopted at the first start.
 
 A real virtual EVSE process on the loopback interface (no network namespace, no commissioning): the session's
-process must adopt the preloaded one (same PID, its log in the run's log file, the normal priority once ready), only
+process must adopt the preloaded one (same PID, its log in the run's log file, the normal priority), only
 once and only when it was loaded with the same config; otherwise it is ended and the start is a cold one. Nothing is
 left behind: the adopted process is stopped by ``stop()`` and reaped by whoever preloaded it.
 """
@@ -60,7 +60,7 @@ def test_the_first_start_adopts_the_preloaded_process(tmp_path: Path) -> None:
         )
         normal = os.getpriority(os.PRIO_PROCESS, 0)
         niceness = {os.getpriority(os.PRIO_PROCESS, int(t.name)) for t in Path(f"/proc/{preloaded.pid}/task").iterdir()}
-        assert niceness == {normal}, f"the normal priority once ready: {niceness}"
+        assert niceness == {normal}, f"the normal priority: {niceness}"
         assert s.hardware_port is not None and s.hardware_port.exists()
         evse.stop()
         assert not alive(preloaded.pid), "stop() ends the adopted process"
