@@ -1,9 +1,11 @@
 """The virtual DUT: the virtual EVSE (matter.js) the rig starts in the run's network namespace, with the virtual
 bench (plant and instrument servers) coupled to its hardware port.
 
-Its start is mostly waiting for Node.js to load matter.js, so what does not need the EVSE runs meanwhile: the
-virtual bench's servers start at the same time (their link to the EVSE's hardware port waits for the port), and so
-does the preparation of the attestation trust store (the test PAA, exported once per matter.js version).
+Its start is mostly Node.js loading matter.js, so that begins as early as it can: in a process preloaded in the run's
+sandbox as soon as the sandbox exists (:meth:`VirtualDut.preload`, from :func:`rig.session.run_in_sandbox`), which
+the session's bench stage adopts. What does not need the EVSE runs meanwhile: the virtual bench's servers start at the
+same time (their link to the EVSE's hardware port waits for the port), and so does the preparation of the
+attestation trust store (the test PAA, exported once per matter.js version).
 """
 
 from __future__ import annotations
@@ -121,8 +123,9 @@ class VirtualDut:
     def hardware(self, sandbox: SandboxInfo, run_dir: Path | None) -> Iterator[None]:
         """Start the virtual EVSE on fresh storage (unless ``virtual_evse.keep_storage``) and, while it loads, the
         virtual bench's servers and plant coupled to its hardware port and the preparation of the trust store;
-        return once the EVSE is ready and the bench attached. Stop both on exit (the EVSE first). The EVSE is the
-        process :meth:`preload` left in the sandbox, if there is one (its modules are loaded already).
+        return once the EVSE is ready and the bench attached. Both stop on exit (the session has stopped the EVSE
+        first, with :meth:`stop`). The EVSE is the process :meth:`preload` left in the sandbox, if there is one (its
+        modules are loaded already).
 
         Raises:
             DutError: the EVSE did not start (this wins over the bench's failure to attach to it).
