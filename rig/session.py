@@ -289,14 +289,15 @@ def run_in_sandbox(
     run_id: str | None = None,
     keep_state: bool = False,
     visible: tuple[Path, ...] = (),
+    preload: bool = True,
 ) -> int:
     """Stage 1 seen from outside: make the run's sandbox for the DUT kind of ``config`` and run ``argv`` in it.
 
     ``argv`` is a process that opens the session itself (pytest with the rig plugin, or an inner ``rig`` command).
     The machine is checked first (root, ``ip``, ``unshare``, Node.js as the DUT kind needs), and the sandbox is
     removed on every exit path. A DUT kind that starts slowly preloads in the sandbox while ``argv`` starts (the
-    virtual EVSE: its modules, see :meth:`VirtualDut.preload <rig.dut.VirtualDut.preload>`). Returns the process's
-    exit code.
+    virtual EVSE: its modules, see :meth:`VirtualDut.preload <rig.dut.VirtualDut.preload>`), unless ``preload`` is
+    False (``argv`` opens no session). Returns the process's exit code.
 
     Raises:
         ConfigError: settings that do not apply to the DUT kind.
@@ -310,7 +311,7 @@ def run_in_sandbox(
     ident = run_id or sandbox_mod.new_run_id()
     with sandbox_mod.Sandbox(ident, with_netns=needs.netns, keep_state=keep_state, visible=list(visible)) as sb:
         inside = SandboxInfo(sb.state_dir, sb.netns, sandbox_mod.DEVICE_IFACE if sb.netns else None)
-        with _preloaded(the_dut, inside):
+        with _preloaded(the_dut, inside) if preload else contextlib.nullcontext():
             return sb.run(argv, env=env)
 
 

@@ -149,3 +149,43 @@ def test_a_network_trust_store_without_certificates_is_refused(tmp_path: Path) -
 def test_open_bench_without_instruments_names_the_section() -> None:
     with pytest.raises(ConfigError, match="no instruments declared"), open_bench(_config()):
         pass
+
+
+class PreloadingDut(RecordingDut):
+    """A DUT kind that preloads something in the sandbox (as the virtual EVSE's modules are)."""
+
+    @contextlib.contextmanager
+    def preload(self, sandbox: SandboxInfo) -> Iterator[None]:
+        self._maybe_fail("preload")
+        try:
+            yield
+        finally:
+            self.calls.append("preload ended")
+
+
+def test_what_a_dut_kind_preloads_lasts_while_the_sandboxed_process_runs(tmp_path: Path) -> None:
+    from rig.session import _preloaded
+
+    calls: list[str] = []
+    with _preloaded(PreloadingDut(calls), _sandbox(tmp_path)):
+        calls.append("process runs")
+    assert calls == ["preload", "process runs", "preload ended"]
+
+
+def test_a_failed_preload_only_means_a_cold_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from rig.session import _preloaded
+
+    calls: list[str] = []
+    with _preloaded(PreloadingDut(calls, fail="preload"), _sandbox(tmp_path)):
+        calls.append("process runs")
+    assert calls == ["preload", "process runs"]
+    assert "starts cold" in caplog.text
+
+
+def test_a_dut_kind_without_a_preload_gets_nothing(tmp_path: Path) -> None:
+    from rig.session import _preloaded
+
+    calls: list[str] = []
+    with _preloaded(RecordingDut(calls), _sandbox(tmp_path)):
+        calls.append("process runs")
+    assert calls == ["process runs"]
