@@ -59,9 +59,7 @@ def current() -> SandboxInfo | None:
     state = os.environ.get(ENV_SANDBOX)
     if not state:
         return None
-    return SandboxInfo(
-        Path(state), os.environ.get(ENV_NETNS) or None, os.environ.get(ENV_DEVICE_IFACE) or None
-    )
+    return SandboxInfo(Path(state), os.environ.get(ENV_NETNS) or None, os.environ.get(ENV_DEVICE_IFACE) or None)
 
 
 def new_run_id() -> str:
@@ -223,9 +221,17 @@ class Sandbox:
         _ip("netns", "add", ns)
         # Addresses must be usable at once: no duplicate-address detection in this private namespace.
         subprocess.run(
-            ["ip", "netns", "exec", ns, "sh", "-c",
-             "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad"],
-            capture_output=True, check=False,
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sh",
+                "-c",
+                "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad",
+            ],
+            capture_output=True,
+            check=False,
         )
         _ip("-n", ns, "link", "set", "lo", "up")
         _ip("-n", ns, "link", "add", CONTROLLER_IFACE, "type", "veth", "peer", "name", DEVICE_IFACE)

@@ -41,6 +41,7 @@ class PicsLike(Protocol):
     def why_not(self, key: str) -> str:
         """Return why ``key`` is not supported (a skip reason)."""
 
+
 Outcome = Literal["passed", "failed", "skipped", "not-run"]
 """Outcome of one step; ``not-run`` also while a step is in progress."""
 

@@ -277,5 +277,3 @@ class Bench:
             raise InstrumentError(
                 role, self.address(role), f"{action} failed: {type(exc).__name__}: {exc}", _last_command(instrument)
             ) from exc
-
-

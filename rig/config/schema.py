@@ -342,5 +342,3 @@ class RigConfig(_Section):
         if problems:
             raise LocatedErrors(problems)
         return self
-
-

@@ -73,8 +73,10 @@ class NetworkDut:
 
     async def power_cycle(self, bench: Bench | None) -> str:
         """Switch the bench's AC source off for :data:`POWER_OFF_S`, then on again."""
-        source = None if bench is None else next(
-            (bench.role(r) for r in bench.roles if isinstance(bench.role(r), AcSource)), None
+        source = (
+            None
+            if bench is None
+            else next((bench.role(r) for r in bench.roles if isinstance(bench.role(r), AcSource)), None)
         )
         if not isinstance(source, AcSource):
             raise SetupError("a power cycle of a network DUT needs an AC source on the bench")

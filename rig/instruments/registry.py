@@ -156,8 +156,13 @@ def driver_table_markdown() -> str:
     lines = ["| driver | class | transports | capabilities | description |", "|---|---|---|---|---|"]
     for name in DRIVER_TABLE:
         info = driver_info(name)
-        cells = [f"`{name}`", f"`{info.target}`", ", ".join(info.transports), ", ".join(info.capabilities),
-                 info.description.replace("|", "\\|")]
+        cells = [
+            f"`{name}`",
+            f"`{info.target}`",
+            ", ".join(info.transports),
+            ", ".join(info.capabilities),
+            info.description.replace("|", "\\|"),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

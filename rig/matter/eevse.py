@@ -192,8 +192,14 @@ class Evse:
         problems: list[str] = []
         if not await self.triggers_enabled():
             return ["test event triggers are disabled on the DUT: its state was not reset"]
-        for code in (Trigger.FAULT_CLEAR, Trigger.CHARGE_DEMAND_CLEAR, Trigger.PLUGGED_IN_CLEAR,
-                     Trigger.BASIC_CLEAR, Trigger.SOC_CLEAR, Trigger.TIME_OF_USE_MODE_CLEAR):
+        for code in (
+            Trigger.FAULT_CLEAR,
+            Trigger.CHARGE_DEMAND_CLEAR,
+            Trigger.PLUGGED_IN_CLEAR,
+            Trigger.BASIC_CLEAR,
+            Trigger.SOC_CLEAR,
+            Trigger.TIME_OF_USE_MODE_CLEAR,
+        ):
             try:
                 await self.trigger(code)
             except MatterStatusError as exc:

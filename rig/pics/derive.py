@@ -120,8 +120,6 @@ def derive_pics(
     return out
 
 
-
-
 def contradictions(pics: Pics, dut: DutElements) -> list[str]:
     """Every disagreement between a PICS file and the DUT, one sentence each.
 

@@ -198,8 +198,10 @@ class Pics:
         if self.permissive:
             return "no PICS file: every case and optional step applies"
         if self.dut is not None:
-            return (f"no PICS file: derived from the DUT's FeatureMap 0x{self.dut.feature_map:X} and element lists, "
-                    f"{len(self.supported)} of {len(self.items)} items supported")
+            return (
+                f"no PICS file: derived from the DUT's FeatureMap 0x{self.dut.feature_map:X} and element lists, "
+                f"{len(self.supported)} of {len(self.items)} items supported"
+            )
         return f"{self.source}: {len(self.supported)} of {len(self.items)} items supported"
 
 
@@ -388,5 +390,3 @@ def load_pics(path: str | Path) -> Pics:
     for w in pics.warnings:
         log.warning("PICS: %s", w)
     return pics
-
-

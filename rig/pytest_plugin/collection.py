@@ -37,9 +37,6 @@ from rig.pytest_plugin.state import CONFIG_KEY, PICS_KEY, case_id, case_pics
 log = logging.getLogger("rig.pics")
 
 
-
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rig", "EVSE conformance rig")
     group.addoption(

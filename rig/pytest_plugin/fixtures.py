@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("rig")
 
 
-
 # -- options and configuration ---------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rig", "EVSE conformance rig")
@@ -220,8 +219,13 @@ async def stimulus(
         log.info(text)
 
     try:
-        stim = make_stimulus(rig_config.stimulus, evse, bench, note=note,
-                             manual_timeout=manual_timeout_s(dict(rig_config.dut.pixit.extra)))
+        stim = make_stimulus(
+            rig_config.stimulus,
+            evse,
+            bench,
+            note=note,
+            manual_timeout=manual_timeout_s(dict(rig_config.dut.pixit.extra)),
+        )
     except StimulusUnavailable as exc:
         pytest.skip(f"stimulus mode {rig_config.stimulus!r}: {exc}")
     try:

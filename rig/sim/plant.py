@@ -324,16 +324,20 @@ class Plant:
 
     def set_ac_output(self, on: bool) -> None:
         """Set the AC source output on or off (off drops the contactor: its coil is fed from the mains)."""
+
         def apply() -> None:
             self.ac_on = bool(on)
             self._apply_contactor(self.now_ns())
+
         self._change(apply)
 
     def set_ac_voltage(self, volts: float) -> None:
         """Set the AC source voltage setpoint, V rms."""
+
         def apply() -> None:
             self.ac_setpoint_v = float(volts)
             self._apply_contactor(self.now_ns())
+
         self._change(apply)
 
     def set_ac_frequency(self, hertz: float) -> None:
@@ -382,9 +386,7 @@ class Plant:
         self._after_change(t_ns)
 
     # ---- EVSE outputs ------------------------------------------------------------------------------------
-    def set_evse_outputs(
-        self, cp_mode: str, duty_pct: float | None, contactor: bool, t_ns: int | None = None
-    ) -> None:
+    def set_evse_outputs(self, cp_mode: str, duty_pct: float | None, contactor: bool, t_ns: int | None = None) -> None:
         """Apply the EVSE's hardware-port outputs at ``t_ns`` (the EVSE's own timestamp mapped to the plant clock)."""
         t = self.now_ns() if t_ns is None else max(int(t_ns), self._last_ns)
         self._update(t)
@@ -436,11 +438,13 @@ class Plant:
 
     def set_contactor_stuck(self, stuck: bool | None) -> None:
         """Simulate a welded (True) or dead (False) contactor; None = follows the EVSE."""
+
         def apply() -> None:
             self.contactor_stuck = stuck
             if stuck is not None and stuck != self.contactor:
                 self._edge("CONTACTOR_CLOSED" if stuck else "CONTACTOR_OPEN", self.now_ns(), int(stuck))
                 self.contactor = stuck
+
         self._change(apply)
 
     def pp_ohm(self) -> float | None:
@@ -469,9 +473,7 @@ class Plant:
     def ev_in_demand(self) -> bool:
         """True when the EV closes S2 on an intact pilot loop (state C or D)."""
         sw = self.switches
-        return (
-            sw[CP_CONNECT] and not sw[PE_BREAK] and not sw[CP_PE_SHORT] and (sw[S2_C] or sw[S2_D])
-        )
+        return sw[CP_CONNECT] and not sw[PE_BREAK] and not sw[CP_PE_SHORT] and (sw[S2_C] or sw[S2_D])
 
     def ev_current_a(self, t_ns: int | None = None) -> float:
         """Current per phase the EV draws, A."""

@@ -166,8 +166,10 @@ class _AcSourceBase(ScpiServer):
     def _run_list(self) -> None:
         if not self.list_volts:
             raise ValueError("empty list")
-        dwell = self.list_dwell if len(self.list_dwell) == len(self.list_volts) else self.list_dwell[:1] * len(
-            self.list_volts
+        dwell = (
+            self.list_dwell
+            if len(self.list_dwell) == len(self.list_volts)
+            else self.list_dwell[:1] * len(self.list_volts)
         )
         t_ns = self.plant.run_program(list(zip(self.list_volts, dwell, strict=True)))
         self.trigger_s = t_ns / 1e9

@@ -14,14 +14,28 @@ from typing import Any, Literal
 from rig.spec.conformance import Context, Verdict, evaluate
 from rig.spec.model import Attribute, Cluster, Command, Event, Field
 
-GLOBAL_ATTRIBUTES = {0xFFFD: "ClusterRevision", 0xFFFC: "FeatureMap", 0xFFFB: "AttributeList",
-                     0xFFFA: "EventList", 0xFFF9: "AcceptedCommandList", 0xFFF8: "GeneratedCommandList"}
+GLOBAL_ATTRIBUTES = {
+    0xFFFD: "ClusterRevision",
+    0xFFFC: "FeatureMap",
+    0xFFFB: "AttributeList",
+    0xFFFA: "EventList",
+    0xFFF9: "AcceptedCommandList",
+    0xFFF8: "GeneratedCommandList",
+}
 MANDATORY_GLOBALS = (0xFFFD, 0xFFFC, 0xFFFB, 0xFFF9, 0xFFF8)  # EventList is provisional in Matter 1.x
 MANUFACTURER_PREFIX_MIN = 0x0001_0000  # ids with a manufacturer prefix are outside the standard space
 
 # type name -> (python kind, minimum, maximum) for the Matter base and derived types
-_U = {8: 0xFF, 16: 0xFFFF, 24: 0xFF_FFFF, 32: 0xFFFF_FFFF, 40: (1 << 40) - 1, 48: (1 << 48) - 1, 56: (1 << 56) - 1,
-      64: (1 << 64) - 1}
+_U = {
+    8: 0xFF,
+    16: 0xFFFF,
+    24: 0xFF_FFFF,
+    32: 0xFFFF_FFFF,
+    40: (1 << 40) - 1,
+    48: (1 << 48) - 1,
+    56: (1 << 56) - 1,
+    64: (1 << 64) - 1,
+}
 TYPES: dict[str, tuple[str, int | None, int | None]] = {
     **{f"uint{n}": ("int", 0, m) for n, m in _U.items()},
     **{f"int{n}": ("int", -(1 << (n - 1)), (1 << (n - 1)) - 1) for n in _U},
@@ -29,19 +43,39 @@ TYPES: dict[str, tuple[str, int | None, int | None]] = {
     **{f"map{n}": ("int", 0, _U[n]) for n in (8, 16, 32, 64)},
     **{f"bitmap{n}": ("int", 0, _U[n]) for n in (8, 16, 32, 64)},
     "bool": ("bool", None, None),
-    "percent": ("int", 0, 100), "percent100ths": ("int", 0, 10000),
-    "epoch-s": ("int", 0, _U[32]), "epoch-us": ("int", 0, _U[64]), "elapsed-s": ("int", 0, _U[32]),
-    "utc": ("int", 0, _U[32]), "posix-ms": ("int", 0, _U[64]), "systime-ms": ("int", 0, _U[64]),
+    "percent": ("int", 0, 100),
+    "percent100ths": ("int", 0, 10000),
+    "epoch-s": ("int", 0, _U[32]),
+    "epoch-us": ("int", 0, _U[64]),
+    "elapsed-s": ("int", 0, _U[32]),
+    "utc": ("int", 0, _U[32]),
+    "posix-ms": ("int", 0, _U[64]),
+    "systime-ms": ("int", 0, _U[64]),
     "systime-us": ("int", 0, _U[64]),
-    "amperage-mA": ("int", -(1 << 63), (1 << 63) - 1), "energy-mWh": ("int", -(1 << 63), (1 << 63) - 1),
-    "power-mW": ("int", -(1 << 63), (1 << 63) - 1), "voltage-mV": ("int", -(1 << 63), (1 << 63) - 1),
-    "money": ("int", -(1 << 63), (1 << 63) - 1), "temperature": ("int", -27315, 32767),
-    "vendor-id": ("int", 0, _U[16]), "fabric-idx": ("int", 0, _U[8]), "node-id": ("int", 0, _U[64]),
-    "endpoint-no": ("int", 0, _U[16]), "cluster-id": ("int", 0, _U[32]), "attrib-id": ("int", 0, _U[32]),
-    "event-id": ("int", 0, _U[32]), "command-id": ("int", 0, _U[32]), "devtype-id": ("int", 0, _U[32]),
-    "event-no": ("int", 0, _U[64]), "action-id": ("int", 0, _U[8]), "trans-id": ("int", 0, _U[32]),
-    "string": ("str", None, None), "char_string": ("str", None, None), "long_char_string": ("str", None, None),
-    "octstr": ("bytes", None, None), "octet_string": ("bytes", None, None), "long_octet_string": ("bytes", None, None),
+    "amperage-mA": ("int", -(1 << 63), (1 << 63) - 1),
+    "energy-mWh": ("int", -(1 << 63), (1 << 63) - 1),
+    "power-mW": ("int", -(1 << 63), (1 << 63) - 1),
+    "voltage-mV": ("int", -(1 << 63), (1 << 63) - 1),
+    "money": ("int", -(1 << 63), (1 << 63) - 1),
+    "temperature": ("int", -27315, 32767),
+    "vendor-id": ("int", 0, _U[16]),
+    "fabric-idx": ("int", 0, _U[8]),
+    "node-id": ("int", 0, _U[64]),
+    "endpoint-no": ("int", 0, _U[16]),
+    "cluster-id": ("int", 0, _U[32]),
+    "attrib-id": ("int", 0, _U[32]),
+    "event-id": ("int", 0, _U[32]),
+    "command-id": ("int", 0, _U[32]),
+    "devtype-id": ("int", 0, _U[32]),
+    "event-no": ("int", 0, _U[64]),
+    "action-id": ("int", 0, _U[8]),
+    "trans-id": ("int", 0, _U[32]),
+    "string": ("str", None, None),
+    "char_string": ("str", None, None),
+    "long_char_string": ("str", None, None),
+    "octstr": ("bytes", None, None),
+    "octet_string": ("bytes", None, None),
+    "long_octet_string": ("bytes", None, None),
     "list": ("list", None, None),
 }
 SIGNED_OR_UNSIGNED_NULL = "the top (unsigned) or bottom (signed) value encodes null"
@@ -49,8 +83,12 @@ SIGNED_OR_UNSIGNED_NULL = "the top (unsigned) or bottom (signed) value encodes n
 
 # -- element presence ------------------------------------------------------------------------------------------------
 ElementKind = Literal["attribute", "accepted", "generated", "event"]
-LIST_OF_KIND: dict[ElementKind, str] = {"attribute": "AttributeList", "accepted": "AcceptedCommandList",
-                                        "generated": "GeneratedCommandList", "event": "EventList"}
+LIST_OF_KIND: dict[ElementKind, str] = {
+    "attribute": "AttributeList",
+    "accepted": "AcceptedCommandList",
+    "generated": "GeneratedCommandList",
+    "event": "EventList",
+}
 
 
 def elements(cluster: Cluster, kind: ElementKind) -> list[Attribute | Command | Event]:
@@ -64,8 +102,15 @@ def elements(cluster: Cluster, kind: ElementKind) -> list[Attribute | Command | 
     return list(cluster.events)
 
 
-def context(cluster: Cluster, feature_map: int, *, attributes: Iterable[int] = (), accepted: Iterable[int] = (),
-            generated: Iterable[int] = (), events: Iterable[int] = ()) -> Context:
+def context(
+    cluster: Cluster,
+    feature_map: int,
+    *,
+    attributes: Iterable[int] = (),
+    accepted: Iterable[int] = (),
+    generated: Iterable[int] = (),
+    events: Iterable[int] = (),
+) -> Context:
     """The conformance context of a DUT: its features and the names of the elements it exposes."""
     present: set[str] = set()
     by_kind: tuple[tuple[ElementKind, Iterable[int]], ...] = (
@@ -138,11 +183,13 @@ def feature_problems(cluster: Cluster, feature_map: int) -> list[str]:
         if verdict.required and not has:
             problems.append(f"feature {f.code} (bit {f.bit}, {f.conformance}) is mandatory but not in FeatureMap")
         if has and not verdict.allowed:
-            problems.append(f"feature {f.code} (bit {f.bit}, {f.conformance}) is not allowed with "
-                            f"{sorted(ctx.features)}")
+            problems.append(
+                f"feature {f.code} (bit {f.bit}, {f.conformance}) is not allowed with {sorted(ctx.features)}"
+            )
     defined = {f.bit for f in cluster.features}
-    problems += [f"FeatureMap bit {b} is not defined by the spec" for b in range(32)
-                 if feature_map >> b & 1 and b not in defined]
+    problems += [
+        f"FeatureMap bit {b} is not defined by the spec" for b in range(32) if feature_map >> b & 1 and b not in defined
+    ]
     return problems
 
 
@@ -246,8 +293,9 @@ def value_spec(cluster: Cluster, element: Attribute | Field, ctx: Context) -> Va
         low = xml_low if low is None else max(low, xml_low)
     if xml_high is not None:
         high = xml_high if high is None else min(high, xml_high)
-    return ValueSpec(tname, kind, low, high, xml_low, xml_high, min_length, max_length, max_count, enum, mask,
-                     nullable, described)
+    return ValueSpec(
+        tname, kind, low, high, xml_low, xml_high, min_length, max_length, max_count, enum, mask, nullable, described
+    )
 
 
 def check_value(spec: ValueSpec, value: Any, *, is_null: bool = False) -> list[str]:
@@ -327,16 +375,19 @@ def write_cases(cluster: Cluster, attribute: Attribute, ctx: Context) -> list[Wr
         cases.append(WriteCase(f"{outside} (not a {spec.type} value)", outside, "CONSTRAINT_ERROR"))
     elif spec.kind == "int" and (spec.xml_low is not None or spec.xml_high is not None):
         assert spec.low is not None and spec.high is not None
-        cases += [WriteCase(f"lower bound {spec.low}", spec.low, "SUCCESS"),
-                  WriteCase(f"upper bound {spec.high}", spec.high, "SUCCESS")]
+        cases += [
+            WriteCase(f"lower bound {spec.low}", spec.low, "SUCCESS"),
+            WriteCase(f"upper bound {spec.high}", spec.high, "SUCCESS"),
+        ]
         if type_low is None or spec.low - 1 >= type_low:
             cases.append(WriteCase(f"{spec.low - 1} (below the range)", spec.low - 1, "CONSTRAINT_ERROR"))
         if type_high is None or spec.high + 1 <= type_high:
             cases.append(WriteCase(f"{spec.high + 1} (above the range)", spec.high + 1, "CONSTRAINT_ERROR"))
     elif spec.kind == "str" and spec.max_length is not None:
-        cases += [WriteCase(f"a string of maxLength {spec.max_length}", "x" * spec.max_length, "SUCCESS"),
-                  WriteCase(f"a string of {spec.max_length + 1} (too long)", "x" * (spec.max_length + 1),
-                            "CONSTRAINT_ERROR")]
+        cases += [
+            WriteCase(f"a string of maxLength {spec.max_length}", "x" * spec.max_length, "SUCCESS"),
+            WriteCase(f"a string of {spec.max_length + 1} (too long)", "x" * (spec.max_length + 1), "CONSTRAINT_ERROR"),
+        ]
     if not cases or all(c.expect != "SUCCESS" for c in cases):
         cases.insert(0, WriteCase("the value read (no bound in the XML)", CURRENT, "SUCCESS"))
     return cases
@@ -366,33 +417,54 @@ def attribute_steps(cluster: Cluster, attribute: Attribute, ctx: Context | None 
     if attribute.writable:
         privileges += f", write {attribute.access.write_privilege or 'operate'}"
     steps = [
-        StepText("1", "TH reads FeatureMap and AttributeList",
-                 f"0x{attribute.id:04X} {attribute.name} ({attribute.conformance}) is in AttributeList; if not, the "
-                 "check is skipped (presence is judged by the AttributeList case)"),
+        StepText(
+            "1",
+            "TH reads FeatureMap and AttributeList",
+            f"0x{attribute.id:04X} {attribute.name} ({attribute.conformance}) is in AttributeList; if not, the "
+            "check is skipped (presence is judged by the AttributeList case)",
+        ),
         StepText("2", f"TH reads {attribute.name}", f"Value: {spec.describe()}"),
     ]
     for i, case in enumerate(write_cases(cluster, attribute, ctx), start=3):
         what = "the value read in step 2" if case.value is CURRENT else case.label
-        expect = ("DUT responds SUCCESS and the value read back is the value written" if case.expect == "SUCCESS"
-                  else f"DUT responds {case.expect}")
-        steps.append(StepText(str(i), f"TH writes {attribute.name} = {what} ({access}, {privileges}; the TH has "
-                                      "Administer privilege)", expect))
+        expect = (
+            "DUT responds SUCCESS and the value read back is the value written"
+            if case.expect == "SUCCESS"
+            else f"DUT responds {case.expect}"
+        )
+        steps.append(
+            StepText(
+                str(i),
+                f"TH writes {attribute.name} = {what} ({access}, {privileges}; the TH has Administer privilege)",
+                expect,
+            )
+        )
     if attribute.writable:
-        steps.append(StepText(str(len(steps) + 1), f"TH writes {attribute.name} = the value read in step 2 "
-                                                   "(restore) and reads it back",
-                              "DUT responds SUCCESS and the value read equals the value of step 2"))
+        steps.append(
+            StepText(
+                str(len(steps) + 1),
+                f"TH writes {attribute.name} = the value read in step 2 (restore) and reads it back",
+                "DUT responds SUCCESS and the value read equals the value of step 2",
+            )
+        )
     return steps
 
 
 def command_steps(command: Command) -> list[StepText]:
     """The steps of a command's timed-invoke check."""
     return [
-        StepText("1", "TH reads FeatureMap and AcceptedCommandList",
-                 f"0x{command.id:02X} {command.name} ({command.conformance}) is in AcceptedCommandList; if not, the "
-                 "check is skipped (presence is judged by the AcceptedCommandList case)"),
-        StepText("2", f"TH sends {command.name} without a preceding TimedRequest (the XML marks it timed, "
-                      f"invoke privilege {command.access.invoke_privilege or 'operate'})",
-                 "DUT responds NEEDS_TIMED_INTERACTION (0xC6) and does not execute the command"),
+        StepText(
+            "1",
+            "TH reads FeatureMap and AcceptedCommandList",
+            f"0x{command.id:02X} {command.name} ({command.conformance}) is in AcceptedCommandList; if not, the "
+            "check is skipped (presence is judged by the AcceptedCommandList case)",
+        ),
+        StepText(
+            "2",
+            f"TH sends {command.name} without a preceding TimedRequest (the XML marks it timed, "
+            f"invoke privilege {command.access.invoke_privilege or 'operate'})",
+            "DUT responds NEEDS_TIMED_INTERACTION (0xC6) and does not execute the command",
+        ),
     ]
 
 
@@ -400,18 +472,35 @@ def list_steps(cluster: Cluster, kind: ElementKind) -> list[StepText]:
     """The steps of a global-list check."""
     list_name = LIST_OF_KIND[kind]
     noun = {"attribute": "attribute", "accepted": "command", "generated": "response command", "event": "event"}[kind]
-    steps = [StepText("1", "TH reads ClusterRevision and FeatureMap",
-                      f"ClusterRevision = {cluster.revision}; FeatureMap sets every mandatory feature, no feature the "
-                      "others exclude and no undefined bit" if kind == "attribute" else
-                      "FeatureMap is noted: it decides each element's conformance"),
-             StepText("2", f"TH reads {list_name}", f"{list_name} is read")]
-    steps += [StepText("3", f"Verify every {noun} mandatory for the FeatureMap is in {list_name}",
-                       "Elements and their conformance: " + summarize([label(e) for e in elements(cluster, kind)])),
-              StepText("4", f"Verify no {noun} the FeatureMap excludes (disallowed) is in {list_name}",
-                       "No excluded element present"),
-              StepText("5", f"Verify every other entry of {list_name} is defined by the spec"
-                            + (" or global" if kind == "attribute" else ""),
-                       "No unknown id in the standard range")]
+    steps = [
+        StepText(
+            "1",
+            "TH reads ClusterRevision and FeatureMap",
+            f"ClusterRevision = {cluster.revision}; FeatureMap sets every mandatory feature, no feature the "
+            "others exclude and no undefined bit"
+            if kind == "attribute"
+            else "FeatureMap is noted: it decides each element's conformance",
+        ),
+        StepText("2", f"TH reads {list_name}", f"{list_name} is read"),
+    ]
+    steps += [
+        StepText(
+            "3",
+            f"Verify every {noun} mandatory for the FeatureMap is in {list_name}",
+            "Elements and their conformance: " + summarize([label(e) for e in elements(cluster, kind)]),
+        ),
+        StepText(
+            "4",
+            f"Verify no {noun} the FeatureMap excludes (disallowed) is in {list_name}",
+            "No excluded element present",
+        ),
+        StepText(
+            "5",
+            f"Verify every other entry of {list_name} is defined by the spec"
+            + (" or global" if kind == "attribute" else ""),
+            "No unknown id in the standard range",
+        ),
+    ]
     return steps
 
 

@@ -29,8 +29,9 @@ class Context:
     conditions: Mapping[str, bool] | None = None
 
     @classmethod
-    def of(cls, features: Iterable[str] = (), present: Iterable[str] = (),
-           conditions: Mapping[str, bool] | None = None) -> Context:
+    def of(
+        cls, features: Iterable[str] = (), present: Iterable[str] = (), conditions: Mapping[str, bool] | None = None
+    ) -> Context:
         """Build a context from any iterables."""
         return cls(frozenset(features), frozenset(present), dict(conditions or {}))
 
@@ -106,8 +107,9 @@ def declared_choices(conformance: Conformance) -> set[str]:
     return {conformance.choice} if conformance.choice else set()
 
 
-def choice_problems(verdicts: Mapping[str, Verdict], present: Iterable[str],
-                    conformances: Mapping[str, Conformance] | None = None) -> list[str]:
+def choice_problems(
+    verdicts: Mapping[str, Verdict], present: Iterable[str], conformances: Mapping[str, Conformance] | None = None
+) -> list[str]:
     """Check the choice groups (``O.a``: exactly one member present, ``O.a+``: at least one) among ``verdicts``.
 
     A group is the elements whose applied rule carries the choice; a present element that names the group in another

@@ -40,8 +40,14 @@ ConformKind = Literal["mandatory", "optional", "provisional", "deprecated", "dis
 CommandDirection = Literal["commandToServer", "responseFromServer"]
 """A command's ``direction``: a client→server request, or a server→client response."""
 
-CONFORMANCE_CODES: dict[str, str] = {"mandatory": "M", "optional": "O", "provisional": "P", "deprecated": "D",
-                                     "disallowed": "X", "described": "desc"}
+CONFORMANCE_CODES: dict[str, str] = {
+    "mandatory": "M",
+    "optional": "O",
+    "provisional": "P",
+    "deprecated": "D",
+    "disallowed": "X",
+    "described": "desc",
+}
 """Conformance kind -> the one-letter code the specification (and a PICS file's ``<status>``) writes."""
 
 

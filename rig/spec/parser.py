@@ -77,8 +77,13 @@ def parse_cluster(source: str | Path) -> Cluster:
 
 # -- elements ----------------------------------------------------------------------------------------------------
 def _feature(e: ET.Element) -> Feature:
-    return Feature(bit=_int(e.get("bit"), "feature bit"), code=e.get("code", ""), name=e.get("name", ""),
-                   summary=e.get("summary", ""), conformance=conformance_of(e))
+    return Feature(
+        bit=_int(e.get("bit"), "feature bit"),
+        code=e.get("code", ""),
+        name=e.get("name", ""),
+        summary=e.get("summary", ""),
+        conformance=conformance_of(e),
+    )
 
 
 def _data_types(e: ET.Element | None) -> dict[str, DataType]:
@@ -89,12 +94,16 @@ def _data_types(e: ET.Element | None) -> dict[str, DataType]:
         tag = _local(d.tag)
         name = d.get("name", "")
         if tag == "enum":
-            items = tuple(Item(_int(i.get("value"), f"{name} item"), i.get("name", ""), i.get("summary", ""),
-                               conformance_of(i)) for i in _children(d, "item"))
+            items = tuple(
+                Item(_int(i.get("value"), f"{name} item"), i.get("name", ""), i.get("summary", ""), conformance_of(i))
+                for i in _children(d, "item")
+            )
             out[name] = DataType("enum", name, items=items)
         elif tag == "bitmap":
-            bits = tuple(Item(_int(b.get("bit"), f"{name} bit"), b.get("name", ""), b.get("summary", ""),
-                              conformance_of(b)) for b in _children(d, "bitfield"))
+            bits = tuple(
+                Item(_int(b.get("bit"), f"{name} bit"), b.get("name", ""), b.get("summary", ""), conformance_of(b))
+                for b in _children(d, "bitfield")
+            )
             out[name] = DataType("bitmap", name, items=bits)
         elif tag == "struct":
             out[name] = DataType("struct", name, fields=tuple(_field(f) for f in _children(d, "field")))
@@ -105,19 +114,32 @@ def _data_types(e: ET.Element | None) -> dict[str, DataType]:
 
 def _field(e: ET.Element) -> Field:
     entry = _child(e, "entry")
-    return Field(id=_int(e.get("id"), "field id"), name=e.get("name", ""), type=e.get("type", ""),
-                 entry_type=entry.get("type") if entry is not None else None, default=_default(e.get("default")),
-                 conformance=conformance_of(e), quality=_quality(_child(e, "quality")),
-                 constraints=_constraints(e))
+    return Field(
+        id=_int(e.get("id"), "field id"),
+        name=e.get("name", ""),
+        type=e.get("type", ""),
+        entry_type=entry.get("type") if entry is not None else None,
+        default=_default(e.get("default")),
+        conformance=conformance_of(e),
+        quality=_quality(_child(e, "quality")),
+        constraints=_constraints(e),
+    )
 
 
 def _attribute(e: ET.Element) -> Attribute:
     name = e.get("name", "")
     entry = _child(e, "entry")
-    return Attribute(id=_int(e.get("id"), f"attribute {name} id"), name=name, type=e.get("type", ""),
-                     entry_type=entry.get("type") if entry is not None else None, default=_default(e.get("default")),
-                     access=_access(_child(e, "access")), quality=_quality(_child(e, "quality")),
-                     conformance=conformance_of(e), constraints=_constraints(e))
+    return Attribute(
+        id=_int(e.get("id"), f"attribute {name} id"),
+        name=name,
+        type=e.get("type", ""),
+        entry_type=entry.get("type") if entry is not None else None,
+        default=_default(e.get("default")),
+        access=_access(_child(e, "access")),
+        quality=_quality(_child(e, "quality")),
+        conformance=conformance_of(e),
+        constraints=_constraints(e),
+    )
 
 
 def _command(e: ET.Element) -> Command:
@@ -125,35 +147,57 @@ def _command(e: ET.Element) -> Command:
     direction = DIRECTIONS.get(e.get("direction", "commandToServer"))
     if direction is None:
         raise SpecError(f"command {name}: unknown direction {e.get('direction')!r}")
-    return Command(id=_int(e.get("id"), f"command {name} id"), name=name, direction=direction,
-                   response=e.get("response"), access=_access(_child(e, "access")), conformance=conformance_of(e),
-                   fields=tuple(_field(f) for f in _children(e, "field")))
+    return Command(
+        id=_int(e.get("id"), f"command {name} id"),
+        name=name,
+        direction=direction,
+        response=e.get("response"),
+        access=_access(_child(e, "access")),
+        conformance=conformance_of(e),
+        fields=tuple(_field(f) for f in _children(e, "field")),
+    )
 
 
 def _event(e: ET.Element) -> Event:
     name = e.get("name", "")
-    return Event(id=_int(e.get("id"), f"event {name} id"), name=name, priority=e.get("priority", "info"),
-                 access=_access(_child(e, "access")), conformance=conformance_of(e),
-                 fields=tuple(_field(f) for f in _children(e, "field")))
+    return Event(
+        id=_int(e.get("id"), f"event {name} id"),
+        name=name,
+        priority=e.get("priority", "info"),
+        access=_access(_child(e, "access")),
+        conformance=conformance_of(e),
+        fields=tuple(_field(f) for f in _children(e, "field")),
+    )
 
 
 def _access(e: ET.Element | None) -> Access:
     if e is None:
         return Access()
-    return Access(read=_bool(e.get("read")), write=_bool(e.get("write")), read_privilege=e.get("readPrivilege"),
-                  write_privilege=e.get("writePrivilege"), invoke_privilege=e.get("invokePrivilege"),
-                  timed=_bool(e.get("timed")), fabric_scoped=_bool(e.get("fabricScoped")),
-                  fabric_sensitive=_bool(e.get("fabricSensitive")))
+    return Access(
+        read=_bool(e.get("read")),
+        write=_bool(e.get("write")),
+        read_privilege=e.get("readPrivilege"),
+        write_privilege=e.get("writePrivilege"),
+        invoke_privilege=e.get("invokePrivilege"),
+        timed=_bool(e.get("timed")),
+        fabric_scoped=_bool(e.get("fabricScoped")),
+        fabric_sensitive=_bool(e.get("fabricSensitive")),
+    )
 
 
 def _quality(e: ET.Element | None) -> Quality:
     if e is None:
         return Quality()
     persistence = e.get("persistence", "volatile")
-    return Quality(nullable=_bool(e.get("nullable")), persistence=persistence,
-                   quieter_reporting=_bool(e.get("quieterReporting")), change_omitted=_bool(e.get("changeOmitted")),
-                   scene=_bool(e.get("scene")), reportable=_bool(e.get("reportable")),
-                   fixed=persistence == "fixed" or _bool(e.get("fixed")))
+    return Quality(
+        nullable=_bool(e.get("nullable")),
+        persistence=persistence,
+        quieter_reporting=_bool(e.get("quieterReporting")),
+        change_omitted=_bool(e.get("changeOmitted")),
+        scene=_bool(e.get("scene")),
+        reportable=_bool(e.get("reportable")),
+        fixed=persistence == "fixed" or _bool(e.get("fixed")),
+    )
 
 
 def _constraints(e: ET.Element) -> tuple[Constraint, ...]:

@@ -1,4 +1,5 @@
 """The EV stimulus seam, one module per mode: trigger, emulator, manual (see :mod:`rig.stimulus.base`)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,8 +42,9 @@ __all__ = [
 ]
 
 
-def make_stimulus(mode: str, evse: Any, bench: Any, *, note: NoteFn | None = None,
-                  manual_timeout: float = DEFAULT_MANUAL_TIMEOUT_S) -> Any:
+def make_stimulus(
+    mode: str, evse: Any, bench: Any, *, note: NoteFn | None = None, manual_timeout: float = DEFAULT_MANUAL_TIMEOUT_S
+) -> Any:
     """Build the stimulus of ``mode`` (trigger, emulator, manual).
 
     Raises:
@@ -56,5 +58,3 @@ def make_stimulus(mode: str, evse: Any, bench: Any, *, note: NoteFn | None = Non
     if mode == "manual":
         return ManualStimulus(evse, note, timeout_s=manual_timeout)
     raise ValueError(f"unknown stimulus mode {mode!r}; modes: {', '.join(MODES)}")
-
-

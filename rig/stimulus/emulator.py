@@ -171,5 +171,3 @@ class EmulatorStimulus(_TriggerFallback):
         """Release the EV emulator (state A, no cable, no fault paths) after the case."""
         with contextlib.suppress(Exception):
             await self._ev(self.ev.release_all)
-
-

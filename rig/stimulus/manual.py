@@ -1,4 +1,5 @@
 """Manual mode: an operator at a terminal does what the prompt says and presses Enter."""
+
 from __future__ import annotations
 
 import asyncio
@@ -39,7 +40,11 @@ class ManualStimulus(_TriggerFallback):
     mode = "manual"
 
     def __init__(
-        self, evse: Any, note: NoteFn | None = None, *, timeout_s: float = DEFAULT_MANUAL_TIMEOUT_S,
+        self,
+        evse: Any,
+        note: NoteFn | None = None,
+        *,
+        timeout_s: float = DEFAULT_MANUAL_TIMEOUT_S,
         tty: str = "/dev/tty",
     ) -> None:
         super().__init__(evse, note)
@@ -95,5 +100,3 @@ def manual_timeout_s(extra: dict[str, Any]) -> float:
         return float(value)
     except (TypeError, ValueError):
         return DEFAULT_MANUAL_TIMEOUT_S
-
-

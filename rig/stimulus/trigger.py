@@ -1,4 +1,5 @@
 """Trigger mode: Energy EVSE test event triggers, as certification does (the DUT has changed state on return)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,5 +37,3 @@ class TriggerStimulus:
 
     async def close(self) -> None:
         """Nothing to release."""
-
-

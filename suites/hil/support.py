@@ -82,8 +82,9 @@ async def plug_in(steps: StepRunner, stimulus: Any, events: Any, t_event: float,
     return ev
 
 
-async def start_charging(steps: StepRunner, evse: Any, stimulus: Any, events: Any, max_ma: int,
-                         until: int | None = None) -> Any:
+async def start_charging(
+    steps: StepRunner, evse: Any, stimulus: Any, events: Any, max_ma: int, until: int | None = None
+) -> Any:
     """EnableCharging (until, 6 A, ``max_ma``) then EV demand (state C); wait for EnergyTransferStarted."""
     await evse.enable_charging(until, 6000, max_ma)
     await stimulus.apply(Action.DEMAND)
@@ -110,16 +111,20 @@ async def settled_pilot(ev: Any, expected_duty: float | None, timeout_s: float =
         status = await call(ev.pilot)
         if expected_duty is None and not status.pwm_on:
             return status
-        if (expected_duty is not None and status.pwm_on
-                and abs(status.reading.duty_pct - expected_duty) <= DUTY_TOLERANCE_PCT):
+        if (
+            expected_duty is not None
+            and status.pwm_on
+            and abs(status.reading.duty_pct - expected_duty) <= DUTY_TOLERANCE_PCT
+        ):
             return status
         if time.monotonic() >= deadline:
             return status
         await asyncio.sleep(0.05)
 
 
-async def measure_duty_for(steps: StepRunner, evse: Any, ev: Any, limit_ma: int, series: list[Any],
-                           label: str) -> float:
+async def measure_duty_for(
+    steps: StepRunner, evse: Any, ev: Any, limit_ma: int, series: list[Any], label: str
+) -> float:
     """MaximumChargeCurrent must be ``limit_ma``; the pilot duty must offer it within the IEC tolerance."""
     deadline = time.monotonic() + SETTLE_S
     while True:  # the DUT gets the plan's few seconds to apply a new limit
@@ -132,10 +137,17 @@ async def measure_duty_for(steps: StepRunner, evse: Any, ev: Any, limit_ma: int,
     status = await settled_pilot(ev, duty)
     series.append((time.time(), status.reading.duty_pct if status.pwm_on else 0.0))
     offered = duty_to_current(status.reading.duty_pct) if status.pwm_on else 0.0
-    steps.note(f"pilot {status.classified.label}: {status.reading.duty_pct:.1f} % at "
-               f"{status.reading.frequency_hz:.0f} Hz = {offered:.2f} A offered")
-    steps.measure(f"pilot duty ({label})", round(status.reading.duty_pct, 2) if status.pwm_on else 0.0, "%",
-                  low=round(duty - DUTY_TOLERANCE_PCT, 2), high=round(duty + DUTY_TOLERANCE_PCT, 2))
+    steps.note(
+        f"pilot {status.classified.label}: {status.reading.duty_pct:.1f} % at "
+        f"{status.reading.frequency_hz:.0f} Hz = {offered:.2f} A offered"
+    )
+    steps.measure(
+        f"pilot duty ({label})",
+        round(status.reading.duty_pct, 2) if status.pwm_on else 0.0,
+        "%",
+        low=round(duty - DUTY_TOLERANCE_PCT, 2),
+        high=round(duty + DUTY_TOLERANCE_PCT, 2),
+    )
     return float(status.reading.duty_pct)
 
 

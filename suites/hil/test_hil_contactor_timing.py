@@ -17,15 +17,27 @@ pytestmark = [pytest.mark.tc("HIL-CONTACTOR", "Contactor reaction times"), pytes
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
-    TestStep("2", "Installation; EV emulator plugs in (state B); TH sends EnableCharging(null, 6000, 16000)",
-             "Verify Event EEVSE.S.E00(EVConnected) sent"),
-    TestStep("3", "EV emulator: state C (EV requests energy)",
-             "Contactor closed within 3 s; Event EEVSE.S.E02(EnergyTransferStarted) sent"),
-    TestStep("4", "EV emulator: state B (EV stops)",
-             "Contactor open within 100 ms; Event EEVSE.S.E03(EnergyTransferStopped) sent with reason EVStopped"),
+    TestStep(
+        "2",
+        "Installation; EV emulator plugs in (state B); TH sends EnableCharging(null, 6000, 16000)",
+        "Verify Event EEVSE.S.E00(EVConnected) sent",
+    ),
+    TestStep(
+        "3",
+        "EV emulator: state C (EV requests energy)",
+        "Contactor closed within 3 s; Event EEVSE.S.E02(EnergyTransferStarted) sent",
+    ),
+    TestStep(
+        "4",
+        "EV emulator: state B (EV stops)",
+        "Contactor open within 100 ms; Event EEVSE.S.E03(EnergyTransferStopped) sent with reason EVStopped",
+    ),
     TestStep("5", "EV emulator: state C again", "Contactor closed within 3 s"),
-    TestStep("6", "EV emulator: state A (unplugged while charging)",
-             "Contactor open within 100 ms; Event EEVSE.S.E01(EVNotDetected) sent"),
+    TestStep(
+        "6",
+        "EV emulator: state A (unplugged while charging)",
+        "Contactor open within 100 ms; Event EEVSE.S.E01(EVNotDetected) sent",
+    ),
 ]
 
 

@@ -20,10 +20,16 @@ pytestmark = [pytest.mark.tc("HIL-CPSHORT", "CP short circuit (state E)"), pytes
 STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
     TestStep("2", "Installation; EV plugs in (state B); EnableCharging(null, 6000, 16000)", "Pilot PWM on (B2)"),
-    TestStep("3", "EV emulator shorts CP to PE (state E)",
-             "Fault event NoError -> PilotShortCircuit; State Fault; SupplyState DisabledError; no PWM"),
-    TestStep("4", "EV emulator removes the short (state B)",
-             "Fault event PilotShortCircuit -> NoError; State PluggedInNoDemand; PWM on again"),
+    TestStep(
+        "3",
+        "EV emulator shorts CP to PE (state E)",
+        "Fault event NoError -> PilotShortCircuit; State Fault; SupplyState DisabledError; no PWM",
+    ),
+    TestStep(
+        "4",
+        "EV emulator removes the short (state B)",
+        "Fault event PilotShortCircuit -> NoError; State PluggedInNoDemand; PWM on again",
+    ),
     TestStep("5", "EV unplugs; end of the installation", "EVNotDetected sent"),
 ]
 
@@ -41,8 +47,13 @@ async def test_hil_cp_short(steps, evse, evse_events, stimulus, bench) -> None:
 
     steps.step("3")
     await call(ev.set_state, "E")
-    await fault_event(steps, evse_events, t_event, faultStatePreviousState=FaultState.kNoError,
-                      faultStateCurrentState=FaultState.kPilotShortCircuit)
+    await fault_event(
+        steps,
+        evse_events,
+        t_event,
+        faultStatePreviousState=FaultState.kNoError,
+        faultStateCurrentState=FaultState.kPilotShortCircuit,
+    )
     await check_attr(steps, evse, "State", State.kFault)
     await check_attr(steps, evse, "SupplyState", SupplyState.kDisabledError)
     status = await settled_pilot(ev, None)
@@ -50,8 +61,13 @@ async def test_hil_cp_short(steps, evse, evse_events, stimulus, bench) -> None:
 
     steps.step("4")
     await stimulus.apply(Action.DEMAND_CLEAR)  # state B
-    await fault_event(steps, evse_events, t_event, faultStatePreviousState=FaultState.kPilotShortCircuit,
-                      faultStateCurrentState=FaultState.kNoError)
+    await fault_event(
+        steps,
+        evse_events,
+        t_event,
+        faultStatePreviousState=FaultState.kPilotShortCircuit,
+        faultStateCurrentState=FaultState.kNoError,
+    )
     await check_attr(steps, evse, "State", State.kPluggedInNoDemand)
     status = await settled_pilot(ev, 26.7)
     steps.measure("pilot PWM after the short", status.pwm_on, expected=True)

@@ -40,20 +40,38 @@ HOLD_S = 1.0
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
-    TestStep("2", "Installation; EV plugs in; EnableCharging(null, 6000, 16000); EV state C",
-             "EnergyTransferStarted; contactor closed; current flows"),
-    TestStep("3", "EV emulator shorts the EV diode",
-             "Fault event NoError -> PilotShortCircuit; contactor open within 0.5 s of the short"),
-    TestStep("4", f"Diode kept shorted for {HOLD_S:g} s",
-             "The contactor stays open, no current flows, no PWM; no further Fault event (latched)"),
-    TestStep("5", f"EV emulator restores the diode; the EV stays plugged in for {HOLD_S:g} s",
-             "Still latched: FaultState PilotShortCircuit, no Fault event, contactor open"),
-    TestStep("6", "EV stops and unplugs",
-             "EVNotDetected and Fault event PilotShortCircuit -> NoError (either order); State NotPluggedIn; "
-             "SupplyState ChargingEnabled again"),
-    TestStep("7", "EV plugs in again and asks for energy (healthy diode)",
-             "EVConnected; PWM restarts and the diode check passes: EnergyTransferStarted next (no Fault event); "
-             "contactor closed; current flows"),
+    TestStep(
+        "2",
+        "Installation; EV plugs in; EnableCharging(null, 6000, 16000); EV state C",
+        "EnergyTransferStarted; contactor closed; current flows",
+    ),
+    TestStep(
+        "3",
+        "EV emulator shorts the EV diode",
+        "Fault event NoError -> PilotShortCircuit; contactor open within 0.5 s of the short",
+    ),
+    TestStep(
+        "4",
+        f"Diode kept shorted for {HOLD_S:g} s",
+        "The contactor stays open, no current flows, no PWM; no further Fault event (latched)",
+    ),
+    TestStep(
+        "5",
+        f"EV emulator restores the diode; the EV stays plugged in for {HOLD_S:g} s",
+        "Still latched: FaultState PilotShortCircuit, no Fault event, contactor open",
+    ),
+    TestStep(
+        "6",
+        "EV stops and unplugs",
+        "EVNotDetected and Fault event PilotShortCircuit -> NoError (either order); State NotPluggedIn; "
+        "SupplyState ChargingEnabled again",
+    ),
+    TestStep(
+        "7",
+        "EV plugs in again and asks for energy (healthy diode)",
+        "EVConnected; PWM restarts and the diode check passes: EnergyTransferStarted next (no Fault event); "
+        "contactor closed; current flows",
+    ),
     TestStep("8", "EV stops and unplugs; end of the installation", "EVNotDetected sent"),
 ]
 
@@ -65,8 +83,7 @@ async def _hold(steps, ev, m, evse_events, after_t: float, what: str) -> None:
     deadline = time.monotonic() + HOLD_S
     while time.monotonic() < deadline:
         worst = max(worst, await call(m.current, 1))
-        closed = closed or any(e.signal == "CONTACTOR_CLOSED" and e.t_s > after_t for e in await call(
-            ev.capture.edges))
+        closed = closed or any(e.signal == "CONTACTOR_CLOSED" and e.t_s > after_t for e in await call(ev.capture.edges))
         pwm = pwm or (await call(ev.pilot)).pwm_on
         await asyncio.sleep(0.1)
     steps.measure(f"highest current {what}", round(worst, 3), "A", high=METER_CURRENT_TOLERANCE_A)
@@ -94,8 +111,13 @@ async def test_hil_diode_fault(steps, evse, evse_events, stimulus, bench) -> Non
     steps.step("3")
     t_fault = await mark(ev)
     await call(ev.diode_fault, True)
-    await fault_event(steps, evse_events, t_event, faultStatePreviousState=FaultState.kNoError,
-                      faultStateCurrentState=FaultState.kPilotShortCircuit)
+    await fault_event(
+        steps,
+        evse_events,
+        t_event,
+        faultStatePreviousState=FaultState.kNoError,
+        faultStateCurrentState=FaultState.kPilotShortCircuit,
+    )
     opened = await call(ev.wait_edge, "CONTACTOR_OPEN", t_fault, 2.0)
     steps.measure("contactor open after the diode short", round(opened.t_s - t_fault, 4), "s", high=0.5)
 
@@ -117,8 +139,12 @@ async def test_hil_diode_fault(steps, evse, evse_events, stimulus, bench) -> Non
         if e.name != "Fault":
             raise AssertionError(f"unexpected event before EVNotDetected: {e.summary()}")
     cleared = passed[0] if passed else await evse_events.next("Fault", t_event)
-    check_event_fields(steps, cleared, faultStatePreviousState=FaultState.kPilotShortCircuit,
-                       faultStateCurrentState=FaultState.kNoError)
+    check_event_fields(
+        steps,
+        cleared,
+        faultStatePreviousState=FaultState.kPilotShortCircuit,
+        faultStateCurrentState=FaultState.kNoError,
+    )
     await check_attr(steps, evse, "FaultState", FaultState.kNoError)
     await check_attr(steps, evse, "State", State.kNotPluggedIn)
     await check_attr(steps, evse, "SupplyState", SupplyState.kChargingEnabled)

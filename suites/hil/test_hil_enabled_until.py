@@ -26,8 +26,7 @@ from suites.hil.support import (
     start_charging,
 )
 
-pytestmark = [pytest.mark.tc("HIL-UNTIL", "ChargingEnabledUntil expiry stops the current"),
-              pytest.mark.pics("EEVSE.S")]
+pytestmark = [pytest.mark.tc("HIL-UNTIL", "ChargingEnabledUntil expiry stops the current"), pytest.mark.pics("EEVSE.S")]
 
 WINDOW_S = 3
 LATE_S = 1.5
@@ -35,11 +34,17 @@ LATE_S = 1.5
 STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
     TestStep("2", "Installation; EV emulator plugs in (state B)", "Verify Event EEVSE.S.E00(EVConnected) sent"),
-    TestStep("3", f"TH sends EnableCharging(ChargingEnabledUntil = now + {WINDOW_S} s, 6000, 16000); EV state C",
-             "Event EEVSE.S.E02(EnergyTransferStarted); the meter sees the EV's current"),
-    TestStep("4", "Wait for the ChargingEnabledUntil expiry",
-             f"Contactor opens between 1 s before and {LATE_S} s after the expiry; "
-             "Event EEVSE.S.E03(EnergyTransferStopped) with reason EVSEStopped"),
+    TestStep(
+        "3",
+        f"TH sends EnableCharging(ChargingEnabledUntil = now + {WINDOW_S} s, 6000, 16000); EV state C",
+        "Event EEVSE.S.E02(EnergyTransferStarted); the meter sees the EV's current",
+    ),
+    TestStep(
+        "4",
+        "Wait for the ChargingEnabledUntil expiry",
+        f"Contactor opens between 1 s before and {LATE_S} s after the expiry; "
+        "Event EEVSE.S.E03(EnergyTransferStopped) with reason EVSEStopped",
+    ),
     TestStep("5", "Meter reads the current after the expiry", "No current (<= 0.5 A); pilot PWM off"),
     TestStep("6", "EV emulator unplugs; end of the installation", "Verify Event EEVSE.S.E01(EVNotDetected) sent"),
 ]
@@ -66,15 +71,21 @@ async def test_hil_enabled_until(steps, evse, evse_events, stimulus, bench) -> N
     offset = await capture_offset(ev)
     remaining = epoch_to_unix(until) - (await mark(ev) + offset)
     opened = await call(ev.wait_edge, "CONTACTOR_OPEN", t0, max(remaining, 0) + LATE_S + 1.0)
-    steps.measure("contactor open after the expiry", round(opened.t_s + offset - epoch_to_unix(until), 3), "s",
-                  low=-1.0, high=LATE_S)
+    steps.measure(
+        "contactor open after the expiry",
+        round(opened.t_s + offset - epoch_to_unix(until), 3),
+        "s",
+        low=-1.0,
+        high=LATE_S,
+    )
     stopped = await evse_events.wait_for("EnergyTransferStopped", t_event)
     steps.note(stopped.summary())
     steps.measure("EnergyTransferStopped.reason", int(stopped.data.reason), expected=1)  # EVSEStopped
 
     steps.step("5")
-    steps.measure("EV current after the expiry", round(await call(m.current, 1), 3), "A",
-                  high=METER_CURRENT_TOLERANCE_A)
+    steps.measure(
+        "EV current after the expiry", round(await call(m.current, 1), 3), "A", high=METER_CURRENT_TOLERANCE_A
+    )
     status = await call(ev.pilot)
     steps.measure("pilot PWM after the expiry", status.pwm_on, expected=False)
 

@@ -38,8 +38,11 @@ SAMPLES = 5
 STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
     TestStep("2", "Installation; EV emulator plugs in (state B)", "Verify Event EEVSE.S.E00(EVConnected) sent"),
-    TestStep("3", "TH sends EnableCharging(null, 6000, 16000); EV state C",
-             "EnergyTransferStarted; meter current <= 16 A + 0.5 A"),
+    TestStep(
+        "3",
+        "TH sends EnableCharging(null, 6000, 16000); EV state C",
+        "EnergyTransferStarted; meter current <= 16 A + 0.5 A",
+    ),
     TestStep("4", "TH sends EnableCharging(null, 6000, 10000)", "Meter current <= 10 A + 0.5 A within 5 s and after"),
     TestStep("5", "TH sends EnableCharging(null, 6000, 6000)", "Meter current <= 6 A + 0.5 A within 5 s and after"),
     TestStep("6", "EV stops (state B), unplugs; end of the installation", "Verify Event EEVSE.S.E01(EVNotDetected)"),

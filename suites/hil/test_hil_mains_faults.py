@@ -27,20 +27,35 @@ DROPOUT_S = 1.0
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
-    TestStep("2", "Installation; EV plugs in (state B); EnableCharging(null, 6000, 16000); EV state C",
-             "EnergyTransferStarted; contactor closed"),
-    TestStep("3", f"AC source to {OVER_V:g} V", "Fault event NoError -> OverVoltage; State Fault, SupplyState "
-                                                "DisabledError; contactor open"),
-    TestStep("4", f"AC source back to {NOMINAL_MAINS_V:g} V",
-             "Fault event OverVoltage -> NoError; State PluggedInCharging, SupplyState ChargingEnabled; "
-             "contactor closed"),
+    TestStep(
+        "2",
+        "Installation; EV plugs in (state B); EnableCharging(null, 6000, 16000); EV state C",
+        "EnergyTransferStarted; contactor closed",
+    ),
+    TestStep(
+        "3",
+        f"AC source to {OVER_V:g} V",
+        "Fault event NoError -> OverVoltage; State Fault, SupplyState DisabledError; contactor open",
+    ),
+    TestStep(
+        "4",
+        f"AC source back to {NOMINAL_MAINS_V:g} V",
+        "Fault event OverVoltage -> NoError; State PluggedInCharging, SupplyState ChargingEnabled; contactor closed",
+    ),
     TestStep("5", f"AC source to {UNDER_V:g} V", "Fault event NoError -> UnderVoltage; State Fault; contactor open"),
-    TestStep("6", f"AC source back to {NOMINAL_MAINS_V:g} V",
-             "Fault event UnderVoltage -> NoError; State PluggedInCharging"),
-    TestStep("7", f"AC source drops out to 0 V for {DROPOUT_S:g} s (list program)",
-             "Fault event NoError -> PowerLoss; contactor open"),
-    TestStep("8", "Mains back at the end of the program", "Fault event PowerLoss -> NoError; State PluggedInCharging; "
-                                                         "contactor closed"),
+    TestStep(
+        "6", f"AC source back to {NOMINAL_MAINS_V:g} V", "Fault event UnderVoltage -> NoError; State PluggedInCharging"
+    ),
+    TestStep(
+        "7",
+        f"AC source drops out to 0 V for {DROPOUT_S:g} s (list program)",
+        "Fault event NoError -> PowerLoss; contactor open",
+    ),
+    TestStep(
+        "8",
+        "Mains back at the end of the program",
+        "Fault event PowerLoss -> NoError; State PluggedInCharging; contactor closed",
+    ),
     TestStep("9", "EV stops and unplugs; end of the installation", "EVNotDetected sent"),
 ]
 
@@ -54,8 +69,9 @@ async def _fault(steps, evse, events, ev, t_event: float, t0: float, previous, c
 
 
 async def _recovered(steps, evse, events, ev, t_event: float, t0: float, previous) -> None:
-    await fault_event(steps, events, t_event, faultStatePreviousState=previous,
-                      faultStateCurrentState=FaultState.kNoError)
+    await fault_event(
+        steps, events, t_event, faultStatePreviousState=previous, faultStateCurrentState=FaultState.kNoError
+    )
     await check_attr(steps, evse, "State", State.kPluggedInCharging)
     await check_attr(steps, evse, "SupplyState", SupplyState.kChargingEnabled)
     await call(ev.wait_edge, "CONTACTOR_CLOSED", t0, 5.0)
@@ -97,8 +113,13 @@ async def test_hil_mains_faults(steps, evse, evse_events, stimulus, bench) -> No
         steps.step("7")
         t0 = await mark(ev)
         await call(source.run_program, [ProgramStep(0.0, DROPOUT_S)])
-        await fault_event(steps, events, t_event, faultStatePreviousState=FaultState.kNoError,
-                          faultStateCurrentState=FaultState.kPowerLoss)
+        await fault_event(
+            steps,
+            events,
+            t_event,
+            faultStatePreviousState=FaultState.kNoError,
+            faultStateCurrentState=FaultState.kPowerLoss,
+        )
         await check_attr(steps, evse, "State", State.kFault)
         steps.step("8")
         await _recovered(steps, evse, events, ev, DROPOUT_S + t_event, t0, FaultState.kPowerLoss)

@@ -20,18 +20,37 @@ pytestmark = [pytest.mark.tc("HIL-PWM", "Pilot duty cycle follows the limiting c
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
-    TestStep("2", "Installation; EV emulator plugs in (cable coded on PP, CP state B)",
-             "Verify Event EEVSE.S.E00(EVConnected) sent"),
-    TestStep("3", "TH sends EnableCharging(ChargingEnabledUntil=null, min 6000, max 10000): the command maximum limits",
-             "MaximumChargeCurrent = 10000 mA; pilot duty 16.7 % +-0.5 % (10 A)"),
-    TestStep("4", "TH writes UserMaximumChargeCurrent=8000, sends EnableCharging max 80000: the user maximum limits",
-             "MaximumChargeCurrent = 8000 mA; pilot duty 13.3 % +-0.5 % (8 A)", pics="EEVSE.S.A0009"),
-    TestStep("5", "TH writes UserMaximumChargeCurrent=80000 (no user limit): the CircuitCapacity limits",
-             "MaximumChargeCurrent = CircuitCapacity (never above it); pilot duty offers it +-0.5 %"),
-    TestStep("6", "EV emulator codes a 13 A cable on PP: the cable limits",
-             "MaximumChargeCurrent = 13000 mA; pilot duty 21.7 % +-0.5 % (13 A)"),
-    TestStep("7", "TH sends EnableCharging with minimumChargeCurrent=16000 > maximumChargeCurrent=10000",
-             "DUT responds CONSTRAINT_ERROR; MaximumChargeCurrent and the pilot duty unchanged"),
+    TestStep(
+        "2",
+        "Installation; EV emulator plugs in (cable coded on PP, CP state B)",
+        "Verify Event EEVSE.S.E00(EVConnected) sent",
+    ),
+    TestStep(
+        "3",
+        "TH sends EnableCharging(ChargingEnabledUntil=null, min 6000, max 10000): the command maximum limits",
+        "MaximumChargeCurrent = 10000 mA; pilot duty 16.7 % +-0.5 % (10 A)",
+    ),
+    TestStep(
+        "4",
+        "TH writes UserMaximumChargeCurrent=8000, sends EnableCharging max 80000: the user maximum limits",
+        "MaximumChargeCurrent = 8000 mA; pilot duty 13.3 % +-0.5 % (8 A)",
+        pics="EEVSE.S.A0009",
+    ),
+    TestStep(
+        "5",
+        "TH writes UserMaximumChargeCurrent=80000 (no user limit): the CircuitCapacity limits",
+        "MaximumChargeCurrent = CircuitCapacity (never above it); pilot duty offers it +-0.5 %",
+    ),
+    TestStep(
+        "6",
+        "EV emulator codes a 13 A cable on PP: the cable limits",
+        "MaximumChargeCurrent = 13000 mA; pilot duty 21.7 % +-0.5 % (13 A)",
+    ),
+    TestStep(
+        "7",
+        "TH sends EnableCharging with minimumChargeCurrent=16000 > maximumChargeCurrent=10000",
+        "DUT responds CONSTRAINT_ERROR; MaximumChargeCurrent and the pilot duty unchanged",
+    ),
     TestStep("8", "EV emulator unplugs; end of the installation", "Verify Event EEVSE.S.E01(EVNotDetected) sent"),
 ]
 

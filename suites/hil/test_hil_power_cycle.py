@@ -28,25 +28,47 @@ pytestmark = [pytest.mark.tc("HIL-POWER", "Power cycle keeps non-volatile attrib
 BACK_S = 60.0
 """Bound on the EVSE answering again after power returns."""
 
-NON_VOLATILE = ("SessionID", "ChargingEnabledUntil", "MinimumChargeCurrent", "UserMaximumChargeCurrent",
-                "RandomizationDelayWindow", "CircuitCapacity")
+NON_VOLATILE = (
+    "SessionID",
+    "ChargingEnabledUntil",
+    "MinimumChargeCurrent",
+    "UserMaximumChargeCurrent",
+    "RandomizationDelayWindow",
+    "CircuitCapacity",
+)
 OPTIONAL = ("UserMaximumChargeCurrent", "RandomizationDelayWindow")
 SOC_FEATURE = "EEVSE.S.F01"
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
-    TestStep("2", "TH writes UserMaximumChargeCurrent=20000, RandomizationDelayWindow=1234 and sends "
-                  "EnableCharging(ChargingEnabledUntil = now + 1 h, 7000, 16000)", "SUCCESS"),
-    TestStep("3", "EV plugs in; the EV's state of charge becomes known; EV unplugs",
-             "EVConnected, EVNotDetected; StateOfCharge not null while plugged in (SOC feature)"),
+    TestStep(
+        "2",
+        "TH writes UserMaximumChargeCurrent=20000, RandomizationDelayWindow=1234 and sends "
+        "EnableCharging(ChargingEnabledUntil = now + 1 h, 7000, 16000)",
+        "SUCCESS",
+    ),
+    TestStep(
+        "3",
+        "EV plugs in; the EV's state of charge becomes known; EV unplugs",
+        "EVConnected, EVNotDetected; StateOfCharge not null while plugged in (SOC feature)",
+    ),
     TestStep("4", "TH reads the non-volatile attributes", "Values noted"),
-    TestStep("5", "Power cycle of the EVSE (virtual: process restart on its storage; real: AC source off/on)",
-             "The DUT answers again over Matter"),
+    TestStep(
+        "5",
+        "Power cycle of the EVSE (virtual: process restart on its storage; real: AC source off/on)",
+        "The DUT answers again over Matter",
+    ),
     TestStep("6", "TH reads the non-volatile attributes", "Each equals its value before the power cycle"),
-    TestStep("7", "TH reads SupplyState, State, FaultState, StateOfCharge, BatteryCapacity",
-             "ChargingEnabled (window still open); NotPluggedIn; NoError; null; null"),
-    TestStep("8", "TH sends Disable, writes back RandomizationDelayWindow; end of the installation",
-             "UserMaximumChargeCurrent back to its value before the case"),
+    TestStep(
+        "7",
+        "TH reads SupplyState, State, FaultState, StateOfCharge, BatteryCapacity",
+        "ChargingEnabled (window still open); NotPluggedIn; NoError; null; null",
+    ),
+    TestStep(
+        "8",
+        "TH sends Disable, writes back RandomizationDelayWindow; end of the installation",
+        "UserMaximumChargeCurrent back to its value before the case",
+    ),
 ]
 
 

@@ -31,14 +31,23 @@ pytestmark = [pytest.mark.tc("HIL-RCD", "Residual current gives GroundFault"), p
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
-    TestStep("2", "Installation; EV plugs in; EnableCharging(null, 6000, 16000); EV state C",
-             "EnergyTransferStarted; contactor closed"),
-    TestStep("3", "EV emulator injects 30 mA AC residual current",
-             "Fault event NoError -> GroundFault; State Fault; SupplyState DisabledError; contactor open within "
-             "300 ms; no current"),
+    TestStep(
+        "2",
+        "Installation; EV plugs in; EnableCharging(null, 6000, 16000); EV state C",
+        "EnergyTransferStarted; contactor closed",
+    ),
+    TestStep(
+        "3",
+        "EV emulator injects 30 mA AC residual current",
+        "Fault event NoError -> GroundFault; State Fault; SupplyState DisabledError; contactor open within "
+        "300 ms; no current",
+    ),
     TestStep("4", "Injection removed", "Fault event GroundFault -> NoError; State PluggedInCharging; contactor closed"),
-    TestStep("5", "EV emulator injects 6 mA smooth DC residual current",
-             "Fault event NoError -> GroundFault; contactor open within 300 ms"),
+    TestStep(
+        "5",
+        "EV emulator injects 6 mA smooth DC residual current",
+        "Fault event NoError -> GroundFault; contactor open within 300 ms",
+    ),
     TestStep("6", "Injection removed", "Fault event GroundFault -> NoError; contactor closed"),
     TestStep("7", "EV stops and unplugs; end of the installation", "EVNotDetected sent"),
 ]
@@ -47,21 +56,32 @@ STEPS = [
 async def _inject(steps, evse, events, ev, m, t_event: float, **kind: bool) -> None:
     t0 = await mark(ev)
     await call(ev.residual_current, **kind)
-    await fault_event(steps, events, t_event, faultStatePreviousState=FaultState.kNoError,
-                      faultStateCurrentState=FaultState.kGroundFault)
+    await fault_event(
+        steps,
+        events,
+        t_event,
+        faultStatePreviousState=FaultState.kNoError,
+        faultStateCurrentState=FaultState.kGroundFault,
+    )
     opened = await call(ev.wait_edge, "CONTACTOR_OPEN", t0, 2.0)
     steps.measure("contactor open after the injection", round(opened.t_s - t0, 4), "s", high=RCD_TRIP_S)
     await check_attr(steps, evse, "State", State.kFault)
     await check_attr(steps, evse, "SupplyState", SupplyState.kDisabledError)
-    steps.measure("EV current during the fault", round(await call(m.current, 1), 3), "A",
-                  high=METER_CURRENT_TOLERANCE_A)
+    steps.measure(
+        "EV current during the fault", round(await call(m.current, 1), 3), "A", high=METER_CURRENT_TOLERANCE_A
+    )
 
 
 async def _clear(steps, evse, events, ev, stimulus, t_event: float) -> None:
     t0 = await mark(ev)
     await stimulus.apply(Action.FAULT_CLEAR)
-    await fault_event(steps, events, t_event, faultStatePreviousState=FaultState.kGroundFault,
-                      faultStateCurrentState=FaultState.kNoError)
+    await fault_event(
+        steps,
+        events,
+        t_event,
+        faultStatePreviousState=FaultState.kGroundFault,
+        faultStateCurrentState=FaultState.kNoError,
+    )
     await check_attr(steps, evse, "State", State.kPluggedInCharging)
     await call(ev.wait_edge, "CONTACTOR_CLOSED", t0, 5.0)
     steps.note("contactor closed again")

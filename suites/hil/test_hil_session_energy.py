@@ -25,14 +25,23 @@ CHARGE_S = 2.0
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
-    TestStep("2", "Meter reads its imported energy; installation; EV emulator plugs in (state B)",
-             "Verify Event EEVSE.S.E00(EVConnected) sent"),
+    TestStep(
+        "2",
+        "Meter reads its imported energy; installation; EV emulator plugs in (state B)",
+        "Verify Event EEVSE.S.E00(EVConnected) sent",
+    ),
     TestStep("3", "TH sends EnableCharging(null, 6000, 32000); EV state C", "EnergyTransferStarted"),
-    TestStep("4", f"The EV charges for {CHARGE_S:g} s, then stops (state B) and unplugs (state A)",
-             "EnergyTransferStopped and EVNotDetected sent"),
-    TestStep("5", "Compare the session energy with the meter",
-             "EVNotDetected.sessionEnergyCharged and SessionEnergyCharged within report.energy_tolerance_pct of "
-             "the metered energy"),
+    TestStep(
+        "4",
+        f"The EV charges for {CHARGE_S:g} s, then stops (state B) and unplugs (state A)",
+        "EnergyTransferStopped and EVNotDetected sent",
+    ),
+    TestStep(
+        "5",
+        "Compare the session energy with the meter",
+        "EVNotDetected.sessionEnergyCharged and SessionEnergyCharged within report.energy_tolerance_pct of "
+        "the metered energy",
+    ),
     TestStep("6", "End of the installation", ""),
 ]
 
@@ -71,8 +80,13 @@ async def test_hil_session_energy(steps, evse, evse_events, stimulus, bench, rig
     energy.append((time.time(), metered_wh))
     steps.note(f"meter: {metered_wh:.4f} Wh imported during the session")
     low, high = metered_wh * (1 - tolerance / 100), metered_wh * (1 + tolerance / 100)
-    steps.measure("EVNotDetected.sessionEnergyCharged", round(gone.data.sessionEnergyCharged / 1000, 4), "Wh",
-                  low=round(low, 4), high=round(high, 4))
+    steps.measure(
+        "EVNotDetected.sessionEnergyCharged",
+        round(gone.data.sessionEnergyCharged / 1000, 4),
+        "Wh",
+        low=round(low, 4),
+        high=round(high, 4),
+    )
     attr = await evse.read("SessionEnergyCharged")
     steps.measure("SessionEnergyCharged", round(int(attr) / 1000, 4), "Wh", low=round(low, 4), high=round(high, 4))
     steps.measure("metered energy", round(metered_wh, 4), "Wh", low=0.5)

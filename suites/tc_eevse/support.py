@@ -29,8 +29,9 @@ async def check_attr(steps: StepRunner, evse: Evse, name: str, expected: Any) ->
     want = None if expected is None else (int(expected) if hasattr(expected, "name") else expected)
     steps.note(f"{name} = {_show(value)}")
     if actual != want:
-        raise AssertionError(f"{name}: expected {_show(expected) if expected is not None else 'null'}, "
-                             f"read {_show(value)}")
+        raise AssertionError(
+            f"{name}: expected {_show(expected) if expected is not None else 'null'}, read {_show(value)}"
+        )
     return value
 
 
@@ -82,11 +83,17 @@ def check_event_min(steps: StepRunner, event: ReceivedEvent, **minimum: float) -
 
 # -- helpers for TC-EEVSE-1.1, 2.1, 2.3, 2.5, 2.6 -------------------------------------------------------------
 
-TRIG = "TH sends TestEventTrigger command to General Diagnostics Cluster on Endpoint 0 with EnableKey field set to " \
-       "PIXIT.EEVSE.TEST_EVENT_TRIGGER_KEY and EventTrigger field set to PIXIT.EEVSE.TEST_EVENT_TRIGGER for "
+TRIG = (
+    "TH sends TestEventTrigger command to General Diagnostics Cluster on Endpoint 0 with EnableKey field set to "
+    "PIXIT.EEVSE.TEST_EVENT_TRIGGER_KEY and EventTrigger field set to PIXIT.EEVSE.TEST_EVENT_TRIGGER for "
+)
 
-NEXT_CHARGE_ATTRIBUTES = ("NextChargeStartTime", "NextChargeTargetTime", "NextChargeRequiredEnergy",
-                          "NextChargeTargetSoC")
+NEXT_CHARGE_ATTRIBUTES = (
+    "NextChargeStartTime",
+    "NextChargeTargetTime",
+    "NextChargeRequiredEnergy",
+    "NextChargeTargetSoC",
+)
 """The four PREF schedule outputs, in the order the test plan reads them (steps Na-Nd)."""
 
 FEATURE_CODES = {0: "PREF", 1: "SOC", 2: "PNC", 3: "RFID", 4: "V2X"}
@@ -139,9 +146,7 @@ async def check_attr_range(
     return value
 
 
-async def check_attr_one_of(
-    steps: StepRunner, evse: Evse, name: str, allowed: Any, *, nullable: bool = False
-) -> Any:
+async def check_attr_one_of(steps: StepRunner, evse: Evse, name: str, allowed: Any, *, nullable: bool = False) -> Any:
     """Read an enum attribute and require one of the ``allowed`` values (or null when ``nullable``)."""
     value = await evse.read(name)
     steps.note(f"{name} = {_show(value)}")
@@ -170,8 +175,9 @@ def expected_target_time_epoch_s(minutes_past_midnight: int, now: Any = None) ->
     from datetime import UTC, datetime, timedelta
 
     current = datetime.now() if now is None else now
-    target = current.replace(hour=minutes_past_midnight // 60, minute=minutes_past_midnight % 60, second=0,
-                             microsecond=0)
+    target = current.replace(
+        hour=minutes_past_midnight // 60, minute=minutes_past_midnight % 60, second=0, microsecond=0
+    )
     if target < current:
         target += timedelta(days=1)
     matter_epoch = datetime(2000, 1, 1, tzinfo=UTC)
@@ -195,8 +201,10 @@ def _opt(value: Any) -> Any:
 def schedules_as_tuples(schedules: Any) -> list[tuple[int, list[tuple[int, Any, Any]]]]:
     """ChargingTargetScheduleStructs as ``(dayOfWeek, [(minutes, TargetSoC, AddedEnergy), ...])`` (absent = None)."""
     return [
-        (int(s.dayOfWeekForSequence),
-         [(int(t.targetTimeMinutesPastMidnight), _opt(t.targetSoC), _opt(t.addedEnergy)) for t in s.chargingTargets])
+        (
+            int(s.dayOfWeekForSequence),
+            [(int(t.targetTimeMinutesPastMidnight), _opt(t.targetSoC), _opt(t.addedEnergy)) for t in s.chargingTargets],
+        )
         for s in schedules
     ]
 
@@ -230,8 +238,9 @@ async def observe_reports(accumulator: Any, window_s: float, at_most: dict[str, 
     t0 = time.monotonic()
 
     async def exceeded(name: str, limit: int) -> str:
-        await accumulator.wait_value(name, lambda _v: accumulator.count(name) > limit, window_s,
-                                     f"to exceed {limit} reports")
+        await accumulator.wait_value(
+            name, lambda _v: accumulator.count(name) > limit, window_s, f"to exceed {limit} reports"
+        )
         return name
 
     tasks = [asyncio.create_task(exceeded(name, limit)) for name, limit in at_most.items()]
@@ -260,6 +269,7 @@ def check_report_count(
 
 # -- optional features and timed windows (TC-EEVSE-2.7 .. 2.10) -------------------------------------------------
 
+
 async def require_feature(steps: StepRunner, evse: Evse, code: str) -> int:
     """Read FeatureMap; unless feature ``code`` (``SOC``, ``PNC``, ...) is set, skip every step and the case.
 
@@ -284,5 +294,10 @@ def check_at_expiry(steps: StepRunner, name: str, happened_at: float, until_epoc
     """
     from rig.matter.eevse import MATTER_EPOCH_OFFSET_S
 
-    steps.measure(f"{name} after the window end", round(happened_at - (until_epoch_s + MATTER_EPOCH_OFFSET_S), 3),
-                  "s", low=-1.0, high=margin_s)
+    steps.measure(
+        f"{name} after the window end",
+        round(happened_at - (until_epoch_s + MATTER_EPOCH_OFFSET_S), 3),
+        "s",
+        low=-1.0,
+        high=margin_s,
+    )

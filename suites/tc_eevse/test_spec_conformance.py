@@ -58,16 +58,32 @@ def _param(value: Any, ident: str, tc: str, title: str, pics: str | None = None)
     return pytest.param(value, id=ident, marks=marks)
 
 
-LIST_PARAMS = [_param(kind, f"list-{name}", f"{CODE}-{name}", f"{name} against the spec for the DUT's FeatureMap")
-               for kind, name in LIST_OF_KIND.items()]
+LIST_PARAMS = [
+    _param(kind, f"list-{name}", f"{CODE}-{name}", f"{name} against the spec for the DUT's FeatureMap")
+    for kind, name in LIST_OF_KIND.items()
+]
 # Each attribute and command item also carries the element's PICS code: a PICS file that does not support it (or,
 # without one, a DUT that lacks it) makes the item not applicable, with the reason.
-ATTRIBUTE_PARAMS = [_param(a, f"attr-0x{a.id:04X}-{a.name}", f"{CODE}-A{a.id:04X}",
-                           f"{a.name}: type, range, nullability and access per the spec XML", attribute_code(a.id))
-                    for a in CLUSTER.attributes]
-COMMAND_PARAMS = [_param(c, f"cmd-0x{c.id:02X}-{c.name}", f"{CODE}-C{c.id:02X}",
-                         f"{c.name}: refused without a TimedRequest", accepted_command_code(c.id))
-                  for c in timed_commands(CLUSTER)]
+ATTRIBUTE_PARAMS = [
+    _param(
+        a,
+        f"attr-0x{a.id:04X}-{a.name}",
+        f"{CODE}-A{a.id:04X}",
+        f"{a.name}: type, range, nullability and access per the spec XML",
+        attribute_code(a.id),
+    )
+    for a in CLUSTER.attributes
+]
+COMMAND_PARAMS = [
+    _param(
+        c,
+        f"cmd-0x{c.id:02X}-{c.name}",
+        f"{CODE}-C{c.id:02X}",
+        f"{c.name}: refused without a TimedRequest",
+        accepted_command_code(c.id),
+    )
+    for c in timed_commands(CLUSTER)
+]
 
 
 @pytest.fixture
@@ -111,8 +127,9 @@ async def _dut_context(node: Any) -> tuple[int, list[int], Any]:
     if missing:
         raise AssertionError(f"the DUT returned no value for the global attribute(s) {', '.join(missing)}")
     feature_map, attributes, accepted, generated = (values[c] for c in classes)
-    ctx = context(CLUSTER, int(feature_map), attributes=list(attributes), accepted=list(accepted),
-                  generated=list(generated))
+    ctx = context(
+        CLUSTER, int(feature_map), attributes=list(attributes), accepted=list(accepted), generated=list(generated)
+    )
     return int(feature_map), list(attributes), ctx
 
 
@@ -138,15 +155,20 @@ async def test_spec_element_list(steps, evse, kind) -> None:
     steps.step("2")
     if kind == "event":
         if EVENT_LIST_ID not in attributes or EVENT_LIST_ID not in _objects().ALL_ATTRIBUTES[CLUSTER.id]:
-            reason = ("EventList (0xFFFA, provisional global attribute) is not in the DUT's AttributeList or not "
-                      "readable by the controller: events are exercised by the TC-EEVSE-2.x cases")
+            reason = (
+                "EventList (0xFFFA, provisional global attribute) is not in the DUT's AttributeList or not "
+                "readable by the controller: events are exercised by the TC-EEVSE-2.x cases"
+            )
             steps.skip_current(reason)
             steps.skip_remaining(reason)
             pytest.skip(reason)
         ids = list(await _read(node, EVENT_LIST_ID))
     else:
-        ids = {"attribute": attributes, "accepted": list(await _read(node, 0xFFF9)),
-               "generated": list(await _read(node, 0xFFF8))}[kind]
+        ids = {
+            "attribute": attributes,
+            "accepted": list(await _read(node, 0xFFF9)),
+            "generated": list(await _read(node, 0xFFF8)),
+        }[kind]
     steps.note(f"{list_name} = [{', '.join(f'0x{i:04X}' for i in sorted(ids))}]")
     findings = check_list(CLUSTER, kind, ids, ctx)
     for name, verdict in findings.verdicts.items():
@@ -154,16 +176,20 @@ async def test_spec_element_list(steps, evse, kind) -> None:
 
     steps.step("3")
     if findings.missing:
-        raise AssertionError(f"{list_name} lacks elements mandatory for FeatureMap {_features(feature_map)}: "
-                             f"{summarize(findings.missing)}")
+        raise AssertionError(
+            f"{list_name} lacks elements mandatory for FeatureMap {_features(feature_map)}: "
+            f"{summarize(findings.missing)}"
+        )
     steps.step("4")
     if findings.forbidden:
-        raise AssertionError(f"{list_name} holds elements FeatureMap {_features(feature_map)} excludes: "
-                             f"{summarize(findings.forbidden)}")
+        raise AssertionError(
+            f"{list_name} holds elements FeatureMap {_features(feature_map)} excludes: {summarize(findings.forbidden)}"
+        )
     steps.step("5")
     if findings.unknown:
-        raise AssertionError(f"{list_name} holds ids the spec does not define: "
-                             f"{summarize([f'0x{i:04X}' for i in findings.unknown])}")
+        raise AssertionError(
+            f"{list_name} holds ids the spec does not define: {summarize([f'0x{i:04X}' for i in findings.unknown])}"
+        )
 
 
 @pytest.mark.parametrize("attribute", ATTRIBUTE_PARAMS)
@@ -172,8 +198,9 @@ async def test_spec_attribute(steps, evse, attribute) -> None:
     steps.step("1")
     feature_map, attributes, ctx = await _dut_context(node)
     verdict = evaluate(attribute.conformance, ctx)
-    steps.note(f"FeatureMap = {_features(feature_map)}; {attribute.name} ({attribute.conformance}) is "
-               f"{verdict.kind} here")
+    steps.note(
+        f"FeatureMap = {_features(feature_map)}; {attribute.name} ({attribute.conformance}) is {verdict.kind} here"
+    )
     if attribute.id not in attributes:
         reason = f"{attribute.name} is not in AttributeList ({verdict.kind} for this FeatureMap)"
         steps.skip_remaining(reason)
@@ -210,11 +237,13 @@ async def test_spec_attribute(steps, evse, attribute) -> None:
                 except MatterStatusError as exc:
                     steps.note(f"wrote {written!r}: {exc.status}")
                     if exc.status != case.expect:
-                        raise AssertionError(f"{attribute.name} = {written!r}: expected {case.expect}, "
-                                             f"got {exc.status}") from None
+                        raise AssertionError(
+                            f"{attribute.name} = {written!r}: expected {case.expect}, got {exc.status}"
+                        ) from None
                 else:
-                    raise AssertionError(f"{attribute.name} = {written!r}: expected {case.expect}, the DUT answered "
-                                         "SUCCESS")
+                    raise AssertionError(
+                        f"{attribute.name} = {written!r}: expected {case.expect}, the DUT answered SUCCESS"
+                    )
         if attribute.writable:
             steps.step(str(len(cases) + 3))
             await node.write(cls(value))

@@ -17,22 +17,37 @@ pytestmark = [pytest.mark.tc("TC-EEVSE-1.1", "Global Attributes with DUT as Serv
 STEPS = [
     TestStep("1", "Commission DUT to TH (can be skipped if done in a preceding test)", is_commissioning=True),
     TestStep("2", "TH reads from the DUT the ClusterRevision attribute", "Verify that the value is 3"),
-    TestStep("3", "TH reads from the DUT the FeatureMap attribute",
-             "Verify that the FeatureMap contains the value: PREF (bit 0) mandatory; SOC, PNC, RFID, V2X optional; "
-             "no other bit set"),
-    TestStep("4", "TH reads from the DUT the AttributeList attribute",
-             "Verify that the AttributeList contains the mandatory entries 0x0000, 0x0001, 0x0002, 0x0003, 0x0005, "
-             "0x0006, 0x0007, 0x0040, 0x0041, 0x0042, 0xfff8, 0xfff9, 0xfffb, 0xfffc and 0xfffd; the optional "
-             "entries 0x0009, 0x000A may be present; based on feature support: 0x0004, 0x0008, 0x0043 (V2X), "
-             "0x0023-0x0026 and optionally 0x0027 (PREF), 0x0030, 0x0031 (SOC), 0x0032 (PNC)"),
-    TestStep("5", "TH reads from the DUT the EventList attribute",
-             "EventList is currently not supported and SHALL be skipped"),
-    TestStep("6", "TH reads from the DUT the AcceptedCommandList attribute",
-             "Verify that the AcceptedCommandList contains 0x01 (Disable), 0x02 (EnableCharging); 0x03 "
-             "(EnableDischarging) if V2X; 0x05, 0x06, 0x07 (SetTargets, GetTargets, ClearTargets) if PREF; "
-             "0x04 (StartDiagnostics) may be present"),
-    TestStep("7", "TH reads from the DUT the GeneratedCommandList attribute",
-             "Verify that the GeneratedCommandList contains 0x00 (GetTargetsResponse) if PREF, else is empty"),
+    TestStep(
+        "3",
+        "TH reads from the DUT the FeatureMap attribute",
+        "Verify that the FeatureMap contains the value: PREF (bit 0) mandatory; SOC, PNC, RFID, V2X optional; "
+        "no other bit set",
+    ),
+    TestStep(
+        "4",
+        "TH reads from the DUT the AttributeList attribute",
+        "Verify that the AttributeList contains the mandatory entries 0x0000, 0x0001, 0x0002, 0x0003, 0x0005, "
+        "0x0006, 0x0007, 0x0040, 0x0041, 0x0042, 0xfff8, 0xfff9, 0xfffb, 0xfffc and 0xfffd; the optional "
+        "entries 0x0009, 0x000A may be present; based on feature support: 0x0004, 0x0008, 0x0043 (V2X), "
+        "0x0023-0x0026 and optionally 0x0027 (PREF), 0x0030, 0x0031 (SOC), 0x0032 (PNC)",
+    ),
+    TestStep(
+        "5",
+        "TH reads from the DUT the EventList attribute",
+        "EventList is currently not supported and SHALL be skipped",
+    ),
+    TestStep(
+        "6",
+        "TH reads from the DUT the AcceptedCommandList attribute",
+        "Verify that the AcceptedCommandList contains 0x01 (Disable), 0x02 (EnableCharging); 0x03 "
+        "(EnableDischarging) if V2X; 0x05, 0x06, 0x07 (SetTargets, GetTargets, ClearTargets) if PREF; "
+        "0x04 (StartDiagnostics) may be present",
+    ),
+    TestStep(
+        "7",
+        "TH reads from the DUT the GeneratedCommandList attribute",
+        "Verify that the GeneratedCommandList contains 0x00 (GetTargetsResponse) if PREF, else is empty",
+    ),
 ]
 
 CLUSTER_REVISION = 3
@@ -63,8 +78,10 @@ def check_list(name: str, present: list[int], required: set[int], allowed: set[i
         raise AssertionError(f"{name} has duplicate entries: {present}")
     missing, extra = required - have, have - allowed
     if missing or extra:
-        raise AssertionError(f"{name}: missing {_hex(missing)}; not allowed by the cluster and the DUT's "
-                             f"FeatureMap: {_hex(extra)} (read {_hex(have)})")
+        raise AssertionError(
+            f"{name}: missing {_hex(missing)}; not allowed by the cluster and the DUT's "
+            f"FeatureMap: {_hex(extra)} (read {_hex(have)})"
+        )
     return f"{name} = [{_hex(present)}]; optional present: {_hex(have - required)}"
 
 
@@ -79,8 +96,10 @@ async def test_tc_eevse_1_1(steps, evse) -> None:
     feature_map = await evse.feature_map()
     steps.note(f"FeatureMap = 0x{feature_map:X}: {', '.join(feature_codes(feature_map)) or 'no features'}")
     if feature_map & ~KNOWN_FEATURE_BITS:
-        raise AssertionError(f"FeatureMap 0x{feature_map:X} sets bits the cluster does not define "
-                             f"(0x{feature_map & ~KNOWN_FEATURE_BITS:X})")
+        raise AssertionError(
+            f"FeatureMap 0x{feature_map:X} sets bits the cluster does not define "
+            f"(0x{feature_map & ~KNOWN_FEATURE_BITS:X})"
+        )
     if not has_feature(feature_map, "PREF"):
         raise AssertionError("FeatureMap lacks PREF (ChargingPreferences), mandatory in cluster revision 3")
 
@@ -110,5 +129,4 @@ async def test_tc_eevse_1_1(steps, evse) -> None:
     for code, commands in FEATURE_GENERATED.items():
         if has_feature(feature_map, code):
             generated |= commands
-    steps.note(check_list("GeneratedCommandList", list(await evse.read("GeneratedCommandList")), generated,
-                          generated))
+    steps.note(check_list("GeneratedCommandList", list(await evse.read("GeneratedCommandList")), generated, generated))

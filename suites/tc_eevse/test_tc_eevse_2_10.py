@@ -41,8 +41,10 @@ from suites.tc_eevse.support import (
     require_feature,
 )
 
-pytestmark = [pytest.mark.tc("TC-EEVSE-2.10", "Optional V2X feature functionality with DUT as Server"),
-              pytest.mark.pics("EEVSE.S", "EEVSE.S.F04")]
+pytestmark = [
+    pytest.mark.tc("TC-EEVSE-2.10", "Optional V2X feature functionality with DUT as Server"),
+    pytest.mark.pics("EEVSE.S", "EEVSE.S.F04"),
+]
 
 
 MIN_CHARGE_CC = "Value has to be the minimum value of MaximumChargeCurrent and CircuitCapacity"
@@ -55,73 +57,103 @@ def _read(step: str, name: str, expectation: str) -> TestStep:
 STEPS = [
     TestStep("1", "Commissioning, already done", is_commissioning=True),
     TestStep("1a", "Set up a subscription to all EnergyEVSE cluster events"),
-    TestStep("2", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster",
-             "Value has to be 1 (True)"),
+    TestStep(
+        "2", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster", "Value has to be 1 (True)"
+    ),
     TestStep("3", TRIG + "Basic Functionality Test Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("3a", "After a few seconds TH reads from the DUT the State", "Value has to be 0x00 (NotPluggedIn)"),
     _read("3b", "SupplyState", "Value has to be 0x00 (Disabled)"),
     _read("3c", "FaultState", "Value has to be 0x00 (NoError)"),
-    TestStep("4", TRIG + "EV Plugged-in Test Event",
-             "Verify DUT responds w/ status SUCCESS(0x00) and event EVConnected sent"),
+    TestStep(
+        "4", TRIG + "EV Plugged-in Test Event", "Verify DUT responds w/ status SUCCESS(0x00) and event EVConnected sent"
+    ),
     _read("4a", "State", "Value has to be 0x01 (PluggedInNoDemand)"),
-    TestStep("5", "TH sends command EnableCharging with ChargingEnabledUntil=15 seconds in the future, "
-                  "MinimumChargeCurrent=6000, MaximumChargeCurrent=60000. Store the ChargingEnabledUntil into Matter "
-                  "EPOCH in UTC as ChargingEnabledUntilEpochTime, MinimumChargeCurrent as MinimumChargeCurrent and "
-                  "MaximumChargeCurrent as MaximumChargeCurrent",
-             "Verify DUT responds w/ status SUCCESS(0x00)"),
+    TestStep(
+        "5",
+        "TH sends command EnableCharging with ChargingEnabledUntil=15 seconds in the future, "
+        "MinimumChargeCurrent=6000, MaximumChargeCurrent=60000. Store the ChargingEnabledUntil into Matter "
+        "EPOCH in UTC as ChargingEnabledUntilEpochTime, MinimumChargeCurrent as MinimumChargeCurrent and "
+        "MaximumChargeCurrent as MaximumChargeCurrent",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
     _read("6a", "SupplyState", "Value has to be 0x01 (ChargingEnabled)"),
-    TestStep("7", "TH sends command EnableDischarging with DischargingEnabledUntil=5 seconds in the future, "
-                  "MaximumDischargeCurrent=32000. Store the DischargingEnabledUntil into Matter EPOCH in UTC as "
-                  "DischargingEnabledUntilEpochTime, MaximumDischargeCurrent as MaximumDischargeCurrent",
-             "Verify DUT responds w/ status SUCCESS(0x00)"),
+    TestStep(
+        "7",
+        "TH sends command EnableDischarging with DischargingEnabledUntil=5 seconds in the future, "
+        "MaximumDischargeCurrent=32000. Store the DischargingEnabledUntil into Matter EPOCH in UTC as "
+        "DischargingEnabledUntilEpochTime, MaximumDischargeCurrent as MaximumDischargeCurrent",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
     _read("7a", "SupplyState", "Value has to be 0x05 (Enabled)"),
     _read("7b", "ChargingEnabledUntil", "Value has to be equal to the value of ChargingEnabledUntilEpochTime"),
     _read("7c", "MinimumChargeCurrent", "Value has to be equal to the value of MinimumChargeCurrent"),
     _read("7d", "CircuitCapacity", "Store the value as CircuitCapacity"),
     _read("7e", "MaximumChargeCurrent", MIN_CHARGE_CC),
     _read("7f", "DischargingEnabledUntil", "Value has to be equal to the value of DischargingEnabledUntilEpochTime"),
-    _read("7g", "MaximumDischargeCurrent",
-          "Value has to be the minimum value of MaximumDischargeCurrent and CircuitCapacity"),
-    TestStep("8", TRIG + "EV Charge Demand Test Event",
-             "Verify DUT responds w/ status SUCCESS(0x00) and event EnergyTransferStarted sent containing "
-             "MaximumCurrent with MaximumChargeCurrent value determined in step 7e, and MaximumDischargeCurrent "
-             "having the MaximumDischargeCurrent as determined in step 7g."),
-    TestStep("9", "Wait 7 seconds (until the DischargingEnabledUntil time has passed)",
-             "SupplyState leaves 0x05 (Enabled) once DischargingEnabledUntilEpochTime has passed"),
+    _read(
+        "7g",
+        "MaximumDischargeCurrent",
+        "Value has to be the minimum value of MaximumDischargeCurrent and CircuitCapacity",
+    ),
+    TestStep(
+        "8",
+        TRIG + "EV Charge Demand Test Event",
+        "Verify DUT responds w/ status SUCCESS(0x00) and event EnergyTransferStarted sent containing "
+        "MaximumCurrent with MaximumChargeCurrent value determined in step 7e, and MaximumDischargeCurrent "
+        "having the MaximumDischargeCurrent as determined in step 7g.",
+    ),
+    TestStep(
+        "9",
+        "Wait 7 seconds (until the DischargingEnabledUntil time has passed)",
+        "SupplyState leaves 0x05 (Enabled) once DischargingEnabledUntilEpochTime has passed",
+    ),
     _read("9a", "SupplyState", "Value has to be 0x01 (ChargingEnabled)"),
     _read("9b", "ChargingEnabledUntil", "Value has to be equal to the value of ChargingEnabledUntilEpochTime"),
     _read("9c", "MinimumChargeCurrent", "Value has to be equal to the value of MinimumChargeCurrent"),
     _read("9d", "MaximumChargeCurrent", MIN_CHARGE_CC),
     _read("9e", "DischargingEnabledUntil", "Value has to be 0"),
     _read("9f", "MaximumDischargeCurrent", "Value has to be 0"),
-    TestStep("10", "Wait 10 seconds (until the ChargingEnabledUntil time has passed)",
-             "Verify Event EEVSE.S.E03(EnergyTransferStopped) sent with reason EVSEStopped when "
-             "ChargingEnabledUntilEpochTime has passed (the expiry disables charging and stops the transfer)"),
+    TestStep(
+        "10",
+        "Wait 10 seconds (until the ChargingEnabledUntil time has passed)",
+        "Verify Event EEVSE.S.E03(EnergyTransferStopped) sent with reason EVSEStopped when "
+        "ChargingEnabledUntilEpochTime has passed (the expiry disables charging and stops the transfer)",
+    ),
     _read("10a", "SupplyState", "Value has to be 0x00 (Disabled)"),
     _read("10b", "ChargingEnabledUntil", "Value has to be 0"),
     _read("10c", "MinimumChargeCurrent", "Value has to be 0"),
     _read("10d", "MaximumChargeCurrent", "Value has to be 0"),
-    TestStep("11", "TH sends command EnableDischarging with DischargingEnabledUntil=null, "
-                   "maximumDischargeCurrent=12000. Store MaximumDischargeCurrent as MaximumDischargeCurrent",
-             "Verify DUT responds w/ status SUCCESS(0x00)"),
+    TestStep(
+        "11",
+        "TH sends command EnableDischarging with DischargingEnabledUntil=null, "
+        "maximumDischargeCurrent=12000. Store MaximumDischargeCurrent as MaximumDischargeCurrent",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
     _read("11a", "SupplyState", "Value has to be 0x02 (DischargingEnabled)"),
     _read("11b", "ChargingEnabledUntil", "Value has to be 0"),
     _read("11c", "MinimumChargeCurrent", "Value has to be 0"),
     _read("11d", "MaximumChargeCurrent", "Value has to be 0"),
     _read("11e", "DischargingEnabledUntil", "Value has to be null"),
-    _read("11f", "MaximumDischargeCurrent", "Value has to be minimum value of MaximumDischargeCurrent and "
-          "CircuitCapacity"),
-    TestStep("12", "TH sends command Disable",
-             "Verify DUT responds w/ status SUCCESS(0x00); no EnergyTransferStopped is due (the transfer stopped at "
-             "the expiry in step 10; checked by the strict event order of step 13)"),
+    _read(
+        "11f", "MaximumDischargeCurrent", "Value has to be minimum value of MaximumDischargeCurrent and CircuitCapacity"
+    ),
+    TestStep(
+        "12",
+        "TH sends command Disable",
+        "Verify DUT responds w/ status SUCCESS(0x00); no EnergyTransferStopped is due (the transfer stopped at "
+        "the expiry in step 10; checked by the strict event order of step 13)",
+    ),
     _read("12a", "SupplyState", "Value has to be 0x00 (Disabled)"),
     _read("12b", "ChargingEnabledUntil", "Value has to be 0"),
     _read("12c", "MinimumChargeCurrent", "Value has to be 0"),
     _read("12d", "MaximumChargeCurrent", "Value has to be 0"),
     _read("12e", "DischargingEnabledUntil", "Value has to be 0"),
     _read("12f", "MaximumDischargeCurrent", "Value has to be 0"),
-    TestStep("13", TRIG + "EV Plugged-in Test Event Clear",
-             "Verify DUT responds w/ status SUCCESS(0x00) and event EVNotDetected sent"),
+    TestStep(
+        "13",
+        TRIG + "EV Plugged-in Test Event Clear",
+        "Verify DUT responds w/ status SUCCESS(0x00) and event EVNotDetected sent",
+    ),
     TestStep("14", TRIG + "Basic Functionality Test Event Clear", "Verify DUT responds w/ status SUCCESS(0x00)"),
 ]
 
@@ -204,13 +236,20 @@ async def test_tc_eevse_2_10(steps, evse, evse_events, stimulus) -> None:
         steps.skip_remaining("needs the charge-demand stimulus of step 8")
         return
     ev = await events.next("EnergyTransferStarted", t_event)
-    check_event(steps, ev, sessionID=session_id, state=State.kPluggedInCharging, maximumCurrent=expected_max_charge,
-                maximumDischargeCurrent=expected_max_discharge)
+    check_event(
+        steps,
+        ev,
+        sessionID=session_id,
+        state=State.kPluggedInCharging,
+        maximumCurrent=expected_max_charge,
+        maximumDischargeCurrent=expected_max_discharge,
+    )
 
     steps.step("9")
     # The plan's 7 s wait is for the discharging window to pass: wait for its effect, bounded by window + margin.
-    await check_attr_within(steps, evse, "SupplyState", SupplyState.kChargingEnabled,
-                            _remaining_s(discharging_until) + EXPIRY_MARGIN_S)
+    await check_attr_within(
+        steps, evse, "SupplyState", SupplyState.kChargingEnabled, _remaining_s(discharging_until) + EXPIRY_MARGIN_S
+    )
     check_at_expiry(steps, "SupplyState ChargingEnabled", time.time(), discharging_until, EXPIRY_MARGIN_S)
     steps.step("9a")
     await check_attr(steps, evse, "SupplyState", SupplyState.kChargingEnabled)

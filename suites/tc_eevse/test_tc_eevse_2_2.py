@@ -21,8 +21,10 @@ from suites.tc_eevse.support import check_attr, check_attr_within, check_event, 
 
 pytestmark = [pytest.mark.tc("TC-EEVSE-2.2", "Primary functionality with DUT as Server"), pytest.mark.pics("EEVSE.S")]
 
-TRIG = "TH sends TestEventTrigger command to General Diagnostics Cluster on Endpoint 0 with EnableKey field set to " \
-       "PIXIT.EEVSE.TEST_EVENT_TRIGGER_KEY and EventTrigger field set to PIXIT.EEVSE.TEST_EVENT_TRIGGER for "
+TRIG = (
+    "TH sends TestEventTrigger command to General Diagnostics Cluster on Endpoint 0 with EnableKey field set to "
+    "PIXIT.EEVSE.TEST_EVENT_TRIGGER_KEY and EventTrigger field set to PIXIT.EEVSE.TEST_EVENT_TRIGGER for "
+)
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (can be skipped if done in a preceding test)", is_commissioning=True),
@@ -34,58 +36,105 @@ STEPS = [
     TestStep("4", TRIG + "EV Plugged-in Test Event", "Verify Event EEVSE.S.E00(EVConnected) sent"),
     TestStep("4a", "TH reads from the DUT the State attribute", "Value has to be 0x01 (PluggedInNoDemand)"),
     TestStep("4b", "TH reads from the DUT the SessionID attribute", "Value is noted for later"),
-    TestStep("5", "TH sends command EnableCharging with ChargingEnabledUntil=2 minutes in the future, "
-                  "minimumChargeCurrent=6000, maximumChargeCurrent=60000",
-             "Verify DUT responds w/ status SUCCESS(0x00)"),
+    TestStep(
+        "5",
+        "TH sends command EnableCharging with ChargingEnabledUntil=2 minutes in the future, "
+        "minimumChargeCurrent=6000, maximumChargeCurrent=60000",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
     TestStep("6", TRIG + "EV Charge Demand Test Event", "Verify Event EEVSE.S.E02(EnergyTransferStarted) sent"),
     TestStep("6a", "TH reads from the DUT the State attribute", "Value has to be 0x03 (PluggedInCharging)"),
     TestStep("6b", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x01 (ChargingEnabled)"),
-    TestStep("6c", "TH reads from the DUT the ChargingEnabledUntil attribute",
-             "Value has to be the ChargingEnabledUntil commanded value"),
-    TestStep("6d", "TH reads from the DUT the MinimumChargeCurrent attribute",
-             "Value has to be the minimumChargeCurrent commanded value"),
-    TestStep("6e", "TH reads from the DUT the MaximumChargeCurrent attribute",
-             "Value has to be the min(maximumChargeCurrent commanded value,CircuitCapacity)"),
-    TestStep("7", "Wait until the ChargingEnabledUntil time has passed",
-             "Verify Event EEVSE.S.E03(EnergyTransferStopped) sent with reason EVSEStopped"),
+    TestStep(
+        "6c",
+        "TH reads from the DUT the ChargingEnabledUntil attribute",
+        "Value has to be the ChargingEnabledUntil commanded value",
+    ),
+    TestStep(
+        "6d",
+        "TH reads from the DUT the MinimumChargeCurrent attribute",
+        "Value has to be the minimumChargeCurrent commanded value",
+    ),
+    TestStep(
+        "6e",
+        "TH reads from the DUT the MaximumChargeCurrent attribute",
+        "Value has to be the min(maximumChargeCurrent commanded value,CircuitCapacity)",
+    ),
+    TestStep(
+        "7",
+        "Wait until the ChargingEnabledUntil time has passed",
+        "Verify Event EEVSE.S.E03(EnergyTransferStopped) sent with reason EVSEStopped",
+    ),
     TestStep("7a", "TH reads from the DUT the State attribute", "Value has to be 0x02 (PluggedInDemand)"),
     TestStep("7b", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x00 (Disabled)"),
-    TestStep("8", "TH sends command EnableCharging with ChargingEnabledUntil=NULL, minimumChargeCurrent=6000, "
-                  "maximumChargeCurrent=12000",
-             "Verify DUT responds w/ status SUCCESS(0x00) and Event EEVSE.S.E02(EnergyTransferStarted) sent"),
+    TestStep(
+        "8",
+        "TH sends command EnableCharging with ChargingEnabledUntil=NULL, minimumChargeCurrent=6000, "
+        "maximumChargeCurrent=12000",
+        "Verify DUT responds w/ status SUCCESS(0x00) and Event EEVSE.S.E02(EnergyTransferStarted) sent",
+    ),
     TestStep("8a", "TH reads from the DUT the State attribute", "Value has to be 0x03 (PluggedInCharging)"),
     TestStep("8b", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x01 (ChargingEnabled)"),
     TestStep("8c", "TH reads from the DUT the ChargingEnabledUntil attribute", "Value has to be NULL"),
     TestStep("8d", "TH reads from the DUT the MinimumChargeCurrent attribute", "Value has to be 6000"),
-    TestStep("8e", "TH reads from the DUT the MaximumChargeCurrent attribute",
-             "Value has to be the min(maximumChargeCurrent commanded value,CircuitCapacity)"),
-    TestStep("9", "If the optional attribute is supported TH writes to the DUT UserMaximumChargeCurrent=6000",
-             "Charging rate reduced to 6A", pics="EEVSE.S.A0009"),
-    TestStep("9a", "After a few seconds TH reads from the DUT the MaximumChargeCurrent",
-             "Value has to be the configured UserMaximumChargeCurrent value", pics="EEVSE.S.A0009"),
-    TestStep("10", TRIG + "EV Charge Demand Test Event Clear",
-             "Verify Event EEVSE.S.E03(EnergyTransferStopped) sent with reason EvStopped"),
+    TestStep(
+        "8e",
+        "TH reads from the DUT the MaximumChargeCurrent attribute",
+        "Value has to be the min(maximumChargeCurrent commanded value,CircuitCapacity)",
+    ),
+    TestStep(
+        "9",
+        "If the optional attribute is supported TH writes to the DUT UserMaximumChargeCurrent=6000",
+        "Charging rate reduced to 6A",
+        pics="EEVSE.S.A0009",
+    ),
+    TestStep(
+        "9a",
+        "After a few seconds TH reads from the DUT the MaximumChargeCurrent",
+        "Value has to be the configured UserMaximumChargeCurrent value",
+        pics="EEVSE.S.A0009",
+    ),
+    TestStep(
+        "10",
+        TRIG + "EV Charge Demand Test Event Clear",
+        "Verify Event EEVSE.S.E03(EnergyTransferStopped) sent with reason EvStopped",
+    ),
     TestStep("10a", "TH reads from the DUT the State attribute", "Value has to be 0x01 (PluggedInNoDemand)"),
-    TestStep("11", TRIG + "EV Charge Demand Test Event, then EnableCharging with ChargingEnabledUntil=NULL, "
-                          "minimumChargeCurrent=6000, maximumChargeCurrent=12000",
-             "Verify Event EEVSE.S.E02(EnergyTransferStarted) sent"),
+    TestStep(
+        "11",
+        TRIG + "EV Charge Demand Test Event, then EnableCharging with ChargingEnabledUntil=NULL, "
+        "minimumChargeCurrent=6000, maximumChargeCurrent=12000",
+        "Verify Event EEVSE.S.E02(EnergyTransferStarted) sent",
+    ),
     TestStep("11a", "TH reads from the DUT the State attribute", "Value has to be 0x03 (PluggedInCharging)"),
-    TestStep("12", TRIG + "EV Charge Demand Test Event Clear",
-             "Verify Event EEVSE.S.E03(EnergyTransferStopped) sent with reason EvStopped"),
+    TestStep(
+        "12",
+        TRIG + "EV Charge Demand Test Event Clear",
+        "Verify Event EEVSE.S.E03(EnergyTransferStopped) sent with reason EvStopped",
+    ),
     TestStep("12a", "TH reads from the DUT the State attribute", "Value has to be 0x01 (PluggedInNoDemand)"),
     TestStep("13", TRIG + "EV Plugged-in Test Event Clear", "Verify Event EEVSE.S.E01(EVNotDetected) sent"),
     TestStep("13a", "TH reads from the DUT the State attribute", "Value has to be 0x00 (NotPluggedIn)"),
     TestStep("13b", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x01 (ChargingEnabled)"),
     TestStep("13c", "TH reads from the DUT the SessionID attribute", "Value has to be the same value noted in 4b"),
-    TestStep("13d", "TH reads from the DUT the SessionDuration attribute",
-             "Value has to be greater than 120 (and match the time taken for the tests from step 4 to step 13)"),
-    TestStep("14", TRIG + "EV Plugged-in Test Event",
-             "Verify Event EEVSE.S.E00(EVConnected) sent with SessionID one higher than before"),
+    TestStep(
+        "13d",
+        "TH reads from the DUT the SessionDuration attribute",
+        "Value has to be greater than 120 (and match the time taken for the tests from step 4 to step 13)",
+    ),
+    TestStep(
+        "14",
+        TRIG + "EV Plugged-in Test Event",
+        "Verify Event EEVSE.S.E00(EVConnected) sent with SessionID one higher than before",
+    ),
     TestStep("14a", TRIG + "EV Charge Demand Test Event", "Verify Event EEVSE.S.E02(EnergyTransferStarted) sent"),
     TestStep("14b", "TH reads from the DUT the SessionID attribute", "Value has to be 1 more than the value in 4b"),
-    TestStep("15", "TH sends command Disable",
-             "Verify DUT responds w/ status SUCCESS(0x00) and Event EEVSE.S.E03(EnergyTransferStopped) sent "
-             "with reason EvseStopped"),
+    TestStep(
+        "15",
+        "TH sends command Disable",
+        "Verify DUT responds w/ status SUCCESS(0x00) and Event EEVSE.S.E03(EnergyTransferStopped) sent "
+        "with reason EvseStopped",
+    ),
     TestStep("15a", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x00 (Disabled)"),
     TestStep("16", TRIG + "EV Charge Demand Test Event Clear", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("17", TRIG + "EV Plugged-in Test Event Clear", "Verify Event EEVSE.S.E01(EVNotDetected) sent"),
@@ -238,8 +287,7 @@ async def test_tc_eevse_2_2(steps, evse, evse_events, stimulus) -> None:
     steps.step("15")
     await evse.disable()
     ev = await events.next("EnergyTransferStopped", t_event)
-    check_event(steps, ev, sessionID=session_id + 1, state=State.kPluggedInCharging,
-                reason=StoppedReason.kEVSEStopped)
+    check_event(steps, ev, sessionID=session_id + 1, state=State.kPluggedInCharging, reason=StoppedReason.kEVSEStopped)
     steps.step("15a")
     await check_attr(steps, evse, "SupplyState", SupplyState.kDisabled)
 

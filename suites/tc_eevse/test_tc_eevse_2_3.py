@@ -36,77 +36,126 @@ pytestmark = [
 NULL = "Value has to be null."
 STEPS = [
     TestStep("1", "Commission DUT to TH (can be skipped if done in a preceding test)", is_commissioning=True),
-    TestStep("1a", "TH reads from the DUT the FeatureMap",
-             "Verify that the DUT response contains the FeatureMap attribute. Store the value as FeatureMap."),
-    TestStep("2", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster",
-             "Value has to be 1 (True)"),
+    TestStep(
+        "1a",
+        "TH reads from the DUT the FeatureMap",
+        "Verify that the DUT response contains the FeatureMap attribute. Store the value as FeatureMap.",
+    ),
+    TestStep(
+        "2", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster", "Value has to be 1 (True)"
+    ),
     TestStep("3", TRIG + "Basic Functionality Test Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("4", TRIG + "EVSE TimeOfUse Mode Test Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
-    TestStep("5", TRIG + "EV Plugged-in Test Event",
-             "Verify DUT responds w/ status SUCCESS(0x00) and event EVConnected sent"),
+    TestStep(
+        "5", TRIG + "EV Plugged-in Test Event", "Verify DUT responds w/ status SUCCESS(0x00) and event EVConnected sent"
+    ),
     TestStep("6", "TH sends command ClearTargets", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("6a", "TH reads from the DUT the NextChargeStartTime", NULL),
     TestStep("6b", "TH reads from the DUT the NextChargeTargetTime", NULL),
     TestStep("6c", "TH reads from the DUT the NextChargeRequiredEnergy", NULL),
     TestStep("6d", "TH reads from the DUT the NextChargeTargetSoC", NULL),
-    TestStep("7", "TH sends command GetTargets",
-             "Response EEVSE.S.C00.Tx(GetTargetsResponse) sent with no targets defined."),
-    TestStep("8", "TH sends command SetTargets with DayOfTheWeekforSequence=0x7F (i.e. having all days set) and a "
-                  "single ChargingTargets={TargetTimeMinutesPastMidnight=1439, TargetSoC=null, "
-                  "AddedEnergy=25000000}. Store TargetTimeMinutesPastMidnight converted from local timezone into "
-                  "Matter EPOCH in UTC as TargetTime, TargetSoC as TargetSoC, and AddedEnergy as AddedEnergy.",
-             "If SoCReporting feature is in FeatureMap, Verify DUT responds w/ status INVALID_COMMAND(0x85) and "
-             "skip to step 9, otherwise Verify DUT responds w/ status SUCCESS(0x00)"),
+    TestStep(
+        "7", "TH sends command GetTargets", "Response EEVSE.S.C00.Tx(GetTargetsResponse) sent with no targets defined."
+    ),
+    TestStep(
+        "8",
+        "TH sends command SetTargets with DayOfTheWeekforSequence=0x7F (i.e. having all days set) and a "
+        "single ChargingTargets={TargetTimeMinutesPastMidnight=1439, TargetSoC=null, "
+        "AddedEnergy=25000000}. Store TargetTimeMinutesPastMidnight converted from local timezone into "
+        "Matter EPOCH in UTC as TargetTime, TargetSoC as TargetSoC, and AddedEnergy as AddedEnergy.",
+        "If SoCReporting feature is in FeatureMap, Verify DUT responds w/ status INVALID_COMMAND(0x85) and "
+        "skip to step 9, otherwise Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
     TestStep("8a", "TH reads from the DUT the NextChargeStartTime", NULL),
     TestStep("8b", "TH reads from the DUT the NextChargeTargetTime", NULL),
     TestStep("8c", "TH reads from the DUT the NextChargeRequiredEnergy", NULL),
     TestStep("8d", "TH reads from the DUT the NextChargeTargetSoC", NULL),
-    TestStep("9", "TH sends command EnableCharging with ChargingEnabledUntil=null, minimumChargeCurrent=6000, "
-                  "maximumChargeCurrent=60000", "Verify DUT responds w/ status SUCCESS(0x00)"),
-    TestStep("9a", "If SoCReporting feature is in FeatureMap skip to step 11, otherwise TH reads from the DUT the "
-                   "NextChargeStartTime", "Value has to be before the next TargetTime above."),
+    TestStep(
+        "9",
+        "TH sends command EnableCharging with ChargingEnabledUntil=null, minimumChargeCurrent=6000, "
+        "maximumChargeCurrent=60000",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
+    TestStep(
+        "9a",
+        "If SoCReporting feature is in FeatureMap skip to step 11, otherwise TH reads from the DUT the "
+        "NextChargeStartTime",
+        "Value has to be before the next TargetTime above.",
+    ),
     TestStep("9b", "TH reads from the DUT the NextChargeTargetTime", "Value has to be TargetTime above."),
     TestStep("9c", "TH reads from the DUT the NextChargeRequiredEnergy", "Value has to be AddedEnergy above."),
     TestStep("9d", "TH reads from the DUT the NextChargeTargetSoC", NULL),
-    TestStep("10", "TH sends command GetTargets",
-             "Response EEVSE.S.C00.Tx(GetTargetsResponse) sent with targets equivalent to the above (Note 1)."),
-    TestStep("11", "TH sends command SetTargets with DayOfTheWeekforSequence=0x7F (i.e. having all days set) and a "
-                   "single ChargingTargets={TargetTimeMinutesPastMidnight=1, TargetSoC=100, AddedEnergy=null}. "
-                   "Store TargetTimeMinutesPastMidnight converted from local timezone into Matter EPOCH in UTC as "
-                   "TargetTime, TargetSoC as TargetSoC, and AddedEnergy as AddedEnergy.",
-             "Verify DUT responds w/ status SUCCESS(0x00)"),
-    TestStep("11a", "TH reads from the DUT the NextChargeStartTime",
-             "Value has to be before the next TargetTime above."),
+    TestStep(
+        "10",
+        "TH sends command GetTargets",
+        "Response EEVSE.S.C00.Tx(GetTargetsResponse) sent with targets equivalent to the above (Note 1).",
+    ),
+    TestStep(
+        "11",
+        "TH sends command SetTargets with DayOfTheWeekforSequence=0x7F (i.e. having all days set) and a "
+        "single ChargingTargets={TargetTimeMinutesPastMidnight=1, TargetSoC=100, AddedEnergy=null}. "
+        "Store TargetTimeMinutesPastMidnight converted from local timezone into Matter EPOCH in UTC as "
+        "TargetTime, TargetSoC as TargetSoC, and AddedEnergy as AddedEnergy.",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
+    TestStep(
+        "11a", "TH reads from the DUT the NextChargeStartTime", "Value has to be before the next TargetTime above."
+    ),
     TestStep("11b", "TH reads from the DUT the NextChargeTargetTime", "Value has to be TargetTime above."),
     TestStep("11c", "TH reads from the DUT the NextChargeRequiredEnergy", NULL),
     TestStep("11d", "TH reads from the DUT the NextChargeTargetSoC", "Value has to be 100."),
-    TestStep("12", "TH sends command GetTargets",
-             "Response EEVSE.S.C00.Tx(GetTargetsResponse) sent with targets equivalent to the above (Note 1)."),
+    TestStep(
+        "12",
+        "TH sends command GetTargets",
+        "Response EEVSE.S.C00.Tx(GetTargetsResponse) sent with targets equivalent to the above (Note 1).",
+    ),
     # The plan's text says AddedEnergy=2500000; its script sends 25000000 (25 kWh), as here.
-    TestStep("13", "TH sends command SetTargets with DayOfTheWeekforSequence=0x40 (i.e. having Saturday set) and 10 "
-                   "ChargingTargets with TargetTimeMinutesPastMidnight=60,180,300,420,540,660,780,900,1020,1140 and "
-                   "all with TargetSoC=100, AddedEnergy=25000000", "Verify DUT responds w/ status SUCCESS(0x00)"),
-    TestStep("14", "TH sends command SetTargets with DayOfTheWeekforSequence=0x01 (i.e. having Sunday set) and no "
-                   "ChargingTargets", "Verify DUT responds w/ status SUCCESS(0x00)"),
-    TestStep("15", "TH sends command GetTargets",
-             "Response EEVSE.S.C00.Tx(GetTargetsResponse) sent with 1 target for each day Monday to Friday "
-             "equivalent to step 11 (Note 1), 10 targets for Saturday as step 13, and no targets for Sunday as "
-             "step 14."),
+    TestStep(
+        "13",
+        "TH sends command SetTargets with DayOfTheWeekforSequence=0x40 (i.e. having Saturday set) and 10 "
+        "ChargingTargets with TargetTimeMinutesPastMidnight=60,180,300,420,540,660,780,900,1020,1140 and "
+        "all with TargetSoC=100, AddedEnergy=25000000",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
+    TestStep(
+        "14",
+        "TH sends command SetTargets with DayOfTheWeekforSequence=0x01 (i.e. having Sunday set) and no ChargingTargets",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
+    TestStep(
+        "15",
+        "TH sends command GetTargets",
+        "Response EEVSE.S.C00.Tx(GetTargetsResponse) sent with 1 target for each day Monday to Friday "
+        "equivalent to step 11 (Note 1), 10 targets for Saturday as step 13, and no targets for Sunday as "
+        "step 14.",
+    ),
     TestStep("16", "TH sends command ClearTargets", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("16a", "TH reads from the DUT the NextChargeStartTime", NULL),
     TestStep("16b", "TH reads from the DUT the NextChargeTargetTime", NULL),
     TestStep("16c", "TH reads from the DUT the NextChargeRequiredEnergy", NULL),
     TestStep("16d", "TH reads from the DUT the NextChargeTargetSoC", NULL),
-    TestStep("17", "TH sends command GetTargets",
-             "Response EEVSE.S.C00.Tx(GetTargetsResponse) sent with no targets defined."),
-    TestStep("18", "TH sends command SetTargets with two identical ChargingTargetSchedules="
-                   "{DayOfTheWeekforSequence=0x01,ChargingTarget[0]={TargetTimeMinutesPastMidnight=60,TargetSoC=100,"
-                   "AddedEnergy=25000000}}", "Verify DUT responds w/ status CONSTRAINT_ERROR(0x87)"),
-    TestStep("19", "TH sends command SetTargets with DayOfTheWeekforSequence=0x40 and 11 ChargingTargets with "
-                   "TargetTimeMinutesPastMidnight=60,180,300,420,540,660,780,900,1020,1140,1260 and all with "
-                   "TargetSoC=100, AddedEnergy=25000000", "Verify DUT responds w/ status RESOURCE_EXHAUSTED(0x89)"),
-    TestStep("20", TRIG + "EV Plugged-in Test Event Clear",
-             "Verify DUT responds w/ status SUCCESS(0x00) and event EVNotDetected sent"),
+    TestStep(
+        "17", "TH sends command GetTargets", "Response EEVSE.S.C00.Tx(GetTargetsResponse) sent with no targets defined."
+    ),
+    TestStep(
+        "18",
+        "TH sends command SetTargets with two identical ChargingTargetSchedules="
+        "{DayOfTheWeekforSequence=0x01,ChargingTarget[0]={TargetTimeMinutesPastMidnight=60,TargetSoC=100,"
+        "AddedEnergy=25000000}}",
+        "Verify DUT responds w/ status CONSTRAINT_ERROR(0x87)",
+    ),
+    TestStep(
+        "19",
+        "TH sends command SetTargets with DayOfTheWeekforSequence=0x40 and 11 ChargingTargets with "
+        "TargetTimeMinutesPastMidnight=60,180,300,420,540,660,780,900,1020,1140,1260 and all with "
+        "TargetSoC=100, AddedEnergy=25000000",
+        "Verify DUT responds w/ status RESOURCE_EXHAUSTED(0x89)",
+    ),
+    TestStep(
+        "20",
+        TRIG + "EV Plugged-in Test Event Clear",
+        "Verify DUT responds w/ status SUCCESS(0x00) and event EVNotDetected sent",
+    ),
     TestStep("21", TRIG + "Basic Functionality Test Event Clear", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("22", TRIG + "EVSE TimeOfUse Mode Test Event Clear", "Verify DUT responds w/ status SUCCESS(0x00)"),
 ]
@@ -114,8 +163,10 @@ STEPS = [
 ADDED_ENERGY_MWH = 25_000_000  # 25 kWh
 SATURDAY, SUNDAY, ALL_DAYS, MONDAY_TO_FRIDAY = 0x40, 0x01, 0x7F, 0x3E
 TEN_TARGET_TIMES = (60, 180, 300, 420, 540, 660, 780, 900, 1020, 1140)
-SOC_SKIP_8 = ("SoCReporting is in the FeatureMap: TargetSoC is mandatory, so step 8 (TargetSoC omitted) returns "
-              "INVALID_COMMAND and the plan skips to step 9")
+SOC_SKIP_8 = (
+    "SoCReporting is in the FeatureMap: TargetSoC is mandatory, so step 8 (TargetSoC omitted) returns "
+    "INVALID_COMMAND and the plan skips to step 9"
+)
 SOC_SKIP_9 = "SoCReporting is in the FeatureMap: step 8 set no targets, so the plan skips to step 11"
 
 
@@ -126,8 +177,10 @@ def schedule(days: int, *targets: ChargingTargetStruct) -> ChargingTargetSchedul
 
 def soc_targets(times: tuple[int, ...]) -> list[ChargingTargetStruct]:
     """Targets at ``times`` with TargetSoC=100 and AddedEnergy=25 kWh (steps 13, 18, 19)."""
-    return [ChargingTargetStruct(targetTimeMinutesPastMidnight=t, targetSoC=100, addedEnergy=ADDED_ENERGY_MWH)
-            for t in times]
+    return [
+        ChargingTargetStruct(targetTimeMinutesPastMidnight=t, targetSoC=100, addedEnergy=ADDED_ENERGY_MWH)
+        for t in times
+    ]
 
 
 async def test_tc_eevse_2_3(steps, evse, evse_events, stimulus) -> None:
@@ -165,8 +218,9 @@ async def test_tc_eevse_2_3(steps, evse, evse_events, stimulus) -> None:
 
     steps.step("8")
     minutes_8 = 1439
-    targets_8 = [schedule(ALL_DAYS, ChargingTargetStruct(targetTimeMinutesPastMidnight=minutes_8,
-                                                         addedEnergy=ADDED_ENERGY_MWH))]
+    targets_8 = [
+        schedule(ALL_DAYS, ChargingTargetStruct(targetTimeMinutesPastMidnight=minutes_8, addedEnergy=ADDED_ENERGY_MWH))
+    ]
     if soc_supported:
         exc = await evse.expect_status("INVALID_COMMAND", evse.set_targets(targets_8))
         steps.note(f"SetTargets without TargetSoC: {exc.status} (SoCReporting supported)")
@@ -211,8 +265,10 @@ async def test_tc_eevse_2_3(steps, evse, evse_events, stimulus) -> None:
     target_time = expected_target_time_epoch_s(minutes_11)
     steps.note(f"NextChargeTargetTime = {describe_epoch_s(target_read)}; expected {describe_epoch_s(target_time)}")
     if is_null(start) or is_null(target_read):
-        raise AssertionError(f"NextChargeStartTime / NextChargeTargetTime: expected times, read "
-                             f"{describe_epoch_s(start)} / {describe_epoch_s(target_read)}")
+        raise AssertionError(
+            f"NextChargeStartTime / NextChargeTargetTime: expected times, read "
+            f"{describe_epoch_s(start)} / {describe_epoch_s(target_read)}"
+        )
     steps.measure("NextChargeStartTime before NextChargeTargetTime", int(target_read) - int(start), "s", low=1)
     steps.measure("NextChargeTargetTime", int(target_read), "s", expected=target_time)
     steps.step("11c")
@@ -232,8 +288,9 @@ async def test_tc_eevse_2_3(steps, evse, evse_events, stimulus) -> None:
 
     steps.step("15")
     # Each new schedule replaces the days it names; the step-11 entry keeps Monday to Friday, first.
-    check_schedules(steps, await evse.get_targets(),
-                    [schedule(MONDAY_TO_FRIDAY, *daily_targets_11), targets_13[0], targets_14[0]])
+    check_schedules(
+        steps, await evse.get_targets(), [schedule(MONDAY_TO_FRIDAY, *daily_targets_11), targets_13[0], targets_14[0]]
+    )
 
     steps.step("16")
     await evse.clear_targets()

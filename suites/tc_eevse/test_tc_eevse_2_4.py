@@ -16,11 +16,15 @@ from rig.steps import TestStep
 from rig.stimulus import Action, check_triggers_enabled
 from suites.tc_eevse.support import apply_or_skip, check_attr, check_event
 
-pytestmark = [pytest.mark.tc("TC-EEVSE-2.4", "Fault test functionality with DUT as Server"),
-              pytest.mark.pics("EEVSE.S")]
+pytestmark = [
+    pytest.mark.tc("TC-EEVSE-2.4", "Fault test functionality with DUT as Server"),
+    pytest.mark.pics("EEVSE.S"),
+]
 
-TRIG = "TH sends TestEventTrigger command to General Diagnostics Cluster on Endpoint 0 with EnableKey field set to " \
-       "PIXIT.EEVSE.TEST_EVENT_TRIGGER_KEY and EventTrigger field set to PIXIT.EEVSE.TEST_EVENT_TRIGGER for "
+TRIG = (
+    "TH sends TestEventTrigger command to General Diagnostics Cluster on Endpoint 0 with EnableKey field set to "
+    "PIXIT.EEVSE.TEST_EVENT_TRIGGER_KEY and EventTrigger field set to PIXIT.EEVSE.TEST_EVENT_TRIGGER for "
+)
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (can be skipped if done in a preceding test)", is_commissioning=True),
@@ -32,28 +36,40 @@ STEPS = [
     TestStep("4", TRIG + "EV Plugged-in Test Event", "Verify Event EEVSE.S.E00(EVConnected) sent"),
     TestStep("4a", "TH reads from the DUT the State attribute", "Value has to be 0x01 (PluggedInNoDemand)"),
     TestStep("4b", "TH reads from the DUT the SessionID attribute", "Value is noted for later"),
-    TestStep("5", "TH sends command EnableCharging with ChargingEnabledUntil=Null, minimumChargeCurrent=6000, "
-                  "maximumChargeCurrent=60000", "Verify DUT responds w/ status SUCCESS(0x00)"),
+    TestStep(
+        "5",
+        "TH sends command EnableCharging with ChargingEnabledUntil=Null, minimumChargeCurrent=6000, "
+        "maximumChargeCurrent=60000",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
     TestStep("6", TRIG + "EV Charge Demand Test Event", "Verify Event EEVSE.S.E02(EnergyTransferStarted) sent"),
     TestStep("6a", "TH reads from the DUT the State attribute", "Value has to be 0x03 (PluggedInCharging)"),
     TestStep("6b", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x01 (ChargingEnabled)"),
-    TestStep("7", TRIG + "EVSE Ground Fault Test Event",
-             "Verify Event EEVSE.S.E04(Fault) sent with SessionID matching value in step 4b, "
-             "FaultStatePreviousFaultState = 0x00 (NoError), FaultStateCurrentFaultState = 0x07 (GroundFault)"),
+    TestStep(
+        "7",
+        TRIG + "EVSE Ground Fault Test Event",
+        "Verify Event EEVSE.S.E04(Fault) sent with SessionID matching value in step 4b, "
+        "FaultStatePreviousFaultState = 0x00 (NoError), FaultStateCurrentFaultState = 0x07 (GroundFault)",
+    ),
     TestStep("7a", "TH reads from the DUT the State attribute", "Value has to be 0x06 (Fault)"),
     TestStep("7b", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x03 (DisabledError)"),
-    TestStep("8", TRIG + "EVSE Over Temperature Fault Test Event",
-             "Verify Event EEVSE.S.E04(Fault) sent with SessionID matching value in step 4b, "
-             "FaultStatePreviousFaultState = 0x07 (GroundFault), FaultStateCurrentFaultState = 0x0F (OverTemperature)"),
+    TestStep(
+        "8",
+        TRIG + "EVSE Over Temperature Fault Test Event",
+        "Verify Event EEVSE.S.E04(Fault) sent with SessionID matching value in step 4b, "
+        "FaultStatePreviousFaultState = 0x07 (GroundFault), FaultStateCurrentFaultState = 0x0F (OverTemperature)",
+    ),
     TestStep("8a", "TH reads from the DUT the State attribute", "Value has to be 0x06 (Fault)"),
     TestStep("8b", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x03 (DisabledError)"),
-    TestStep("9", TRIG + "EVSE Fault Test Event Clear",
-             "Verify Event EEVSE.S.E04(Fault) sent with SessionID matching value in step 4b, "
-             "FaultStatePreviousFaultState = 0x0F (OverTemperature), FaultStateCurrentFaultState = 0x00 (NoError)"),
+    TestStep(
+        "9",
+        TRIG + "EVSE Fault Test Event Clear",
+        "Verify Event EEVSE.S.E04(Fault) sent with SessionID matching value in step 4b, "
+        "FaultStatePreviousFaultState = 0x0F (OverTemperature), FaultStateCurrentFaultState = 0x00 (NoError)",
+    ),
     TestStep("9a", "TH reads from the DUT the State attribute", "Value has to be 0x03 (PluggedInCharging)"),
     TestStep("9b", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x01 (ChargingEnabled)"),
-    TestStep("10", TRIG + "EV Charge Demand Test Event Clear",
-             "Verify Event EEVSE.S.E03(EnergyTransferStopped) sent"),
+    TestStep("10", TRIG + "EV Charge Demand Test Event Clear", "Verify Event EEVSE.S.E03(EnergyTransferStopped) sent"),
     TestStep("11", TRIG + "EV Plugged-in Test Event Clear", "Verify Event EEVSE.S.E01(EVNotDetected) sent"),
     TestStep("12", TRIG + "Basic Functionality Test Event Clear", "Verify DUT responds w/ status SUCCESS(0x00)"),
 ]
@@ -101,8 +117,14 @@ async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
     steps.step("7")
     await stimulus.apply(Action.GROUND_FAULT)
     ev = await events.next("Fault", t_event)
-    check_event(steps, ev, sessionID=session_id, state=State.kPluggedInCharging,
-                faultStatePreviousState=FaultState.kNoError, faultStateCurrentState=FaultState.kGroundFault)
+    check_event(
+        steps,
+        ev,
+        sessionID=session_id,
+        state=State.kPluggedInCharging,
+        faultStatePreviousState=FaultState.kNoError,
+        faultStateCurrentState=FaultState.kGroundFault,
+    )
     steps.step("7a")
     await check_attr(steps, evse, "State", State.kFault)
     steps.step("7b")
@@ -112,8 +134,14 @@ async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
     last_fault = FaultState.kGroundFault
     if await apply_or_skip(steps, stimulus, Action.OVER_TEMPERATURE_FAULT):
         ev = await events.next("Fault", t_event)
-        check_event(steps, ev, sessionID=session_id, state=State.kFault,
-                    faultStatePreviousState=FaultState.kGroundFault, faultStateCurrentState=FaultState.kOverTemperature)
+        check_event(
+            steps,
+            ev,
+            sessionID=session_id,
+            state=State.kFault,
+            faultStatePreviousState=FaultState.kGroundFault,
+            faultStateCurrentState=FaultState.kOverTemperature,
+        )
         last_fault = FaultState.kOverTemperature
         steps.step("8a")
         await check_attr(steps, evse, "State", State.kFault)
@@ -126,8 +154,14 @@ async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
     steps.step("9")
     await stimulus.apply(Action.FAULT_CLEAR)
     ev = await events.next("Fault", t_event)
-    check_event(steps, ev, sessionID=session_id, state=State.kFault,
-                faultStatePreviousState=last_fault, faultStateCurrentState=FaultState.kNoError)
+    check_event(
+        steps,
+        ev,
+        sessionID=session_id,
+        state=State.kFault,
+        faultStatePreviousState=last_fault,
+        faultStateCurrentState=FaultState.kNoError,
+    )
     steps.step("9a")
     await check_attr(steps, evse, "State", State.kPluggedInCharging)
     steps.step("9b")

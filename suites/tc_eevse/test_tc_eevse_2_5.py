@@ -14,36 +14,52 @@ from rig.steps import TestStep
 from rig.stimulus import Action
 from suites.tc_eevse.support import TRIG, apply_or_skip, check_attr
 
-pytestmark = [pytest.mark.tc("TC-EEVSE-2.5", "Optional diagnostics functionality with DUT as Server"),
-              pytest.mark.pics("EEVSE.S", "EEVSE.S.C04.Rsp")]
+pytestmark = [
+    pytest.mark.tc("TC-EEVSE-2.5", "Optional diagnostics functionality with DUT as Server"),
+    pytest.mark.pics("EEVSE.S", "EEVSE.S.C04.Rsp"),
+]
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (can be skipped if done in a preceding test)", is_commissioning=True),
-    TestStep("2", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster",
-             "Value has to be 1 (True)"),
+    TestStep(
+        "2", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster", "Value has to be 1 (True)"
+    ),
     TestStep("3", TRIG + "Basic Functionality Test Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("3a", "TH reads from the DUT the State attribute", "Value has to be 0x00 (NotPluggedIn)"),
     TestStep("3b", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x00 (Disabled)"),
     TestStep("3c", "TH reads from the DUT the FaultState attribute", "Value has to be 0x00 (NoError)"),
-    TestStep("4", "TH sends command EnableCharging with ChargingEnabledUntil=Null, minimumChargeCurrent=6000, "
-                  "maximumChargeCurrent=60000", "Verify DUT responds w/ status SUCCESS(0x00)"),
+    TestStep(
+        "4",
+        "TH sends command EnableCharging with ChargingEnabledUntil=Null, minimumChargeCurrent=6000, "
+        "maximumChargeCurrent=60000",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
     TestStep("4a", "TH reads from the DUT the State attribute", "Value has to be 0x00 (NotPluggedIn)"),
     TestStep("4b", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x01 (ChargingEnabled)"),
-    TestStep("5", "TH sends command StartDiagnostics",
-             "Verify DUT responds w/ status FAILURE(0x01) since it must be Disabled first"),
+    TestStep(
+        "5",
+        "TH sends command StartDiagnostics",
+        "Verify DUT responds w/ status FAILURE(0x01) since it must be Disabled first",
+    ),
     TestStep("6", "TH sends command Disable", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("6a", "TH reads from the DUT the State attribute", "Value has to be 0x00 (NotPluggedIn)"),
     TestStep("6b", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x00 (Disabled)"),
     TestStep("7", "TH sends command StartDiagnostics", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("7a", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x04 (DisabledDiagnostics)"),
-    TestStep("8", "TH sends command EnableCharging with ChargingEnabledUntil=Null, minimumChargeCurrent=6000, "
-                  "maximumChargeCurrent=60000",
-             "Verify DUT responds w/ status FAILURE(0x01) since it is in Diagnostics mode"),
+    TestStep(
+        "8",
+        "TH sends command EnableCharging with ChargingEnabledUntil=Null, minimumChargeCurrent=6000, "
+        "maximumChargeCurrent=60000",
+        "Verify DUT responds w/ status FAILURE(0x01) since it is in Diagnostics mode",
+    ),
     TestStep("8a", "TH reads from the DUT the SupplyState attribute", "Value has to be 0x04 (DisabledDiagnostics)"),
     TestStep("9", TRIG + "EVSE Diagnostics Complete Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("9a", "TH reads from the DUT the State attribute", "Value has to be 0x00 (NotPluggedIn)"),
-    TestStep("9b", "TH reads from the DUT the SupplyState attribute",
-             "Value has to be 0x00 (Disabled) since the diagnostics have completed, the EVSE stays disabled"),
+    TestStep(
+        "9b",
+        "TH reads from the DUT the SupplyState attribute",
+        "Value has to be 0x00 (Disabled) since the diagnostics have completed, the EVSE stays disabled",
+    ),
     TestStep("10", TRIG + "Basic Functionality Test Event Clear", "Verify DUT responds w/ status SUCCESS(0x00)"),
 ]
 

@@ -24,61 +24,104 @@ from suites.tc_eevse.support import (
     observe_reports,
 )
 
-pytestmark = [pytest.mark.tc("TC-EEVSE-2.6", "Test Q quality functionality with DUT as Server"),
-              pytest.mark.pics("EEVSE.S")]
+pytestmark = [
+    pytest.mark.tc("TC-EEVSE-2.6", "Test Q quality functionality with DUT as Server"),
+    pytest.mark.pics("EEVSE.S"),
+]
 
 COUNT = "TH counts all report transactions with an attribute report for the {} attribute"
 V2X_COUNT = "If V2X feature is supported on the cluster, " + COUNT[0].lower() + COUNT[1:]
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (can be skipped if done in a preceding test)", is_commissioning=True),
-    TestStep("2", "TH reads from the DUT the FeatureMap",
-             "Verify that the DUT response contains the FeatureMap attribute. Store the value as FeatureMap."),
+    TestStep(
+        "2",
+        "TH reads from the DUT the FeatureMap",
+        "Verify that the DUT response contains the FeatureMap attribute. Store the value as FeatureMap.",
+    ),
     TestStep("3", "Set up a subscription to all EnergyEVSE cluster events"),
-    TestStep("4", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster",
-             "Value has to be 1 (True)"),
-    TestStep("5", "Set up a subscription to the EnergyEVSE cluster, with MinIntervalFloor set to 0, "
-                  "MaxIntervalCeiling set to 10 and KeepSubscriptions set to True",
-             "Subscription successfully established"),
+    TestStep(
+        "4", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster", "Value has to be 1 (True)"
+    ),
+    TestStep(
+        "5",
+        "Set up a subscription to the EnergyEVSE cluster, with MinIntervalFloor set to 0, "
+        "MaxIntervalCeiling set to 10 and KeepSubscriptions set to True",
+        "Subscription successfully established",
+    ),
     TestStep("6", TRIG + "Basic Functionality Test Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("6a", "TH reads from the DUT the State", "Value has to be 0x00 (NotPluggedIn)"),
-    TestStep("7", TRIG + "EV Plugged-in Test Event",
-             "Verify DUT responds w/ status SUCCESS(0x00) and event EEVSE.S.E00(EVConnected) sent"),
-    TestStep("8", "TH sends command EnableCharging with ChargingEnabledUntil=null, minimumChargeCurrent=6000, "
-                  "maximumChargeCurrent=12000", "Verify DUT responds w/ status SUCCESS(0x00)"),
-    TestStep("9", TRIG + "EV Charge Demand Test Event",
-             "Verify DUT responds w/ status SUCCESS(0x00) and event EEVSE.S.E02(EnergyTransferStarted) sent"),
+    TestStep(
+        "7",
+        TRIG + "EV Plugged-in Test Event",
+        "Verify DUT responds w/ status SUCCESS(0x00) and event EEVSE.S.E00(EVConnected) sent",
+    ),
+    TestStep(
+        "8",
+        "TH sends command EnableCharging with ChargingEnabledUntil=null, minimumChargeCurrent=6000, "
+        "maximumChargeCurrent=12000",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
+    TestStep(
+        "9",
+        TRIG + "EV Charge Demand Test Event",
+        "Verify DUT responds w/ status SUCCESS(0x00) and event EEVSE.S.E02(EnergyTransferStarted) sent",
+    ),
     TestStep("9a", "TH reads from the DUT the State", "Value has to be 0x03 (PluggedInCharging)"),
     TestStep("10", "Reset all accumulated report counts, then wait 12 seconds"),
     TestStep("10a", COUNT.format("SessionID"), "TH verifies that numberOfReportsReceived = 0"),
     TestStep("10b", COUNT.format("SessionDuration"), "TH verifies that numberOfReportsReceived <= 2"),
     TestStep("10c", COUNT.format("SessionEnergyCharged"), "TH verifies that numberOfReportsReceived <= 2"),
-    TestStep("10d", V2X_COUNT.format("SessionEnergyDischarged"), "TH verifies that numberOfReportsReceived <= 2",
-             pics="EEVSE.S.F04"),
+    TestStep(
+        "10d",
+        V2X_COUNT.format("SessionEnergyDischarged"),
+        "TH verifies that numberOfReportsReceived <= 2",
+        pics="EEVSE.S.F04",
+    ),
     TestStep("11", "Reset all accumulated report counts"),
-    TestStep("12", "TH sends command Disable",
-             "Verify DUT responds w/ status SUCCESS(0x00) and Event EEVSE.S.E03(EnergyTransferStopped) sent with "
-             "reason EvseStopped"),
+    TestStep(
+        "12",
+        "TH sends command Disable",
+        "Verify DUT responds w/ status SUCCESS(0x00) and Event EEVSE.S.E03(EnergyTransferStopped) sent with "
+        "reason EvseStopped",
+    ),
     TestStep("13", TRIG + "EV Charge Demand Test Event Clear", "Verify DUT responds w/ status SUCCESS(0x00)"),
-    TestStep("14", TRIG + "EV Plugged-in Test Event Clear",
-             "Verify DUT responds w/ status SUCCESS(0x00) and event EEVSE.S.E01(EVNotDetected) sent"),
+    TestStep(
+        "14",
+        TRIG + "EV Plugged-in Test Event Clear",
+        "Verify DUT responds w/ status SUCCESS(0x00) and event EEVSE.S.E01(EVNotDetected) sent",
+    ),
     TestStep("15", "Wait 5 seconds"),
     TestStep("15a", COUNT.format("SessionID"), "TH verifies that numberOfReportsReceived = 0"),
     TestStep("15b", COUNT.format("SessionDuration"), "TH verifies that numberOfReportsReceived >= 1"),
     TestStep("15c", COUNT.format("SessionEnergyCharged"), "TH verifies that numberOfReportsReceived >= 1"),
-    TestStep("15d", V2X_COUNT.format("SessionEnergyDischarged"), "TH verifies that numberOfReportsReceived >= 1",
-             pics="EEVSE.S.F04"),
+    TestStep(
+        "15d",
+        V2X_COUNT.format("SessionEnergyDischarged"),
+        "TH verifies that numberOfReportsReceived >= 1",
+        pics="EEVSE.S.F04",
+    ),
     TestStep("16", "Reset all accumulated report counts"),
-    TestStep("17", TRIG + "EV Plugged-in Test Event",
-             "Verify DUT responds w/ status SUCCESS(0x00) and event EEVSE.S.E00(EVConnected) sent"),
+    TestStep(
+        "17",
+        TRIG + "EV Plugged-in Test Event",
+        "Verify DUT responds w/ status SUCCESS(0x00) and event EEVSE.S.E00(EVConnected) sent",
+    ),
     TestStep("18", "Wait 5 seconds"),
     TestStep("18a", COUNT.format("SessionID"), "TH verifies that numberOfReportsReceived = 1"),
     TestStep("18b", COUNT.format("SessionDuration"), "TH verifies that numberOfReportsReceived >= 1"),
     TestStep("18c", COUNT.format("SessionEnergyCharged"), "TH verifies that numberOfReportsReceived >= 1"),
-    TestStep("18d", V2X_COUNT.format("SessionEnergyDischarged"), "TH verifies that numberOfReportsReceived >= 1",
-             pics="EEVSE.S.F04"),
-    TestStep("19", TRIG + "EV Plugged-in Test Event Clear",
-             "Verify DUT responds w/ status SUCCESS(0x00) and event EEVSE.S.E01(EVNotDetected) sent"),
+    TestStep(
+        "18d",
+        V2X_COUNT.format("SessionEnergyDischarged"),
+        "TH verifies that numberOfReportsReceived >= 1",
+        pics="EEVSE.S.F04",
+    ),
+    TestStep(
+        "19",
+        TRIG + "EV Plugged-in Test Event Clear",
+        "Verify DUT responds w/ status SUCCESS(0x00) and event EEVSE.S.E01(EVNotDetected) sent",
+    ),
     TestStep("20", TRIG + "Basic Functionality Test Event Clear", "Verify DUT responds w/ status SUCCESS(0x00)"),
     # The plan's text says "Device Energy Management"; the subscription of step 5 is to Energy EVSE.
     TestStep("21", "Cancel the subscription to the Energy EVSE cluster", "The subscription is cancelled successfully"),

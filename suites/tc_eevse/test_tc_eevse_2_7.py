@@ -25,11 +25,15 @@ from suites.tc_eevse.support import (
     require_feature,
 )
 
-pytestmark = [pytest.mark.tc("TC-EEVSE-2.7", "Optional SoCReporting feature functionality with DUT as Server"),
-              pytest.mark.pics("EEVSE.S.F01")]
+pytestmark = [
+    pytest.mark.tc("TC-EEVSE-2.7", "Optional SoCReporting feature functionality with DUT as Server"),
+    pytest.mark.pics("EEVSE.S.F01"),
+]
 
-ENABLE = "TH sends command EnableCharging with ChargingEnabledUntil=null, minimumChargeCurrent=6000, " \
-         "maximumChargeCurrent=60000"
+ENABLE = (
+    "TH sends command EnableCharging with ChargingEnabledUntil=null, minimumChargeCurrent=6000, "
+    "maximumChargeCurrent=60000"
+)
 DISABLED_NOTE = "\nNOTE: in this step, the EVSE is disabled so all information about future charging should be null."
 
 
@@ -38,39 +42,55 @@ def _read(step: str, name: str, expectation: str) -> TestStep:
 
 
 def _null_steps(n: str) -> list[TestStep]:
-    return [_read(f"{n}{s}", a, "Value has to be null.")
-            for s, a in zip("abcd", ("NextChargeStartTime", "NextChargeTargetTime", "NextChargeRequiredEnergy",
-                                     "NextChargeTargetSoC"), strict=True)]
+    return [
+        _read(f"{n}{s}", a, "Value has to be null.")
+        for s, a in zip(
+            "abcd",
+            ("NextChargeStartTime", "NextChargeTargetTime", "NextChargeRequiredEnergy", "NextChargeTargetSoC"),
+            strict=True,
+        )
+    ]
 
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (can be skipped if done in a preceding test)", is_commissioning=True),
-    TestStep("2", "TH reads from the DUT the FeatureMap",
-             "Verify that the DUT response contains the FeatureMap attribute. Store the value as FeatureMap."),
-    TestStep("3", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster",
-             "Value has to be 1 (True)"),
+    TestStep(
+        "2",
+        "TH reads from the DUT the FeatureMap",
+        "Verify that the DUT response contains the FeatureMap attribute. Store the value as FeatureMap.",
+    ),
+    TestStep(
+        "3", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster", "Value has to be 1 (True)"
+    ),
     TestStep("4", "TH sends command Disable", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("5", TRIG + "Basic Functionality Test Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
     TestStep("6", "TH reads from the DUT the State", "Value has to be 0x00 (NotPluggedIn)"),
-    TestStep("7", TRIG + "EV Plugged-in Test Event",
-             "Verify DUT responds w/ status SUCCESS(0x00) and event EVConnected sent"),
+    TestStep(
+        "7", TRIG + "EV Plugged-in Test Event", "Verify DUT responds w/ status SUCCESS(0x00) and event EVConnected sent"
+    ),
     TestStep("8", TRIG + "EVSE Set SoC Low Test Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
     _read("8a", "StateOfCharge", "Value has to be 20 % state of charge."),
     _read("8b", "BatteryCapacity", "Value has to be 70,000,000 (70kWh)."),
     TestStep("9", "If ChargingPreferences feature is not supported, skip all remaining test steps."),
     TestStep("10", "TH sends command ClearTargets", "Verify DUT responds w/ status SUCCESS(0x00)"),
     *_null_steps("10"),
-    TestStep("11", "TH sends command SetTargets with DayOfTheWeekforSequence=0x7F (i.e. having all days set) and a "
-                   "single ChargingTargets={TargetTimeMinutesPastMidnight=1439, TargetSoC=80, AddedEnergy=25000000}. "
-                   "Store TargetTimeMinutesPastMidnight converted from local timezone into Matter EPOCH in UTC as "
-                   "TargetTime, TargetSoC as TargetSoC, and AddedEnergy as AddedEnergy.",
-             "Verify DUT responds w/ status SUCCESS(0x00)"),
+    TestStep(
+        "11",
+        "TH sends command SetTargets with DayOfTheWeekforSequence=0x7F (i.e. having all days set) and a "
+        "single ChargingTargets={TargetTimeMinutesPastMidnight=1439, TargetSoC=80, AddedEnergy=25000000}. "
+        "Store TargetTimeMinutesPastMidnight converted from local timezone into Matter EPOCH in UTC as "
+        "TargetTime, TargetSoC as TargetSoC, and AddedEnergy as AddedEnergy.",
+        "Verify DUT responds w/ status SUCCESS(0x00)",
+    ),
     *_null_steps("11"),
-    TestStep("12", ENABLE,
-             "Verify DUT responds w/ status SUCCESS(0x00)\nNOTE: in this step, the vehicle has provided StateOfCharge "
-             "of 20%, and the TargetSoC is 80%, so the EVSE will attempt to charge the vehicle to 80% "
-             "NextChargeTargetSoC. NextChargeStartTime and NextChargeTargetTime should be non null values. "
-             "NextChargeRequiredEnergy should be null to indicate StateOfCharge based charging."),
+    TestStep(
+        "12",
+        ENABLE,
+        "Verify DUT responds w/ status SUCCESS(0x00)\nNOTE: in this step, the vehicle has provided StateOfCharge "
+        "of 20%, and the TargetSoC is 80%, so the EVSE will attempt to charge the vehicle to 80% "
+        "NextChargeTargetSoC. NextChargeStartTime and NextChargeTargetTime should be non null values. "
+        "NextChargeRequiredEnergy should be null to indicate StateOfCharge based charging.",
+    ),
     _read("12a", "NextChargeStartTime", "Value has to be less than the value of TargetTime."),
     _read("12b", "NextChargeTargetTime", "Value has to be equal to the value of TargetTime."),
     _read("12c", "NextChargeRequiredEnergy", "Value has to be null."),
@@ -80,12 +100,15 @@ STEPS = [
     TestStep("14", TRIG + "EVSE Set SoC High Test Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
     _read("14a", "StateOfCharge", "Value has to be 95 % state of charge."),
     _read("14b", "BatteryCapacity", "Value has to be 70,000,000 (70kWh)."),
-    TestStep("15", ENABLE,
-             "Verify DUT responds w/ status SUCCESS(0x00)\nNOTE: in this step, the vehicle has provided StateOfCharge "
-             "of 95%, and the TargetSoC is 80%, so the EVSE will NOT attempt to charge the vehicle. "
-             "NextChargeTargetSoC and NextChargeTargetTime should be non null to indicate to the user that the "
-             "preference is recorded. NextChargeStartTime should be null to indicate it is not going to charge. "
-             "NextChargeRequiredEnergy should be null to indicate StateOfCharge based charging."),
+    TestStep(
+        "15",
+        ENABLE,
+        "Verify DUT responds w/ status SUCCESS(0x00)\nNOTE: in this step, the vehicle has provided StateOfCharge "
+        "of 95%, and the TargetSoC is 80%, so the EVSE will NOT attempt to charge the vehicle. "
+        "NextChargeTargetSoC and NextChargeTargetTime should be non null to indicate to the user that the "
+        "preference is recorded. NextChargeStartTime should be null to indicate it is not going to charge. "
+        "NextChargeRequiredEnergy should be null to indicate StateOfCharge based charging.",
+    ),
     _read("15a", "NextChargeStartTime", "Value has to be null."),
     _read("15b", "NextChargeTargetTime", "Value has to be equal to the value of TargetTime."),
     _read("15c", "NextChargeRequiredEnergy", "Value has to be null."),
@@ -95,17 +118,23 @@ STEPS = [
     TestStep("17", TRIG + "EVSE Set SoC Clear Test Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
     _read("17a", "StateOfCharge", "Value has to be null."),
     _read("17b", "BatteryCapacity", "Value has to be null."),
-    TestStep("18", ENABLE,
-             "Verify DUT responds w/ status SUCCESS(0x00)\nNOTE: in this step, the vehicle has NOT provided "
-             "StateOfCharge so the EVSE will fallback to using AddedEnergy to attempt to charge the vehicle. "
-             "NextChargeTargetTime and NextChargeRequiredEnergy should be the values from step 11 above. "
-             "NextChargeStartTime should be non null to indicate it is going to charge in the future. "
-             "NextChargeRequiredEnergy should be non null to indicate AddedEnergy based charging and "
-             "NextChargeTargetSoC should be null."),
+    TestStep(
+        "18",
+        ENABLE,
+        "Verify DUT responds w/ status SUCCESS(0x00)\nNOTE: in this step, the vehicle has NOT provided "
+        "StateOfCharge so the EVSE will fallback to using AddedEnergy to attempt to charge the vehicle. "
+        "NextChargeTargetTime and NextChargeRequiredEnergy should be the values from step 11 above. "
+        "NextChargeStartTime should be non null to indicate it is going to charge in the future. "
+        "NextChargeRequiredEnergy should be non null to indicate AddedEnergy based charging and "
+        "NextChargeTargetSoC should be null.",
+    ),
     _read("18a", "NextChargeStartTime", "Value has to be less than the value of TargetTime."),
     _read("18b", "NextChargeTargetTime", "Value has to be equal to the value of TargetTime."),
-    TestStep("18c", "TH reads from the DUT the NextChargeRequiredEnergy",
-             "Value has to be equal to the value of AddedEnergy."),
+    TestStep(
+        "18c",
+        "TH reads from the DUT the NextChargeRequiredEnergy",
+        "Value has to be equal to the value of AddedEnergy.",
+    ),
     _read("18d", "NextChargeTargetSoC", "Value has to be null."),
 ]
 
@@ -172,10 +201,18 @@ async def test_tc_eevse_2_7(steps, evse, evse_events, stimulus) -> None:
     steps.step("11")
     target_time = expected_target_time_epoch_s(TARGET_MINUTES)
     steps.note(f"TargetTime = {describe_epoch_s(target_time)}")
-    await evse.set_targets([ChargingTargetScheduleStruct(
-        dayOfWeekForSequence=0x7F,
-        chargingTargets=[ChargingTargetStruct(targetTimeMinutesPastMidnight=TARGET_MINUTES, targetSoC=TARGET_SOC,
-                                              addedEnergy=ADDED_ENERGY_MWH)])])
+    await evse.set_targets(
+        [
+            ChargingTargetScheduleStruct(
+                dayOfWeekForSequence=0x7F,
+                chargingTargets=[
+                    ChargingTargetStruct(
+                        targetTimeMinutesPastMidnight=TARGET_MINUTES, targetSoC=TARGET_SOC, addedEnergy=ADDED_ENERGY_MWH
+                    )
+                ],
+            )
+        ]
+    )
     await check_next_charge_null(steps, evse, "11")  # SupplyState is still Disabled
 
     steps.step("12")

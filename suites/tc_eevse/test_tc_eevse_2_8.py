@@ -13,18 +13,27 @@ from rig.steps import TestStep
 from rig.stimulus import Action
 from suites.tc_eevse.support import TRIG, apply_or_skip, require_feature
 
-pytestmark = [pytest.mark.tc("TC-EEVSE-2.8", "Optional PlugAndCharge feature functionality with DUT as Server"),
-              pytest.mark.pics("EEVSE.S.F02")]
+pytestmark = [
+    pytest.mark.tc("TC-EEVSE-2.8", "Optional PlugAndCharge feature functionality with DUT as Server"),
+    pytest.mark.pics("EEVSE.S.F02"),
+]
 
 STEPS = [
     TestStep("1", "Commissioning, already done", is_commissioning=True),
-    TestStep("2", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster",
-             "Value has to be 1 (True)"),
-    TestStep("3", "TH reads from the DUT the VehicleID attribute.",
-             "Verify that the DUT response contains a string value, or null."),
+    TestStep(
+        "2", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster", "Value has to be 1 (True)"
+    ),
+    TestStep(
+        "3",
+        "TH reads from the DUT the VehicleID attribute.",
+        "Verify that the DUT response contains a string value, or null.",
+    ),
     TestStep("4", TRIG + "EVSE Set VehicleID Test Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
-    TestStep("5", "TH reads from the DUT the VehicleID attribute.",
-             "Verify that the DUT response contains a string value with length <= 32 characters."),
+    TestStep(
+        "5",
+        "TH reads from the DUT the VehicleID attribute.",
+        "Verify that the DUT response contains a string value with length <= 32 characters.",
+    ),
 ]
 
 VEHICLE_ID_MAX_LENGTH = 32  # spec: VehicleID maxLength 32

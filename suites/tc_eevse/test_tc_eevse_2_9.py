@@ -13,18 +13,24 @@ from rig.steps import TestStep
 from rig.stimulus import Action
 from suites.tc_eevse.support import TRIG, apply_or_skip, require_feature
 
-pytestmark = [pytest.mark.tc("TC-EEVSE-2.9", "Optional RFID feature functionality with DUT as Server"),
-              pytest.mark.pics("EEVSE.S", "EEVSE.S.F03")]
+pytestmark = [
+    pytest.mark.tc("TC-EEVSE-2.9", "Optional RFID feature functionality with DUT as Server"),
+    pytest.mark.pics("EEVSE.S", "EEVSE.S.F03"),
+]
 
 STEPS = [
     TestStep("1", "Commission DUT to TH (can be skipped if done in a preceding test)", is_commissioning=True),
-    TestStep("2", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster",
-             "Value has to be 1 (True)"),
+    TestStep(
+        "2", "TH reads TestEventTriggersEnabled attribute from General Diagnostics Cluster", "Value has to be 1 (True)"
+    ),
     TestStep("3", "TH subscribes to the Energy EVSE cluster events", "Subscription established"),
     TestStep("4", TRIG + "EVSE Trigger RFID Test Event", "Verify DUT responds w/ status SUCCESS(0x00)"),
-    TestStep("5", "TH waits for an RFID event",
-             "Verify Event EEVSE.S.E05(RFID) sent within 5 seconds with a UID value that is not null and has a "
-             "length of at most 10 bytes"),
+    TestStep(
+        "5",
+        "TH waits for an RFID event",
+        "Verify Event EEVSE.S.E05(RFID) sent within 5 seconds with a UID value that is not null and has a "
+        "length of at most 10 bytes",
+    ),
 ]
 
 RFID_WITHIN_S = 5.0  # the plan's "within 5 seconds"

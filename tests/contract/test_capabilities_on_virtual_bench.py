@@ -190,13 +190,15 @@ def test_can_ev_board_contract() -> None:
 
     channel = f"rig-contract-{next(_CHANNELS)}"
     loop = asyncio.new_event_loop()
-    bench = VirtualBench({"roles": {"ev": {"driver": "can_ev_board", "channel": channel,
-                                            "params": {"interface": "virtual"}}}})
+    bench = VirtualBench(
+        {"roles": {"ev": {"driver": "can_ev_board", "channel": channel, "params": {"interface": "virtual"}}}}
+    )
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(bench.start(), loop).result(10)
-    board = make_instrument("ev_board", "can_ev_board", make_transport("can", "ev_board", interface="virtual",
-                                                                        channel=channel))
+    board = make_instrument(
+        "ev_board", "can_ev_board", make_transport("can", "ev_board", interface="virtual", channel=channel)
+    )
     try:
         assert isinstance(board, EvEmulatorBoard)
         assert board.identity().model

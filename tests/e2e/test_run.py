@@ -91,8 +91,11 @@ def test_unreachable_dut_gives_up_at_the_commissioning_timeout(rig_run) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, sig: signal.Signals) -> None:
     proc = subprocess.Popen(
-        [*RIG, "run", "--set", f"report.dir={tmp_path}"], cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [*RIG, "run", "--set", f"report.dir={tmp_path}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     # Wait until the run is in the middle of a case: the virtual EVSE is up and a test is running.
     deadline = time.monotonic() + 60
@@ -113,8 +116,13 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, sig: signal.Signa
 
 def test_two_runs_at_the_same_time_do_not_collide(tmp_path: Path) -> None:
     procs = [
-        subprocess.Popen([*RIG, "run", "--set", f"report.dir={tmp_path / str(i)}"], cwd=ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            [*RIG, "run", "--set", f"report.dir={tmp_path / str(i)}"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for i in range(2)
     ]
     outs = [p.communicate(timeout=240)[0] for p in procs]

@@ -183,8 +183,10 @@ def test_without_a_pics_file_the_dut_decides_cases_and_steps(tmp_path: Path) -> 
     v2x = "PICS EEVSE.S.F04 not supported: the DUT's FeatureMap lacks V2X (bit 4)"
     assert f"not applicable: {v2x} (PICS derived from the DUT, no PICS file given)" in out, out
     assert "TC-X-2.10 " in out and "::test_v2x: lacks EEVSE.S.F04" in out, "listed as not applicable"
-    step2 = ("PICS EEVSE.S.A0004 not supported: the DUT's AttributeList lacks 0x0004 DischargingEnabledUntil "
-             "(PICS derived from the DUT, no PICS file given)")
+    step2 = (
+        "PICS EEVSE.S.A0004 not supported: the DUT's AttributeList lacks 0x0004 DischargingEnabledUntil "
+        "(PICS derived from the DUT, no PICS file given)"
+    )
     assert f"REASONS [None, {step2!r}, None]" in out, out
     assert "DESCRIBE no PICS file: derived from the DUT's FeatureMap 0xF" in out
     assert "NO-DUT True" in out, "a case without the DUT gets Pics.everything()"

@@ -26,8 +26,20 @@ pytestmark = pytest.mark.skipif(
     reason="the virtual EVSE needs node and its npm packages (make setup)",
 )
 
-WIRING = {"cp_connect": 1, "s2_c": 2, "s2_d": 3, "diode_bypass": 4, "cp_pe_short": 5, "pe_break": 6,
-          "rcd_ac_30ma": 7, "rcd_dc_6ma": 8, "pp_100": 9, "pp_220": 10, "pp_680": 11, "pp_1500": 12}
+WIRING = {
+    "cp_connect": 1,
+    "s2_c": 2,
+    "s2_d": 3,
+    "diode_bypass": 4,
+    "cp_pe_short": 5,
+    "pe_break": 6,
+    "rcd_ac_30ma": 7,
+    "rcd_dc_6ma": 8,
+    "pp_100": 9,
+    "pp_220": 10,
+    "pp_680": 11,
+    "pp_1500": 12,
+}
 HW = {"contactorDelayMs": 200, "pwmStartDelayMs": 100, "contactorOpenDelayMs": 20}
 PILOT_SHORT, GROUND_FAULT, OVER_VOLTAGE, POWER_LOSS = 10, 7, 2, 8
 
@@ -52,12 +64,15 @@ async def start(tmp_path: Path, enabled: bool) -> tuple[VirtualEvse, VirtualBenc
     if enabled:
         (storage / "vevse-state.json").write_text(json.dumps({"chargingEnabledUntil": None, "commandMaxCharge": 32000}))
     sock = tmp_path / "hw.sock"
-    settings = VirtualEvseSettings(storage_path=storage, port=MATTER_PORT, interface="lo",
-                                   hardware_port=sock, hardware=dict(HW))
+    settings = VirtualEvseSettings(
+        storage_path=storage, port=MATTER_PORT, interface="lo", hardware_port=sock, hardware=dict(HW)
+    )
     evse = VirtualEvse(settings, tmp_path / "evse.log")
     await asyncio.to_thread(evse.start, fresh=False)
-    spec = {"plant": {"ac_on": True}, "roles": {"daq": {"driver": "keysight_daq970a", "wiring": WIRING},
-                                               "grid": {"driver": "scpi_ac_source"}}}
+    spec = {
+        "plant": {"ac_on": True},
+        "roles": {"daq": {"driver": "keysight_daq970a", "wiring": WIRING}, "grid": {"driver": "scpi_ac_source"}},
+    }
     bench = VirtualBench(spec, evse_port=sock, plant_log=tmp_path / "plant.jsonl")
     try:
         info = await bench.start()
@@ -162,8 +177,14 @@ async def test_charging_timing_and_energy(rig_on: tuple[VirtualBench, Scpi, Scpi
         sig, t, level = (await daq.cmd(f"SENS:EDGE:DATA? {i}") or "").split(",")
         edges.append((sig, float(t), int(level)))
     names = [(s, lv) for s, _, lv in edges]
-    assert names == [("CP_STATE", 1), ("PWM_ON", 1), ("CP_STATE", 2), ("CONTACTOR_CLOSED", 1), ("CP_STATE", 1),
-                     ("CONTACTOR_OPEN", 0)], edges
+    assert names == [
+        ("CP_STATE", 1),
+        ("PWM_ON", 1),
+        ("CP_STATE", 2),
+        ("CONTACTOR_CLOSED", 1),
+        ("CP_STATE", 1),
+        ("CONTACTOR_OPEN", 0),
+    ], edges
     t = [e[1] for e in edges]
     close_ms, open_ms, pwm_ms = (t[3] - t[2]) * 1e3, (t[5] - t[4]) * 1e3, (t[1] - t[0]) * 1e3
     # Never early (the edges carry the EVSE's own timestamps, at 1 ms resolution). How late is a figure of the

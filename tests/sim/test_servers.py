@@ -21,11 +21,19 @@ from rig.sim.virtual_bench import VirtualBench
 from tests.sim.manual_clock import ManualClock
 
 WIRING = {"cp_connect": 1, "s2_c": 2, "pp_220": 10}
-SPEC = {"plant": {"ac_on": True}, "roles": {
-    "grid": {"driver": "scpi_ac_source"}, "chroma": {"driver": "chroma_61500"}, "wt": {"driver": "yokogawa_wt"},
-    "daq": {"driver": "keysight_daq970a", "wiring": WIRING}, "sdm": {"driver": "eastron_sdm630"},
-    "em": {"driver": "carlo_gavazzi_em340"}, "io": {"driver": "modbus_relay_io", "wiring": WIRING},
-    "ev": {"driver": "can_ev_board", "channel": "rig-test-servers", "params": {"interface": "virtual"}}}}
+SPEC = {
+    "plant": {"ac_on": True},
+    "roles": {
+        "grid": {"driver": "scpi_ac_source"},
+        "chroma": {"driver": "chroma_61500"},
+        "wt": {"driver": "yokogawa_wt"},
+        "daq": {"driver": "keysight_daq970a", "wiring": WIRING},
+        "sdm": {"driver": "eastron_sdm630"},
+        "em": {"driver": "carlo_gavazzi_em340"},
+        "io": {"driver": "modbus_relay_io", "wiring": WIRING},
+        "ev": {"driver": "can_ev_board", "channel": "rig-test-servers", "params": {"interface": "virtual"}},
+    },
+}
 
 
 async def scpi(port: int, *lines: str) -> list[str]:
@@ -47,23 +55,53 @@ async def test_scpi_servers() -> None:
         g = roles["grid"]["port"]
         assert (await scpi(g, "*IDN?"))[0].count(",") == 3
         assert await scpi(g, "NOPE 1", "SYST:ERR?", "SYST:ERR?") == ['-113,"Undefined header"', '0,"No error"']
-        ans = await scpi(g, "VOLT 231", "VOLT?", "OUTP?", "LIST:VOLT 0,190", "LIST:DWEL 0.05,0.05", "VOLT:MODE LIST",
-                         "TRIG:TRAN:SOUR BUS", "INIT:TRAN", "*TRG", "MEAS:VOLT:AC?", "LIST:TRIG:TIME?")
+        ans = await scpi(
+            g,
+            "VOLT 231",
+            "VOLT?",
+            "OUTP?",
+            "LIST:VOLT 0,190",
+            "LIST:DWEL 0.05,0.05",
+            "VOLT:MODE LIST",
+            "TRIG:TRAN:SOUR BUS",
+            "INIT:TRAN",
+            "*TRG",
+            "MEAS:VOLT:AC?",
+            "LIST:TRIG:TIME?",
+        )
         assert ans == ["231", "1", "0", f"{clock.now_ns() / 1e9:.6f}"]
         clock.advance(0.05)
         assert (await scpi(g, "MEAS:VOLT:AC?")) == ["190"]
         clock.advance(0.05)
         assert (await scpi(g, "MEAS:VOLT:AC?")) == ["231"]
         c = roles["chroma"]["port"]
-        ans = await scpi(c, "SOUR:VOLT:LEV:IMM:AC 229", "SOUR:VOLT:AC?", "OUTP:MODE LIST", "SOUR:LIST:DWEL 0.05",
-                         "SOUR:LIST:VOLT:AC:STAR 100", "SOUR:LIST:VOLT:AC:END 100", "TRIG ON", "FETC:VOLT:ACDC?")
+        ans = await scpi(
+            c,
+            "SOUR:VOLT:LEV:IMM:AC 229",
+            "SOUR:VOLT:AC?",
+            "OUTP:MODE LIST",
+            "SOUR:LIST:DWEL 0.05",
+            "SOUR:LIST:VOLT:AC:STAR 100",
+            "SOUR:LIST:VOLT:AC:END 100",
+            "TRIG ON",
+            "FETC:VOLT:ACDC?",
+        )
         assert ans == ["229", "100"]
         d = roles["daq"]["port"]
         await scpi(d, "ROUT:CLOS (@101,110)")
         bench.plant.set_evse_outputs("pwm", 53.3, False)
-        ans = await scpi(d, "ROUT:CLOS? (@101,102)", "SENS:PWM:DUTY? (@301)", "SENS:PWM:HIGH? (@301)",
-                         "SENS:PWM:LOW? (@301)", "MEAS:FREQ? (@301)", "SENS:EDGE:COUN?", "SENS:EDGE:DATA? 1",
-                         "SENS:WAV:SRAT?", "FETC:WAV? (@301),20000")
+        ans = await scpi(
+            d,
+            "ROUT:CLOS? (@101,102)",
+            "SENS:PWM:DUTY? (@301)",
+            "SENS:PWM:HIGH? (@301)",
+            "SENS:PWM:LOW? (@301)",
+            "MEAS:FREQ? (@301)",
+            "SENS:EDGE:COUN?",
+            "SENS:EDGE:DATA? 1",
+            "SENS:WAV:SRAT?",
+            "FETC:WAV? (@301),20000",
+        )
         assert ans[:2] == ["1,0", "53.3"] and float(ans[2]) == pytest.approx(8.98, abs=0.01)
         assert ans[3:5] == ["-12", "1000"]
         n = int(ans[5])
@@ -122,13 +160,19 @@ async def test_modbus_servers() -> None:
 async def test_can_board() -> None:
     # python-can's in-process virtual bus: udp_multicast would send on the host's network (it is used only inside
     # a run's own network namespace).
-    bench = VirtualBench({"roles": {"ev": {"driver": "can_ev_board", "channel": "rig-test-can",
-                                            "params": {"interface": "virtual"}}}})
+    bench = VirtualBench(
+        {"roles": {"ev": {"driver": "can_ev_board", "channel": "rig-test-can", "params": {"interface": "virtual"}}}}
+    )
     await bench.start()
     bus = can.Bus(interface="virtual", channel="rig-test-can")
     try:
-        bus.send(can.Message(arbitration_id=0x300, is_extended_id=False,
-                             data=encode_command({"cp_state": 2, "pp_code": 3, "ev_max_current": 160, "seq": 7})))
+        bus.send(
+            can.Message(
+                arbitration_id=0x300,
+                is_extended_id=False,
+                data=encode_command({"cp_state": 2, "pp_code": 3, "ev_max_current": 160, "seq": 7}),
+            )
+        )
         status = None
         for _ in range(200):
             msg = await asyncio.to_thread(bus.recv, 0.5)

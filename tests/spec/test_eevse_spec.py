@@ -81,8 +81,12 @@ def test_data_types() -> None:
     assert target.fields[0].constraints[0].type == "max" and target.fields[0].constraints[0].value == 1439
     assert str(target.fields[1].conformance) == "SOC, O.a+"
     sched = EEVSE.data_types["ChargingTargetScheduleStruct"].fields[1]
-    assert (sched.type, sched.entry_type, sched.constraints[0].type, sched.constraints[0].value) == \
-        ("list", "ChargingTargetStruct", "maxCount", 10)
+    assert (sched.type, sched.entry_type, sched.constraints[0].type, sched.constraints[0].value) == (
+        "list",
+        "ChargingTargetStruct",
+        "maxCount",
+        10,
+    )
     assert EEVSE.data_types["ChargingTargets Field"].kind == "number"
 
 
@@ -98,13 +102,23 @@ def test_attributes_access_quality_defaults_constraints() -> None:
     assert (window.default, window.constraints[0].type, window.constraints[0].value) == (600, "max", 86400)
     assert EEVSE.attribute("NextChargeStartTime").default == "null"
     assert EEVSE.attribute("VehicleID").constraints[0].value == 32
-    assert [a.name for a in EEVSE.attributes if a.quality.quieter_reporting] == \
-        ["SessionDuration", "SessionEnergyCharged", "SessionEnergyDischarged"]
+    assert [a.name for a in EEVSE.attributes if a.quality.quieter_reporting] == [
+        "SessionDuration",
+        "SessionEnergyCharged",
+        "SessionEnergyDischarged",
+    ]
 
 
 def test_commands_and_events() -> None:
-    assert [c.name for c in timed_commands(EEVSE)] == ["Disable", "EnableCharging", "EnableDischarging",
-                                                        "StartDiagnostics", "SetTargets", "GetTargets", "ClearTargets"]
+    assert [c.name for c in timed_commands(EEVSE)] == [
+        "Disable",
+        "EnableCharging",
+        "EnableDischarging",
+        "StartDiagnostics",
+        "SetTargets",
+        "GetTargets",
+        "ClearTargets",
+    ]
     assert all(c.access.invoke_privilege == "operate" for c in timed_commands(EEVSE))
     get = EEVSE.command("GetTargets")
     assert get.response == "GetTargetsResponse" and get.direction == "commandToServer"
@@ -124,13 +138,26 @@ def _required(feature_map: int, kind: str = "attribute") -> set[str]:
 
 
 def test_conformance_per_feature_map() -> None:
-    base = {"State", "SupplyState", "FaultState", "ChargingEnabledUntil", "CircuitCapacity", "MinimumChargeCurrent",
-            "MaximumChargeCurrent", "SessionID", "SessionDuration", "SessionEnergyCharged"}
+    base = {
+        "State",
+        "SupplyState",
+        "FaultState",
+        "ChargingEnabledUntil",
+        "CircuitCapacity",
+        "MinimumChargeCurrent",
+        "MaximumChargeCurrent",
+        "SessionID",
+        "SessionDuration",
+        "SessionEnergyCharged",
+    }
     pref = {"NextChargeStartTime", "NextChargeTargetTime", "NextChargeRequiredEnergy", "NextChargeTargetSoC"}
     assert _required(0x01) == base | pref
     assert _required(0x01 | 0x02) == base | pref | {"StateOfCharge", "BatteryCapacity"}
-    assert _required(0x01 | 0x10) == base | pref | {"DischargingEnabledUntil", "MaximumDischargeCurrent",
-                                                      "SessionEnergyDischarged"}
+    assert _required(0x01 | 0x10) == base | pref | {
+        "DischargingEnabledUntil",
+        "MaximumDischargeCurrent",
+        "SessionEnergyDischarged",
+    }
     assert _required(0x01, "accepted") == {"Disable", "EnableCharging", "SetTargets", "GetTargets", "ClearTargets"}
     ctx = context(EEVSE, 0x01)
     verdicts = check_list(EEVSE, "attribute", [], ctx).verdicts
@@ -153,8 +180,11 @@ def test_list_findings_for_a_dut() -> None:
     assert check_list(EEVSE, "attribute", attrs, no_v2x).ok
     with_v2x = context(EEVSE, ALL, attributes=attrs)
     findings = check_list(EEVSE, "attribute", attrs, with_v2x)
-    assert findings.missing == ["0x0004 DischargingEnabledUntil (V2X)", "0x0008 MaximumDischargeCurrent (V2X)",
-                                "0x0043 SessionEnergyDischarged (V2X)"]
+    assert findings.missing == [
+        "0x0004 DischargingEnabledUntil (V2X)",
+        "0x0008 MaximumDischargeCurrent (V2X)",
+        "0x0043 SessionEnergyDischarged (V2X)",
+    ]
     extra = context(EEVSE, 0x01, attributes=attrs)
     findings = check_list(EEVSE, "attribute", [*attrs, 0x0044, 0xFFF1_0001], extra)
     assert "0x0032 VehicleID (PNC)" in findings.forbidden and findings.unknown == [0x0044]
@@ -197,8 +227,12 @@ def test_malformed_documents() -> None:
     with pytest.raises(SpecError, match="expected <cluster>"):
         parse_cluster("<clusters/>")
     with pytest.raises(SpecError, match="not a number"):
-        parse_cluster('<cluster id="0x99" revision="1"><attributes><attribute id="zz" name="A" type="uint8"/>'
-                      "</attributes></cluster>")
+        parse_cluster(
+            '<cluster id="0x99" revision="1"><attributes><attribute id="zz" name="A" type="uint8"/>'
+            "</attributes></cluster>"
+        )
     with pytest.raises(SpecError, match="notTerm"):
-        parse_cluster('<cluster id="1" revision="1"><attributes><attribute id="0" name="A" type="uint8">'
-                      "<mandatoryConform><notTerm/></mandatoryConform></attribute></attributes></cluster>")
+        parse_cluster(
+            '<cluster id="1" revision="1"><attributes><attribute id="0" name="A" type="uint8">'
+            "<mandatoryConform><notTerm/></mandatoryConform></attribute></attributes></cluster>"
+        )

@@ -45,8 +45,7 @@ def test_parsed() -> None:
 def test_feature_rules() -> None:
     assert feature_problems(PUMP, FLOW) == []
     assert feature_problems(PUMP, PRES) == ["feature FLOW (bit 0, M) is mandatory but not in FeatureMap"]
-    assert feature_problems(PUMP, FLOW | LEAK) == [
-        "feature LEAK (bit 2, [PRES]) is not allowed with ['FLOW', 'LEAK']"]
+    assert feature_problems(PUMP, FLOW | LEAK) == ["feature LEAK (bit 2, [PRES]) is not allowed with ['FLOW', 'LEAK']"]
 
 
 def test_attribute_expectations_for_feature_maps() -> None:
@@ -55,9 +54,17 @@ def test_attribute_expectations_for_feature_maps() -> None:
         return {n: v.kind for n, v in check_list(PUMP, "attribute", present, ctx).verdicts.items()}
 
     flow = verdicts(FLOW, [])
-    assert flow == {"Mode": "mandatory", "FlowRate": "mandatory", "Pressure": "disallowed", "Alarms": "mandatory",
-                    "Label": "optional", "SetPoint": "optional", "LastReading": "disallowed",
-                    "LegacyCounter": "deprecated", "LeakSensitivity": "disallowed"}
+    assert flow == {
+        "Mode": "mandatory",
+        "FlowRate": "mandatory",
+        "Pressure": "disallowed",
+        "Alarms": "mandatory",
+        "Label": "optional",
+        "SetPoint": "optional",
+        "LastReading": "disallowed",
+        "LegacyCounter": "deprecated",
+        "LeakSensitivity": "disallowed",
+    }
     # an element-conditional attribute: LastReading is mandatory once SetPoint is present
     assert verdicts(FLOW, [0x0005])["LastReading"] == "mandatory"
     leak = verdicts(PRES | LEAK, [])
@@ -70,9 +77,14 @@ def test_list_findings_against_fake_lists() -> None:
     assert check_list(PUMP, "attribute", good, context(PUMP, FLOW, attributes=good)).ok
     bad = [0x0000, 0x0002, 0x0005, 0x0009, 0xFFFC, 0xFFFB]
     findings = check_list(PUMP, "attribute", bad, context(PUMP, FLOW, attributes=bad))
-    assert findings.missing == ["0x0001 FlowRate (FLOW)", "0x0003 Alarms (M)", "0x0006 LastReading (SetPoint)",
-                                "0xFFFD ClusterRevision (global, M)", "0xFFF9 AcceptedCommandList (global, M)",
-                                "0xFFF8 GeneratedCommandList (global, M)"]
+    assert findings.missing == [
+        "0x0001 FlowRate (FLOW)",
+        "0x0003 Alarms (M)",
+        "0x0006 LastReading (SetPoint)",
+        "0xFFFD ClusterRevision (global, M)",
+        "0xFFF9 AcceptedCommandList (global, M)",
+        "0xFFF8 GeneratedCommandList (global, M)",
+    ]
     assert findings.forbidden == ["0x0002 Pressure (PRES)"] and findings.unknown == [0x0009]
     # commands: the response is required once the optional request is accepted
     ctx = context(PUMP, FLOW, accepted=[0, 1])
@@ -88,7 +100,11 @@ def test_value_expectations() -> None:
     assert mode.enum == {0: "Off", 1: "Normal", 7: "Service"}  # Boost needs PRES
     assert check_value(mode, 2) and not check_value(mode, 7)
     assert value_spec(PUMP, PUMP.attribute("Mode"), context(PUMP, FLOW | PRES)).enum == {
-        0: "Off", 1: "Normal", 2: "Boost", 7: "Service"}
+        0: "Off",
+        1: "Normal",
+        2: "Boost",
+        7: "Service",
+    }
     alarms = value_spec(PUMP, PUMP.attribute("Alarms"), ctx)
     assert alarms.bitmap_mask == 0x1 and check_value(alarms, 0x8) and not check_value(alarms, 0x1)
     assert value_spec(PUMP, PUMP.attribute("Alarms"), context(PUMP, PRES | LEAK)).bitmap_mask == 0x9
@@ -105,13 +121,22 @@ def test_value_expectations() -> None:
 def test_generated_writes_and_steps() -> None:
     ctx = context(PUMP, FLOW | PRES)
     assert [(c.value, c.expect) for c in write_cases(PUMP, PUMP.attribute("SetPoint"), ctx)] == [
-        (10, "SUCCESS"), (90, "SUCCESS"), (9, "CONSTRAINT_ERROR"), (91, "CONSTRAINT_ERROR")]
+        (10, "SUCCESS"),
+        (90, "SUCCESS"),
+        (9, "CONSTRAINT_ERROR"),
+        (91, "CONSTRAINT_ERROR"),
+    ]
     assert [(c.value, c.expect) for c in write_cases(PUMP, PUMP.attribute("Mode"), ctx)] == [
-        (CURRENT, "SUCCESS"), (3, "CONSTRAINT_ERROR")]
+        (CURRENT, "SUCCESS"),
+        (3, "CONSTRAINT_ERROR"),
+    ]
     assert [(c.value, c.expect) for c in write_cases(PUMP, PUMP.attribute("Label"), ctx)] == [
-        ("x" * 16, "SUCCESS"), ("x" * 17, "CONSTRAINT_ERROR")]
+        ("x" * 16, "SUCCESS"),
+        ("x" * 17, "CONSTRAINT_ERROR"),
+    ]
     assert [(c.value, c.expect) for c in write_cases(PUMP, PUMP.attribute("FlowRate"), ctx)] == [
-        (CURRENT, "UNSUPPORTED_WRITE")]
+        (CURRENT, "UNSUPPORTED_WRITE")
+    ]
     steps = attribute_steps(PUMP, PUMP.attribute("SetPoint"), ctx)
     assert [s.number for s in steps] == ["1", "2", "3", "4", "5", "6", "7"]
     assert "write manage" in steps[2].description and "restore" in steps[-1].description
@@ -131,5 +156,4 @@ def test_choice_groups_of_a_struct() -> None:
     with_flow = {f.name: evaluate(f.conformance, context(PUMP, FLOW)) for f in reading.fields}
     declared = {f.name: f.conformance for f in reading.fields}
     assert with_flow["Flow"].required and choice_problems(with_flow, ["Timestamp", "Flow"], declared) == []
-    assert choice_problems(with_flow, ["Timestamp"], declared) == [
-        "choice a: one of Pressure must be present, none is"]
+    assert choice_problems(with_flow, ["Timestamp"], declared) == ["choice a: one of Pressure must be present, none is"]

@@ -104,8 +104,15 @@ def test_emulator_maps_actions_to_physical_states() -> None:
     evse, bench = FakeEvse(), FakeBench()
     notes: list[str] = []
     stim = EmulatorStimulus(bench, evse, notes.append)
-    for action in (Action.INSTALL, Action.PLUG_IN, Action.DEMAND, Action.DEMAND_CLEAR, Action.GROUND_FAULT,
-                   Action.FAULT_CLEAR, Action.UNPLUG):
+    for action in (
+        Action.INSTALL,
+        Action.PLUG_IN,
+        Action.DEMAND,
+        Action.DEMAND_CLEAR,
+        Action.GROUND_FAULT,
+        Action.FAULT_CLEAR,
+        Action.UNPLUG,
+    ):
         run(stim.apply(action))
     calls = bench.ev_emulator.calls
     assert ("cable", 32) in calls  # CircuitCapacity 24 A -> 32 A cable
