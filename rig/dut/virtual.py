@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -155,9 +153,6 @@ class VirtualDut:
             ready = _in_background(evse.wait_ready, "virtual-evse-start")
             try:
                 if cfg.instruments:
-                    if os.environ.get("RIG_EXP_LATE"):
-                        while not ready.done() and not settings.hardware_port.exists():  # type: ignore[union-attr]
-                            time.sleep(0.01)
                     folder = logs / "virtual-bench"
                     folder.mkdir(parents=True, exist_ok=True)
                     stack.enter_context(virtual_bench(cfg, workdir=folder, evse_port=settings.hardware_port))
