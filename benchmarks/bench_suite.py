@@ -45,15 +45,19 @@ def imposed_waits() -> dict[str, tuple[float, str]]:
     try:
         from suites.tc_eevse import test_tc_eevse_2_6 as tc26
 
-        waits["TC-EEVSE-2.6"] = (float(tc26.CHARGING_QUIET_WINDOW_S + 2 * tc26.SESSION_BOUNDARY_WINDOW_S),
-                                 "Q-quality observation windows (steps 10, 15, 18)")
+        waits["TC-EEVSE-2.6"] = (
+            float(tc26.CHARGING_QUIET_WINDOW_S + 2 * tc26.SESSION_BOUNDARY_WINDOW_S),
+            "Q-quality observation windows (steps 10, 15, 18)",
+        )
     except (ImportError, AttributeError):
         pass
     try:
         from suites.tc_eevse import test_tc_eevse_2_10 as tc210
 
-        waits["TC-EEVSE-2.10"] = (float(max(tc210.CHARGING_WINDOW_S, tc210.DISCHARGING_WINDOW_S)),
-                                  "charging/discharging windows (run concurrently)")
+        waits["TC-EEVSE-2.10"] = (
+            float(max(tc210.CHARGING_WINDOW_S, tc210.DISCHARGING_WINDOW_S)),
+            "charging/discharging windows (run concurrently)",
+        )
     except (ImportError, AttributeError):
         pass
     return waits
@@ -81,16 +85,22 @@ def virtual_evse_delays(run_dir: Path) -> tuple[float, str] | None:
     pwm = sum(1 for a, b in itertools.pairwise(rows) if b.get("cp_mode") == "pwm" and a.get("cp_mode") != "pwm")
     closes = sum(1 for a, b in itertools.pairwise(rows) if b.get("contactor") and not a.get("contactor"))
     seconds = (pwm * hw["pwmStartDelayMs"] + closes * hw["contactorDelayMs"]) / 1000
-    text = (f"{pwm} PWM starts x {hw['pwmStartDelayMs']:g} ms + {closes} contactor closes x "
-            f"{hw['contactorDelayMs']:g} ms")
+    text = (
+        f"{pwm} PWM starts x {hw['pwmStartDelayMs']:g} ms + {closes} contactor closes x {hw['contactorDelayMs']:g} ms"
+    )
     return seconds, text
 
 
 def run_once(extra: list[str]) -> tuple[Path, float, tempfile.TemporaryDirectory[str]]:
     tmp = tempfile.TemporaryDirectory(prefix="rig-bench-suite-")
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "rig.cli", "run", "--set", f"report.dir={tmp.name}", *extra],
-                          cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rig.cli", "run", "--set", f"report.dir={tmp.name}", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.monotonic() - t0
     if proc.returncode not in (0, 1):
         sys.exit(f"rig run failed to run (exit {proc.returncode}): {proc.stdout[-800:]}{proc.stderr[-800:]}")
@@ -98,7 +108,7 @@ def run_once(extra: list[str]) -> tuple[Path, float, tempfile.TemporaryDirectory
 
 
 def main(argv: list[str]) -> int:
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = argv[: argv.index("--")] if "--" in argv else argv
     keep = None
     if "--run-dir" in args:
@@ -141,13 +151,18 @@ def main(argv: list[str]) -> int:
     if dut_delays is not None:
         seconds, text = dut_delays
         line("    of which the virtual EVSE's own hardware reaction delays:", seconds, f" ({text})")
-        line("    the rest: the rig's own share (Matter round trips, fixtures, stimuli):",
-             in_cases - imposed - seconds - boot)
+        line(
+            "    the rest: the rig's own share (Matter round trips, fixtures, stimuli):",
+            in_cases - imposed - seconds - boot,
+        )
     line("overhead with the session set-up and teardown:", span - imposed)
 
     def body(c: dict) -> float:
-        return sum(ph["duration"] for ph in c["phases"].values()) - (session_setup if c is first else 0.0) - (
-            session_teardown if c is last else 0.0)
+        return (
+            sum(ph["duration"] for ph in c["phases"].values())
+            - (session_setup if c is first else 0.0)
+            - (session_teardown if c is last else 0.0)
+        )
 
     slow = sorted(((body(c) - waits.get(c["id"], (0.0, ""))[0], c["id"]) for c in ran), reverse=True)[:8]
     print("largest case overheads: " + ", ".join(f"{c} {d:.1f} s" for d, c in slow))

@@ -22,23 +22,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def one_run(reports: Path, extra: list[str]) -> tuple[int, float, list[str]]:
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "rig.cli", "run", "--set", f"report.dir={reports}", *extra],
-                          cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rig.cli", "run", "--set", f"report.dir={reports}", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     took = time.monotonic() - t0
     failures: list[str] = []
     latest = reports / "latest"
     if proc.returncode != 0:
         try:
             cases = json.loads((latest / "report.json").read_text())["cases"]
-            failures = [f"{c['id']} step {c.get('failed_step')}: {str(c.get('error') or '')[:160]}"
-                        for c in cases if c.get("outcome") in ("failed", "error")]
+            failures = [
+                f"{c['id']} step {c.get('failed_step')}: {str(c.get('error') or '')[:160]}"
+                for c in cases
+                if c.get("outcome") in ("failed", "error")
+            ]
         except (OSError, ValueError):
             failures = [proc.stdout[-400:] + proc.stderr[-400:]]
     return proc.returncode, took, failures
 
 
 def main(argv: list[str]) -> int:
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = argv[: argv.index("--")] if "--" in argv else argv
     n = int(args[0]) if args else 20
     times: list[float] = []
@@ -53,8 +61,10 @@ def main(argv: list[str]) -> int:
                 failed += 1
                 for line in failures:
                     print(f"    {line}", flush=True)
-    print(f"\n{n} runs{' with ' + ' '.join(extra) if extra else ''}: {failed} failed, {n - failed} passed; "
-          f"run time min {min(times):.1f} s, median {statistics.median(times):.1f} s, max {max(times):.1f} s")
+    print(
+        f"\n{n} runs{' with ' + ' '.join(extra) if extra else ''}: {failed} failed, {n - failed} passed; "
+        f"run time min {min(times):.1f} s, median {statistics.median(times):.1f} s, max {max(times):.1f} s"
+    )
     return 1 if failed else 0
 
 

@@ -328,13 +328,9 @@ def run_in_sandbox(
 @contextlib.contextmanager
 def _preloaded(dut: Dut, sandbox: SandboxInfo) -> Iterator[None]:
     """What the DUT kind preloads in the sandbox (nothing for most); without it the session starts it cold."""
-    preload = getattr(dut, "preload", None)
-    if preload is None:
-        yield
-        return
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(preload(sandbox))
+            stack.enter_context(dut.preload(sandbox))
         except (OSError, RigError) as exc:
             log.warning("nothing preloaded for the DUT (it starts cold): %s", exc)
         yield

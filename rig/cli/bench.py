@@ -35,7 +35,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         argv = [sys.executable, "-m", "rig.cli", "bench", "check", "--config", common.config_path(cfg, args.config)]
         for item in args.overrides:
             argv += ["--set", item]
-        return run_in_sandbox(cfg, argv)
+        return run_in_sandbox(cfg, argv, preload=False)
     with open_bench(cfg) as bench:
         bench.install_signal_handlers()
         for role in bench.roles:

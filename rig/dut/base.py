@@ -57,6 +57,11 @@ class Dut(Protocol):
         """Raise :class:`~rig.errors.SetupError` when something this kind needs is not installed."""
         ...
 
+    def preload(self, sandbox: SandboxInfo) -> contextlib.AbstractContextManager[None]:
+        """What may start in the run's sandbox before the session's process does (the virtual EVSE loading its
+        modules); the session adopts it, or starts cold without it. Nothing for a DUT that is already there."""
+        ...
+
     def hardware(self, sandbox: SandboxInfo, run_dir: Path | None) -> contextlib.AbstractContextManager[None]:
         """Bring up what stands on the bench besides the instruments' wiring, for the whole session.
 

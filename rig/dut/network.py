@@ -46,6 +46,10 @@ class NetworkDut:
     def check_installed(self) -> None:
         """Nothing beyond the Python environment."""
 
+    def preload(self, sandbox: SandboxInfo) -> contextlib.AbstractContextManager[None]:
+        """Nothing: the EVSE is already on the network."""
+        return nothing()
+
     def hardware(self, sandbox: SandboxInfo, run_dir: Path | None) -> contextlib.AbstractContextManager[None]:
         """Nothing to start: the EVSE and the instruments are real."""
         return nothing()

@@ -43,6 +43,9 @@ class RecordingDut:
     def check_installed(self) -> None:
         self.calls.append("check_installed")
 
+    def preload(self, sandbox: SandboxInfo) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
     @contextlib.contextmanager
     def hardware(self, sandbox: SandboxInfo, run_dir: Path | None) -> Iterator[None]:
         self._maybe_fail("hardware up")
