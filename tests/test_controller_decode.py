@@ -9,7 +9,7 @@ from chip.clusters import Attribute as ClusterAttribute
 from chip.interaction_model import InteractionModelError, Status
 from chip.tlv import TLVReader, TLVWriter, uint
 
-from rig.matter import controller
+from rig.matter import reads
 from rig.matter.controller import Clusters, decode_attribute
 
 EVSE = Clusters.EnergyEvse.Attributes
@@ -30,7 +30,7 @@ def test_an_enum_value_decodes_as_the_wheel_decodes_it_and_is_remembered() -> No
     first = decode_attribute(EVSE.State, 0, data)
     assert first == as_the_wheel_decodes(EVSE.State, data)
     assert type(first) is Clusters.EnergyEvse.Enums.StateEnum
-    assert (EVSE.State, data) in controller._DECODED
+    assert (EVSE.State, data) in reads._DECODED
     assert decode_attribute(EVSE.State, 0, data) is first
 
 
@@ -59,4 +59,4 @@ def test_tlv_of_the_wrong_type_is_a_value_decode_failure() -> None:
     value = decode_attribute(EVSE.CircuitCapacity, 0, tlv("not a number"))
     assert isinstance(value, ClusterAttribute.ValueDecodeFailure)
     assert value.TLVValue == "not a number"
-    assert (EVSE.CircuitCapacity, tlv("not a number")) not in controller._DECODED
+    assert (EVSE.CircuitCapacity, tlv("not a number")) not in reads._DECODED
