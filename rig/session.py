@@ -314,6 +314,8 @@ def run_in_sandbox(
         SetupError: the machine lacks what the run needs (the message says what).
     """
     the_dut = dut_for(config)
+    if preload:  # a process that opens a session: its DUT settings must allow one
+        the_dut.check_session()
     needs = the_dut.host_needs()
     sandbox_mod.preflight(need_netns=needs.netns, need_node=needs.node)
     the_dut.check_installed()

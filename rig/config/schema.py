@@ -218,7 +218,15 @@ class Dut(_Section):
         default="on-network", description="How the rig gets a CASE session to the DUT."
     )
     paa_trust_store: ConfigPath | None = Field(
-        default=None, description="Folder of PAA certificates; none for the virtual EVSE (exported at run time)."
+        default=None,
+        description="Folder of PAA certificates (DER or PEM), e.g. the DCL's production set; required for a "
+        "network DUT unless attestation is allow-test-paa; none for the virtual EVSE (its test chain is exported).",
+    )
+    attestation: Literal["strict", "allow-test-paa"] | None = Field(
+        default=None,
+        description="strict = only the PAAs of paa_trust_store are trusted (default for a network DUT); "
+        "allow-test-paa = the Matter test PAAs are trusted too: not a certification result (the virtual EVSE's "
+        "default, as its chain is the matter.js test chain).",
     )
     pics: ConfigPath | None = Field(default=None, description="PICS file or folder of PICS XML files.")
     pixit: Pixit = Field(default_factory=Pixit)

@@ -29,6 +29,8 @@ class DutDescription(TypedDict):
     """Firmware defects the virtual EVSE was started with (empty for a real DUT)."""
     label: str
     """One line for a run header, e.g. ``VIRTUAL bench (virtual EVSE)``."""
+    attestation: str
+    """What the controller trusts for device attestation (a test-PAA run says it is not a certification result)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class Dut(Protocol):
 
     def check_installed(self) -> None:
         """Raise :class:`~rig.errors.SetupError` when something this kind needs is not installed."""
+        ...
+
+    def check_session(self) -> None:
+        """Raise :class:`~rig.errors.ConfigError` when rig.yaml's DUT settings cannot open a session (e.g. strict
+        attestation without a trust store); called before anything starts."""
         ...
 
     def preload(self, sandbox: SandboxInfo) -> contextlib.AbstractContextManager[None]:

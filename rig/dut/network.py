@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rig.bench import Bench
 from rig.config import RigConfig
+from rig.dut.attestation import TEST_PAA_NOTE, check_paa_store, controller_store
 from rig.dut.base import DutDescription, HostNeeds, nothing
 from rig.errors import ConfigError, SetupError
 from rig.instruments.capabilities import AcSource
@@ -27,6 +28,7 @@ class NetworkDut:
                 "EVSE only, but dut.kind is network"
             )
         self.config = config
+        self.attestation = config.dut.attestation or "strict"
 
     def describe(self) -> DutDescription:
         """The DUT as rig.yaml describes it."""
@@ -37,11 +39,18 @@ class NetworkDut:
             "endpoint": self.config.dut.endpoint,
             "defects": [],
             "label": "REAL bench (EVSE on the network)",
+            "attestation": self._attestation_text(),
         }
 
+    def _attestation_text(self) -> str:
+        store = self.config.dut.paa_trust_store
+        if self.attestation == "allow-test-paa":
+            return TEST_PAA_NOTE + (f"; plus the PAAs of {store}" if store else "")
+        return f"strict: the PAAs of {store}"
+
     def host_needs(self) -> HostNeeds:
-        """No network namespace (the EVSE is on the host's network), no Node.js."""
-        return HostNeeds(netns=False, node=False)
+        """No network namespace (the EVSE is on the host's network); Node.js only to export the test PAAs."""
+        return HostNeeds(netns=False, node=self.attestation == "allow-test-paa")
 
     def check_installed(self) -> None:
         """Nothing beyond the Python environment."""
@@ -62,14 +71,32 @@ class NetworkDut:
         """Real instruments need no sandbox."""
         return False
 
+    def check_session(self) -> None:
+        """A network DUT's attestation is checked against PAAs rig.yaml names (strict), or the test PAAs by choice.
+
+        Raises:
+            ConfigError: strict attestation without ``dut.paa_trust_store``.
+        """
+        if self.attestation == "strict" and self.config.dut.paa_trust_store is None:
+            raise ConfigError(
+                f"{self.config.config_path or 'rig.yaml'}: dut.paa_trust_store: a network DUT needs a folder of PAA "
+                "certificates to check its attestation against (e.g. the DCL's production PAAs); to trust the Matter "
+                "test PAAs instead set dut.attestation: allow-test-paa (the run is then not a certification result)"
+            )
+
     def trust_store(self, sandbox: SandboxInfo) -> Path | None:
-        """rig.yaml ``dut.paa_trust_store`` (a folder of PAA certificates, DER)."""
+        """The PAAs of ``dut.paa_trust_store``, checked to hold at least one valid PAA (strict), plus the Matter
+        test PAAs with ``dut.attestation: allow-test-paa``; written as the controller reads them."""
+        self.check_session()
+        target = sandbox.state_dir / "paa"
         store = self.config.dut.paa_trust_store
-        if store is None:
-            return None
-        if not store.is_dir() or not any(store.glob("*.der")):
-            raise SetupError(f"dut.paa_trust_store {store}: not a folder holding PAA certificates (*.der)")
-        return store
+        if store is not None:
+            controller_store(check_paa_store(store), target)
+        if self.attestation == "allow-test-paa":
+            from rig.sim.virtual_evse import cached_paa  # the matter.js test PAAs (public development roots)
+
+            cached_paa(target, timeout_s=self.config.dut.timeouts.dut_start)
+        return target
 
     def power_cycle_needs(self) -> tuple[type, ...]:
         """An AC source feeding the EVSE."""

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from rig.bench import Bench
 from rig.config import RigConfig
+from rig.dut.attestation import TEST_PAA_NOTE, check_paa_store, controller_store
 from rig.dut.base import DutDescription, HostNeeds
-from rig.errors import SetupError
+from rig.errors import ConfigError, SetupError
 from rig.sandbox import SandboxInfo
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class VirtualDut:
 
     def __init__(self, config: RigConfig) -> None:
         self.config = config
+        self.attestation = config.dut.attestation or "allow-test-paa"
         self._evse: object | None = None
         self._paa: Future[Path] | None = None
 
@@ -68,7 +70,13 @@ class VirtualDut:
             "endpoint": self.config.dut.endpoint,
             "defects": defects,
             "label": label,
+            "attestation": self._attestation_text(),
         }
+
+    def _attestation_text(self) -> str:
+        if self.attestation == "allow-test-paa":
+            return TEST_PAA_NOTE + " (the virtual EVSE's matter.js test chain)"
+        return f"strict: the PAAs of {self.config.dut.paa_trust_store}"
 
     def host_needs(self) -> HostNeeds:
         """A network namespace (veth pair for the EVSE and the controller) and Node.js."""
@@ -181,11 +189,27 @@ class VirtualDut:
             getattr(inst.transport, "interface", None) == "udp_multicast" for inst in self.config.instruments.values()
         )
 
+    def check_session(self) -> None:
+        """The virtual EVSE's chain is the matter.js test chain: strict attestation needs a store that signs it.
+
+        Raises:
+            ConfigError: ``dut.attestation: strict`` without ``dut.paa_trust_store``.
+        """
+        if self.attestation == "strict" and self.config.dut.paa_trust_store is None:
+            raise ConfigError(
+                f"{self.config.config_path or 'rig.yaml'}: dut.attestation: strict needs dut.paa_trust_store: the "
+                "virtual EVSE's attestation chain is the matter.js test chain, trusted only with allow-test-paa"
+            )
+
     def trust_store(self, sandbox: SandboxInfo) -> Path | None:
         """The matter.js test PAA that signs the virtual EVSE's attestation chain (in the run's state folder; made
         while the EVSE starts), unless rig.yaml names a trust store."""
-        if self.config.dut.paa_trust_store is not None:
-            return self.config.dut.paa_trust_store
+        self.check_session()
+        store = self.config.dut.paa_trust_store
+        if store is not None:
+            checked = check_paa_store(store)
+            if self.attestation == "strict":
+                return controller_store(checked, sandbox.state_dir / "paa-strict")
         if self._paa is not None:
             return self._paa.result()
         return self._export_paa(sandbox)

@@ -35,7 +35,18 @@ class RecordingDut:
             raise SetupError(f"{what} failed on purpose")
 
     def describe(self) -> DutDescription:
-        return {"bench": "real", "kind": "network", "node_id": 1, "endpoint": 1, "defects": [], "label": "fake"}
+        return {
+            "bench": "real",
+            "kind": "network",
+            "node_id": 1,
+            "endpoint": 1,
+            "defects": [],
+            "label": "fake",
+            "attestation": "none",
+        }
+
+    def check_session(self) -> None:
+        self.calls.append("check_session")
 
     def host_needs(self) -> HostNeeds:
         return HostNeeds(netns=False, node=False)
@@ -75,7 +86,7 @@ class RecordingDut:
 
 
 def _config(**dut: Any) -> RigConfig:
-    return config_from_dict({"station": {}, "dut": {"kind": "network", **dut}})
+    return config_from_dict({"station": {}, "dut": {"kind": "network", "attestation": "allow-test-paa", **dut}})
 
 
 def _sandbox(tmp_path: Path) -> SandboxInfo:
@@ -121,7 +132,8 @@ def test_the_kind_of_dut_comes_from_the_config() -> None:
     assert isinstance(virtual, VirtualDut)
     assert virtual.describe()["bench"] == "virtual"
     assert virtual.host_needs() == HostNeeds(netns=True, node=True)
-    assert NetworkDut(_config()).host_needs() == HostNeeds(netns=False, node=False)
+    strict = NetworkDut(_config(attestation="strict", paa_trust_store="/"))
+    assert strict.host_needs() == HostNeeds(netns=False, node=False)
 
 
 def test_defects_on_a_network_dut_are_refused_naming_the_setting() -> None:
