@@ -4,7 +4,7 @@
     rig pics check FILE [--config FILE] [--set KEY=VALUE]...
 
 Both need the live DUT of rig.yaml. They get it the way ``rig run`` does: in the run's sandbox, a process
-(``python -m rig.cli.pics``) opens the session (:func:`rig.session.open_session`: bench, DUT, controller,
+(``python -m rig.cli.inner pics-probe``) opens the session (:func:`rig.session.open_session`: bench, DUT, controller,
 commissioning), reads the Energy EVSE FeatureMap, AttributeList, AcceptedCommandList, GeneratedCommandList and
 EventList on ``dut.endpoint`` and writes them as JSON. Its output goes to stderr, so ``rig pics derive`` without
 ``-o`` prints only the PICS on stdout.
@@ -25,8 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rig import sandbox
 from rig.cli import common
-from rig.config import RigConfig
 from rig.errors import DutError
 from rig.pics import DutElements, contradictions, derive_pics, load_pics, write_pics_text, write_pics_xml
 
@@ -117,8 +117,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def probe_dut(config: str | None, overrides: list[str], defects: list[str]) -> DutElements:
     """Open the session of rig.yaml as ``rig run`` does and read the DUT's Energy EVSE elements.
 
-    The session runs in a process of its own inside the run's sandbox (``python -m rig.cli.pics``); its output
-    goes to stderr.
+    The session runs in a process of its own inside the run's sandbox (``python -m rig.cli.inner pics-probe``);
+    its output goes to stderr.
 
     Raises:
         ConfigError: bad rig.yaml or override.
@@ -137,53 +137,31 @@ def probe_dut(config: str | None, overrides: list[str], defects: list[str]) -> D
     dut = dut_for(cfg)
     tmp = Path(tempfile.mkdtemp(prefix="rig-pics-"))
     out = tmp / "dut-elements.json"
-    argv = [sys.executable, "-m", "rig.cli.pics", "--config", common.config_path(cfg, config), "--out", str(out)]
+    argv = [
+        sys.executable,
+        "-m",
+        "rig.cli.inner",
+        "pics-probe",
+        "--config",
+        common.config_path(cfg, config),
+        "--out",
+        str(out),
+    ]
     for key, value in values.items():
         argv += ["--set", f"{key}={json.dumps(value)}"]
+    run_id = sandbox.new_run_id()
     print(
-        f"rig: reading the DUT's Energy EVSE elements ({dut.describe()['label']}, endpoint {cfg.dut.endpoint})",
+        f"rig: reading the DUT's Energy EVSE elements ({dut.describe()['label']}, endpoint {cfg.dut.endpoint}, "
+        f"run {run_id})",
         file=sys.stderr,
     )
     try:
-        code = _stdout_to_stderr(lambda: run_in_sandbox(cfg, argv, visible=(tmp,)))
+        code = _stdout_to_stderr(lambda: run_in_sandbox(cfg, argv, run_id=run_id, visible=(tmp,)))
         if code != 0 or not out.is_file():
             raise ProbeError(f"could not read the DUT's Energy EVSE elements (exit {code}); see the output above")
         return DutElements.from_dict(json.loads(out.read_text(encoding="utf-8")))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-async def _probe(config: RigConfig, out: Path) -> None:
-    """Inside the sandbox: open the session, read the elements, write them as JSON."""
-    from rig.matter.elements import read_dut_elements
-    from rig.session import open_session
-
-    async with open_session(config) as session:
-        elements = await read_dut_elements(session.node)
-    out.write_text(json.dumps(elements.to_dict()), encoding="utf-8")
-
-
-def _probe_main(argv: list[str]) -> int:
-    """``python -m rig.cli.pics --config FILE --out FILE [--set KEY=VALUE]...`` (run by :func:`probe_dut`)."""
-    import asyncio
-    import logging
-
-    from rig.config import load_config
-    from rig.errors import RigError
-
-    p = argparse.ArgumentParser(prog="python -m rig.cli.pics")
-    p.add_argument("--config", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--set", dest="overrides", action="append", default=[])
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = load_config(args.config, overrides=common.overrides(args.overrides))
-        asyncio.run(_probe(cfg, Path(args.out)))
-    except RigError as exc:
-        print(f"rig: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return 0
 
 
 def _stdout_to_stderr(fn: Any) -> int:
@@ -197,7 +175,3 @@ def _stdout_to_stderr(fn: Any) -> int:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
-
-
-if __name__ == "__main__":
-    sys.exit(_probe_main(sys.argv[1:]))
