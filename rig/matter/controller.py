@@ -57,6 +57,22 @@ from rig.matter.reads import AttributeKey, _ReadTransaction, decode_attribute  #
 __all__ = ["Clusters", "MatterController", "Node", "decode_attribute", "status_name"]
 
 
+def commissioning_failure(node_id: int, what: str, exc: BaseException) -> str:
+    """The message of a failed commissioning, explaining the stack's generic errors where their cause is known.
+
+    The CHIP commissioner turns a DUT's ``NOCResponse`` status TableFull into ``CHIP_ERROR_NO_MEMORY`` (its
+    ``ConvertFromOperationalCertStatus``): "no memory" then most probably means the DUT's fabric table is full.
+    """
+    text = f"commissioning node 0x{node_id:x} ({what}) failed: {exc}"
+    if "no memory" in str(exc).lower() or "0x0000000b" in str(exc).lower():
+        return (
+            f"{text}. The DUT most probably has a full fabric table (Operational Credentials SupportedFabrics = "
+            "CommissionedFabrics; the commissioner reports the DUT's TableFull status as 'no memory'): remove a fabric "
+            "the DUT no longer needs with its owner's app, then run again"
+        )
+    return f"{text}. Check dut.passcode / dut.setup_code and dut.paa_trust_store in rig.yaml"
+
+
 def status_name(status: Any) -> str:
     """``ConstraintError`` → ``CONSTRAINT_ERROR`` (the spelling of the Matter specification)."""
     name = getattr(status, "name", str(status))
@@ -299,10 +315,7 @@ class MatterController:
                 f"{timeout_s:g} s: {exc}"
             ) from None
         except ChipStackError as exc:
-            raise CommissioningError(
-                f"commissioning node 0x{node_id:x} ({what}) failed: {exc}. Check dut.passcode / dut.setup_code "
-                "and dut.paa_trust_store in rig.yaml"
-            ) from None
+            raise CommissioningError(commissioning_failure(node_id, what, exc)) from None
         return time.monotonic() - t0
 
     async def _discover(self, discriminator: int, is_short: bool, timeout_s: float, what: str) -> Any:
