@@ -81,6 +81,7 @@ class Session:
     node: Node
     identity: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    fabrics: dict[str, Any] = field(default_factory=dict)
 
     def instruments(self) -> dict[str, dict[str, str]]:
         """Role -> driver, address and the identity the instrument gave."""
@@ -100,7 +101,7 @@ class Session:
         dut: dict[str, Any] = dict(self.dut.describe())
         return {
             "bench": dut.pop("bench"),
-            "dut": {**dut, "identity": dict(self.identity)},
+            "dut": {**dut, "identity": dict(self.identity), "fabrics": dict(self.fabrics)},
             "instruments": self.instruments(),
         }
 
@@ -235,9 +236,10 @@ async def open_session(
         t0 = time.monotonic()
         node, identity = await _commission(config, controller)
         timings["commissioning"] = time.monotonic() - t0
+        fabrics = await _fabrics(config, controller, node)
         if run_dir is not None:
             (run_dir / "dut.json").write_text(json.dumps(identity, indent=2, default=str), encoding="utf-8")
-        yield Session(config, run_dir, info, the_dut, bench, controller, node, identity, timings)
+        yield Session(config, run_dir, info, the_dut, bench, controller, node, identity, timings, fabrics)
 
 
 def _open_instruments(config: RigConfig, stack: contextlib.AsyncExitStack[bool | None], opened: list[Bench]) -> None:
@@ -290,6 +292,32 @@ async def _commission(config: RigConfig, controller: MatterController) -> tuple[
         node = controller.node(dut.node_id, dut.endpoint, timeout_s=dut.timeouts.command)
         identity = await read_identity(node)
     return node, identity
+
+
+async def _fabrics(config: RigConfig, controller: MatterController, node: Node) -> dict[str, Any]:
+    """Label the rig's fabric ``rig:<station>`` (on a DUT the rig commissioned) and read the DUT's fabric table."""
+    from rig.matter.fabrics import label_fabric, read_fabric_table, rig_label
+
+    root = controller.node(node.node_id, 0, timeout_s=config.dut.timeouts.command)
+    label = rig_label(config.station.name)
+    problem = None
+    if config.dut.commissioning != "already-commissioned":
+        problem = await label_fabric(root, label)
+    table = await read_fabric_table(controller, root, config.dut.timeouts.command)
+    if problem is None and config.dut.commissioning != "already-commissioned":
+        table.label = label
+    elif problem is not None:
+        table.problems.insert(0, problem)
+    for text in table.problems:
+        log.warning("DUT fabric table: %s", text)
+    stale = table.stale_rig_fabrics()
+    if stale:
+        log.warning(
+            "the DUT holds %d stale rig fabric(s) from earlier runs: %s",
+            len(stale),
+            ", ".join(f"index {e.index} {e.label!r}" for e in stale),
+        )
+    return table.to_record()
 
 
 def run_in_sandbox(

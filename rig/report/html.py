@@ -297,6 +297,8 @@ def first_page_view(record: dict[str, Any], groups: Groups | None = None) -> Fir
         dut_rows.append(("Firmware defects (virtual EVSE)", ", ".join(str(d) for d in dut["defects"])))
     if dut.get("attestation"):
         dut_rows.append(("Device attestation", dut["attestation"]))
+    if isinstance(dut.get("fabrics"), dict) and dut["fabrics"]:
+        dut_rows.append(("Fabrics", _fabrics_text(dut["fabrics"])))
     rig = record.get("rig") or {}
     cfg = record.get("config") or {}
     station_rows: list[tuple[str, Any]] = [
@@ -470,3 +472,23 @@ __all__ = [
     "steps_table_html",
     "style_html",
 ]
+
+
+def _fabrics_text(fabrics: dict[str, Any]) -> str:
+    """One line on the DUT's fabric table: slots, the rig's entry and label, the other admins, stale rig fabrics."""
+    parts: list[str] = []
+    used, supported, free = fabrics.get("commissioned"), fabrics.get("supported"), fabrics.get("free")
+    if used is not None and supported is not None:
+        parts.append(f"{used} of {supported} used ({free} free)")
+    entries = [e for e in fabrics.get("entries") or [] if isinstance(e, dict)]
+    ours = fabrics.get("current_index")
+    for e in entries:
+        who = "the rig's" if e.get("index") == ours else "other admin"
+        vendor = e.get("vendor_id")
+        vid = f"VID 0x{vendor:04X}" if isinstance(vendor, int) and not isinstance(vendor, bool) else f"VID {vendor}"
+        parts.append(f"index {e.get('index')}: {who}, {vid}, label {str(e.get('label') or '')!r}")
+    if fabrics.get("stale_rig_fabrics"):
+        parts.append("stale rig fabrics at index " + ", ".join(str(i) for i in fabrics["stale_rig_fabrics"]))
+    for problem in fabrics.get("problems") or []:
+        parts.append(f"note: {problem}")
+    return "; ".join(parts) or DASH
