@@ -200,13 +200,15 @@ class Sandbox:
         reap_stale()
         self.state_dir.mkdir(parents=True, exist_ok=False)
         self._created = True
-        (self.state_dir / "owner.pid").write_text(str(os.getpid()))
-        for sub in ("data", "tmp", "dut", "controller"):
-            (self.state_dir / sub).mkdir()
-        if not DATA_DIR.exists():  # the marker is shared: whichever run ends last removes /data
-            DATA_DIR.mkdir()
-            (STATE_ROOT / _DATA_MARKER).write_text("1")
         try:
+            (self.state_dir / "owner.pid").write_text(str(os.getpid()))
+            for sub in ("data", "tmp", "dut", "controller"):
+                (self.state_dir / sub).mkdir()
+            # The marker is shared: whichever run ends last removes /data. Two runs starting at once may both find
+            # it missing: the one whose mkdir wins writes the marker, the other uses the folder as it is.
+            with contextlib.suppress(FileExistsError):
+                DATA_DIR.mkdir()
+                (STATE_ROOT / _DATA_MARKER).write_text("1")
             if self.netns:
                 self._make_netns(self.netns)
         except BaseException:
