@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -27,15 +26,14 @@ def _pg_bin() -> Path | None:
     return Path(found).resolve().parent if found and shutil.which("pg_ctl") else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+SOCKET_PORT = 5432
+"""With a Unix socket only, the port just names the socket file in the test's own folder: nothing to collide with."""
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    """A PostgreSQL server of our own (trust auth on 127.0.0.1), stopped and removed afterwards."""
+    """A PostgreSQL server of our own (trust auth, a Unix socket in a private folder, no TCP), stopped and removed
+    afterwards."""
     pytest.importorskip("psycopg", reason="psycopg is not installed (requirements.lock)")
     bindir = _pg_bin()
     if bindir is None:
@@ -56,13 +54,12 @@ def pg_url() -> Iterator[str]:
         for p in (base, sock):
             os.chown(p, pw.pw_uid, pw.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
     log = base / "log"
     try:
         _pg(prefix, bindir / "initdb", "-D", data, "-U", "rig", "--auth=trust", "--no-sync", "-E", "UTF8")
-        opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
+        opts = f"-p {SOCKET_PORT} -k {sock} -c listen_addresses='' -c fsync=off"
         _pg(prefix, bindir / "pg_ctl", "-D", data, "-o", opts, "-w", "-t", "60", "-l", log, "start", log=log)
-        yield f"postgresql://rig@127.0.0.1:{port}/postgres"
+        yield f"postgresql://rig@/postgres?host={sock}&port={SOCKET_PORT}"
     finally:
         if (data / "postmaster.pid").exists():
             _pg(prefix, bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
