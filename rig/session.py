@@ -128,19 +128,15 @@ def _power_dut(bench: Bench) -> None:
             return
 
 
-def _stage(name: str) -> contextlib.AbstractContextManager[None]:
+@contextlib.contextmanager
+def _stage(name: str) -> Iterator[None]:
     """Turn a RigError of one stage into a SessionError naming it."""
-
-    @contextlib.contextmanager
-    def wrap() -> Any:
-        try:
-            yield
-        except SessionError:
-            raise
-        except RigError as exc:
-            raise SessionError(name, str(exc)) from exc
-
-    return wrap()
+    try:
+        yield
+    except SessionError:
+        raise
+    except RigError as exc:
+        raise SessionError(name, str(exc)) from exc
 
 
 @contextlib.asynccontextmanager

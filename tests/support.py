@@ -9,9 +9,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
+from rig.ev_emulator.channels import EV_CHANNELS
+
 T = TypeVar("T")
 
 POLL_S = 0.01
+
+FULL_WIRING = {name: relay for relay, name in enumerate(EV_CHANNELS, start=1)}
+"""Every EV emulator channel on relays 1..12, in the order rig.ev_emulator.channels lists them."""
 
 
 def wait_until(read: Callable[[], T], done: Callable[[T], bool], *, timeout_s: float, what: str) -> T:

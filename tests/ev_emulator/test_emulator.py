@@ -9,21 +9,9 @@ import pytest
 from rig.errors import ConfigError, WaitTimeout
 from rig.ev_emulator import EvEmulator, EvModel
 from rig.instruments.capabilities import Edge, EvBoardCommand, Identity, PilotReading
+from tests.support import FULL_WIRING
 
-WIRING = {
-    "cp_connect": 1,
-    "s2_c": 2,
-    "s2_d": 3,
-    "diode_bypass": 4,
-    "cp_pe_short": 5,
-    "pe_break": 6,
-    "rcd_ac_30ma": 7,
-    "rcd_dc_6ma": 8,
-    "pp_100": 9,
-    "pp_220": 10,
-    "pp_680": 11,
-    "pp_1500": 12,
-}
+WIRING = FULL_WIRING
 CHANNEL = {relay: name for name, relay in WIRING.items()}
 
 

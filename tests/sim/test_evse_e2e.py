@@ -18,6 +18,7 @@ import pytest
 
 from rig.sim.virtual_bench import VirtualBench
 from rig.sim.virtual_evse import EVSE_DIR, VirtualEvse, VirtualEvseSettings
+from tests.support import FULL_WIRING
 
 MATTER_PORT = 0  # the system picks the EVSE's Matter port when it binds it (nothing commissions it here)
 
@@ -26,20 +27,7 @@ pytestmark = pytest.mark.skipif(
     reason="the virtual EVSE needs node and its npm packages (make setup)",
 )
 
-WIRING = {
-    "cp_connect": 1,
-    "s2_c": 2,
-    "s2_d": 3,
-    "diode_bypass": 4,
-    "cp_pe_short": 5,
-    "pe_break": 6,
-    "rcd_ac_30ma": 7,
-    "rcd_dc_6ma": 8,
-    "pp_100": 9,
-    "pp_220": 10,
-    "pp_680": 11,
-    "pp_1500": 12,
-}
+WIRING = FULL_WIRING
 HW = {"contactorDelayMs": 200, "pwmStartDelayMs": 100, "contactorOpenDelayMs": 20}
 PILOT_SHORT, GROUND_FAULT, OVER_VOLTAGE, POWER_LOSS = 10, 7, 2, 8
 
