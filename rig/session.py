@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from rig import PROJECT_ROOT
 from rig import sandbox as sandbox_mod
 from rig.bench import Bench
+from rig.bench.mains import NOMINAL_MAINS_HZ, NOMINAL_MAINS_V
 from rig.config import RigConfig
 from rig.dut import Dut, dut_for
 from rig.errors import ConfigError, RigError, SessionError
@@ -50,9 +51,6 @@ if TYPE_CHECKING:
     from rig.matter.controller import MatterController, Node
 
 log = logging.getLogger("rig.session")
-
-NOMINAL_MAINS_V = 230.0
-NOMINAL_MAINS_HZ = 50.0
 
 
 @dataclass
