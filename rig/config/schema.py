@@ -61,6 +61,7 @@ _MAX_NODE_ID = 0xFFFF_FFEF_FFFF_FFFF
 _ENV_REF = re.compile(r"\$\{(?P<name>RIG_[A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 _HEX_KEY = re.compile(r"[0-9a-fA-F]{32}")
 _QR_PAYLOAD = re.compile(r"MT:[0-9A-Z.\-]+")
+_STATION_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -142,11 +143,30 @@ def _is_section(annotation: Any) -> bool:
 
 # ---------------------------------------------------------------------------------------------------- models
 class Station(_Section):
-    """Which bench this is; written in every report header."""
+    """Which bench this is; written in every report header. Its Matter fabric lives in ``state_dir``."""
 
-    name: str = Field(default="virtual-bench", min_length=1, description="Bench name shown in reports.")
+    name: str = Field(
+        default="virtual-bench",
+        description="Bench name shown in reports; also the name of its state folder: letters, digits, '.', '_' and "
+        "'-', at most 64, not starting with '.'.",
+    )
     location: str | None = Field(default=None, description="Where the bench stands.")
     operator: str | None = Field(default=None, description="Who runs it.")
+    state_dir: ConfigPath | None = Field(
+        default=None,
+        description="Folder holding the station's Matter fabric (the root CA private key, the controller's fabric "
+        "table, one record per commissioned DUT); it must stay private (mode 0700, owned by the user running the "
+        "rig). null = /var/lib/rig/<station name>.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _STATION_NAME.fullmatch(value) or value.startswith("."):
+            raise ValueError(
+                f"{value!r} cannot name a folder: use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'"
+            )
+        return value
 
 
 class Timeouts(_Section):
