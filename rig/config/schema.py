@@ -234,8 +234,20 @@ class Dut(_Section):
         description="Manual pairing code (11/21 digits) or 'MT:' QR payload; used instead of passcode+discriminator.",
     )
     endpoint: int = Field(default=1, ge=0, le=65534, description="Endpoint carrying the Energy EVSE cluster.")
-    commissioning: Literal["on-network", "already-commissioned"] = Field(
-        default="on-network", description="How the rig gets a CASE session to the DUT."
+    commissioning: Literal["on-network", "join", "already-commissioned"] = Field(
+        default="on-network",
+        description="How the rig gets a CASE session to the DUT: on-network = commission it with setup_code or "
+        "passcode+discriminator; join = commission it with setup_code from a window another admin opened (a vendor "
+        "app's 'share' code); already-commissioned = reconnect to a DUT the station's fabric holds.",
+    )
+    keep_fabric: bool = Field(
+        default=False,
+        description="Keep the rig's fabric on the DUT at the end of the session (then reach it again with "
+        "already-commissioned); by default the fabric the rig added is removed.",
+    )
+    remove_last_fabric: bool = Field(
+        default=False,
+        description="Allow removing the rig's fabric when it is the DUT's last one (many devices factory-reset then).",
     )
     paa_trust_store: ConfigPath | None = Field(
         default=None,
@@ -281,7 +293,20 @@ class Dut(_Section):
         digits = re.sub(r"[\s-]", "", text)
         if not digits.isdigit() or len(digits) not in (11, 21):
             raise ValueError(f"{value!r} is neither an 11/21-digit manual pairing code nor an 'MT:' QR payload")
+        from rig.matter.onboarding import verhoeff_valid
+
+        if not verhoeff_valid(digits):
+            raise ValueError(f"{value!r}: the last digit is not the code's check digit (a typo in the code?)")
         return digits
+
+    @model_validator(mode="after")
+    def _join_needs_code(self) -> Dut:
+        if self.commissioning == "join" and not self.setup_code:
+            raise ValueError(
+                "commissioning: join needs dut.setup_code: the manual pairing code or QR payload of the commissioning "
+                "window another admin opened (e.g. a vendor app's 'share with another service' code)"
+            )
+        return self
 
 
 class VirtualEvseOptional(_Section):

@@ -57,3 +57,41 @@ def manual_pairing_code(passcode: int, discriminator: int) -> str:
     chunk3 = passcode >> 14
     body = f"{chunk1:01d}{chunk2:05d}{chunk3:04d}"
     return body + verhoeff_check_digit(body)
+
+
+_BASE38 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-."
+ON_NETWORK = 0x04
+"""Discovery capabilities bit 2: the device is already on the IP network (no BLE or SoftAP search)."""
+
+
+def _base38(data: bytes) -> str:
+    """Base-38 of ``data`` (Matter core 5.1.3.1): 3 bytes -> 5 characters, a last 2 -> 4, a last 1 -> 2."""
+    out = []
+    for i in range(0, len(data), 3):
+        chunk = data[i : i + 3]
+        value = int.from_bytes(chunk, "little")
+        for _ in range({3: 5, 2: 4, 1: 2}[len(chunk)]):
+            out.append(_BASE38[value % 38])
+            value //= 38
+    return "".join(out)
+
+
+def qr_payload(
+    passcode: int, discriminator: int, *, vendor_id: int = 0, product_id: int = 0, capabilities: int = ON_NETWORK
+) -> str:
+    """The ``MT:`` QR code payload (Matter core 5.1.3) for a passcode and 12-bit (long) discriminator.
+
+    Packed least significant bit first: version (3 bits, 0), vendor id (16), product id (16), custom flow (2,
+    0 = standard), discovery capabilities (8), discriminator (12), passcode (27), padding (4): 88 bits, base-38.
+    """
+    if not 0 < passcode < 1 << 27:
+        raise ValueError(f"passcode {passcode} out of range")
+    if not 0 <= discriminator < 1 << 12:
+        raise ValueError(f"discriminator {discriminator} out of range 0..4095")
+    bits = 0
+    shift = 0
+    for value, width in ((0, 3), (vendor_id, 16), (product_id, 16), (0, 2), (capabilities, 8), (discriminator, 12),
+                         (passcode, 27), (0, 4)):  # fmt: skip
+        bits |= (value & ((1 << width) - 1)) << shift
+        shift += width
+    return "MT:" + _base38(bits.to_bytes(11, "little"))
