@@ -1,6 +1,6 @@
 // Node composition: root endpoint (Basic Information, General Diagnostics with test event triggers) and endpoint 1
 // (EVSE 0x050C + Device Energy Management 0x050D + Electrical Sensor 0x0510 device types).
-import { Endpoint, ServerNode, VendorId, DeviceTypeId } from "@matter/main";
+import { Crypto, Endpoint, Environment, ServerNode, VendorId, DeviceTypeId } from "@matter/main";
 // per-behavior subpaths: importing "@matter/main/behaviors" loads every cluster (seconds of startup)
 import { DescriptorServer } from "@matter/main/behaviors/descriptor";
 import { DeviceEnergyManagementServer } from "@matter/main/behaviors/device-energy-management";
@@ -10,11 +10,44 @@ import { EnergyEvseModeServer } from "@matter/main/behaviors/energy-evse-mode";
 import { GeneralDiagnosticsServer } from "@matter/main/behaviors/general-diagnostics";
 import { PowerTopologyServer } from "@matter/main/behaviors/power-topology";
 import { EnergyEvseDevice } from "@matter/main/devices/energy-evse";
+import { CertificationDeclaration, DeviceCertification } from "@matter/main/protocol";
 import { Status, StatusResponseError } from "@matter/main/types";
+import { ConfigError } from "./config.js";
 import { createEvseServer } from "./evse-server.js";
 import { applyTrigger, resolveTrigger } from "./triggers.js";
 
 export const MODE_TAGS = { Manual: 0x4000, TimeOfUse: 0x4001, SolarCharging: 0x4002 };
+
+/**
+ * The custom attestation chain of the config (`certification`): the DAC key, DAC and PAI read by config.js, and a
+ * Certification Declaration for the configured vendor and product id made as matter.js makes its default one
+ * (`CertificationDeclaration.generate`: certification type "development and test", signed with the CSA's test CD
+ * key of the Matter core specification, which commissioners accept for development CDs). The DAC and PAI VID/PID
+ * are checked against the product here, as matter.js checks them at the first attestation request.
+ */
+async function customCertification(cfg, product) {
+    const crypto = Environment.default.get(Crypto);
+    const certification = {
+        ...cfg.certificationFiles,
+        declaration: await CertificationDeclaration.generate(crypto, product.vendorId, product.productId),
+    };
+    try {
+        await new DeviceCertification(crypto, certification, product).construction;
+    } catch (e) {
+        let cause = e;
+        while (cause?.cause) cause = cause.cause; // matter.js wraps the reason in its construction error
+        throw new ConfigError(`certification: ${cause?.message ?? e}`);
+    }
+    return certification;
+}
+
+/** The Node Operational Credentials options of the config (fabric table size, attestation chain), if any. */
+async function operationalCredentials(cfg, product) {
+    const options = {};
+    if (cfg.supportedFabrics !== undefined) options.supportedFabrics = cfg.supportedFabrics;
+    if (cfg.certificationFiles) options.certification = await customCertification(cfg, product);
+    return Object.keys(options).length ? options : undefined;
+}
 
 export async function createNode(rt, id = "vevse") {
     const { cfg } = rt;
@@ -46,11 +79,14 @@ export async function createNode(rt, id = "vevse") {
     rt.ModeServer = EnergyEvseModeServer;
     rt.modeTags = MODE_TAGS;
 
+    const productDescription = { name: cfg.productName, deviceType: DeviceTypeId(0x050c), vendorId: VendorId(cfg.vendorId), productId: cfg.productId };
+    const credentials = await operationalCredentials(cfg, productDescription);
     const node = await ServerNode.create(ServerNode.RootEndpoint.with(VevseGeneralDiagnosticsServer), {
         id,
         network: { port: cfg.port },
         commissioning: { passcode: cfg.passcode, discriminator: cfg.discriminator },
-        productDescription: { name: cfg.productName, deviceType: DeviceTypeId(0x050c), vendorId: VendorId(cfg.vendorId), productId: cfg.productId },
+        productDescription,
+        ...(credentials ? { operationalCredentials: credentials } : {}),
         basicInformation: {
             vendorName: cfg.vendorName,
             vendorId: VendorId(cfg.vendorId),

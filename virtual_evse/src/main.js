@@ -114,6 +114,11 @@ try {
     }
 } catch (e) {
     if (shuttingDown) await new Promise(() => {}); // a signal arrived during startup: let shutdown() exit 0
+    if (e instanceof ConfigError) {
+        // found only once matter.js is loaded (the attestation chain against the product's vendor and product id)
+        process.stderr.write(`vevse: ${e.message}\n`);
+        process.exit(e.exitCode ?? 2);
+    }
     process.stderr.write(`vevse: startup failed: ${e?.stack ?? e}\n`);
     for (const c of e?.errors ?? []) process.stderr.write(`  cause: ${c?.stack ?? c}\n  ${c?.cause?.stack ?? ""}\n`);
     process.exit(1);
