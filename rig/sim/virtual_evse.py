@@ -72,6 +72,11 @@ class VirtualEvseSettings:
     software_version: int = 1
     software_version_string: str = "1.0.0"
     log_level: str = "notice"
+    supported_fabrics: int | None = None
+    """Size of the fabric table (5..254); None leaves matter.js's default (254)."""
+    certification: dict[str, str] | None = None
+    """A custom attestation chain: paths under ``privateKey``, ``certificate`` (DAC) and ``intermediateCertificate``
+    (PAI), e.g. :meth:`rig.sim.attestation.Chain.certification`; None signs with the matter.js test chain."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON config understood by virtual_evse/src/main.js."""
@@ -102,6 +107,10 @@ class VirtualEvseSettings:
             cfg["hardwarePort"] = str(self.hardware_port)
         if self.hardware:
             cfg["hardware"] = dict(self.hardware)
+        if self.supported_fabrics is not None:
+            cfg["supportedFabrics"] = self.supported_fabrics
+        if self.certification is not None:
+            cfg["certification"] = dict(self.certification)
         return cfg
 
 
