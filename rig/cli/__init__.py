@@ -7,6 +7,7 @@
     rig bench check                                                   every instrument answers? (bench.py)
     rig pics derive [-o FILE] | check FILE                            PICS of / against the live DUT (pics.py)
     rig report render|import, rig history, rig compare                run records and results (report.py)
+    rig station show                                                  the station's fabric and DUT records (station.py)
 
 Exit codes: 0 success, 1 a case failed (or a regression, a contradiction), 2 bad input, 3 the DUT or the bench
 could not be started, reached or commissioned, 130 interrupted.
@@ -18,11 +19,12 @@ import argparse
 import sys
 from types import ModuleType
 
-from rig.cli import bench, config, pics, report, run, sim, triggers
+from rig.cli import bench, config, pics, report, run, sim, station, triggers
 from rig.errors import RigError
 
-GROUPS: tuple[ModuleType, ...] = (run, sim, triggers, config, bench, report, pics)
-"""Each module offers ``add_subcommands(sub)``, ``COMMANDS`` and ``dispatch(args) -> int | None``."""
+GROUPS: tuple[ModuleType, ...] = (run, sim, triggers, config, bench, report, pics, station)
+"""Each module offers ``add_subcommands(sub)``, ``COMMANDS`` and ``dispatch(args) -> int | None``; None lets the next
+module listing the command take it (a command group spread over modules, such as ``rig station``)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for group in GROUPS:
             if args.command in group.COMMANDS:
-                return int(group.dispatch(args) or 0)
+                code = group.dispatch(args)
+                if code is not None:
+                    return int(code)
     except RigError as exc:
         print(f"rig: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -238,9 +238,10 @@ class Station:
         if backup is not None and backup.has_fabric:
             lost.append(f"{self.backup_path} holds a fabric")
         if lost:
-            state = "missing" if not self.storage_path.exists() else "holds no fabric"
+            raw = read_private(self.storage_path, what="fabric store")
+            state = "is missing" if raw is None else "is empty" if not raw.strip() else "holds no fabric"
             raise StationError(
-                f"station {self.name}: the fabric store {self.storage_path} is {state}, yet {'; '.join(lost)}: the "
+                f"station {self.name}: the fabric store {self.storage_path} {state}, yet {'; '.join(lost)}: the "
                 f"station's fabric (its root CA key) is lost. {self._restore_hint(backup)}; the rig does not start "
                 "a new fabric over it"
             )
@@ -254,7 +255,7 @@ class Station:
             return parse_storage(raw)
         except StorageDamaged as exc:
             raise StationError(
-                f"station {self.name}: the fabric store {self.storage_path} is damaged ({exc}); it was left as it "
+                f"station {self.name}: the fabric store {self.storage_path} is damaged: {exc}; it was left as it "
                 f"is. {self._restore_hint(self._read_backup())}"
             ) from None
 
@@ -271,8 +272,8 @@ class Station:
     def _restore_hint(self, backup: FabricStore | None) -> str:
         if backup is not None and backup.has_fabric:
             return (
-                f"Restore it from the backup the last run made: `cp -p {self.backup_path} {self.storage_path}` "
-                "(what changed since that run, e.g. a DUT commissioned in it, is not in the backup)"
+                f"Restore it from the backup: `cp -p {self.backup_path} {self.storage_path}` (the store as the last "
+                "run found it when it started: a DUT commissioned in that run is not in it)"
             )
         if self.backup_path.exists():
             return (
@@ -328,6 +329,10 @@ class Station:
         updated = replace(self.identity, **changes)  # checked by StationIdentity (ValueError)
         self._write_identity(updated)
         return updated
+
+    def set_ca_index(self, ca_index: int) -> None:
+        """Remember the CA index of the station's root CA (the controller made it). Needs the lock."""
+        self.update_identity(ca_index=ca_index)
 
     def _write_identity(self, identity: StationIdentity) -> None:
         atomic_write(self.identity_path, dumps(identity.to_json()), PRIVATE_FILE)
