@@ -65,6 +65,9 @@ def describe(station: Station) -> list[str]:
     if not station.exists():
         lines.append("  not created yet: the first run creates the folder and the station's fabric")
         return lines
+    if not station.identity_path.exists():
+        lines.append(f"  no {station.identity_path.name} yet: the first run sets the station up in this folder")
+        return lines
     station.check()
     holder = station.holder()
     if holder is not None:

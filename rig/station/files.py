@@ -72,18 +72,21 @@ def fsync_dir(folder: Path) -> None:
 
 
 def make_private_dir(folder: Path) -> bool:
-    """Create ``folder`` (and missing parents) with mode 0700 unless it exists; return whether it was created."""
+    """Create ``folder`` unless it exists, and its missing parents, each with mode 0700 whatever the umask (a
+    parent others could write to would let them move the station folder away); return whether it was created."""
     if folder.exists():
         return False
-    try:
-        folder.mkdir(mode=PRIVATE_DIR, parents=True)
-    except FileExistsError:
-        return False  # made meanwhile by another run: checked like any existing folder
-    except OSError as exc:
-        raise StationError(
-            f"cannot create the station folder {folder}: {exc.strerror}; create it yourself (mode 0700)"
-        ) from None
-    os.chmod(folder, PRIVATE_DIR)
+    missing = [folder, *(p for p in folder.parents if not p.exists())]
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue  # made meanwhile by another run: checked like any existing folder
+        except OSError as exc:
+            raise StationError(
+                f"cannot create the station folder {folder}: {exc.strerror} ({path}); create it yourself (mode 0700)"
+            ) from None
+        os.chmod(path, PRIVATE_DIR)
     return True
 
 

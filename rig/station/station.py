@@ -205,6 +205,8 @@ class Station:
         except OSError:
             return None
         try:
+            if os.fstat(fd).st_size == 0:
+                return None  # a run empties the file when it ends: not probed, so as not to delay one starting now
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:

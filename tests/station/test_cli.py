@@ -99,3 +99,12 @@ def test_station_actions_this_module_does_not_know_are_left_to_others() -> None:
     args = parser.parse_args(["station", "window"])
     assert cli_station.dispatch(args) is None
     assert cli_station.dispatch(argparse.Namespace(command="config")) is None
+
+
+def test_show_of_a_folder_no_run_has_set_up_yet(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder.mkdir(parents=True, mode=0o700)
+    code, out, _ = show(capsys, rig_yaml(tmp_path, folder))
+    assert code == 0 and "  no station.json yet: the first run sets the station up in this folder" in out
+    assert os.listdir(folder) == []

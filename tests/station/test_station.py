@@ -419,3 +419,19 @@ def test_a_damaged_identity_is_refused(station: Station) -> None:
     station.identity_path.write_text('{"controller_node_id": 112233}')
     with pytest.raises(StationError, match=r"station.json is damaged: missing fabric_id, vendor_id, ca_index"):
         station.open()
+
+
+def test_missing_parents_are_made_private_whatever_the_umask(station: Station, folder: Path) -> None:
+    with station:  # the fixture's umask is 000
+        pass
+    assert mode(folder.parent) == 0o700 and mode(folder) == 0o700
+
+
+def test_the_pid_a_killed_run_left_in_the_lock_file_does_not_hold_the_station(station: Station) -> None:
+    with station:
+        pass
+    station.lock_path.write_text("4194303\n")  # the lock went with its process; the pid stayed in the file
+    assert station.holder() is None
+    with station:
+        assert station.lock_path.read_text() == f"{os.getpid()}\n"
+    assert station.lock_path.read_text() == "", "emptied when the run ends"
