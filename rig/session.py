@@ -33,7 +33,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,10 +42,12 @@ from rig import PROJECT_ROOT
 from rig import sandbox as sandbox_mod
 from rig.bench import Bench
 from rig.bench.mains import NOMINAL_MAINS_HZ, NOMINAL_MAINS_V
+from rig.commissioning import Departure, Reached, leave_dut, reach_dut
 from rig.config import RigConfig
 from rig.dut import Dut, dut_for
 from rig.errors import ConfigError, RigError, SessionError
 from rig.sandbox import SandboxInfo
+from rig.station import Station, station_dir
 
 if TYPE_CHECKING:
     from rig.matter.controller import MatterController, Node
@@ -80,6 +82,8 @@ class Session:
     identity: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     fabrics: dict[str, Any] = field(default_factory=dict)
+    station: Station | None = None
+    attestation_chain: dict[str, Any] = field(default_factory=dict)
 
     def instruments(self) -> dict[str, dict[str, str]]:
         """Role -> driver, address and the identity the instrument gave."""
@@ -97,6 +101,16 @@ class Session:
     def describe(self) -> dict[str, Any]:
         """The session for the run record: bench kind, DUT (as configured, plus its identity), instruments."""
         dut: dict[str, Any] = dict(self.dut.describe())
+        dut["commissioning"] = self.config.dut.commissioning
+        if self.station is not None:
+            dut["station"] = {
+                "name": self.station.name,
+                "root_fingerprint": self.station.root_fingerprint(),
+                "compressed_fabric_id": self.station.compressed_fabric_id(),
+                "controller_node_id": self.station.identity.controller_node_id,
+            }
+        if self.attestation_chain:
+            dut["attestation_chain"] = dict(self.attestation_chain)
         return {
             "bench": dut.pop("bench"),
             "dut": {**dut, "identity": dict(self.identity), "fabrics": dict(self.fabrics)},
@@ -187,8 +201,18 @@ async def open_session(
         # down (a virtual EVSE ends its sessions while the controller can still answer); after that the
         # instruments close and what the DUT kind brought stops (the contexts entered above).
         held: list[MatterController] = []
+        reached: list[Reached] = []  # once the DUT is reached
+        yielded: list[Session] = []
 
         async def end_of_run() -> None:
+            for b in opened:
+                await _release_ev(b)
+            # The fabric the session added is removed while the DUT is still powered (the safe state switches its
+            # supply off); bounded, and it never raises.
+            for c, r in zip(held, reached, strict=False):
+                departure = await _leave(config, c, station, r, yielded[0].fabrics if yielded else {})
+                for s in yielded:
+                    s.fabrics.update(removed=departure.removed, removal=departure.note)
             for b in opened:
                 await _safe_state(b)
             await asyncio.to_thread(the_dut.stop)
@@ -202,15 +226,12 @@ async def open_session(
                 paa = await asyncio.to_thread(the_dut.trust_store, info)
             timings["dut"] = time.monotonic() - t0
 
-            # 4. controller.
+            # 4. controller, on the station's fabric (reopened, never replaced; the station is locked for the run).
             t0 = time.monotonic()
-            try:
-                controller_class = await chip_loaded
-                controller = controller_class(info.state_dir / "controller" / "chip-storage.json", paa)
-            except RigError as exc:
-                raise SessionError("controller", str(exc)) from exc
-            except Exception as exc:  # the CHIP stack's own errors
-                raise SessionError("controller", f"the Matter controller could not start: {exc}") from exc
+            with _stage("station"):
+                station = Station(station_dir(config), config.station.name)
+                stack.enter_context(station.open())
+            controller = _start_controller(await _chip_class(chip_loaded), station, paa)
             held.append(controller)
             timings["controller"] = time.monotonic() - t0
         finally:
@@ -226,14 +247,79 @@ async def open_session(
                 instruments.result()
         bench = opened[0] if opened else None
 
-        # 5. commissioning.
+        # 5. commissioning (or reconnecting), then the fabric label and the DUT's fabric table.
         t0 = time.monotonic()
-        node, identity = await _commission(config, controller)
+        with _stage("commissioning"):
+            arrived = await reach_dut(config, controller, station)
+        reached.append(arrived)
+        log.info("DUT 0x%x ready after %.3f s (%s)", config.dut.node_id, arrived.took_s, arrived.mode)
         timings["commissioning"] = time.monotonic() - t0
-        fabrics = await _fabrics(config, controller, node)
+        node, identity = arrived.node, arrived.identity
+        fabrics = await _fabrics(config, controller, node, labelled=arrived.added_fabric)
+        chain = await _attestation_chain(controller, node, paa)
         if run_dir is not None:
             (run_dir / "dut.json").write_text(json.dumps(identity, indent=2, default=str), encoding="utf-8")
-        yield Session(config, run_dir, info, the_dut, bench, controller, node, identity, timings, fabrics)
+        session = Session(
+            config, run_dir, info, the_dut, bench, controller, node, identity, timings, fabrics, station, chain
+        )
+        yielded.append(session)
+        yield session
+
+
+async def _chip_class(loading: Awaitable[type[MatterController]]) -> type[MatterController]:
+    try:
+        return await loading
+    except RigError as exc:
+        raise SessionError("controller", str(exc)) from exc
+    except Exception as exc:  # the CHIP wheel's own errors
+        raise SessionError("controller", f"the Matter controller could not start: {exc}") from exc
+
+
+def _start_controller(cls: type[MatterController], station: Station, paa: Path | None) -> MatterController:
+    """The controller on the station's fabric: its storage, controller node id, fabric id and CA (kept, or made
+    once and remembered)."""
+    ident = station.identity
+    try:
+        controller = cls(
+            station.storage_path,
+            paa,
+            controller_node_id=ident.controller_node_id,
+            vendor_id=ident.vendor_id,
+            fabric_id=ident.fabric_id,
+            ca_index=ident.ca_index,
+        )
+    except RigError as exc:
+        raise SessionError("controller", str(exc)) from exc
+    except Exception as exc:  # the CHIP stack's own errors
+        raise SessionError("controller", f"the Matter controller could not start: {exc}") from exc
+    if ident.ca_index is None:
+        try:
+            station.set_ca_index(controller.ca_index)
+        except BaseException:
+            controller.shutdown()
+            raise
+    return controller
+
+
+@contextlib.asynccontextmanager
+async def open_controller(config: RigConfig) -> AsyncIterator[tuple[MatterController, Station]]:
+    """The Matter controller on the station's fabric alone (no bench, no commissioning), for the station's operator
+    commands; inside a sandbox. The station stays locked while it is open; the controller is shut down on exit.
+
+    Raises:
+        SessionError: the station or the controller could not be opened.
+    """
+    if sandbox_mod.current() is None:
+        raise SessionError("sandbox", "the controller needs its sandbox (private /data and /tmp): use `rig station`")
+    with contextlib.ExitStack() as stack:
+        with _stage("station"):
+            station = Station(station_dir(config), config.station.name)
+            stack.enter_context(station.open())
+        controller = _start_controller(_load_controller(), station, None)
+        try:
+            yield controller, station
+        finally:
+            controller.shutdown()
 
 
 def _open_instruments(config: RigConfig, stack: contextlib.AsyncExitStack[bool | None], opened: list[Bench]) -> None:
@@ -267,38 +353,55 @@ async def _safe_state(bench: Bench) -> None:
         log.error("safe state at the end of the session: %s", exc)
 
 
-async def _commission(config: RigConfig, controller: MatterController) -> tuple[Node, dict[str, Any]]:
-    from rig.matter.eevse import read_identity
-
-    dut = config.dut
-    with _stage("commissioning"):
-        if dut.commissioning == "already-commissioned":
-            took = await controller.connect(dut.node_id, dut.timeouts.commissioning)
-        else:
-            took = await controller.commission(
-                dut.node_id,
-                passcode=dut.passcode,
-                discriminator=dut.discriminator,
-                setup_code=dut.setup_code,
-                timeout_s=dut.timeouts.commissioning,
-            )
-        log.info("DUT 0x%x ready after %.3f s", dut.node_id, took)
-        node = controller.node(dut.node_id, dut.endpoint, timeout_s=dut.timeouts.command)
-        identity = await read_identity(node)
-    return node, identity
+async def _release_ev(bench: Bench) -> None:
+    """The EV emulator to state A with every fault path released (the DUT stays powered)."""
+    emulator = bench.ev_emulator
+    if emulator is None:
+        return
+    try:
+        await asyncio.to_thread(emulator.release_all)
+    except Exception as exc:  # the safe state that follows tries again and reports it
+        log.error("EV emulator release at the end of the session: %s", exc)
 
 
-async def _fabrics(config: RigConfig, controller: MatterController, node: Node) -> dict[str, Any]:
+async def _leave(
+    config: RigConfig, controller: MatterController, station: Station, reached: Reached, fabrics: dict[str, Any]
+) -> Departure:
+    """The fabric removal at the end of the session, bounded by twice the command timeout."""
+    try:
+        async with asyncio.timeout(2 * config.dut.timeouts.command + 1):
+            return await leave_dut(config, controller, station, reached, fabrics)
+    except TimeoutError:
+        note = "NOT removed: the DUT did not answer in time; `rig station forget` removes it later"
+        log.error("the rig's fabric on node 0x%x: %s", config.dut.node_id, note)
+        return Departure(False, note)
+
+
+async def _attestation_chain(controller: MatterController, node: Node, paa: Path | None) -> dict[str, Any]:
+    """The subjects of the DUT's DAC, PAI and the PAA that signs it (for the report); a failure is a note."""
+    from rig.dut.attestation import describe_chain
+    from rig.matter.fabrics import read_attestation_chain
+
+    root = controller.node(node.node_id, 0, timeout_s=node.timeout_s)
+    try:
+        dac, pai = await read_attestation_chain(root)
+        return describe_chain(dac, pai, paa).to_record()
+    except Exception as exc:  # noted for the report, never fatal
+        log.warning("the DUT's attestation chain could not be read: %s", exc)
+        return {"problem": f"not read: {exc}"}
+
+
+async def _fabrics(config: RigConfig, controller: MatterController, node: Node, *, labelled: bool) -> dict[str, Any]:
     """Label the rig's fabric ``rig:<station>`` (on a DUT the rig commissioned) and read the DUT's fabric table."""
     from rig.matter.fabrics import label_fabric, read_fabric_table, rig_label
 
     root = controller.node(node.node_id, 0, timeout_s=config.dut.timeouts.command)
     label = rig_label(config.station.name)
     problem = None
-    if config.dut.commissioning != "already-commissioned":
+    if labelled:
         problem = await label_fabric(root, label)
     table = await read_fabric_table(controller, root, config.dut.timeouts.command)
-    if problem is None and config.dut.commissioning != "already-commissioned":
+    if problem is None and labelled:
         table.label = label
     elif problem is not None:
         table.problems.insert(0, problem)

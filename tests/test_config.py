@@ -142,7 +142,7 @@ def test_every_problem_is_listed(tmp_path: Path) -> None:
         ("passcode: 11111111", "not allowed as a Matter passcode"),
         ("passcode: 100000000", "dut.passcode"),
         ("setup_code: '1234'", "manual pairing code"),
-        ("commissioning: ble", "'on-network' or 'already-commissioned'"),
+        ("commissioning: ble", "'on-network', 'join' or 'already-commissioned'"),
         ("pixit: {test_event_trigger_key: '00'}", "32 hex digits"),
         ("pixit: {extra: {a: [1]}}", "dut.pixit.extra: value of 'a'"),
         ("timeouts: {event: 0}", "dut.timeouts.event"),
@@ -219,8 +219,8 @@ def test_env_substitution_unset_names_path_and_variable(tmp_path: Path) -> None:
 
 
 def test_env_substitution_only_rig_variables(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, "station:\n  name: ${HOME}\ndut: {}\n"), environ={"HOME": "/root"})
-    assert cfg.station.name == "${HOME}"
+    cfg = load_config(write(tmp_path, "station:\n  operator: ${HOME}\ndut: {}\n"), environ={"HOME": "/root"})
+    assert cfg.station.operator == "${HOME}"
 
 
 def test_overrides_win_over_env_and_file(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rig.cli import common
 from rig.config import RigConfig
+from rig.errors import DutError
 
 
 async def _probe(config: RigConfig, out: Path) -> None:
@@ -50,11 +51,70 @@ def _probe_main(argv: list[str]) -> int:
     return 0
 
 
+async def _station_op(config: RigConfig, op: str, node_id: int, args: argparse.Namespace) -> dict[str, object]:
+    """Inside the sandbox: the controller on the station's storage (locked), then the operator command."""
+    import random
+
+    from rig import commissioning
+    from rig.session import open_controller
+
+    async with open_controller(config) as (controller, station):
+        if op == "forget":
+            return {"message": await commissioning.forget_dut(config, controller, station, node_id)}
+        if op == "fabrics":
+            return {"node": f"0x{node_id:x}", "fabrics": await commissioning.fabric_table(config, controller, node_id)}
+        if op == "remove-fabric":
+            return {"message": await commissioning.remove_foreign_fabric(config, controller, node_id, args.index)}
+        await controller.connect(node_id, config.dut.timeouts.commissioning)
+        discriminator = args.discriminator if args.discriminator is not None else random.randrange(4096)
+        manual, qr = await controller.open_window(
+            node_id, window_s=args.window_s, discriminator=discriminator, timeout_s=config.dut.timeouts.command
+        )
+        return {
+            "node": f"0x{node_id:x}",
+            "window_s": args.window_s,
+            "discriminator": discriminator,
+            "manual_code": manual,
+            "qr_payload": qr,
+        }
+
+
+def _station_main(argv: list[str]) -> int:
+    """``station-op OP --node N --config FILE --out FILE [--set KEY=VALUE]...`` (run by ``rig station OP``)."""
+    import asyncio
+    import logging
+
+    from rig.config import load_config
+    from rig.errors import RigError
+
+    p = argparse.ArgumentParser(prog="python -m rig.cli.inner station-op")
+    p.add_argument("op", choices=["forget", "window", "fabrics", "remove-fabric"])
+    p.add_argument("--node", required=True, type=int)
+    p.add_argument("--config", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    p.add_argument("--window-s", type=int, default=900)
+    p.add_argument("--discriminator", type=int, default=None)
+    p.add_argument("--index", type=int, default=0)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config, overrides=common.overrides(args.overrides))
+        result = asyncio.run(_station_op(cfg, args.op, args.node, args))
+    except RigError as exc:
+        print(f"rig: error: {exc}", file=sys.stderr)
+        return 3 if isinstance(exc, DutError) else exc.exit_code
+    Path(args.out).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Dispatch on the first argument (the inner command)."""
     if argv[:1] == ["pics-probe"]:
         return _probe_main(argv[1:])
-    print(f"rig.cli.inner: unknown inner command {argv[:1]}; known: pics-probe", file=sys.stderr)
+    if argv[:1] == ["station-op"]:
+        return _station_main(argv[1:])
+    print(f"rig.cli.inner: unknown inner command {argv[:1]}; known: pics-probe, station-op", file=sys.stderr)
     return 2
 
 

@@ -1,4 +1,5 @@
-"""``rig station show``: the station's Matter fabric and the DUTs it has commissioned.
+"""``rig station show``: the station's Matter fabric and the DUTs it has commissioned (the operator commands on a
+DUT, ``forget``, ``window``, ``fabrics`` and ``remove-fabric``, are in :mod:`rig.cli.station_ops`).
 
 ``rig station`` is one parser whose actions are registered in :func:`station_parsers`; another module adds its own
 actions to the subparsers object it returns and dispatches them itself (:func:`dispatch` returns None for actions it
@@ -27,6 +28,9 @@ def station_parsers(sub: Any) -> Any:
         "show", help="the station's folder, root key fingerprint, compressed fabric id and DUT records"
     )
     common.add_config_options(show, defects=False)
+    from rig.cli.station_ops import add_station_ops
+
+    add_station_ops(actions)
     return actions
 
 
@@ -40,7 +44,11 @@ def dispatch(args: argparse.Namespace) -> int | None:
     if args.command != "station":
         return None
     handler = _HANDLERS.get(getattr(args, "station_command", None) or "")
-    return None if handler is None else handler(args)
+    if handler is None:
+        from rig.cli.station_ops import dispatch_op
+
+        return dispatch_op(args)
+    return handler(args)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

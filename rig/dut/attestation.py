@@ -97,3 +97,59 @@ def controller_store(store: PaaStore, target: Path) -> Path:
         if _problem(cert, datetime.datetime.now(datetime.UTC)) is None:
             (target / f"{path.stem}.der").write_bytes(cert.public_bytes(Encoding.DER))
     return target
+
+
+TEST_PAA_AKIDS = {
+    "785CE705B86B8F4E6FC793AA60CB43EA696882D5": "Matter Test PAA (NoVID)",
+    "6AFD22771F511FECBF1641976710DCDC31A1717E": "Matter Test PAA FFF1",
+}
+"""Authority key ids of the Matter test PAAs: a PAI signed by one is a test device (the SDK's TC_DA_1_7 denylist)."""
+
+
+@dataclass(frozen=True)
+class AttestationChain:
+    """The DUT's DAC and PAI (read with CertificateChainRequest) and the PAA of the trust store that signs the PAI."""
+
+    dac_subject: str
+    pai_subject: str
+    paa_subject: str | None
+    test_paa: str | None
+    """The name of the Matter test PAA the PAI chains to, or None."""
+
+    def to_record(self) -> dict[str, str | None]:
+        """The run record's ``dut.attestation_chain``."""
+        return {"dac": self.dac_subject, "pai": self.pai_subject, "paa": self.paa_subject, "test_paa": self.test_paa}
+
+
+def _key_id(cert: x509.Certificate, ext: type[x509.AuthorityKeyIdentifier | x509.SubjectKeyIdentifier]) -> str | None:
+    try:
+        value = cert.extensions.get_extension_for_class(ext).value
+    except x509.ExtensionNotFound:
+        return None
+    raw = value.key_identifier if isinstance(value, x509.AuthorityKeyIdentifier) else value.digest
+    return raw.hex().upper() if raw else None
+
+
+def describe_chain(dac_der: bytes, pai_der: bytes, trust_store: Path | None) -> AttestationChain:
+    """Subjects of the DUT's DAC and PAI, the trust store's PAA whose key id is the PAI's authority key id, and whether
+    that is a Matter test PAA.
+
+    Raises:
+        ValueError: a certificate the DUT sent does not parse (its text is not shown: it is the DUT's).
+    """
+    dac = x509.load_der_x509_certificate(dac_der)
+    pai = x509.load_der_x509_certificate(pai_der)
+    akid = _key_id(pai, x509.AuthorityKeyIdentifier)
+    paa_subject = None
+    if trust_store is not None and trust_store.is_dir() and akid:
+        for path in sorted(trust_store.iterdir()):
+            try:
+                paa = _load(path)
+            except (OSError, ValueError):
+                continue
+            if _key_id(paa, x509.SubjectKeyIdentifier) == akid:
+                paa_subject = paa.subject.rfc4514_string()
+                break
+    return AttestationChain(
+        dac.subject.rfc4514_string(), pai.subject.rfc4514_string(), paa_subject, TEST_PAA_AKIDS.get(akid or "")
+    )

@@ -21,15 +21,16 @@ import contextlib
 import copy
 import ctypes
 import functools
+import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rig.errors import CommissioningError, DutUnreachable, MatterStatusError, SetupError, WaitTimeout
+from rig.errors import CommissioningError, DutError, DutUnreachable, MatterStatusError, SetupError, WaitTimeout
 from rig.matter.events import AttributeAccumulator, EventQueue, ReceivedEvent
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,43 @@ def untimed(command: Any) -> Any:
     return clone
 
 
+@dataclass(frozen=True)
+class PaseFabrics:
+    """The DUT's fabric table as read over PASE before commissioning (values as the DUT sent them)."""
+
+    supported: int | None
+    commissioned: int | None
+    entries: list[dict[str, Any]]
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _atomic_storage_commits() -> None:
+    """Make the CHIP wheel write its storage file atomically and privately.
+
+    ``PersistentStorage.Commit`` rewrites the JSON file in place (open for writing, truncate, write): a crash in
+    between leaves a truncated file, and the wheel answers a file it cannot parse by starting empty, i.e. with a new
+    fabric. Here each commit writes a temporary file (mode 0600) beside it, syncs it and renames it over the old one.
+    """
+    from chip.storage import PersistentStorage
+
+    from rig.station import atomic_write
+
+    if getattr(PersistentStorage.Commit, "_rig_atomic", False):
+        return
+
+    def commit(self: Any) -> None:
+        path = getattr(self, "_path", None)
+        if path is None:
+            return
+        atomic_write(Path(path), json.dumps(self._jsonData, ensure_ascii=True, indent=4))
+
+    commit._rig_atomic = True  # type: ignore[attr-defined]
+    PersistentStorage.Commit = commit
+
+
 @dataclass
 class Subscription:
     """A live subscription; ``close()`` ends it."""
@@ -155,6 +193,7 @@ class MatterController:
         controller_node_id: int = 112233,
         vendor_id: int = 0xFFF1,
         fabric_id: int = 1,
+        ca_index: int | None = None,
         chip_log: str = "progress",
     ) -> None:
         if MatterController._stack is not None:
@@ -178,20 +217,33 @@ class MatterController:
             category = min(category, chip.logging.LOG_CATEGORY_ERROR)
         chip.logging.SetLogFilter(category)
         storage_path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_storage_commits()
         self._stack = chip.ChipStack.ChipStack(persistentStoragePath=str(storage_path))
         MatterController._stack = self._stack
         self._ca_manager = chip.CertificateAuthority.CertificateAuthorityManager(self._stack)
+        # Reopen the stored fabric: a new CA (a new root key, so a new fabric) only when none is stored.
         self._ca_manager.LoadAuthoritiesFromStorage()
-        if not self._ca_manager.activeCaList:
+        cas = {c.caIndex: c for c in self._ca_manager.activeCaList}
+        if ca_index is not None and ca_index not in cas:
+            raise SetupError(
+                f"the controller storage {storage_path} holds no certificate authority {ca_index} (it holds "
+                f"{sorted(cas) or 'none'}): restore the station's storage from its backup"
+            )
+        if not cas:
             ca = self._ca_manager.NewCertificateAuthority()
-            ca.NewFabricAdmin(vendorId=vendor_id, fabricId=fabric_id)
-        ca = self._ca_manager.activeCaList[0]
-        if not ca.adminList:
-            ca.NewFabricAdmin(vendorId=vendor_id, fabricId=fabric_id)
-        self.ctrl: ChipDeviceController = ca.adminList[0].NewController(
+        else:
+            ca = cas[ca_index] if ca_index is not None else cas[min(cas)]
+        admin = next((a for a in ca.adminList if a.fabricId == fabric_id), None)
+        if admin is None:
+            admin = ca.NewFabricAdmin(vendorId=vendor_id, fabricId=fabric_id)
+        self.ca_index: int = ca.caIndex
+        self.fabric_id: int = fabric_id
+        self.controller_node_id = controller_node_id
+        self.ctrl: ChipDeviceController = admin.NewController(
             nodeId=controller_node_id, paaTrustStorePath=str(paa_trust_store) if paa_trust_store else ""
         )
         self._subscriptions: list[Subscription] = []
+        self.opened_windows: set[int] = set()  # nodes this controller opened a commissioning window on
         self._sessions: dict[int, Any] = {}  # node id -> the CASE session (device proxy) the last read used
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -282,41 +334,149 @@ class MatterController:
         discriminator: int,
         setup_code: str | None = None,
         timeout_s: float = 30.0,
+        precheck: Callable[[PaseFabrics], None] | None = None,
     ) -> float:
         """Commission a device on the network; return the time it took in seconds.
+
+        The steps: find the commissionable device by its discriminator (checked here: some responders answer any
+        subtype query, and commissioning whatever answers would be wrong on a lab network with several EVSEs), open
+        a PASE session with the setup code, read the DUT's fabric table over it and hand it to ``precheck`` (which
+        raises to refuse, e.g. when the table is full), then commission over that PASE session.
 
         Raises:
             CommissioningError: the device was found but commissioning failed (e.g. wrong setup code).
             DutUnreachable: no commissionable device answered within ``timeout_s``.
         """
+        from rig.matter.onboarding import qr_payload
+
         t0 = time.monotonic()
         is_short = False
         source = ""
+        code = setup_code
         if setup_code:
             passcode, discriminator, is_short = self._parse_setup_code(setup_code)
-            source = " (from dut.setup_code)"
+            source = f" (from setup code {setup_code!r})"
+        else:
+            code = qr_payload(passcode, discriminator)  # long discriminator, on-network only: no BLE search
+        assert code is not None
         what = f"{'short ' if is_short else ''}discriminator {discriminator}{source}"
-        # Find the device first and check its discriminator ourselves: some responders answer any subtype query,
-        # and commissioning whatever answers would be wrong on a lab network with several EVSEs.
         device = await self._discover(discriminator, is_short, timeout_s, what)
-        remaining = max(timeout_s - (time.monotonic() - t0), 5.0)
+
+        def remaining() -> float:
+            return max(timeout_s - (time.monotonic() - t0), 5.0)
+
+        step = "PASE session (setup code)"
         try:
-            coro = self.ctrl.CommissionOnNetwork(
-                node_id,
-                passcode,
-                filterType=chip.discovery.FilterType.INSTANCE_NAME,
-                filter=device.instanceName,
-                discoveryTimeoutMsec=int(max(remaining - 2, 2) * 1000),
+            await self._bounded(
+                self.ctrl.EstablishPASESession(code, node_id), remaining(), f"a PASE session with node 0x{node_id:x}"
             )
-            await self._bounded(coro, remaining, f"commissioning of node 0x{node_id:x}")
+            step = "fabric table read over PASE"
+            table = await self._pase_fabrics(node_id, remaining())
+            if precheck is not None:
+                precheck(table)
+            step = "commissioning over PASE"
+            await self._bounded(self.ctrl.Commission(node_id), remaining(), f"commissioning of node 0x{node_id:x}")
         except WaitTimeout as exc:
             raise CommissioningError(
-                f"commissioning node 0x{node_id:x} ({what}, found at {device.addresses}) did not finish within "
-                f"{timeout_s:g} s: {exc}"
+                f"commissioning node 0x{node_id:x} ({what}, found at {device.addresses}): {step} did not finish "
+                f"within {timeout_s:g} s: {exc}"
             ) from None
         except ChipStackError as exc:
-            raise CommissioningError(commissioning_failure(node_id, what, exc)) from None
+            raise CommissioningError(commissioning_failure(node_id, f"{what}; {step}", exc)) from None
         return time.monotonic() - t0
+
+    async def _pase_fabrics(self, node_id: int, timeout_s: float) -> PaseFabrics:
+        """SupportedFabrics, CommissionedFabrics and every Fabrics entry, read over the PASE session."""
+        oc = Clusters.OperationalCredentials
+        attrs = [oc.Attributes.SupportedFabrics, oc.Attributes.CommissionedFabrics, oc.Attributes.Fabrics]
+        result = await self._bounded(
+            self.ctrl.ReadAttribute(node_id, [(0, a) for a in attrs], fabricFiltered=False),
+            timeout_s,
+            f"the fabric table of node 0x{node_id:x} over PASE",
+        )
+        values = result.get(0, {}).get(oc, {})
+        fabrics = values.get(oc.Attributes.Fabrics)
+        return PaseFabrics(
+            supported=_int_or_none(values.get(oc.Attributes.SupportedFabrics)),
+            commissioned=_int_or_none(values.get(oc.Attributes.CommissionedFabrics)),
+            entries=[
+                {
+                    "index": getattr(f, "fabricIndex", None),
+                    "vendor_id": getattr(f, "vendorID", None),
+                    "fabric_id": getattr(f, "fabricID", None),
+                    "label": getattr(f, "label", None),
+                    "root_public_key": bytes(getattr(f, "rootPublicKey", b"") or b""),
+                }
+                for f in (fabrics if isinstance(fabrics, list) else [])
+            ],
+        )
+
+    @property
+    def root_public_key(self) -> bytes:
+        """The public key of this controller's fabric root (65 bytes, uncompressed P-256 point)."""
+        return bytes(self.ctrl.GetRootPublicKeyBytesInternal())
+
+    @property
+    def compressed_fabric_id(self) -> int:
+        """The compressed fabric id (Matter core 4.3.2.2) of this controller's fabric."""
+        return int(self.ctrl.GetCompressedFabricId())
+
+    async def remove_fabric(self, node_id: int, fabric_index: int, timeout_s: float) -> str:
+        """Send ``RemoveFabric(fabric_index)`` (Operational Credentials, not timed); return the NOCResponse status name.
+
+        Raises:
+            MatterStatusError: the DUT refused the command at the Interaction Model level.
+            WaitTimeout: no answer within ``timeout_s``.
+        """
+        oc = Clusters.OperationalCredentials
+        what = f"RemoveFabric({fabric_index}) on node 0x{node_id:x}"
+        try:
+            response = await self._bounded(
+                self.ctrl.SendCommand(node_id, 0, oc.Commands.RemoveFabric(fabricIndex=fabric_index)), timeout_s, what
+            )
+        except im.InteractionModelError as exc:
+            raise _status_error(exc, what) from None
+        status = getattr(response, "statusCode", None)
+        self.forget_sessions(node_id)
+        with contextlib.suppress(ChipStackError):
+            self.ctrl.ExpireSessions(node_id)
+        return str(getattr(status, "name", status))
+
+    async def open_window(
+        self, node_id: int, *, window_s: int, discriminator: int, timeout_s: float
+    ) -> tuple[str, str]:
+        """Open an enhanced commissioning window (random passcode) on ``node_id``; return (manual code, QR payload).
+
+        Raises:
+            DutError: the DUT refused (e.g. a window is already open: BUSY).
+        """
+        try:
+            params = await self._bounded(
+                self.ctrl.OpenCommissioningWindow(
+                    node_id, window_s, 1000, discriminator, ChipDeviceController.CommissioningWindowPasscode(1)
+                ),
+                timeout_s,
+                f"OpenCommissioningWindow on node 0x{node_id:x}",
+            )
+        except (ChipStackError, im.InteractionModelError) as exc:
+            raise DutError(f"node 0x{node_id:x} did not open a commissioning window: {exc}") from None
+        self.opened_windows.add(node_id)
+        return str(params.setupManualCode), str(params.setupQRCode)
+
+    async def revoke_window(self, node_id: int, timeout_s: float) -> None:
+        """Send ``RevokeCommissioning`` (Administrator Commissioning, timed); WINDOW_NOT_OPEN counts as done."""
+        ac = Clusters.AdministratorCommissioning
+        what = f"RevokeCommissioning on node 0x{node_id:x}"
+        try:
+            await self._bounded(
+                self.ctrl.SendCommand(node_id, 0, ac.Commands.RevokeCommissioning(), timedRequestTimeoutMs=3000),
+                timeout_s,
+                what,
+            )
+        except im.InteractionModelError as exc:
+            if exc.clusterStatus != int(ac.Enums.StatusCode.kWindowNotOpen):
+                raise _status_error(exc, what) from None
+        self.opened_windows.discard(node_id)
 
     async def _discover(self, discriminator: int, is_short: bool, timeout_s: float, what: str) -> Any:
         """The first commissionable node whose discriminator matches, or DutUnreachable after ``timeout_s``."""
@@ -369,17 +529,39 @@ class MatterController:
         return passcode, parsed.short_discriminator, True
 
     async def connect(self, node_id: int, timeout_s: float = 30.0) -> float:
-        """Open a CASE session to a node commissioned earlier; return the time it took."""
+        """Open a CASE session to a node commissioned earlier (operational discovery, then CASE); return the time it
+        took. A failed attempt (the DUT still booting, an mDNS record not yet there) is retried with a growing pause
+        (0.2 s doubling up to 2 s) until ``timeout_s`` has passed.
+
+        Raises:
+            DutUnreachable: no CASE session within ``timeout_s``; the message gives the attempts and the last error.
+        """
         t0 = time.monotonic()
-        try:
-            await self._bounded(
-                self.ctrl.GetConnectedDevice(node_id, allowPASE=False, timeoutMs=int(timeout_s * 1000)),
-                timeout_s + 2,
-                f"a CASE session with node 0x{node_id:x}",
-            )
-        except (WaitTimeout, ChipStackError) as exc:
-            raise DutUnreachable(f"node 0x{node_id:x} did not answer within {timeout_s:g} s: {exc}") from None
-        return time.monotonic() - t0
+        deadline = t0 + timeout_s
+        attempts = 0
+        pause = 0.2
+        last: BaseException | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            attempts += 1
+            try:
+                await self._bounded(
+                    self.ctrl.GetConnectedDevice(node_id, allowPASE=False, timeoutMs=int(remaining * 1000)),
+                    remaining,
+                    f"a CASE session with node 0x{node_id:x}",
+                )
+                return time.monotonic() - t0
+            except (WaitTimeout, ChipStackError, TimeoutError) as exc:
+                last = exc
+                log.info("CASE with node 0x%x, attempt %d: %s", node_id, attempts, exc)
+            await asyncio.sleep(min(pause, max(deadline - time.monotonic(), 0)))  # back-off between attempts
+            pause = min(pause * 2, 2.0)
+        raise DutUnreachable(
+            f"node 0x{node_id:x} gave no CASE session within {timeout_s:g} s ({attempts} attempt(s); last: {last}): "
+            "is it powered and on this network, and does it still hold this station's fabric?"
+        )
 
     def node(self, node_id: int, endpoint: int, *, timeout_s: float = 10.0) -> Node:
         """A handle on one endpoint of one node."""

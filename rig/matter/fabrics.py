@@ -128,3 +128,19 @@ async def read_fabric_table(controller: MatterController, node: Node, timeout_s:
     except Exception as exc:  # noted for the report, never fatal
         table.problems.append(f"Fabrics: {exc}")
     return table
+
+
+async def read_attestation_chain(node: Node) -> tuple[bytes, bytes]:
+    """The DUT's DAC and PAI (DER), from ``CertificateChainRequest`` (Operational Credentials, core 11.18.6.3).
+
+    Raises:
+        ValueError: the DUT answered something that is not a certificate.
+    """
+    out: list[bytes] = []
+    for kind in (OC.Enums.CertificateChainTypeEnum.kDACCertificate, OC.Enums.CertificateChainTypeEnum.kPAICertificate):
+        response = await node.invoke(OC.Commands.CertificateChainRequest(certificateType=kind), endpoint=ROOT_ENDPOINT)
+        cert = getattr(response, "certificate", None)
+        if not isinstance(cert, bytes) or not cert:
+            raise ValueError(f"CertificateChainRequest({kind.name}): no certificate in the answer")
+        out.append(cert)
+    return out[0], out[1]

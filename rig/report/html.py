@@ -297,8 +297,16 @@ def first_page_view(record: dict[str, Any], groups: Groups | None = None) -> Fir
         dut_rows.append(("Firmware defects (virtual EVSE)", ", ".join(str(d) for d in dut["defects"])))
     if dut.get("attestation"):
         dut_rows.append(("Device attestation", dut["attestation"]))
+    if isinstance(dut.get("attestation_chain"), dict):
+        dut_rows.append(("Attestation chain", _chain_text(dut["attestation_chain"])))
+    if dut.get("commissioning"):
+        dut_rows.append(("Commissioning", dut["commissioning"]))
+    if isinstance(dut.get("station"), dict):
+        dut_rows.append(("Station fabric", _station_text(dut["station"])))
     if isinstance(dut.get("fabrics"), dict) and dut["fabrics"]:
         dut_rows.append(("Fabrics", _fabrics_text(dut["fabrics"])))
+        if dut["fabrics"].get("removal"):
+            dut_rows.append(("Rig's fabric at the end", dut["fabrics"]["removal"]))
     rig = record.get("rig") or {}
     cfg = record.get("config") or {}
     station_rows: list[tuple[str, Any]] = [
@@ -472,6 +480,27 @@ __all__ = [
     "steps_table_html",
     "style_html",
 ]
+
+
+def _chain_text(chain: dict[str, Any]) -> str:
+    """The DUT's DAC, PAI and PAA subjects; a PAI signed by a Matter test PAA is called out."""
+    if chain.get("problem"):
+        return str(chain["problem"])
+    text = f"DAC {chain.get('dac')}; PAI {chain.get('pai')}; PAA {chain.get('paa') or 'not in the trust store'}"
+    if chain.get("test_paa"):
+        text += f"; TEST DEVICE: the PAI is signed by the {chain['test_paa']}"
+    return text
+
+
+def _station_text(station: dict[str, Any]) -> str:
+    """The station's fabric: root public key fingerprint, compressed fabric id, controller node id."""
+    parts = [f"root key SHA-256 {station.get('root_fingerprint', DASH)}"]
+    if station.get("compressed_fabric_id"):
+        parts.append(f"compressed fabric id {station['compressed_fabric_id']}")
+    node = station.get("controller_node_id")
+    if isinstance(node, int) and not isinstance(node, bool):
+        parts.append(f"controller node 0x{node:X}")
+    return ", ".join(parts)
 
 
 def _fabrics_text(fabrics: dict[str, Any]) -> str:

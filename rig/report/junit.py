@@ -73,6 +73,11 @@ def properties(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("dut.endpoint", dut.get("endpoint")),
         ("dut.defects", ",".join(_s(d) for d in dut.get("defects") or []) or None),
         ("dut.attestation", dut.get("attestation")),
+        ("dut.commissioning", dut.get("commissioning")),
+        (
+            "dut.fabric_removal",
+            (dut.get("fabrics") or {}).get("removal") if isinstance(dut.get("fabrics"), dict) else None,
+        ),
         (
             "spec",
             f"{spec.get('cluster')} cluster {spec.get('cluster_id')} revision {spec.get('revision')}" if spec else None,

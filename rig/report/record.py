@@ -13,7 +13,10 @@ Shape (``schema_version`` 2; every output of a run is a pure function of this do
              "attestation": "..." (optional: how the DUT's attestation was checked),
              "fabrics": {...} (optional: the DUT's fabric table after commissioning: current_index, supported,
                  commissioned, free, label, entries [{index, vendor_id, fabric_id, node_id, label}],
-                 stale_rig_fabrics, problems)},
+                 stale_rig_fabrics, problems, removed, removal: what the end of the session did with the rig's
+                 fabric),
+             "commissioning": "on-network|join|already-commissioned" (optional),
+             "station": {"name", "root_fingerprint", "compressed_fabric_id", "controller_node_id"} (optional)},
      "build": "1.0.0" or "1.0.0+defect-a,defect-b" (software version string, plus virtual EVSE defects),
      "pics": {"given", "path", "origin": "file|derived from the DUT|none ...", "summary", "items": {"EEVSE.S": true},
               "warnings", "not_applicable": [{"case", "nodeid", "lacks": [...]}], "compared",

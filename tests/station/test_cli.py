@@ -87,18 +87,34 @@ def test_show_of_a_damaged_store_is_an_error_naming_the_file(
     assert "Traceback" not in err
 
 
-def test_station_actions_this_module_does_not_know_are_left_to_others() -> None:
-    import argparse
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["window", "0x1001", "--window-s", "60"], "a commissioning window lasts 180 .. 900 s"),
+        (["window", "0x1001", "--discriminator", "5000"], "--discriminator 5000: must be 0 .. 4095"),
+        (["remove-fabric", "0x1001", "--index", "3"], "its owner loses the DUT; add --yes"),
+        (["remove-fabric", "0x1001", "--index", "0", "--yes"], "--index 0: a fabric index is 1 .. 254"),
+        (["forget", "0x1001"], "acts on a network DUT"),
+    ],
+)
+def test_operator_commands_refuse_bad_input_before_any_matter_traffic(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    from rig.cli import main
 
-    from rig.cli import station as cli_station
+    code = main(["station", *argv, "--config", str(rig_yaml(tmp_path, tmp_path / "station"))])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert expected in err, err
+    assert not (tmp_path / "station").exists(), "nothing was opened"
 
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    actions = cli_station.station_parsers(sub)
-    actions.add_parser("window")
-    args = parser.parse_args(["station", "window"])
-    assert cli_station.dispatch(args) is None
-    assert cli_station.dispatch(argparse.Namespace(command="config")) is None
+
+def test_operator_commands_take_a_node_id() -> None:
+    from rig.cli import _parser
+
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["station", "forget", "not-a-node"])
+    assert _parser().parse_args(["station", "fabrics", "0x1001"]).node == 0x1001
 
 
 def test_show_of_a_folder_no_run_has_set_up_yet(
