@@ -278,11 +278,13 @@ async def forget_dut(config: RigConfig, controller: MatterController, station: S
 
 async def fabric_table(config: RigConfig, controller: MatterController, node_id: int) -> dict[str, Any]:
     """The DUT's fabric table as the run record gives it (every admin's entry, free slots, stale rig fabrics)."""
-    from rig.matter.fabrics import read_fabric_table
+    from rig.matter.fabrics import read_fabric_table, rig_label
 
     await controller.connect(node_id, config.dut.timeouts.commissioning)
     root = controller.node(node_id, 0, timeout_s=config.dut.timeouts.command)
-    table = await read_fabric_table(controller, root, config.dut.timeouts.command)
+    table = await read_fabric_table(
+        controller, root, config.dut.timeouts.command, station_label=rig_label(config.station.name)
+    )
     return table.to_record()
 
 

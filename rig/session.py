@@ -400,7 +400,7 @@ async def _fabrics(config: RigConfig, controller: MatterController, node: Node, 
     problem = None
     if labelled:
         problem = await label_fabric(root, label)
-    table = await read_fabric_table(controller, root, config.dut.timeouts.command)
+    table = await read_fabric_table(controller, root, config.dut.timeouts.command, station_label=label)
     if problem is None and labelled:
         table.label = label
     elif problem is not None:
@@ -446,10 +446,29 @@ def run_in_sandbox(
     the_dut.check_installed()
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     ident = run_id or sandbox_mod.new_run_id()
-    with sandbox_mod.Sandbox(ident, with_netns=needs.netns, keep_state=keep_state, visible=list(visible)) as sb:
+    shown = [*visible, *_inputs(config)]
+    with sandbox_mod.Sandbox(ident, with_netns=needs.netns, keep_state=keep_state, visible=shown) as sb:
         inside = SandboxInfo(sb.state_dir, sb.netns, sandbox_mod.DEVICE_IFACE if sb.netns else None)
         with _preloaded(the_dut, inside) if preload else contextlib.nullcontext():
             return sb.run(argv, env=env)
+
+
+def _inputs(config: RigConfig) -> list[Path]:
+    """Folders rig.yaml names that the run reads or keeps (the file's own, the trust store, the PICS, the station),
+    so that they stay visible in the sandbox even under /tmp, which the sandbox replaces with a private one. The
+    station's folder is made (private) here when it does not exist yet: made inside, it would vanish with the run."""
+    from rig.station.files import make_private_dir
+
+    folders: list[Path] = []
+    if config.config_path is not None:
+        folders.append(Path(config.config_path).parent)
+    for path in (config.dut.paa_trust_store, config.dut.pics):
+        if path is not None and path.exists():
+            folders.append(path if path.is_dir() else path.parent)
+    station = station_dir(config)
+    make_private_dir(station)
+    folders.append(station)
+    return folders
 
 
 @contextlib.contextmanager

@@ -22,10 +22,12 @@ def test_stale_rig_fabrics_are_the_rig_labelled_entries_other_than_ours() -> Non
             FabricEntry(1, 0x1234, 7, 1, "Vendor app"),
             FabricEntry(2, 0xFFF1, 1, 0x1001, "rig:bench-3"),
             FabricEntry(3, 0xFFF1, 1, 0x1001, "rig:bench-3"),
+            FabricEntry(4, 0xFFF1, 1, 0x2001, "rig:bench-4"),
         ],
         label="rig:bench-3",
+        station_label="rig:bench-3",
     )
-    assert [e.index for e in table.stale_rig_fabrics()] == [2]
+    assert [e.index for e in table.stale_rig_fabrics()] == [2], "another station's rig fabric is another admin"
     record = table.to_record()
     assert record["free"] == 2 and record["stale_rig_fabrics"] == [2] and record["current_index"] == 3
     text = _fabrics_text(record)

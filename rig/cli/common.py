@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +59,17 @@ def load(args: argparse.Namespace) -> tuple[RigConfig, dict[str, Any]]:
 def config_path(cfg: RigConfig, given: str | None) -> str:
     """The absolute path of the rig.yaml read (for a process started inside the sandbox)."""
     return str(cfg.config_path) if cfg.config_path else str(Path(given or "rig.yaml").resolve())
+
+
+def stdout_to_stderr(fn: Callable[[], int]) -> int:
+    """Run ``fn`` with file descriptor 1 pointing at stderr (child processes inherit it): what a command prints on
+    stdout stays its result alone (the CHIP stack writes its start-up lines to stdout)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        return int(fn())
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -156,22 +155,9 @@ def probe_dut(config: str | None, overrides: list[str], defects: list[str]) -> D
         file=sys.stderr,
     )
     try:
-        code = _stdout_to_stderr(lambda: run_in_sandbox(cfg, argv, run_id=run_id, visible=(tmp,)))
+        code = common.stdout_to_stderr(lambda: run_in_sandbox(cfg, argv, run_id=run_id, visible=(tmp,)))
         if code != 0 or not out.is_file():
             raise ProbeError(f"could not read the DUT's Energy EVSE elements (exit {code}); see the output above")
         return DutElements.from_dict(json.loads(out.read_text(encoding="utf-8")))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _stdout_to_stderr(fn: Any) -> int:
-    """Run ``fn`` with file descriptor 1 pointing at stderr (child processes inherit it)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        return int(fn())
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)

@@ -92,7 +92,9 @@ def dispatch_op(args: argparse.Namespace) -> int | None:
     if op == "remove-fabric":
         argv += ["--index", str(args.index)]
     try:
-        code = run_in_sandbox(cfg, argv, run_id=sandbox.new_run_id(), preload=False, visible=(out.parent,))
+        code = common.stdout_to_stderr(
+            lambda: run_in_sandbox(cfg, argv, run_id=sandbox.new_run_id(), preload=False, visible=(out.parent,))
+        )
         if code != 0:
             return code
         result = json.loads(out.read_text(encoding="utf-8"))

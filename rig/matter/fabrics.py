@@ -47,10 +47,18 @@ class FabricTable:
     entries: list[FabricEntry] = field(default_factory=list)
     label: str | None = None
     problems: list[str] = field(default_factory=list)
+    station_label: str | None = None
+    """``rig:<station>`` of the station reading the table: entries with it other than the current one are stale."""
 
     def stale_rig_fabrics(self) -> list[FabricEntry]:
-        """Entries labelled ``rig:`` other than the rig's own: left by earlier runs."""
-        return [e for e in self.entries if e.label.startswith(RIG_LABEL_PREFIX) and e.index != self.current_index]
+        """Entries labelled as this station's fabric (``station_label``, else any ``rig:`` label) other than the one
+        in use: left by earlier runs (e.g. killed before they removed their fabric, or a station whose storage was
+        lost). Other stations' ``rig:`` fabrics are other admins."""
+
+        def ours(label: str) -> bool:
+            return label == self.station_label if self.station_label else label.startswith(RIG_LABEL_PREFIX)
+
+        return [e for e in self.entries if ours(e.label) and e.index != self.current_index]
 
     def to_record(self) -> dict[str, Any]:
         """The run record's ``dut.fabrics``."""
@@ -104,9 +112,11 @@ async def label_fabric(node: Node, label: str) -> str | None:
     return None
 
 
-async def read_fabric_table(controller: MatterController, node: Node, timeout_s: float) -> FabricTable:
+async def read_fabric_table(
+    controller: MatterController, node: Node, timeout_s: float, *, station_label: str | None = None
+) -> FabricTable:
     """Read the DUT's fabric table; problems (a refused read, a wrong-typed value) are listed, not raised."""
-    table = FabricTable()
+    table = FabricTable(station_label=station_label)
     counts = [OC.Attributes.CurrentFabricIndex, OC.Attributes.SupportedFabrics, OC.Attributes.CommissionedFabrics]
     try:
         values = await node.read_many(counts, endpoint=ROOT_ENDPOINT)
