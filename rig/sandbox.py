@@ -132,6 +132,41 @@ def _existing_netns() -> list[str]:
     return [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
 
 
+def make_netns(ns: str) -> None:
+    """Create network namespace ``ns`` with a veth pair: ``veth0`` (controller) and ``veth1`` (device), IPv6 ULA
+    addresses without duplicate-address detection and an IPv4 multicast route, so mDNS works inside it."""
+    _ip("netns", "add", ns)
+    # Addresses must be usable at once: no duplicate-address detection in this private namespace.
+    subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    _ip("-n", ns, "link", "set", "lo", "up")
+    _ip("-n", ns, "link", "add", CONTROLLER_IFACE, "type", "veth", "peer", "name", DEVICE_IFACE)
+    prefix = "fd" + secrets.token_hex(1) + ":" + secrets.token_hex(2) + ":" + secrets.token_hex(2)
+    _ip("-n", ns, "addr", "add", f"{prefix}::1/64", "dev", CONTROLLER_IFACE, "nodad")
+    _ip("-n", ns, "addr", "add", f"{prefix}::2/64", "dev", DEVICE_IFACE, "nodad")
+    _ip("-n", ns, "link", "set", CONTROLLER_IFACE, "up")
+    _ip("-n", ns, "link", "set", DEVICE_IFACE, "up")
+    _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", CONTROLLER_IFACE)
+
+
+def remove_netns(ns: str) -> None:
+    """End the processes running in network namespace ``ns`` and delete it (with its veth pair), if it exists."""
+    if shutil.which("ip") and ns in _existing_netns():
+        _kill_netns_processes(ns)
+        _ip("netns", "del", ns, check=False)
+
+
 def reap_stale() -> list[str]:
     """Remove sandboxes whose owner process is gone (a run killed with SIGKILL). Returns what was removed."""
     removed: list[str] = []
@@ -145,10 +180,7 @@ def reap_stale() -> list[str]:
             continue
         if _pid_alive(owner):
             continue
-        netns = NETNS_PREFIX + state.name
-        if shutil.which("ip") and netns in _existing_netns():
-            _kill_netns_processes(netns)
-            _ip("netns", "del", netns, check=False)
+        remove_netns(NETNS_PREFIX + state.name)
         shutil.rmtree(state, ignore_errors=True)
         removed.append(state.name)
     if removed:
@@ -210,7 +242,7 @@ class Sandbox:
                 DATA_DIR.mkdir()
                 (STATE_ROOT / _DATA_MARKER).write_text("1")
             if self.netns:
-                self._make_netns(self.netns)
+                make_netns(self.netns)
         except BaseException:
             self.close()
             raise
@@ -219,36 +251,10 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _make_netns(self, ns: str) -> None:
-        _ip("netns", "add", ns)
-        # Addresses must be usable at once: no duplicate-address detection in this private namespace.
-        subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "sh",
-                "-c",
-                "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad",
-            ],
-            capture_output=True,
-            check=False,
-        )
-        _ip("-n", ns, "link", "set", "lo", "up")
-        _ip("-n", ns, "link", "add", CONTROLLER_IFACE, "type", "veth", "peer", "name", DEVICE_IFACE)
-        prefix = "fd" + secrets.token_hex(1) + ":" + secrets.token_hex(2) + ":" + secrets.token_hex(2)
-        _ip("-n", ns, "addr", "add", f"{prefix}::1/64", "dev", CONTROLLER_IFACE, "nodad")
-        _ip("-n", ns, "addr", "add", f"{prefix}::2/64", "dev", DEVICE_IFACE, "nodad")
-        _ip("-n", ns, "link", "set", CONTROLLER_IFACE, "up")
-        _ip("-n", ns, "link", "set", DEVICE_IFACE, "up")
-        _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", CONTROLLER_IFACE)
-
     def close(self) -> None:
         """Remove everything this sandbox created. Safe to call more than once."""
-        if self.netns and shutil.which("ip") and self.netns in _existing_netns():
-            _kill_netns_processes(self.netns)
-            _ip("netns", "del", self.netns, check=False)
+        if self.netns:
+            remove_netns(self.netns)
         if not self._created:
             return
         if not self.keep_state:

@@ -1,29 +1,97 @@
-"""``rig sim``: the virtual EVSE's tools."""
+"""``rig sim``: the virtual EVSE's tools.
+
+rig sim --list-defects          the firmware defects, one per line
+rig sim dut --state DIR [...]   the virtual EVSE as a long-lived network DUT (rig.sim.dut_server)
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
+
+from rig.errors import DutError
 
 COMMANDS = ("sim",)
 
 
 def add_subcommands(sub: Any) -> None:
-    """Add ``rig sim``."""
+    """Add ``rig sim`` and ``rig sim dut``."""
     sim = sub.add_parser("sim", help="the virtual EVSE")
     sim.add_argument("--list-defects", action="store_true", help="print the firmware defects, one per line")
+    tools = sim.add_subparsers(dest="sim_command", metavar="TOOL")
+    dut = tools.add_parser(
+        "dut",
+        help="run the virtual EVSE as a long-lived network DUT until SIGINT/SIGTERM",
+        description=(
+            "Run the virtual EVSE until SIGINT or SIGTERM, for a run with dut.kind: network. When it is up, one JSON "
+            "line goes to stdout (ready, netns, interface, port, passcode, discriminator, manual_code, vendor_id, "
+            "product_id, supported_fabrics, commissioned, paa_trust_store, enable_key, state, log, pid, server_pid). "
+            "At the end the EVSE is stopped and a namespace made here deleted; DIR stays."
+        ),
+    )
+    dut.add_argument("--state", required=True, metavar="DIR", help="the EVSE's storage (DIR/storage) and log")
+    dut.add_argument(
+        "--netns",
+        metavar="NAME",
+        help="run in network namespace NAME (made with a veth pair if missing; needs root); default: the host",
+    )
+    dut.add_argument("--supported-fabrics", default="5", metavar="N", help="fabric table size, 5..254 (default 5)")
+    dut.add_argument(
+        "--chain", metavar="DIR", help="attest with a chain of the rig's own in DIR (made if missing or stale)"
+    )
+    dut.add_argument("--passcode", default="20202021", help="setup passcode (default 20202021)")
+    dut.add_argument("--discriminator", default="3840", help="12-bit discriminator (default 3840)")
+    dut.add_argument("--port", default="5540", help="Matter UDP port (default 5540)")
+    dut.add_argument("--vendor-id", default="0xFFF1", metavar="VID", help="vendor id (default 0xFFF1)")
+    dut.add_argument("--product-id", default="0x8000", metavar="PID", help="product id (default 0x8000)")
+    dut.add_argument("--serial", default="VEVSE-0001", help="serial number (default VEVSE-0001)")
+    dut.add_argument(
+        "--enable-key",
+        default="000102030405060708090a0b0c0d0e0f",
+        metavar="HEX",
+        help="test event trigger enable key, 32 hex digits (default 000102…0f)",
+    )
+    dut.add_argument("--fresh", action="store_true", help="wipe DIR/storage first (a factory-new device)")
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
     """Run ``rig sim``; None for another command."""
     if args.command != "sim":
         return None
+    if args.sim_command == "dut":
+        return _dut(args)
     from rig.config import known_defects
 
     if args.list_defects:
         for name, text in known_defects().items():
             print(f"{name}  {text}")
         return 0
-    print("rig sim: nothing to do (try --list-defects)", file=sys.stderr)
+    print("rig sim: nothing to do (try --list-defects or dut)", file=sys.stderr)
     return 2
+
+
+def _dut(args: argparse.Namespace) -> int:
+    """``rig sim dut``: bad input raises ConfigError/SetupError (exit 2); an EVSE that does not start, exit 3."""
+    from rig.sim.dut_server import DutServerOptions, parse_int, serve
+
+    options = DutServerOptions(
+        state=Path(args.state),
+        netns=args.netns,
+        supported_fabrics=parse_int(args.supported_fabrics, "--supported-fabrics"),
+        chain=Path(args.chain) if args.chain else None,
+        passcode=parse_int(args.passcode, "--passcode"),
+        discriminator=parse_int(args.discriminator, "--discriminator"),
+        port=parse_int(args.port, "--port"),
+        vendor_id=parse_int(args.vendor_id, "--vendor-id"),
+        product_id=parse_int(args.product_id, "--product-id"),
+        serial=args.serial,
+        enable_key=args.enable_key,
+        fresh=args.fresh,
+    )
+    try:
+        return serve(options)
+    except DutError as exc:
+        print(f"rig: error: {exc}", file=sys.stderr)
+        return 3

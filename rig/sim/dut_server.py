@@ -1,0 +1,375 @@
+"""``rig sim dut``: the virtual EVSE as a long-lived device on a network, for runs with ``dut.kind: network``.
+
+A run of the virtual bench starts its own EVSE and throws it away; this one stays up until SIGINT or SIGTERM, keeps
+its storage (fabrics, firmware state) across restarts of the command in ``STATE/storage``, and is reached the way a
+charger on the lab network is: by mDNS and over UDP, by a controller run that knows nothing about it.
+
+Where it runs:
+
+* ``--netns NAME``: in network namespace NAME, on ``veth1`` of the veth pair :func:`rig.sandbox.make_netns` makes
+  when it creates NAME (``veth0``, the other end, is the controller's: ``ip netns exec NAME rig run ...``). A
+  namespace that exists already is used as it is (its ``veth1`` if it has one, otherwise every interface) and left
+  in place at the end; one made here is deleted with its veth pair.
+* otherwise on the host's interfaces (the machine's own network).
+
+The EVSE runs without a hardware port (no instruments: the run's stimulus is ``trigger``); with ``--chain DIR`` it
+attests with a chain of the rig's own (:func:`rig.sim.attestation.make_chain`), whose PAA folder is the trust store
+a strict run is given; without it, with the matter.js test chain. When the EVSE is up, one JSON line goes to stdout
+(see :func:`ready_line`); on SIGINT or SIGTERM the EVSE is stopped and what was made here is removed (its process,
+the namespace and veth pair); the state folder stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from rig.errors import ConfigError, DutError, SetupError
+from rig.matter.onboarding import manual_pairing_code
+from rig.sandbox import DEVICE_IFACE, make_netns, remove_netns
+from rig.sim.attestation import Chain, make_chain
+from rig.sim.virtual_evse import VirtualEvse, VirtualEvseSettings, check_installed
+
+DEFAULT_SUPPORTED_FABRICS = 5
+"""The fabric table of the DUT: the smallest a device may have, so that a full table is quick to reach."""
+DEFAULT_ENABLE_KEY = "000102030405060708090a0b0c0d0e0f"
+NETNS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A namespace name ``ip netns`` accepts as a file name under /run/netns, kept to a plain set of characters."""
+INVALID_PASSCODES = frozenset(
+    {11111111 * d for d in range(10)} | {12345678, 87654321}
+)  # Matter core specification 5.1.7.1
+POLL_S = 0.2
+"""How often the running EVSE is looked at while nothing happens."""
+START_TIMEOUT_S = 60.0
+"""Bound on the EVSE's start (matter.js loads for seconds; a first start also makes its storage)."""
+
+
+@dataclass(frozen=True)
+class DutServerOptions:
+    """What ``rig sim dut`` was asked for (already parsed; :meth:`check` says what is wrong)."""
+
+    state: Path
+    netns: str | None = None
+    supported_fabrics: int = DEFAULT_SUPPORTED_FABRICS
+    chain: Path | None = None
+    passcode: int = 20202021
+    discriminator: int = 3840
+    port: int = 5540
+    vendor_id: int = 0xFFF1
+    product_id: int = 0x8000
+    serial: str = "VEVSE-0001"
+    enable_key: str = DEFAULT_ENABLE_KEY
+    fresh: bool = False
+
+    def check(self) -> None:
+        """Raise ConfigError naming the first option out of range."""
+        checks = [
+            (
+                NETNS_NAME.fullmatch(self.netns or "x") is not None,
+                "--netns",
+                "must be 1..64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            ),
+            (5 <= self.supported_fabrics <= 254, "--supported-fabrics", "must be 5..254"),
+            (
+                0 < self.passcode < 99999999 and self.passcode not in INVALID_PASSCODES,
+                "--passcode",
+                "must be 1..99999998 and not a trivial one (all digits equal, 12345678, 87654321)",
+            ),
+            (0 <= self.discriminator <= 0xFFF, "--discriminator", "must be 0..4095"),
+            (0 < self.port <= 0xFFFF, "--port", "must be 1..65535"),
+            (0 < self.vendor_id <= 0xFFFE, "--vendor-id", "must be 0x0001..0xFFFE"),
+            (0 < self.product_id <= 0xFFFF, "--product-id", "must be 0x0001..0xFFFF"),
+            (0 < len(self.serial) <= 32, "--serial", "must be 1..32 characters"),
+            (re.fullmatch(r"[0-9a-fA-F]{32}", self.enable_key) is not None, "--enable-key", "must be 32 hex digits"),
+        ]
+        for ok, option, requirement in checks:
+            if not ok:
+                value = getattr(self, option[2:].replace("-", "_"))
+                raise ConfigError(f"{option} {value!r}: {requirement}")
+        if self.enable_key.strip("0") == "":
+            raise ConfigError("--enable-key: must not be all zeros (test event triggers would be refused)")
+
+
+def parse_int(text: str, option: str) -> int:
+    """An option's integer: decimal, or hex with ``0x``.
+
+    Raises:
+        ConfigError: not an integer.
+    """
+    try:
+        return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: not an integer (decimal, or hex as 0x...)") from None
+
+
+# -- the network namespace -------------------------------------------------------------------------------------------
+CLONE_NEWNET = 0x40000000
+
+
+def _setns(fd: int) -> None:
+    """Move this thread into the network namespace open as ``fd`` (setns(2); os.setns needs Python 3.12)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+@contextlib.contextmanager
+def in_netns(name: str) -> Iterator[None]:
+    """The calling thread inside network namespace ``name`` for the block: what it starts runs there."""
+    with open("/proc/thread-self/ns/net", "rb") as home, open(f"/run/netns/{name}", "rb") as target:
+        _setns(target.fileno())
+        try:
+            yield
+        finally:
+            _setns(home.fileno())
+
+
+def _netns_exists(name: str) -> bool:
+    proc = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    return name in (line.split()[0] for line in proc.stdout.splitlines() if line.strip())
+
+
+def _has_link(netns: str, name: str) -> bool:
+    proc = subprocess.run(["ip", "-n", netns, "link", "show", name], capture_output=True, check=False)
+    return proc.returncode == 0
+
+
+# -- the server ------------------------------------------------------------------------------------------------------
+def _state_folder(path: Path) -> Path:
+    """The state folder, made if needed.
+
+    Raises:
+        ConfigError: it is not a folder or cannot be made.
+    """
+    path = path.resolve()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--state {path}: not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--state {path}: cannot make the folder ({exc.strerror})") from None
+    return path
+
+
+@contextlib.contextmanager
+def _locked(state: Path) -> Iterator[None]:
+    """Hold ``STATE/dut.lock`` for the block: one EVSE per state folder (its storage is not shared).
+
+    Raises:
+        SetupError: another ``rig sim dut`` holds it.
+    """
+    with open(state / "dut.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            owner = lock.read().strip() or "?"
+            raise SetupError(f"--state {state}: in use by another `rig sim dut` (pid {owner})") from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
+
+
+class Signals:
+    """SIGINT and SIGTERM, recorded rather than raised: the server looks at them between its steps, so that no step
+    (a process being started, a namespace half made) is cut short and everything made is cleaned up."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signum
+
+    @property
+    def name(self) -> str:
+        """The signal received (e.g. ``SIGTERM``), or an empty string."""
+        return signal.Signals(self.received).name if self.received is not None else ""
+
+
+class DutServer:
+    """The virtual EVSE and what it runs in: :meth:`open` makes them, :meth:`close` removes them (the state folder
+    stays).
+
+    Args:
+        options: what to run (checked by :meth:`open`).
+        signals: where SIGINT and SIGTERM are recorded; a start that one interrupts is given up.
+    """
+
+    def __init__(self, options: DutServerOptions, signals: Signals | None = None) -> None:
+        self.options = options
+        self.signals = signals or Signals()
+        self.state = options.state
+        self.evse: VirtualEvse | None = None
+        self.chain: Chain | None = None
+        self.interface: str | None = None
+        self.ready_info: dict[str, Any] = {}
+        self._waiter: threading.Thread | None = None
+        self._stack = contextlib.ExitStack()
+
+    def _preflight(self) -> None:
+        self.options.check()
+        if self.options.netns:
+            if os.geteuid() != 0:
+                raise SetupError("--netns needs root (creating and entering a network namespace): run as root")
+            if shutil.which("ip") is None:
+                raise SetupError("--netns needs the `ip` command (Debian package iproute2)")
+        check_installed()
+
+    def open(self) -> bool:
+        """Make the chain and the namespace as asked, start the EVSE and wait until it is up.
+
+        Returns:
+            True once it is up; False if a signal arrived first (what was made is removed by :meth:`close`).
+
+        Raises:
+            ConfigError, SetupError: see :func:`serve`.
+            DutError: the EVSE did not start.
+        """
+        o = self.options
+        self._preflight()
+        self.state = _state_folder(o.state)
+        self._stack.enter_context(_locked(self.state))
+        if o.chain is not None:
+            self.chain = make_chain(o.chain, vendor_id=o.vendor_id, product_id=o.product_id)
+        if o.netns:
+            if not _netns_exists(o.netns):
+                self._stack.callback(remove_netns, o.netns)  # also after a failure half way through make_netns
+                make_netns(o.netns)
+            self.interface = DEVICE_IFACE if _has_link(o.netns, DEVICE_IFACE) else None
+        if self.signals.received is not None:
+            return False
+        settings = VirtualEvseSettings(
+            storage_path=self.state / "storage",
+            port=o.port,
+            passcode=o.passcode,
+            discriminator=o.discriminator,
+            interface=self.interface,
+            enable_key=o.enable_key,
+            vendor_id=o.vendor_id,
+            product_id=o.product_id,
+            serial_number=o.serial,
+            supported_fabrics=o.supported_fabrics,
+            certification=self.chain.certification() if self.chain else None,
+        )
+        evse = VirtualEvse(settings, self.state / "virtual-evse.log", start_timeout_s=START_TIMEOUT_S, spare=False)
+        self.evse = evse
+        self._stack.callback(self._stop_evse)
+        with in_netns(o.netns) if o.netns else contextlib.nullcontext():
+            evse.launch(fresh=o.fresh)  # the process starts in the namespace; this thread goes back
+        started: Future[dict[str, Any]] = Future()
+        self._waiter = threading.Thread(target=_settle, args=(started, evse.wait_ready), name="rig-sim-dut-start")
+        self._waiter.start()
+        while self.signals.received is None:
+            try:
+                self.ready_info = started.result(timeout=POLL_S)
+            except FutureTimeout:
+                continue
+            return True
+        return False
+
+    def _stop_evse(self) -> None:
+        """Stop the EVSE (SIGTERM, bounded) and end the wait for its start, if one is still running."""
+        assert self.evse is not None
+        self.evse.stop()
+        if self._waiter is not None:
+            self._waiter.join(timeout=START_TIMEOUT_S)  # ends at once: its process is gone
+
+    def close(self) -> None:
+        """Stop the EVSE, remove the namespace made here, release the state folder. Safe to call more than once."""
+        self._stack.close()
+
+    def ready_line(self) -> dict[str, Any]:
+        """What a controller needs to reach the EVSE (the JSON line ``rig sim dut`` prints when it is up)."""
+        o, evse = self.options, self.evse
+        assert evse is not None and evse.proc is not None
+        return {
+            "ready": True,
+            "netns": o.netns,
+            "interface": self.interface,
+            "port": o.port,
+            "passcode": o.passcode,
+            "discriminator": o.discriminator,
+            "manual_code": manual_pairing_code(o.passcode, o.discriminator),
+            "vendor_id": o.vendor_id,
+            "product_id": o.product_id,
+            "supported_fabrics": o.supported_fabrics,
+            "commissioned": bool(self.ready_info.get("commissioned")),
+            "paa_trust_store": str(self.chain.paa_trust_store) if self.chain else None,
+            "enable_key": o.enable_key,
+            "state": str(self.state),
+            "log": str(evse.log_path),
+            "pid": evse.proc.pid,
+            "server_pid": os.getpid(),
+        }
+
+    def wait(self) -> int | None:
+        """Block while the EVSE runs and no signal arrived; the EVSE's exit code if it ended by itself, else None."""
+        evse = self.evse
+        assert evse is not None and evse.proc is not None
+        while self.signals.received is None:
+            code = evse.proc.poll()
+            if code is not None:
+                return code
+            time.sleep(POLL_S)
+        return None
+
+
+def _settle(future: Future[dict[str, Any]], fn: Callable[[], dict[str, Any]]) -> None:
+    """Run ``fn`` and put its result, or its exception, in ``future``."""
+    try:
+        future.set_result(fn())
+    except BaseException as exc:  # handed to whoever waits on the future
+        future.set_exception(exc)
+
+
+def serve(options: DutServerOptions, out: TextIO = sys.stdout) -> int:
+    """Run the EVSE until SIGINT or SIGTERM: print the ready line when it is up, clean up at the end.
+
+    Returns:
+        0 once stopped by SIGINT or SIGTERM (also when one arrives during the start).
+
+    Raises:
+        ConfigError: an option is out of range, or the state folder unusable.
+        SetupError: not root for ``--netns``, ``ip`` or ``node`` missing, the state folder in use, the chain folder
+            not writable.
+        DutError: the EVSE did not start, or ended by itself.
+    """
+    signals = Signals()
+    old = {s: signal.signal(s, signals) for s in (signal.SIGINT, signal.SIGTERM)}
+    server = DutServer(options, signals)
+    try:
+        if server.open():
+            out.write(json.dumps(server.ready_line()) + "\n")
+            out.flush()
+            where = f"network namespace {options.netns}" if options.netns else "the host's interfaces"
+            print(f"rig sim dut: the virtual EVSE is up on {where}; SIGINT or SIGTERM stops it", file=sys.stderr)
+            code = server.wait()
+            if code is not None:
+                log = server.state / "virtual-evse.log"
+                raise DutError(f"the virtual EVSE ended by itself (exit code {code}): its log is {log}")
+        print(f"rig sim dut: {signals.name}: the virtual EVSE is stopped", file=sys.stderr)
+        return 0
+    finally:
+        server.close()
+        for s, handler in old.items():
+            signal.signal(s, handler)
