@@ -273,7 +273,9 @@ async def forget_dut(config: RigConfig, controller: MatterController, station: S
     if status not in ("kOk", "OK", "0"):
         raise DutError(f"node 0x{node_id:x}: RemoveFabric({index}) answered NOCResponse status {status}; record kept")
     station.forget_record(node_id)
-    return f"node 0x{node_id:x}: fabric index {index} removed (RemoveFabric answered {status}); record forgotten"
+    message = f"node 0x{node_id:x}: fabric index {index} removed (RemoveFabric answered {status}); record forgotten"
+    station.audit(f"forget: {message}")
+    return message
 
 
 async def fabric_table(config: RigConfig, controller: MatterController, node_id: int) -> dict[str, Any]:
@@ -288,7 +290,9 @@ async def fabric_table(config: RigConfig, controller: MatterController, node_id:
     return table.to_record()
 
 
-async def remove_foreign_fabric(config: RigConfig, controller: MatterController, node_id: int, index: int) -> str:
+async def remove_foreign_fabric(
+    config: RigConfig, controller: MatterController, station: Station, node_id: int, index: int
+) -> str:
     """Remove fabric ``index`` (another admin's) from ``node_id``: an explicit operator action, logged.
 
     Raises:
@@ -302,7 +306,12 @@ async def remove_foreign_fabric(config: RigConfig, controller: MatterController,
             f"fabric index {index} is this station's own fabric on node 0x{node_id:x}: use `rig station forget`"
         )
     log.warning("operator removes fabric index %d from node 0x%x (another admin's fabric)", index, node_id)
+    station.audit(
+        f"remove-fabric: node 0x{node_id:x}: removing fabric index {index} (another admin's), by the operator"
+    )
     status = await controller.remove_fabric(node_id, index, timeout)
+    message = f"node 0x{node_id:x}: fabric index {index} removed (RemoveFabric answered {status})"
+    station.audit(f"remove-fabric: {message}")
     if status not in ("kOk", "OK", "0"):
         raise DutError(f"node 0x{node_id:x}: RemoveFabric({index}) answered NOCResponse status {status}")
-    return f"node 0x{node_id:x}: fabric index {index} removed (RemoveFabric answered {status})"
+    return message

@@ -64,12 +64,14 @@ async def _station_op(config: RigConfig, op: str, node_id: int, args: argparse.N
         if op == "fabrics":
             return {"node": f"0x{node_id:x}", "fabrics": await commissioning.fabric_table(config, controller, node_id)}
         if op == "remove-fabric":
-            return {"message": await commissioning.remove_foreign_fabric(config, controller, node_id, args.index)}
+            message = await commissioning.remove_foreign_fabric(config, controller, station, node_id, args.index)
+            return {"message": message}
         await controller.connect(node_id, config.dut.timeouts.commissioning)
         discriminator = args.discriminator if args.discriminator is not None else random.randrange(4096)
         manual, qr = await controller.open_window(
             node_id, window_s=args.window_s, discriminator=discriminator, timeout_s=config.dut.timeouts.command
         )
+        station.audit(f"window: node 0x{node_id:x}: commissioning window opened for {args.window_s} s")
         return {
             "node": f"0x{node_id:x}",
             "window_s": args.window_s,

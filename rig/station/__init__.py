@@ -14,6 +14,7 @@ rig)::
     station.json               the station's identity: controller node id, fabric id, vendor id, CA index, created at
     duts/<node id>.json        one record per commissioned DUT (node id as 16 upper-case hex digits); duts/ is 0700
     lock                       flock(2)-ed by the run using the station; holds its pid
+    audit.log                  one line per operator action on a DUT (a fabric removed, a window opened)
 
 Rules, enforced by :meth:`Station.open` before the controller may see the store:
 

@@ -396,6 +396,28 @@ class Station:
         fsync_dir(self.duts_dir)
         return True
 
+    @property
+    def audit_path(self) -> Path:
+        """``audit.log``: one line per operator action on a DUT (fabric removed, window opened)."""
+        return self.folder / "audit.log"
+
+    def audit(self, text: str) -> None:
+        """Append ``<UTC time> <text>`` to the station's audit log (0600); the text is escaped to one line. Needs
+        the lock."""
+        from rig.station.records import utc_now
+
+        self._need_lock("write the audit log")
+        line = f"{utc_now()} {text!r}\n" if not text.isprintable() else f"{utc_now()} {text}\n"
+        fd = os.open(
+            self.audit_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, PRIVATE_FILE
+        )
+        try:
+            os.fchmod(fd, PRIVATE_FILE)
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def records(self) -> list[DutRecord]:
         """Every DUT record, by node id.
 
