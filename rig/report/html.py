@@ -321,7 +321,10 @@ def first_page_view(record: dict[str, Any], groups: Groups | None = None) -> Fir
             f"{', local changes' if rig.get('git_dirty') else ''})",
         ),
         ("rig.yaml", f"{cfg.get('path')} (sha256 {str(cfg.get('sha256') or '')[:16]}…)"),
+        ("Matter controller", f"home-assistant-chip-core {rig.get('matter_controller') or DASH}"),
     ]
+    if record.get("bench") == "virtual":
+        station_rows.append(("Virtual EVSE", f"matter.js {rig.get('matter_js') or DASH}"))
     instruments = [
         (role, i.get("driver"), i.get("address"), i.get("identity"))
         for role, i in sorted((record.get("instruments") or {}).items())

@@ -74,6 +74,7 @@ def properties(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("dut.defects", ",".join(_s(d) for d in dut.get("defects") or []) or None),
         ("dut.attestation", dut.get("attestation")),
         ("dut.commissioning", dut.get("commissioning")),
+        ("rig.matter_controller", (record.get("rig") or {}).get("matter_controller")),
         (
             "dut.fabric_removal",
             (dut.get("fabrics") or {}).get("removal") if isinstance(dut.get("fabrics"), dict) else None,

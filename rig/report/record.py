@@ -4,7 +4,7 @@ Shape (``schema_version`` 2; every output of a run is a pure function of this do
 
     {"kind": "rig-run-record", "schema_version": 2, "run_id": "...", "status": "running|finished|interrupted",
      "exit_status": 0, "started": 1.7e9, "ended": 1.7e9, "title": "...", "energy_tolerance_pct": 2.0,
-     "rig": {"version", "git_sha", "git_dirty", "python", "pytest"},
+     "rig": {"version", "git_sha", "git_dirty", "python", "pytest", "matter_controller", "matter_js"},
      "station": {"name", "location", "operator"}, "bench": "virtual|real",
      "config": {"path", "sha256"}, "stimulus": "trigger",
      "spec": {"cluster", "cluster_id", "revision", "source"} | null,
@@ -203,7 +203,29 @@ def rig_provenance(project_root: Path) -> dict[str, Any]:
         "git_dirty": dirty,
         "python": platform.python_version(),
         "pytest": pytest.__version__,
+        "matter_controller": _package_version("home-assistant-chip-core"),
+        "matter_js": _matter_js_version(project_root),
     }
+
+
+def _package_version(name: str) -> str | None:
+    """An installed distribution's version (the CHIP controller wheel), read without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _matter_js_version(project_root: Path) -> str | None:
+    """The matter.js version the virtual EVSE runs on (its installed @matter/main), or None when not installed."""
+    try:
+        data = json.loads((project_root / "virtual_evse/node_modules/@matter/main/package.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = data.get("version") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def build_label(identity: dict[str, Any] | None, defects: Iterable[str] = ()) -> str:
