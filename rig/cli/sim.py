@@ -37,19 +37,18 @@ def add_subcommands(sub: Any) -> None:
         metavar="NAME",
         help="run in network namespace NAME (made with a veth pair if missing; needs root); default: the host",
     )
-    dut.add_argument("--supported-fabrics", default="5", metavar="N", help="fabric table size, 5..254 (default 5)")
+    dut.add_argument("--supported-fabrics", metavar="N", help="fabric table size, 5..254 (default 5)")
     dut.add_argument(
         "--chain", metavar="DIR", help="attest with a chain of the rig's own in DIR (made if missing or stale)"
     )
-    dut.add_argument("--passcode", default="20202021", help="setup passcode (default 20202021)")
-    dut.add_argument("--discriminator", default="3840", help="12-bit discriminator (default 3840)")
-    dut.add_argument("--port", default="5540", help="Matter UDP port (default 5540)")
-    dut.add_argument("--vendor-id", default="0xFFF1", metavar="VID", help="vendor id (default 0xFFF1)")
-    dut.add_argument("--product-id", default="0x8000", metavar="PID", help="product id (default 0x8000)")
-    dut.add_argument("--serial", default="VEVSE-0001", help="serial number (default VEVSE-0001)")
+    dut.add_argument("--passcode", help="setup passcode (default 20202021)")
+    dut.add_argument("--discriminator", help="12-bit discriminator (default 3840)")
+    dut.add_argument("--port", help="Matter UDP port (default 5540)")
+    dut.add_argument("--vendor-id", metavar="VID", help="vendor id (default 0xFFF1)")
+    dut.add_argument("--product-id", metavar="PID", help="product id (default 0x8000)")
+    dut.add_argument("--serial", help="serial number (default VEVSE-0001)")
     dut.add_argument(
         "--enable-key",
-        default="000102030405060708090a0b0c0d0e0f",
         metavar="HEX",
         help="test event trigger enable key, 32 hex digits (default 000102…0f)",
     )
@@ -76,20 +75,18 @@ def _dut(args: argparse.Namespace) -> int:
     """``rig sim dut``: bad input raises ConfigError/SetupError (exit 2); an EVSE that does not start, exit 3."""
     from rig.sim.dut_server import DutServerOptions, parse_int, serve
 
-    options = DutServerOptions(
-        state=Path(args.state),
-        netns=args.netns,
-        supported_fabrics=parse_int(args.supported_fabrics, "--supported-fabrics"),
-        chain=Path(args.chain) if args.chain else None,
-        passcode=parse_int(args.passcode, "--passcode"),
-        discriminator=parse_int(args.discriminator, "--discriminator"),
-        port=parse_int(args.port, "--port"),
-        vendor_id=parse_int(args.vendor_id, "--vendor-id"),
-        product_id=parse_int(args.product_id, "--product-id"),
-        serial=args.serial,
-        enable_key=args.enable_key,
-        fresh=args.fresh,
-    )
+    given: dict[str, Any] = {"state": Path(args.state), "netns": args.netns, "fresh": args.fresh}
+    for name in ("supported_fabrics", "passcode", "discriminator", "port", "vendor_id", "product_id"):
+        text = getattr(args, name)
+        if text is not None:
+            given[name] = parse_int(text, "--" + name.replace("_", "-"))
+    if args.chain is not None:
+        given["chain"] = Path(args.chain)
+    if args.serial is not None:
+        given["serial"] = args.serial
+    if args.enable_key is not None:
+        given["enable_key"] = args.enable_key
+    options = DutServerOptions(**given)  # the defaults are DutServerOptions's
     try:
         return serve(options)
     except DutError as exc:

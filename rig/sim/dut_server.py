@@ -15,8 +15,8 @@ Where it runs:
 The EVSE runs without a hardware port (no instruments: the run's stimulus is ``trigger``); with ``--chain DIR`` it
 attests with a chain of the rig's own (:func:`rig.sim.attestation.make_chain`), whose PAA folder is the trust store
 a strict run is given; without it, with the matter.js test chain. When the EVSE is up, one JSON line goes to stdout
-(see :func:`ready_line`); on SIGINT or SIGTERM the EVSE is stopped and what was made here is removed (its process,
-the namespace and veth pair); the state folder stays.
+(:meth:`DutServer.ready_line`); on SIGINT or SIGTERM the EVSE is stopped and what was made here is removed (its
+process, the namespace and veth pair); the state folder stays.
 """
 
 from __future__ import annotations
@@ -52,9 +52,8 @@ DEFAULT_SUPPORTED_FABRICS = 5
 DEFAULT_ENABLE_KEY = "000102030405060708090a0b0c0d0e0f"
 NETNS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 """A namespace name ``ip netns`` accepts as a file name under /run/netns, kept to a plain set of characters."""
-INVALID_PASSCODES = frozenset(
-    {11111111 * d for d in range(10)} | {12345678, 87654321}
-)  # Matter core specification 5.1.7.1
+INVALID_PASSCODES = frozenset({11111111 * d for d in range(10)} | {12345678, 87654321})
+"""Setup passcodes a device must not use (Matter core specification 5.1.7.1)."""
 POLL_S = 0.2
 """How often the running EVSE is looked at while nothing happens."""
 START_TIMEOUT_S = 60.0
