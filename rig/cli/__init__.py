@@ -2,12 +2,14 @@
 
     rig run [--tc ID]... [--dut-defect NAME]... [--set KEY=VALUE]... [-k EXPR] [PATH...]   run suites (run.py)
     rig sim --list-defects                                            the virtual EVSE's defects (sim.py)
+    rig sim dut --state DIR [--netns NAME] [--chain DIR]              the virtual EVSE as a network DUT (sim.py)
     rig triggers [--encode NAME] [--endpoint N]                       test event trigger codes (triggers.py)
     rig config check|schema                                           validate rig.yaml / JSON schema (config.py)
     rig bench check                                                   every instrument answers? (bench.py)
     rig pics derive [-o FILE] | check FILE                            PICS of / against the live DUT (pics.py)
     rig report render|import, rig history, rig compare                run records and results (report.py)
     rig station show                                                  the station's fabric and DUT records (station.py)
+    rig station forget|window|fabrics|remove-fabric NODE              a DUT over the station's fabric (station_ops.py)
 
 Exit codes: 0 success, 1 a case failed (or a regression, a contradiction), 2 bad input, 3 the DUT or the bench
 could not be started, reached or commissioned, 130 interrupted.
