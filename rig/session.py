@@ -229,7 +229,9 @@ async def open_session(
             # 4. controller, on the station's fabric (reopened, never replaced; the station is locked for the run).
             t0 = time.monotonic()
             with _stage("station"):
-                station = Station(station_dir(config), config.station.name)
+                folder = the_dut.station_folder(info.state_dir)
+                assert folder is not None  # given the run's state folder, every DUT kind names one
+                station = Station(folder, config.station.name)
                 stack.enter_context(station.open())
             controller = _start_controller(await _chip_class(chip_loaded), station, paa)
             held.append(controller)
@@ -446,14 +448,14 @@ def run_in_sandbox(
     the_dut.check_installed()
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     ident = run_id or sandbox_mod.new_run_id()
-    shown = [*visible, *_inputs(config)]
+    shown = [*visible, *_inputs(config, the_dut)]
     with sandbox_mod.Sandbox(ident, with_netns=needs.netns, keep_state=keep_state, visible=shown) as sb:
         inside = SandboxInfo(sb.state_dir, sb.netns, sandbox_mod.DEVICE_IFACE if sb.netns else None)
         with _preloaded(the_dut, inside) if preload else contextlib.nullcontext():
             return sb.run(argv, env=env)
 
 
-def _inputs(config: RigConfig) -> list[Path]:
+def _inputs(config: RigConfig, dut: Dut) -> list[Path]:
     """Folders rig.yaml names that the run reads or keeps (the file's own, the trust store, the PICS, the station),
     so that they stay visible in the sandbox even under /tmp, which the sandbox replaces with a private one. The
     station's folder is made (private) here when it does not exist yet: made inside, it would vanish with the run."""
@@ -465,9 +467,10 @@ def _inputs(config: RigConfig) -> list[Path]:
     for path in (config.dut.paa_trust_store, config.dut.pics):
         if path is not None and path.exists():
             folders.append(path if path.is_dir() else path.parent)
-    station = station_dir(config)
-    make_private_dir(station)
-    folders.append(station)
+    station = dut.station_folder(None)
+    if station is not None:  # a station of its own (not in the run's state folder): made before the run
+        make_private_dir(station)
+        folders.append(station)
     return folders
 
 

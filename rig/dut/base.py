@@ -85,6 +85,11 @@ class Dut(Protocol):
         """Whether :meth:`instrument_servers` must run inside a sandbox (e.g. a virtual CAN bus on multicast)."""
         ...
 
+    def station_folder(self, state_dir: Path | None) -> Path | None:
+        """The station's fabric folder for this DUT kind; ``state_dir`` is the run's state folder (None before the
+        sandbox exists: then None when the folder is the run's own)."""
+        ...
+
     def trust_store(self, sandbox: SandboxInfo) -> Path | None:
         """The folder of PAA certificates the controller trusts for device attestation."""
         ...

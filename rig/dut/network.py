@@ -13,6 +13,7 @@ from rig.dut.base import DutDescription, HostNeeds, nothing
 from rig.errors import ConfigError, SetupError
 from rig.instruments.capabilities import AcSource
 from rig.sandbox import SandboxInfo
+from rig.station import station_dir
 
 POWER_OFF_S = 2.0
 """How long the AC source stays off in a power cycle (long enough for an EVSE's supply to drain)."""
@@ -83,6 +84,10 @@ class NetworkDut:
                 "certificates to check its attestation against (e.g. the DCL's production PAAs); to trust the Matter "
                 "test PAAs instead set dut.attestation: allow-test-paa (the run is then not a certification result)"
             )
+
+    def station_folder(self, state_dir: Path | None) -> Path | None:
+        """``station.state_dir`` (default ``/var/lib/rig/<station name>``): the fabric the EVSE keeps."""
+        return station_dir(self.config)
 
     def trust_store(self, sandbox: SandboxInfo) -> Path | None:
         """The PAAs of ``dut.paa_trust_store``, checked to hold at least one valid PAA (strict), plus the Matter

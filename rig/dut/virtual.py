@@ -25,6 +25,7 @@ from rig.dut.attestation import TEST_PAA_NOTE, check_paa_store, controller_store
 from rig.dut.base import DutDescription, HostNeeds
 from rig.errors import ConfigError, SetupError
 from rig.sandbox import SandboxInfo
+from rig.station import station_dir
 
 if TYPE_CHECKING:
     from rig.sim.virtual_evse import VirtualEvseSettings
@@ -200,6 +201,15 @@ class VirtualDut:
                 f"{self.config.config_path or 'rig.yaml'}: dut.attestation: strict needs dut.paa_trust_store: the "
                 "virtual EVSE's attestation chain is the matter.js test chain, trusted only with allow-test-paa"
             )
+
+    def station_folder(self, state_dir: Path | None) -> Path | None:
+        """``station.state_dir`` when rig.yaml sets it, or when the virtual EVSE keeps its storage (and so its
+        fabrics) from run to run; otherwise a station in the run's own state folder: the virtual EVSE starts
+        factory-new in every run, so a kept fabric would only pile up records, and two virtual runs at once must not
+        wait for each other's station."""
+        if self.config.station.state_dir is not None or self.config.virtual_evse.keep_storage:
+            return station_dir(self.config)
+        return None if state_dir is None else state_dir / "station"
 
     def trust_store(self, sandbox: SandboxInfo) -> Path | None:
         """The matter.js test PAA that signs the virtual EVSE's attestation chain (in the run's state folder; made
