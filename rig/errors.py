@@ -33,6 +33,11 @@ class WaitTimeout(RigError, AssertionError):
     """A wait ran out; the message names what was awaited. Counts as a test failure."""
 
 
+class EventsLost(RigError, AssertionError):
+    """Events the DUT numbered are no longer to be had (after a reboot or a lost subscription); names the numbers.
+    Counts as a test failure."""
+
+
 class StepError(RigError, AssertionError):
     """Test steps were walked out of order or incompletely."""
 

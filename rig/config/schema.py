@@ -334,6 +334,12 @@ class VirtualEvse(_Section):
     software_version: int = Field(default=1, ge=0, le=0xFFFF_FFFF)
     software_version_string: str = Field(default="1.0.0", min_length=1, max_length=64)
     hardware: dict[str, float] = Field(default_factory=dict, description="Passed through to the virtual EVSE.")
+    backup_supply: bool = Field(
+        default=False,
+        description="false: like a charger without a backup supply, the EVSE loses power when its mains does (AC "
+        "source output off, or below 85 V for longer than its 20 ms hold-up time): it drops off the network and boots "
+        "again from its storage when mains returns. true: it stays online and reports the PowerLoss fault.",
+    )
 
     @field_validator("features")
     @classmethod

@@ -102,6 +102,11 @@ class Dut(Protocol):
         """Remove and restore the DUT's power; return a note for the step. The DUT must then be reached anew."""
         ...
 
+    def backup_supply(self) -> bool:
+        """Whether the EVSE rides through a loss of mains on a backup supply (stays on the network and reports the
+        PowerLoss fault) rather than losing power and booting again when mains returns."""
+        ...
+
     def stop(self) -> None:
         """End what :meth:`hardware` started of the DUT itself (idempotent); the bench is already safe."""
         ...

@@ -121,5 +121,10 @@ class NetworkDut:
         await asyncio.to_thread(source.set_output, True)
         return f"AC source off for {POWER_OFF_S:g} s, then on"
 
+    def backup_supply(self) -> bool:
+        """Whether the EVSE has a backup supply: PIXIT ``dut.pixit.extra.backup_supply`` (default false, a charger's
+        usual build: it loses power with its mains)."""
+        return self.config.dut.pixit.extra.get("backup_supply") is True
+
     def stop(self) -> None:
         """Nothing to stop: the EVSE stays where it is."""

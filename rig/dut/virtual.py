@@ -6,6 +6,12 @@ sandbox as soon as the sandbox exists (:meth:`VirtualDut.preload`, from :func:`r
 the session's bench stage adopts. What does not need the EVSE runs meanwhile: the virtual bench's servers start at the
 same time (their link to the EVSE's hardware port waits for the port), and so does the preparation of the
 attestation trust store (the test PAA, exported once per matter.js version).
+
+The virtual bench tells the DUT when the EVSE's supply is lost or back (:mod:`rig.sim.supply`: the AC source's output
+off or the mains below what the supply needs, for longer than its hold-up time). Without a backup supply
+(``virtual_evse.backup_supply: false``, a charger's usual build) the EVSE then loses power as a real one does: its
+process is killed where it is (no goodbye to the controller) and boots again from its storage when the supply is
+back. With a backup supply it stays on the network and its firmware reports the PowerLoss fault.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rig.bench import Bench
 from rig.config import RigConfig
@@ -49,6 +57,22 @@ def _in_background(fn: Callable[[], T], name: str) -> Future[T]:
     return future
 
 
+@dataclass(frozen=True)
+class Boot:
+    """One boot of the virtual EVSE after its power returned (``time.monotonic`` seconds)."""
+
+    powered_at: float
+    """When the power returned (the supply back on the plant clock, or the power cycle's end)."""
+    ready_at: float | None
+    """When the EVSE was online (its ready line); None if it did not come up."""
+    error: str | None = None
+
+    @property
+    def boot_s(self) -> float | None:
+        """Get the boot time, from power back to online, s (None if it did not come up)."""
+        return None if self.ready_at is None else self.ready_at - self.powered_at
+
+
 class VirtualDut:
     """The virtual EVSE and the virtual bench around it (rig.yaml ``dut.kind: virtual``)."""
 
@@ -57,6 +81,13 @@ class VirtualDut:
         self.attestation = config.dut.attestation or "allow-test-paa"
         self._evse: object | None = None
         self._paa: Future[Path] | None = None
+        self._power = threading.Lock()  # held while the EVSE is switched off or boots
+        self._powered_off = False  # by a loss of supply or a power cycle, until it boots again
+        self._power_changes = 0  # a boot goes ahead only if no power change came after the one that asked for it
+        self._stopping = False
+        self._boots: list[threading.Thread] = []
+        self.boots: list[Boot] = []
+        """Every boot after a loss of power, in order."""
 
     def describe(self) -> DutDescription:
         """The DUT as rig.yaml describes it."""
@@ -164,7 +195,9 @@ class VirtualDut:
                 if cfg.instruments:
                     folder = logs / "virtual-bench"
                     folder.mkdir(parents=True, exist_ok=True)
-                    stack.enter_context(virtual_bench(cfg, workdir=folder, evse_port=settings.hardware_port))
+                    stack.enter_context(
+                        virtual_bench(cfg, workdir=folder, evse_port=settings.hardware_port, on_event=self._bench_event)
+                    )
             except Exception as exc:
                 failed = ready.exception()  # the EVSE's own failure explains the bench's: report that one
                 if failed is not None:
@@ -230,23 +263,90 @@ class VirtualDut:
         return cached_paa(sandbox.state_dir / "paa", timeout_s=self.config.dut.timeouts.dut_start)
 
     def power_cycle_needs(self) -> tuple[type, ...]:
-        """Nothing: the virtual EVSE's process is restarted on its storage."""
+        """Nothing: the virtual EVSE's power is switched off and on directly (its backup supply too, if it has one)."""
         return ()
 
     async def power_cycle(self, bench: Bench | None) -> str:
-        """Restart the virtual EVSE's process on its storage (what a power cycle does to the firmware)."""
+        """Switch the virtual EVSE's power off (its process killed where it is) and on again; return once the power
+        is back: the EVSE boots from its storage meanwhile, as a real one does after a power cycle."""
         from rig.sim.virtual_evse import VirtualEvse
 
-        evse = self._evse
-        if not isinstance(evse, VirtualEvse):
+        if not isinstance(self._evse, VirtualEvse):
             raise SetupError("the virtual EVSE is not running: no power cycle possible")
-        await asyncio.to_thread(evse.restart)
-        return "virtual EVSE restarted on its storage"
+        await asyncio.to_thread(self._supply_lost)
+        self._supply_back(time.monotonic())
+        return "virtual EVSE: power off (process killed, no goodbye) and on again; it boots from its storage"
+
+    def backup_supply(self) -> bool:
+        """Whether the EVSE rides through a loss of mains on a backup supply (``virtual_evse.backup_supply``)."""
+        return self.config.virtual_evse.backup_supply
+
+    def _bench_event(self, event: dict[str, Any]) -> None:
+        """A line of the virtual bench: the EVSE's supply lost or back (the bench's thread)."""
+        if event.get("event") != "evse_supply":
+            return
+        if self.backup_supply():
+            log.info("the EVSE's mains supply is %s: its backup supply keeps it on", _lost_or_back(event))
+            return
+        log.info("the EVSE's supply is %s", _lost_or_back(event))
+        if event.get("supplied"):
+            self._supply_back(float(event.get("t_s") or time.monotonic()))
+        else:
+            self._supply_lost()
+
+    def _supply_lost(self) -> None:
+        """Power gone: the EVSE's process is killed where it is (a boot in progress ends first)."""
+        from rig.sim.virtual_evse import VirtualEvse
+
+        with self._power:
+            self._power_changes += 1
+            evse = self._evse
+            if self._stopping or not isinstance(evse, VirtualEvse):
+                return
+            evse.power_off()
+            self._powered_off = True
+
+    def _supply_back(self, powered_at: float) -> None:
+        """Power back: the EVSE boots (in a thread of its own) if a loss switched it off."""
+        with self._power:
+            if self._stopping or not self._powered_off:
+                return
+            self._powered_off = False
+            self._power_changes += 1
+            boot = threading.Thread(
+                target=self._boot, args=(self._power_changes, powered_at), name="virtual-evse-boot", daemon=True
+            )
+            self._boots = [t for t in self._boots if t.is_alive()] + [boot]
+            boot.start()
+
+    def _boot(self, change: int, powered_at: float) -> None:
+        from rig.sim.virtual_evse import VirtualEvse
+
+        with self._power:
+            evse = self._evse
+            if self._stopping or change != self._power_changes or not isinstance(evse, VirtualEvse):
+                return  # power lost again before the boot began, or the run ends
+            try:
+                evse.power_on()
+                evse.wait_ready()
+            except Exception as exc:  # recorded: the controller's reconnection then fails naming the DUT
+                log.error("the virtual EVSE did not boot after its power returned: %s", exc)
+                self.boots.append(Boot(powered_at, None, str(exc)))
+                return
+            self.boots.append(Boot(powered_at, evse.ready_at))
 
     def stop(self) -> None:
-        """Stop the virtual EVSE process (idempotent)."""
+        """Stop the virtual EVSE process (idempotent); a boot in progress ends first."""
         from rig.sim.virtual_evse import VirtualEvse
 
+        with self._power:
+            self._stopping = True
+        for boot in self._boots:
+            boot.join(timeout=self.config.dut.timeouts.dut_start)
         evse, self._evse = self._evse, None
         if isinstance(evse, VirtualEvse):
             evse.stop()
+
+
+def _lost_or_back(event: dict[str, Any]) -> str:
+    return "back" if event.get("supplied") else "lost"

@@ -28,10 +28,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rig.errors import CommissioningError, DutError, DutUnreachable, MatterStatusError, SetupError, WaitTimeout
-from rig.matter.events import AttributeAccumulator, EventQueue, ReceivedEvent
+from rig.matter.events import AttributeAccumulator, EventQueue
+
+if TYPE_CHECKING:
+    from rig.matter.recovery import Recovery
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +169,14 @@ class Subscription:
     transaction: Any
     what: str
     owner: Any = None
+    stream: Any = None
+    """The :class:`~rig.matter.recovery.EventStream` of an event subscription (it replaces the transaction when it
+    resubscribes)."""
 
     def close(self) -> None:
         """Shut the subscription down (idempotent)."""
+        if self.stream is not None:
+            self.stream.close()
         try:
             self.transaction.Shutdown()
         except Exception:  # best effort at teardown
@@ -682,41 +690,30 @@ class Node:
     async def subscribe_events(
         self, cluster: Any, *, endpoint: int | None = None, min_s: int = 0, max_s: int = 30
     ) -> EventQueue:
-        """Subscribe to every event of ``cluster`` on the endpoint (urgent); return the queue they land in."""
-        ep = self._ep(endpoint)
-        loop = asyncio.get_running_loop()
-        what = f"{cluster.__name__} events from node 0x{self.node_id:x} endpoint {ep}"
-        queue = EventQueue(loop, what)
-        sub = await self.controller._bounded(
-            self.ctrl.ReadEvent(
-                self.node_id,
-                [(ep, cluster, True)],
-                fabricFiltered=False,
-                reportInterval=(min_s, max_s),
-                keepSubscriptions=True,
-                autoResubscribe=False,
-            ),
-            self.timeout_s,
-            f"the subscription to {what}",
-        )
+        """Subscribe to every event of ``cluster`` on the endpoint (urgent); return the queue they land in.
 
-        def on_event(result: Any, _transaction: Any) -> None:
-            header = result.Header
-            queue.push_threadsafe(
-                ReceivedEvent(
-                    name=type(result.Data).__name__,
-                    data=result.Data,
-                    endpoint=header.EndpointId,
-                    event_number=header.EventNumber,
-                    priority=header.Priority,
-                )
-            )
+        Events the device had buffered before arrive with the priming report: none of them is delivered (a
+        subscription starts from now, as the test plan's does). After a reboot :meth:`recover_events` brings the
+        subscription back with every event of the gap; a subscription the stack reports lost recovers by itself.
+        """
+        from rig.matter.recovery import EventStream
 
-        sub.SetEventUpdateCallback(on_event)
-        self.controller._subscriptions.append(Subscription(sub, what, queue))
-        # Events the device had queued before the callback was set arrive with the priming report: replay
-        # none of them (a subscription starts from now, as the test plan's does).
-        return queue
+        stream = EventStream(self, cluster, self._ep(endpoint), min_s=min_s, max_s=max_s)
+        await stream.open()
+        stream.record = Subscription(stream.transaction, stream.what, stream.queue, stream)
+        self.controller._subscriptions.append(stream.record)
+        return stream.queue
+
+    async def recover_events(
+        self, queue: EventQueue, *, since: float, timeout_s: float, reboot: bool | None = True
+    ) -> Recovery:
+        """After a reboot of the DUT: CASE again, resubscribe the subscription feeding ``queue`` and deliver the events
+        of the gap (:meth:`rig.matter.recovery.EventStream.recover`, which names what it raises)."""
+        stream = next((s.stream for s in self.controller._subscriptions if s.owner is queue and s.stream), None)
+        if stream is None:
+            raise SetupError(f"no live event subscription feeds {queue!r}: subscribe with subscribe_events")
+        recovery: Recovery = await stream.recover(since=since, timeout_s=timeout_s, reboot=reboot)
+        return recovery
 
     async def subscribe_attributes(
         self, cluster: Any, *, endpoint: int | None = None, min_s: int = 0, max_s: int = 10

@@ -3,6 +3,10 @@
 Events arrive on the Matter stack's thread; they are handed to the asyncio loop with
 ``call_soon_threadsafe`` and consumed by tests with either a **strict** wait (the next event must be the
 expected one, as the test plan requires) or a **skipping** wait (other events are passed over and kept).
+
+Across a reboot of the DUT (or a lost subscription) an :class:`EventCursor` remembers the last event number its
+subscription delivered, so that the resubscription delivers each event once and in order, and :func:`continuity`
+judges the event numbers the DUT still has: which of them a reboot skipped and which the DUT lost.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class EventQueue:
         self._what = what
         self._pending: deque[ReceivedEvent] = deque()
         self._arrived = asyncio.Event()
+        self._failure: BaseException | None = None
         self.history: list[ReceivedEvent] = []
         self.skipped: list[ReceivedEvent] = []
 
@@ -91,9 +96,28 @@ class EventQueue:
         else:
             self._loop.call_soon_threadsafe(self.push, event)
 
+    def push_in_order(self, event: ReceivedEvent) -> None:
+        """Add an event from any thread (the loop's included) through the loop's queue of calls: events handed over
+        this way land in the order of the calls, whichever thread made them."""
+        self._loop.call_soon_threadsafe(self.push, event)
+
+    async def settled(self) -> None:
+        """Return once every event handed over with :meth:`push_in_order` before this call is in the queue."""
+        done = self._loop.create_future()
+        self._loop.call_soon_threadsafe(done.set_result, None)
+        await done
+
+    def fail(self, error: BaseException) -> None:
+        """The subscription feeding this queue is broken for good: the waits raise ``error`` once the events already
+        received are consumed (loop's thread)."""
+        self._failure = error
+        self._arrived.set()
+
     # -- consuming ---------------------------------------------------------------------------------
     async def _next_any(self, deadline: float) -> ReceivedEvent | None:
         while not self._pending:
+            if self._failure is not None:
+                raise self._failure
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
@@ -105,21 +129,21 @@ class EventQueue:
                 return None
         return self._pending.popleft()
 
-    async def next(self, expected: str, timeout_s: float) -> ReceivedEvent:
-        """Strict wait: the next event must be ``expected``.
+    async def next(self, expected: str | tuple[str, ...], timeout_s: float) -> ReceivedEvent:
+        """Strict wait: the next event must be ``expected`` (one of them, given several).
 
         Raises:
             AssertionError: the next event is another one (named in the message).
             WaitTimeout: nothing arrived within ``timeout_s``.
         """
+        names = (expected,) if isinstance(expected, str) else expected
+        wanted = " or ".join(names)
         deadline = time.monotonic() + timeout_s
         ev = await self._next_any(deadline)
         if ev is None:
-            raise WaitTimeout(f"timed out after {timeout_s:g} s waiting for event {expected} ({self._what})")
-        if ev.name != expected:
-            raise AssertionError(
-                f"expected event {expected} next, but the next event was {ev.summary()} ({self._what})"
-            )
+            raise WaitTimeout(f"timed out after {timeout_s:g} s waiting for event {wanted} ({self._what})")
+        if ev.name not in names:
+            raise AssertionError(f"expected event {wanted} next, but the next event was {ev.summary()} ({self._what})")
         return ev
 
     async def wait_for(self, expected: str, timeout_s: float) -> ReceivedEvent:
@@ -155,6 +179,127 @@ class EventQueue:
     def pending(self) -> int:
         """Number of events received and not consumed."""
         return len(self._pending)
+
+
+class EventCursor:
+    """The event numbers one subscription has delivered into its queue: each event goes in once, in order.
+
+    The DUT numbers its events node-wide, monotonically (Matter core 7.14.2.1); a resubscription that asks for the
+    events from :attr:`last` + 1 on (its event number filter) gets again any it had delivered already, and the live
+    reports may race with its priming report. :meth:`offer` lets through only what comes after :attr:`last`.
+
+    Args:
+        queue: the queue the subscription feeds.
+    """
+
+    def __init__(self, queue: EventQueue) -> None:
+        self.queue = queue
+        self.lock = threading.RLock()
+        """Held by :meth:`offer`; hold it to hand over a batch that no live report may overtake."""
+        self.last: int | None = None
+        """The number of the last event delivered (or passed over at the start), None before the first."""
+
+    def offer(self, event: ReceivedEvent) -> bool:
+        """Deliver ``event`` unless its number is not after :attr:`last`; whether it was delivered (any thread)."""
+        with self.lock:
+            number = event.event_number
+            if number is not None and self.last is not None and number <= self.last:
+                return False
+            if number is not None:
+                self.last = number
+            self.queue.push_in_order(event)
+            return True
+
+    def pass_over(self, numbers: Iterable[int]) -> None:
+        """Start after these numbers without delivering them (the events a new subscription's priming report
+        replays from before it started)."""
+        with self.lock:
+            for number in numbers:
+                if self.last is None or number > self.last:
+                    self.last = number
+
+
+NumberRange = tuple[int, int]
+"""An inclusive range of event numbers."""
+
+
+@dataclass(frozen=True)
+class Continuity:
+    """What the event numbers a DUT still has after a gap say about it.
+
+    Attributes:
+        after: the last number delivered before the gap (None: nothing was, the check starts at the first number).
+        last: the highest number read (None: no event since ``after``).
+        startups: numbers of the Basic Information StartUp events among them (one per reboot).
+        skipped: ranges a reboot skipped: the DUT continues from its persisted epoch, Matter core 7.14.2.1, which
+            may leave numbers unused. Events of the boot before it, sent after ``after``, that the DUT no longer has
+            fall in here too: a DUT keeping its events in RAM loses them with its power, and they cannot be told
+            from unused numbers.
+        missing: ranges the DUT no longer has although it numbered them in a boot whose numbers are known (a buffer
+            that overflowed, an event never delivered).
+    """
+
+    after: int | None
+    last: int | None
+    startups: tuple[int, ...]
+    skipped: tuple[NumberRange, ...]
+    missing: tuple[NumberRange, ...]
+
+    def describe(self) -> str:
+        """One line for a step note."""
+        start = "the first" if self.after is None else f"{self.after + 1}"
+        if self.last is None:
+            return f"no event numbered from {start} on"
+        parts = [f"event numbers {start}..{self.last}"]
+        if self.startups:
+            parts.append(f"StartUp (a boot) at {', '.join(map(str, self.startups))}")
+        if self.skipped:
+            parts.append(f"skipped at the reboot: {ranges_text(self.skipped)}")
+        parts.append(f"missing: {ranges_text(self.missing)}" if self.missing else "none missing")
+        return "; ".join(parts)
+
+
+def ranges_text(ranges: Iterable[NumberRange]) -> str:
+    """``[(5, 7), (10, 10)]`` → ``5-7, 10``."""
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def continuity(after: int | None, numbers: Iterable[int], startups: Iterable[int]) -> Continuity:
+    """Judge the event numbers a DUT returned from ``after`` + 1 on (all its events, every path).
+
+    Within one boot a node numbers its events one after the other (the SDK and matter.js do); at a reboot it
+    continues from its persisted epoch (Matter core 7.14.2.1), and the first event of the new boot it sends is its
+    StartUp event (Basic Information, Matter core 11.1.6.1), possibly after others its firmware sent while starting.
+    So for each StartUp event, the last hole in the numbers before it is the reboot's epoch jump (skipped); every
+    other hole, and any hole when no StartUp event is there (no reboot), is numbers the DUT no longer has (missing).
+
+    Args:
+        after: the last number delivered before the gap; None: the check starts at the first number.
+        numbers: the numbers returned (every path the rig may read; duplicates ignored).
+        startups: the numbers of the StartUp events among them.
+    """
+    have = sorted({n for n in numbers if after is None or n > after})
+    boots = tuple(sorted({n for n in startups if n in set(have)}))
+    if not have:
+        return Continuity(after, None, boots, (), ())
+    holes: list[NumberRange] = []
+    previous = have[0] - 1 if after is None else after
+    for n in have:
+        if n > previous + 1:
+            holes.append((previous + 1, n - 1))
+        previous = n
+    jumps = set()
+    for startup in boots:
+        before = [h for h in holes if h[1] < startup]
+        if before:
+            jumps.add(before[-1])
+    return Continuity(
+        after,
+        have[-1],
+        boots,
+        tuple(h for h in holes if h in jumps),
+        tuple(h for h in holes if h not in jumps),
+    )
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,10 @@ class EvseLink:
         self._tasks.append(asyncio.create_task(self._read_loop(self._reader, self._writer)))
         # The EVSE answers a local request in milliseconds: a handshake left unanswered for a second is a
         # connection that will never be served (caught by an EVSE that was closing); the caller retries.
+        # Its outputs first: an EVSE that has just booted drives its pilot, and the inputs it is given must be the
+        # pilot it drives, not the dead one of before (which it would read as a short to PE).
+        reply = await self.request({"op": "get"}, HANDSHAKE_TIMEOUT_S)
+        self._apply_outputs(reply.get("outputs", {}), None)
         inputs = self.plant.evse_inputs()
         await self.request({"op": "inputs", **inputs}, HANDSHAKE_TIMEOUT_S)
         self._sent = dict(inputs)

@@ -29,8 +29,10 @@ Process::
 
 prints one line ``{"event":"ready","roles":{role: {"driver":…, "host":…, "port":…} | {"interface":…,
 "channel":…, "port":…}},"evse_port":…,"plant_log":…,"pid":…}`` on stdout when everything listens (and the EVSE is
-attached), logs to stderr, and on SIGTERM/SIGINT stops every server, detaches from the EVSE, writes the plant's last
-state (``"final": true``) to the plant log and exits 0. Exit code 2 for a bad spec, 1 if a server cannot start.
+attached); with an EVSE, then one line ``{"event":"evse_supply","supplied":…,"t_s":…}`` whenever the EVSE's supply
+is lost or back (:mod:`rig.sim.supply`; ``t_s`` on the plant clock, ``time.monotonic``'s); logs to stderr, and on
+SIGTERM/SIGINT stops every server, detaches from the EVSE, writes the plant's last state (``"final": true``) to the
+plant log and exits 0. Exit code 2 for a bad spec, 1 if a server cannot start.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -50,6 +53,7 @@ from rig.sim.plant import Clock, Plant
 
 if TYPE_CHECKING:
     from rig.sim.evse_link import EvseLink
+    from rig.sim.supply import EvseSupply
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +122,7 @@ class VirtualBench:
         evse_port: the virtual EVSE's hardware-port socket; None = no EVSE attached.
         plant_log: JSON-lines plant state log.
         clock: the plant's clock (default: the real one; tests drive the servers on simulated time).
+        on_supply: with an EVSE, called with (supplied, plant time ns) when its supply is lost or back.
     """
 
     def __init__(
@@ -127,6 +132,7 @@ class VirtualBench:
         plant_log: Path | None = None,
         *,
         clock: Clock | None = None,
+        on_supply: Callable[[bool, int], None] | None = None,
     ) -> None:
         check_spec(spec)
         self.spec = spec
@@ -148,6 +154,8 @@ class VirtualBench:
         self.servers: dict[str, InstrumentServer] = {}
         self.addresses: dict[str, dict[str, Any]] = {}
         self.link: EvseLink | None = None
+        self.on_supply = on_supply
+        self.supply: EvseSupply | None = None
 
     def _make_tcp(self, drv: str, params: dict[str, Any], wiring: dict[str, int] | None) -> TcpInstrumentServer:
         if drv in SCPI_DRIVERS:
@@ -198,6 +206,10 @@ class VirtualBench:
 
                 self.link = EvseLink(self.plant, self.evse_port)
                 await self.link.start()
+                if self.on_supply is not None:
+                    from rig.sim.supply import EvseSupply
+
+                    self.supply = EvseSupply(self.plant, self.on_supply)
         except BaseException:
             await self.stop()
             raise
@@ -215,6 +227,9 @@ class VirtualBench:
 
     async def stop(self) -> None:
         """Stop the link and every server (reverse order), log the plant's last state."""
+        if self.supply is not None:
+            self.supply.close()
+            self.supply = None
         if self.link is not None:
             await self.link.stop()
             self.link = None
@@ -229,12 +244,17 @@ class VirtualBench:
 
 
 async def _amain(args: argparse.Namespace) -> int:
+    def supply(supplied: bool, t_ns: int) -> None:
+        log.info("the EVSE's supply is %s", "back" if supplied else "lost")
+        print(json.dumps({"event": "evse_supply", "supplied": supplied, "t_s": t_ns / 1e9}), flush=True)
+
     try:
         spec = json.loads(Path(args.spec).read_text())
         bench = VirtualBench(
             spec,
             Path(args.evse_port) if args.evse_port else None,
             Path(args.plant_log) if args.plant_log else None,
+            on_supply=supply,
         )
     except (OSError, ValueError) as exc:
         print(f"virtual bench: bad spec {args.spec}: {exc}", file=sys.stderr)

@@ -7,7 +7,9 @@ A restart (the virtual power cycle) is a new process on the same storage. Most o
 (~2.5 s), so after each successful start a spare process is pre-started with ``VEVSE_WAIT_FOR_START=1``: it loads
 its config and every module, then waits for ``start`` on stdin before it touches the storage, binds a socket or
 creates the node. ``restart()`` stops the running process and tells the spare to start: a new process that reads
-its state from storage like any other, only without the module loading.
+its state from storage like any other, only without the module loading. A loss of supply is :meth:`power_off`
+(the process killed where it is, as a power loss stops a firmware) and its return :meth:`power_on` (the spare boots,
+as after a restart).
 
 The spare loads at the lowest CPU priority (nice 19), so that its seconds of loading do not delay the running EVSE's
 reactions (2 ms timing checks); it gets the normal priority back, every thread of it, before it is told to start.
@@ -291,6 +293,9 @@ def preload(settings: VirtualEvseSettings, netns: str | None) -> subprocess.Pope
         for fd in fds:
             os.close(fd)
     (folder / f"{PRELOADED}.json").write_text(json.dumps({"pid": proc.pid, "config": config}))
+    # Reaped as soon as it exits: a zombie's pid still exists, and matter.js takes a storage lock whose owner pid
+    # exists for held, so the next process could not start on the storage of one killed by a loss of power.
+    threading.Thread(target=proc.wait, name="preloaded-evse-reaper", daemon=True).start()
     return proc
 
 
@@ -323,6 +328,15 @@ class _Adopted:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+    def wait_reaped(self, timeout: float) -> bool:
+        """Wait until the process that preloaded it has reaped it (its pid gone); whether it was within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{self.pid}").exists():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -372,6 +386,7 @@ class VirtualEvse:
         self.proc: subprocess.Popen[bytes] | _Adopted | None = None
         self.spare: subprocess.Popen[bytes] | None = None
         self.ready_info: dict[str, Any] = {}
+        self.ready_at: float | None = None  # time.monotonic() of the last ready line
         self._config_path = log_path.with_suffix(".config.json")
         self._config_text = ""  # the config the running process (and the spare) were started with
         self._drain: threading.Thread | None = None
@@ -460,6 +475,7 @@ class VirtualEvse:
         """Wait for the ready line of ``self.proc``, drain its stdout, pre-start the next spare."""
         assert self.proc is not None
         self.ready_info = self._await_ready()
+        self.ready_at = time.monotonic()
         self._start_drain()
         log.info("virtual EVSE ready (pid %s): %s", self.proc.pid, self.ready_info)
         if self.use_spare:
@@ -549,23 +565,50 @@ class VirtualEvse:
         return proc.returncode
 
     def restart(self) -> dict[str, Any]:
-        """Power-cycle: stop the process, start a new one on the same storage (non-volatile state kept).
-
-        The new process is the pre-started spare when there is one (told to start once the old process has
-        exited, so it finds the storage unlocked and the ports free); otherwise, or if the spare has died or was
-        started with a config that has changed since, a cold start.
-        """
+        """Stop the process (SIGTERM, its orderly shutdown), start a new one on the same storage (non-volatile state
+        kept) as :meth:`power_on` does, and wait for its ready line."""
         self._stop_running(5.0)
+        self.power_on()
+        return self._started()
+
+    def power_off(self) -> int | None:
+        """Loss of supply: the process is killed where it is (SIGKILL: no goodbye to its peers, no orderly close of
+        its storage) and reaped; the spare stays loaded. Return the exit code (None if nothing ran)."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        proc.kill()
+        proc.wait(timeout=5)
+        if isinstance(proc, _Adopted) and not proc.wait_reaped(2.0):
+            log.warning("virtual EVSE (pid %s) killed but not reaped: its storage lock may hold", proc.pid)
+        drain, self._drain = self._drain, None
+        if drain is not None:
+            drain.join(timeout=2)  # ends at EOF: the process has exited
+        if proc.stdout:
+            with contextlib.suppress(OSError):
+                proc.stdout.close()
+        log.info("virtual EVSE (pid %s) lost its supply", proc.pid)
+        return proc.returncode
+
+    def power_on(self) -> None:
+        """Supply back: a new process boots from the storage the last one left; return at once (:meth:`wait_ready`
+        waits for it to be ready).
+
+        The new process is the pre-started spare when there is one (the old process has exited, so it finds the
+        storage unlocked and the ports free); otherwise, or if the spare has died or was started with a config that
+        has changed since, a cold start.
+        """
+        if self.running:
+            raise DutError("the virtual EVSE is already running")
         spare, self.spare = self.spare, None
-        if spare is None:
-            return self.start(fresh=False)
-        why_not = self._tell_to_start(spare)
-        if why_not is None:
-            self.proc = spare
-            return self._started()
-        log.warning("virtual EVSE spare (pid %s) not used, cold start: %s", spare.pid, why_not)
-        _end_spare(spare)
-        return self.start(fresh=False)
+        if spare is not None:
+            why_not = self._tell_to_start(spare)
+            if why_not is None:
+                self.proc = spare
+                return
+            log.warning("virtual EVSE spare (pid %s) not used, cold start: %s", spare.pid, why_not)
+            _end_spare(spare)
+        self.launch(fresh=False)
 
     def _tell_to_start(self, spare: subprocess.Popen[bytes]) -> str | None:
         """Give the spare the normal priority back and send it ``start``; the reason it cannot be used, or None."""

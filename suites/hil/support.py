@@ -193,6 +193,39 @@ def check_event_fields(steps: StepRunner, event: Any, **expected: Any) -> Any:
     return check_event(steps, event, **expected)
 
 
+BOOT_BOUND_S = 60.0
+"""Bound on the EVSE being reachable over Matter again after its power returned (its boot included)."""
+MAINS_BACK_V = 207.0
+"""Mains counted as back once the AC source measures at least this (-10 % of 230 V)."""
+
+
+async def wait_mains_back(source: AcSource, timeout_s: float) -> float:
+    """Poll the AC source's voltage until it is back at mains level; return ``time.monotonic()`` then."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        volts = await call(source.measure_voltage)
+        now = time.monotonic()
+        if volts >= MAINS_BACK_V:
+            return now
+        if now > deadline:
+            raise AssertionError(
+                f"the AC source's output was not back at mains level ({MAINS_BACK_V:g} V) within {timeout_s:g} s: "
+                f"it measures {volts:.0f} V"
+            )
+        await asyncio.sleep(0.05)
+
+
+async def after_reboot(steps: StepRunner, evse: Any, events: Any, since: float) -> Any:
+    """The DUT rebooted (its power back at ``since``, ``time.monotonic()``): re-establish CASE, resubscribe
+    ``events`` and recover every event it sent in the gap (``Node.recover_events``: missing event numbers fail the
+    case, naming them); the times from ``since`` are step measurements. Return the recovery."""
+    recovery = await evse.node.recover_events(events, since=since, timeout_s=BOOT_BOUND_S)
+    steps.note(recovery.describe())
+    steps.measure("power back -> CASE session", round(recovery.case_s, 3), "s")
+    steps.measure("power back -> resubscribed, events recovered", round(recovery.resubscribed_s, 3), "s")
+    return recovery
+
+
 async def mark(ev: Any) -> float:
     """Clear the capture's edge log (it holds a bounded number, 64 on the relay module) and return its clock, s.
 

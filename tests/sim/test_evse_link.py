@@ -3,7 +3,8 @@
 A hardware port that accepts a connection and then never answers it (a connection caught by an EVSE that was
 closing) once held the reconnect on the 5 s request timeout: the pilot read E for 5 s after a power cycle and the
 next case's state A wait failed. The handshake now gives up after ``HANDSHAKE_TIMEOUT_S`` and connects again, and a
-read that fails (reset by the peer) is treated like the port closing.
+read that fails (reset by the peer) is treated like the port closing. An EVSE that has just booted is first asked
+for its outputs, so that the inputs it gets are the pilot it drives, not the dead one of before.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Port:
         self.mute = mute
         self.connections = 0
         self.ops: list[str] = []
+        self.messages: list[dict[str, Any]] = []
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.base_events.Server | None = None
 
@@ -50,9 +52,12 @@ class Port:
         while line := await reader.readline():
             if muted:
                 continue
-            op = json.loads(line)["op"]
+            message = json.loads(line)
+            op = message["op"]
             self.ops.append(op)
-            outputs = {"cp_mode": "+12V", "duty_pct": None, "contactor": False} if op in ("attach", "subscribe") else {}
+            self.messages.append(message)
+            driven = op in ("get", "attach", "subscribe")
+            outputs = {"cp_mode": "+12V", "duty_pct": None, "contactor": False} if driven else {}
             writer.write((json.dumps({"ok": True, "outputs": outputs}) + "\n").encode())
 
 
@@ -93,10 +98,19 @@ async def test_unanswered_handshake_is_retried_after_the_handshake_timeout(serve
     link.request = recorded  # type: ignore[method-assign]
     await link.start()
     assert port.connections == 2, f"expected a second connection after the mute one, got {port.connections}"
-    assert port.ops[:3] == ["inputs", "attach", "subscribe"], port.ops
+    assert port.ops[:4] == ["get", "inputs", "attach", "subscribe"], port.ops
     assert link.plant.cp_mode == "+12V", f"the EVSE's outputs were not applied after the retry: {link.plant.cp_mode}"
     # the mute connection was given up after the handshake bound, not the requests' default 5 s
-    assert waits == [("inputs", 0.2), ("inputs", 0.2), ("attach", 0.2), ("subscribe", 0.2)], waits
+    assert waits == [("get", 0.2), ("get", 0.2), ("inputs", 0.2), ("attach", 0.2), ("subscribe", 0.2)], waits
+
+
+async def test_a_booted_evse_is_given_the_pilot_it_drives(served) -> None:
+    """The plant still holds the outputs of the EVSE that lost its power (no pilot); the new one drives +12 V."""
+    port, link = await served(mute=0)
+    link.plant.set_evse_outputs("off", None, False)
+    await link.start()
+    first = next(m for m in port.messages if m["op"] == "inputs")
+    assert first["cp_high_v"] == pytest.approx(12.0), f"the first inputs read a pilot of {first['cp_high_v']} V"
 
 
 async def test_handshake_never_answered_fails_naming_the_socket(served) -> None:
