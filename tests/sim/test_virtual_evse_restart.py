@@ -217,3 +217,31 @@ def test_waiting_process_without_start_touches_nothing(tmp_path: Path, stdin: by
     assert b"loaded, waiting for" in proc.stderr
     assert proc.stdout == b"", "no ready line"
     assert not storage.exists() and not sock.exists()
+
+
+@needs_spare
+def test_power_off_kills_where_it_is_and_power_on_boots_from_the_storage(evse: VirtualEvse) -> None:
+    """A loss of supply: no orderly shutdown (no goodbye, the storage lock left behind); its return: the spare boots
+    on the storage the killed process left, lock and socket file included."""
+    assert evse.proc is not None and evse.spare is not None and evse.settings.hardware_port is not None
+    old_pid, spare_pid = evse.proc.pid, evse.spare.pid
+    hw(evse.settings.hardware_port, {"op": "attach"}, {"op": "inputs", "cp_high_v": 9})  # plugged in: SessionID 7
+    assert state(evse)["SessionID"] == 7
+
+    code = evse.power_off()
+
+    assert code == -9, f"killed by SIGKILL, not shut down: exit code {code}"
+    assert evse.proc is None and not alive(old_pid)
+    outputs = evse.log_path.with_suffix(".jsonl").read_text()
+    assert '"shutdown"' not in outputs, "a power loss says no goodbye"
+    assert [p.read_text().split()[0] for p in evse.settings.storage_path.rglob("matter.pid")] == [str(old_pid)]
+    assert evse.spare is not None and evse.spare.pid == spare_pid, "the spare stays loaded while the power is off"
+
+    evse.power_on()
+    evse.wait_ready()
+
+    assert evse.proc is not None and evse.proc.pid == spare_pid
+    assert evse.ready_at is not None
+    after = state(evse)
+    assert after["SessionID"] == 7, "non-volatile: from the storage the killed process wrote"
+    assert (after["State"], after["hwState"]) == (0, "NotPluggedIn"), "volatile: reset at boot"
