@@ -254,7 +254,10 @@ class Continuity:
         if self.startups:
             parts.append(f"StartUp (a boot) at {', '.join(map(str, self.startups))}")
         if self.skipped:
-            parts.append(f"skipped at the reboot: {ranges_text(self.skipped)}")
+            parts.append(
+                f"skipped at the reboot: {ranges_text(self.skipped)} (numbers its new epoch left unused, and any "
+                "event it sent before its power went that was not delivered: lost with it)"
+            )
         parts.append(f"missing: {ranges_text(self.missing)}" if self.missing else "none missing")
         return "; ".join(parts)
 
