@@ -178,6 +178,7 @@ class Transaction:
         self.events = list(primed)
         self.on_event: Any = None
         self.on_error: Any = None
+        self.on_resubscription: Any = None
         self.shut = False
 
     def GetEvents(self) -> list[Result]:  # noqa: N802
@@ -188,6 +189,9 @@ class Transaction:
 
     def SetErrorCallback(self, callback: Any) -> None:  # noqa: N802
         self.on_error = callback
+
+    def SetResubscriptionAttemptedCallback(self, callback: Any) -> None:  # noqa: N802
+        self.on_resubscription = callback
 
     def Shutdown(self) -> None:  # noqa: N802
         self.shut = True

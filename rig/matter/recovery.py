@@ -139,6 +139,7 @@ class EventStream:
         with self.cursor.lock:  # no live report overtakes the events handed over here
             transaction.SetEventUpdateCallback(self._on_event)
             transaction.SetErrorCallback(self._on_error)
+            transaction.SetResubscriptionAttemptedCallback(self._on_resubscription_attempt)
             self.transaction = transaction
             if self.record is not None:
                 self.record.transaction = transaction
@@ -151,6 +152,10 @@ class EventStream:
         """A live event report (the stack's thread)."""
         if transaction is self.transaction:
             self.cursor.offer(received(result))
+
+    def _on_resubscription_attempt(self, transaction: Any, error: int, next_ms: int) -> None:
+        """The stack's own resubscription (its default prints to stdout); this stream recovers by itself instead."""
+        log.info("%s: the stack's resubscription after error 0x%x, in %d ms", self.what, error, next_ms)
 
     def _on_error(self, error: int, transaction: Any) -> None:
         """The stack lost the subscription (the stack's thread): recover, unless that is under way or done."""
