@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, cast, get_args
+from typing import Any, ClassVar, Literal, Self, cast, get_args
 
 from rig.station.files import StationError
 
@@ -91,8 +91,37 @@ def dumps(data: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- records
+class _JsonFile:
+    """A station file's dataclass: written as a JSON object of its fields, read back strictly checked."""
+
+    WHAT: ClassVar[str]
+    """What the file is, in messages (``DUT record``, ``station identity``)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as a JSON object."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_json(cls, data: Any, source: str | None = None) -> Self:
+        """Check and read the file's JSON; ``source`` (its file) names it in errors.
+
+        Raises:
+            StationError: a key is missing or unknown, or a value of the wrong type or out of range.
+        """
+        where = source or cls.WHAT
+        try:
+            return cls(**_keys(data, tuple(f.name for f in fields(cls))))  # type: ignore[arg-type]
+        except (_Invalid, ValueError) as exc:
+            raise _damaged(where, str(exc).removeprefix(f"invalid {cls.WHAT}: ")) from None
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, source: str) -> Self:
+        """Parse and check a file's content."""
+        return cls.from_json(_loads(raw, source), source)
+
+
 @dataclass(frozen=True)
-class DutRecord:
+class DutRecord(_JsonFile):
     """One DUT the station's fabric has commissioned (``duts/<node id>.json``); checked when made.
 
     ``serial_number`` comes from the DUT (Basic Information): print it escaped, never as it is.
@@ -100,6 +129,8 @@ class DutRecord:
     Raises:
         ValueError: a field of the wrong type or out of range.
     """
+
+    WHAT: ClassVar[str] = "DUT record"
 
     node_id: int
     """The operational node id the rig gave the DUT."""
@@ -129,30 +160,9 @@ class DutRecord:
         if self.mode not in COMMISSIONING_MODES:
             raise _Invalid(f"mode {self.mode!r} is not one of {', '.join(COMMISSIONING_MODES)}")
 
-    def to_json(self) -> dict[str, Any]:
-        """The record as a JSON object."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_json(cls, data: Any, source: str = "DUT record") -> DutRecord:
-        """Check and read a record; ``source`` (its file) names it in errors.
-
-        Raises:
-            StationError: a key is missing or unknown, or a value of the wrong type or out of range.
-        """
-        try:
-            return cls(**_keys(data, tuple(f.name for f in fields(cls))))
-        except (_Invalid, ValueError) as exc:
-            raise _damaged(source, str(exc).removeprefix("invalid DUT record: ")) from None
-
-    @classmethod
-    def from_bytes(cls, raw: bytes, source: str) -> DutRecord:
-        """Parse and check a record file's content."""
-        return cls.from_json(_loads(raw, source), source)
-
 
 @dataclass(frozen=True)
-class StationIdentity:
+class StationIdentity(_JsonFile):
     """Who the station is on its fabric (``station.json``): what the controller must reuse to reopen it.
 
     The CASE admin subject a DUT's ACL holds is the controller's node id, and the compressed fabric id a DUT
@@ -161,6 +171,8 @@ class StationIdentity:
     Raises:
         ValueError: a field of the wrong type or out of range.
     """
+
+    WHAT: ClassVar[str] = "station identity"
 
     controller_node_id: int = DEFAULT_CONTROLLER_NODE_ID
     fabric_id: int = DEFAULT_FABRIC_ID
@@ -183,24 +195,3 @@ class StationIdentity:
         if self.ca_index is not None:
             _int(self.ca_index, "ca_index", 0, 0xFFFF_FFFF)
         _utc_time(self.created_at, "created_at")
-
-    def to_json(self) -> dict[str, Any]:
-        """The identity as a JSON object."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_json(cls, data: Any, source: str = "station identity") -> StationIdentity:
-        """Check and read ``station.json``; ``source`` names it in errors.
-
-        Raises:
-            StationError: a key is missing or unknown, or a value of the wrong type or out of range.
-        """
-        try:
-            return cls(**_keys(data, tuple(f.name for f in fields(cls))))
-        except (_Invalid, ValueError) as exc:
-            raise _damaged(source, str(exc).removeprefix("invalid station identity: ")) from None
-
-    @classmethod
-    def from_bytes(cls, raw: bytes, source: str) -> StationIdentity:
-        """Parse and check ``station.json``'s content."""
-        return cls.from_json(_loads(raw, source), source)
