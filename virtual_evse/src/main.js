@@ -37,6 +37,14 @@ async function shutdown(signal) {
 }
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 process.on("SIGINT", () => shutdown("SIGINT"));
+// An error left unhandled while the node is torn down (a socket or a session closing under it) is logged; the
+// shutdown still ends with exit 0, as a bounded shutdown promises. Before a shutdown it is a crash (exit 1).
+for (const kind of ["unhandledRejection", "uncaughtException"]) {
+    process.on(kind, e => {
+        process.stderr.write(`vevse: ${kind}${shuttingDown ? " during shutdown" : ""}: ${e?.stack ?? e}\n`);
+        if (!shuttingDown) process.exit(1);
+    });
+}
 
 // matter.js reads these through its Environment; set them before importing it (it parses argv too — unused here).
 process.env.MATTER_STORAGE_PATH = cfg.storagePath;
