@@ -128,16 +128,16 @@ def _power_dut(bench: Bench) -> None:
     """Nominal mains from the first AC source, confirmed by a query before anything relies on it."""
     from rig.instruments.capabilities import AcSource
 
-    for role in bench.roles:
-        source = bench.role(role)
-        if isinstance(source, AcSource):
-            source.set_voltage(NOMINAL_MAINS_V)
-            source.set_frequency(NOMINAL_MAINS_HZ)
-            source.set_output(True)
-            if not source.output_on():
-                raise SessionError("bench", f"the AC source {role!r} did not switch its output on")
-            log.info("DUT powered from %s: %.0f V %.0f Hz", role, NOMINAL_MAINS_V, NOMINAL_MAINS_HZ)
-            return
+    found = bench.first(AcSource)
+    if found is None:
+        return
+    role, source = found
+    source.set_voltage(NOMINAL_MAINS_V)
+    source.set_frequency(NOMINAL_MAINS_HZ)
+    source.set_output(True)
+    if not source.output_on():
+        raise SessionError("bench", f"the AC source {role!r} did not switch its output on")
+    log.info("DUT powered from %s: %.0f V %.0f Hz", role, NOMINAL_MAINS_V, NOMINAL_MAINS_HZ)
 
 
 @contextlib.contextmanager

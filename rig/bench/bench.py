@@ -113,6 +113,14 @@ class Bench:
             declared = ", ".join(self._instruments) or "none open"
             raise ConfigError(f"no instrument role {name!r} on this bench; roles: {declared}") from None
 
+    def first(self, cls: type) -> tuple[str, Any] | None:
+        """The first role (in opening order) whose instrument offers capability ``cls`` (a protocol class, which a
+        ``type[T]`` parameter would not accept), with it; None if none."""
+        for role, instrument in self._instruments.items():
+            if isinstance(instrument, cls):
+                return role, instrument
+        return None
+
     def capability(self, name: str, cls: type[T]) -> T:
         """Return role ``name``'s instrument as capability ``cls`` (e.g. ``AcSource``).
 

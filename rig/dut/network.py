@@ -109,13 +109,10 @@ class NetworkDut:
 
     async def power_cycle(self, bench: Bench | None) -> str:
         """Switch the bench's AC source off for :data:`POWER_OFF_S`, then on again."""
-        source = (
-            None
-            if bench is None
-            else next((bench.role(r) for r in bench.roles if isinstance(bench.role(r), AcSource)), None)
-        )
-        if not isinstance(source, AcSource):
+        found = None if bench is None else bench.first(AcSource)
+        if found is None:
             raise SetupError("a power cycle of a network DUT needs an AC source on the bench")
+        source = found[1]
         await asyncio.to_thread(source.set_output, False)
         await asyncio.sleep(POWER_OFF_S)  # the power-off time of the procedure, not a settling guess
         await asyncio.to_thread(source.set_output, True)

@@ -37,13 +37,8 @@ METER_CURRENT_TOLERANCE_A = 0.5
 
 def find_role(bench: Any, capability: type) -> Any:
     """Return the first bench instrument offering ``capability``, or None."""
-    if bench is None:
-        return None
-    for role in bench.roles:
-        inst = bench.role(role)
-        if isinstance(inst, capability):
-            return inst
-    return None
+    found = None if bench is None else bench.first(capability)
+    return None if found is None else found[1]
 
 
 def require_bench(steps: StepRunner, stimulus: Any, bench: Any, *needs: type) -> Any:
