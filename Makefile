@@ -31,7 +31,7 @@ test: setup check
 	$(PY) -m pytest tests $(ARGS)
 
 # Every benchmark runs and prints its figures; the target fails at the end if any missed its target.
-BENCHMARKS := bench_matter bench_report bench_evse_timing bench_reaction bench_network_dut bench_reboot
+BENCHMARKS := bench_matter bench_report bench_evse_timing bench_reaction bench_network_dut bench_reboot bench_waveform
 bench: setup
 	@missed=""; for b in $(BENCHMARKS); do echo "== $$b"; $(PY) benchmarks/$$b.py || missed="$$missed $$b"; done; \
 	if [ -n "$$missed" ]; then echo "benchmarks that missed a target:$$missed"; exit 1; fi
