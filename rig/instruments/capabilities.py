@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -207,4 +211,119 @@ class EvEmulatorBoard(Instrument, PilotCapture, Protocol):
 
     def ev_current(self) -> float:
         """Measure the current the emulated EV draws, A."""
+        ...
+
+
+@dataclass(frozen=True)
+class SignalSetup:
+    """Vertical set-up of one signal a scope captures; ``signal`` is a name of the scope role's channel map.
+
+    ``scale_v_div`` is at the probe tip (the driver sends the probe attenuation from the role's params first);
+    ``offset_v`` goes to the instrument's own channel offset unchanged (InfiniiVision: the voltage at the screen
+    centre).
+    """
+
+    signal: str
+    scale_v_div: float
+    offset_v: float = 0.0
+
+
+@dataclass(frozen=True)
+class TriggerSetup:
+    """Edge trigger of a single-shot capture on one mapped signal."""
+
+    signal: str
+    level_v: float
+    slope: str = "rising"  # rising | falling
+    sweep: str = "normal"  # normal: only a real edge triggers | auto: the scope triggers by itself after a while
+
+
+@dataclass(frozen=True)
+class CaptureSetup:
+    """A single-shot capture: the signals shown, the timebase and the trigger.
+
+    The record length and sample rate are the scope's (set by its role's params and its own rules): read them back
+    from the :class:`Trace` (``points``, ``sample_interval_s``).
+    """
+
+    signals: tuple[SignalSetup, ...]
+    time_scale_s_div: float
+    trigger: TriggerSetup
+    time_position_s: float = 0.0  # from the trigger to the screen reference, s
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """One captured signal in physical units, decoded with the instrument's preamble.
+
+    Attributes:
+        signal: the channel-map name.
+        t_s: sample times relative to the trigger, s.
+        volts: samples at the probe tip, V; NaN where the scope reports no data.
+        preamble: the instrument's preamble text the samples were decoded with.
+    """
+
+    signal: str
+    t_s: npt.NDArray[np.float64]
+    volts: npt.NDArray[np.float64]
+    preamble: str
+
+    @property
+    def points(self) -> int:
+        """Get the number of samples."""
+        return int(self.volts.size)
+
+    @property
+    def sample_interval_s(self) -> float:
+        """Get the time between samples, s (0 for fewer than two samples)."""
+        return float(self.t_s[1] - self.t_s[0]) if self.t_s.size > 1 else 0.0
+
+
+@runtime_checkable
+class WaveformCapture(Instrument, Protocol):
+    """Oscilloscope: single-shot captures of named signals, their samples and the scope's own measurements.
+
+    A capture is ``configure`` (errors the scope queued raise), ``arm``, ``wait_complete``, then ``read_raw`` /
+    ``read_trace`` and the ``measure_*`` queries for any configured signal.
+    """
+
+    def signals(self) -> tuple[str, ...]:
+        """Get the signal names of the role's channel map."""
+        ...
+
+    def configure(self, setup: CaptureSetup) -> None:
+        """Set up channels, timebase, acquisition, trigger and transfer; raise InstrumentError for queued errors."""
+        ...
+
+    def arm(self) -> None:
+        """Control: arm one single-shot acquisition."""
+        ...
+
+    def wait_complete(self, timeout_s: float) -> bool:
+        """Wait until the armed acquisition is complete; return whether a trigger event (not an auto trigger)
+        started it. Raises InstrumentError naming role, address and the status command after ``timeout_s``."""
+        ...
+
+    def read_raw(self, signal: str) -> tuple[str, npt.NDArray[Any]]:
+        """Get the preamble text and the raw sample codes of ``signal`` from the last acquisition."""
+        ...
+
+    def read_trace(self, signal: str) -> Trace:
+        """Get ``signal`` from the last acquisition as times (s) and volts."""
+        ...
+
+    def measure_duty_pct(self, signal: str) -> float:
+        """Measure the positive duty cycle of ``signal`` on the last acquisition, % (0..100)."""
+        ...
+
+    def measure_frequency_hz(self, signal: str) -> float:
+        """Measure the frequency of ``signal`` on the last acquisition, Hz."""
+        ...
+
+    def measure_top_v(self, signal: str) -> float:
+        """Measure the top level (histogram, overshoot excluded) of ``signal``, V."""
+        ...
+
+    def measure_base_v(self, signal: str) -> float:
+        """Measure the base level (histogram, undershoot excluded) of ``signal``, V."""
         ...

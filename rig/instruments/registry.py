@@ -43,6 +43,8 @@ DRIVER_TABLE: dict[str, DriverEntry] = {
     "modbus_relay_io": DriverEntry("rig.instruments.modbus_relay_io:ModbusRelayIo", ("modbus_tcp", "modbus_rtu")),
     "keysight_daq970a": DriverEntry("rig.instruments.keysight_daq970a:KeysightDaq970a", ("visa",)),
     "can_ev_board": DriverEntry("rig.instruments.can_ev_board:CanEvBoard", ("can",)),
+    "keysight_infiniivision": DriverEntry("rig.instruments.keysight_infiniivision:KeysightInfiniiVision", ("visa",)),
+    "rigol_ds": DriverEntry("rig.instruments.rigol_ds:RigolDs", ("visa",)),
 }
 """Driver name (as in rig.yaml) → where its class is and the transport kinds it speaks: the one list of drivers."""
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 EXCHANGE_LOG = logging.getLogger("rig.exchange")
 
@@ -99,4 +102,17 @@ class FrameTransport(Transport, Protocol):
 
     def receive(self, timeout_s: float) -> tuple[int, bytes, float] | None:
         """The next frame (id, data, timestamp s) or None after ``timeout_s``."""
+        ...
+
+
+@runtime_checkable
+class BlockTransport(MessageTransport, Protocol):
+    """A MessageTransport that also reads IEEE 488.2 definite-length blocks (``#<n><length><bytes>``): waveforms."""
+
+    def query_binary_values(
+        self, command: str, datatype: str, is_big_endian: bool, *, expect_termination: bool = True
+    ) -> npt.NDArray[Any]:
+        """Send one command and return the block of its answer as a numpy array of ``datatype`` (a struct code:
+        ``B`` uint8, ``H`` uint16, ...); ``expect_termination`` when the instrument ends the block with the read
+        terminator. A malformed block or a short one raises InstrumentError naming role, address and command."""
         ...

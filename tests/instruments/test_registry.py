@@ -22,6 +22,8 @@ EXPECTED = {
     "modbus_relay_io": ("RelayIo", "PilotCapture"),
     "keysight_daq970a": ("RelayIo", "PilotCapture"),
     "can_ev_board": ("EvEmulatorBoard", "PilotCapture"),
+    "keysight_infiniivision": ("WaveformCapture",),
+    "rigol_ds": ("WaveformCapture",),
 }
 
 
