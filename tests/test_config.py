@@ -17,7 +17,7 @@ from rig.config import (
     load_config,
     parse_override,
 )
-from rig.config.bench import EV_CHANNELS, transport_params
+from rig.config.bench import EV_CHANNELS, transport_params, virtual_bench_spec
 from rig.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -320,7 +320,7 @@ def bench(text: str) -> str:
 
 def test_default_rig_yaml_instruments_in_declaration_order() -> None:
     cfg = load_config(REPO / "rig.yaml", environ={})
-    assert list(cfg.instruments) == ["ac_source", "meter", "analyser", "daq", "ev_board"]
+    assert list(cfg.instruments) == ["ac_source", "meter", "analyser", "daq", "scope", "ev_board"]
     ac = cfg.instruments["ac_source"]
     assert ac.driver == "chroma_61500"
     assert ac.transport.kind == "visa"
@@ -335,8 +335,16 @@ def test_default_rig_yaml_instruments_in_declaration_order() -> None:
             ports.append(t.port)
         elif t.kind == "can":
             assert t.interface == "udp_multicast"
-    assert len(ports) == len(set(ports)) == 4
+    assert len(ports) == len(set(ports)) == 5
     assert all(15000 <= p <= 15100 for p in ports)
+    scope = cfg.instruments["scope"]
+    assert scope.driver == "keysight_infiniivision" and set(scope.params["channels"]) == {
+        "cp",
+        "evse_output",
+        "ac_source",
+    }
+    spec = virtual_bench_spec(cfg.instruments, cfg.ev_emulator)  # the virtual scope learns which input probes what
+    assert spec["roles"]["scope"]["params"]["channels"] == scope.params["channels"]
     assert cfg.ev_emulator is not None and cfg.ev_emulator.via == "daq"
     assert set(cfg.ev_emulator.wiring or {}) == set(EV_CHANNELS)
     assert cfg.report.energy_tolerance_pct == 2.0
@@ -355,6 +363,7 @@ def test_real_bench_example_loads() -> None:
     assert meter.kind == "modbus_rtu" and meter.port == "/dev/ttyUSB0"
     assert (meter.baudrate, meter.parity, meter.stopbits, meter.unit) == (9600, "N", 1, 1)
     assert cfg.instruments["analyser"].driver == "yokogawa_wt"
+    assert cfg.instruments["scope"].driver == "keysight_infiniivision"
     assert cfg.ev_emulator is not None and cfg.ev_emulator.phases == 3
 
 

@@ -51,7 +51,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _one_reading(instrument: object) -> str:
     """One characteristic reading per capability (what ``rig bench check`` prints)."""
     from rig.ev_emulator.pilot import classify
-    from rig.instruments.capabilities import AcSource, EnergyMeter, EvEmulatorBoard, PilotCapture
+    from rig.instruments.capabilities import AcSource, EnergyMeter, EvEmulatorBoard, PilotCapture, WaveformCapture
 
     parts: list[str] = []
     if isinstance(instrument, AcSource):
@@ -69,4 +69,6 @@ def _one_reading(instrument: object) -> str:
         )
     if isinstance(instrument, EvEmulatorBoard):
         parts.append(f"EV current {instrument.ev_current():.1f} A")
+    if isinstance(instrument, WaveformCapture):  # no acquisition: a capture needs a set-up and a stimulus
+        parts.append(f"signals {', '.join(instrument.signals()) or '(none mapped)'}")
     return "; ".join(parts) or "(identity only: no reading for this capability)"

@@ -307,6 +307,8 @@ def virtual_bench_spec(
             raise ValueError(f"instruments.{role}.transport.kind: the virtual bench cannot serve {t.kind}")
         if "relay_base" in inst.params:
             entry.setdefault("params", {})["relay_base"] = inst.params["relay_base"]
+        if "channels" in inst.params:  # a scope's inputs: which plant signal each one probes
+            entry.setdefault("params", {})["channels"] = inst.params["channels"]
         if ev_emulator is not None and ev_emulator.via == role and ev_emulator.wiring:
             entry["wiring"] = dict(ev_emulator.wiring)
         roles[role] = entry

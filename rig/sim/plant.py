@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import dataclasses
 import functools
 import json
 import time
@@ -61,6 +62,7 @@ CP_STATES = "ABCDEF"
 CP_STATE_INVALID = 15
 SIGNAL_IDS = {"PWM_ON": 1, "PWM_OFF": 2, "CONTACTOR_CLOSED": 3, "CONTACTOR_OPEN": 4, "CP_STATE": 5}
 MAX_EDGES = 10000
+MAX_SIGNAL_STATES = 10000
 
 
 current_to_duty = duty_for_offer
@@ -105,6 +107,27 @@ class PlantEdge:
     def signal_id(self) -> int:
         """Numeric id per docs/bench-protocols.md §3.1."""
         return SIGNAL_IDS[self.signal]
+
+
+@dataclass(frozen=True)
+class SignalState:
+    """What a probe on the plant sees from ``t_ns`` until the next state (:meth:`Plant.signal_history`).
+
+    Attributes:
+        t_ns: when this state began, plant clock, ns.
+        pilot: the pilot at the sense point (the EV side).
+        pwm_since_ns: start of the running PWM (its rising edges are at ``pwm_since_ns + k / PWM_HZ``), ns.
+        contactor: the physical contactor is closed (the EVSE output carries the mains).
+        mains_v: the AC source's output voltage, V rms (0 when off).
+        mains_hz: the AC source's frequency, Hz.
+    """
+
+    t_ns: int
+    pilot: PilotLevels
+    pwm_since_ns: int
+    contactor: bool
+    mains_v: float
+    mains_hz: float
 
 
 class TimerHandle(Protocol):
@@ -248,12 +271,14 @@ class Plant:
         self._power_w = 0.0
         self._last_ns = self.t0_ns
         self.edges: list[PlantEdge] = []
+        self.signal_states: list[SignalState] = []
         self.capture_seq = 0
         self._last_cp_state: str | None = None
         self._listeners: list[Callable[[Plant], None]] = []
         self._log: TextIO | None = log_path.open("a", encoding="utf-8") if log_path else None
         self._last_logged: dict[str, Any] = {}
         self._recompute(self.t0_ns)
+        self._record_signals(self.t0_ns)
 
     # ---- clock -------------------------------------------------------------------------------------------
     def now_ns(self) -> int:
@@ -515,6 +540,18 @@ class Plant:
         i = bisect.bisect_right([e.t_ns for e in self.edges], t_ns)
         return self.edges[i:]
 
+    def signal_history(self, since_ns: int) -> list[SignalState]:
+        """The signal states from ``since_ns`` on, oldest first: the one in force at ``since_ns`` (the oldest kept
+        if ``since_ns`` is earlier) and every later one."""
+        i = bisect.bisect_right(self.signal_states, since_ns, key=lambda s: s.t_ns)
+        return self.signal_states[max(0, i - 1) :]
+
+    def restart_signal_history(self) -> None:
+        """Record the present state as the state since the plant started (after attributes were set directly,
+        before anything ran)."""
+        self.signal_states.clear()
+        self._record_signals(self.t0_ns)
+
     # ---- internals ---------------------------------------------------------------------------------------
     def _edge(self, signal: str, t_ns: int, level: int) -> None:
         edge = PlantEdge(signal, t_ns, level)
@@ -544,8 +581,21 @@ class Plant:
             self._last_cp_state = state
         self.capture_seq = (self.capture_seq + 1) & 0xFFFF
 
+    def _record_signals(self, t_ns: int) -> None:
+        """Append the probed signals' state from ``t_ns`` on (never before the last one; unchanged: nothing)."""
+        last = self.signal_states[-1] if self.signal_states else None
+        t = t_ns if last is None else max(t_ns, last.t_ns)
+        on_hz = self.ac_frequency_hz if self.ac_on else 0.0
+        state = SignalState(t, self.pilot(), self.pwm_since_ns, self.contactor, self.mains_v(t), on_hz)
+        if last is not None and dataclasses.replace(state, t_ns=last.t_ns) == last:
+            return
+        self.signal_states.append(state)
+        if len(self.signal_states) > MAX_SIGNAL_STATES:
+            del self.signal_states[: len(self.signal_states) - MAX_SIGNAL_STATES]
+
     def _after_change(self, t_ns: int) -> None:
         self._recompute(t_ns)
+        self._record_signals(t_ns)
         self._log_state(t_ns)
         for fn in list(self._listeners):
             fn(self)

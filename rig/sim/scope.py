@@ -46,6 +46,9 @@ POINTS_STEPS = (100, 250, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000
 NORMAL_MODE_MAX_POINTS = 62_500
 """The measurement record's length, the most ``:WAVeform:POINts:MODE NORMal`` gives."""
 DIVISIONS = 10
+TRIGGER_RESOLUTION_S = 1e-8
+"""The trigger time is interpolated to this within the search step (1 % of a division)."""
+TRIGGER_REFINEMENTS = 4
 
 
 def pwm_source(
@@ -196,6 +199,8 @@ class VirtualInfiniiVision:
         max_points: longest record the acquisition memory holds.
         seed: seed of the noise (each record and channel draws its own stream from it).
         clock: the server's clock, s (monotonic).
+        settle_s: how far behind the clock the source may still change (a source recorded with timestamps that
+            arrive late): the trigger is searched, and a record completes, only up to the clock minus this, s.
     """
 
     vendor = "KEYSIGHT TECHNOLOGIES"
@@ -213,6 +218,7 @@ class VirtualInfiniiVision:
         max_points: int = 1_000_000,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        settle_s: float = 0.0,
     ) -> None:
         self.source = source
         self.model, self.serial, self.firmware = model, serial, firmware
@@ -222,6 +228,7 @@ class VirtualInfiniiVision:
         self.max_points = max_points
         self.seed = seed
         self.clock = clock
+        self.settle_s = settle_s
         self.errors: deque[tuple[int, str]] = deque(maxlen=30)
         self.log: list[str] = []
         """Every command line received, in order (for tests)."""
@@ -395,8 +402,8 @@ class VirtualInfiniiVision:
 
     def _advance(self) -> None:
         """Bring the acquisition up to the clock: look for the trigger in the signal that has passed, finish the
-        record once its post-trigger part has passed."""
-        now = self.now()
+        record once its post-trigger part has passed (both on the settled part of the source: ``settle_s`` behind)."""
+        now = self.now() - self.settle_s
         if self._armed_at is not None and self._pending is None and now > self._searched_to:
             found = self._find_trigger(self._searched_to, now)
             if found is not None:
@@ -428,8 +435,22 @@ class VirtualInfiniiVision:
         if hits.size == 0:
             return None
         k = int(hits[0])
-        frac = (level - v[k]) / (v[k + 1] - v[k]) if v[k + 1] != v[k] else 0.0
-        return float(t[k] + frac * step)
+        lo, hi, v_lo, v_hi = float(t[k]), float(t[k + 1]), float(v[k]), float(v[k + 1])
+        for _ in range(TRIGGER_REFINEMENTS):  # the trigger interpolator: the crossing within the step, finer
+            if hi - lo <= TRIGGER_RESOLUTION_S:
+                break
+            grid = np.linspace(lo, hi, 65)
+            fine = self._front_end(self.trigger_source, grid)
+            if self.trigger_slope == "POSitive":
+                inside = np.nonzero((fine[:-1] < level) & (fine[1:] >= level))[0]
+            else:
+                inside = np.nonzero((fine[:-1] > level) & (fine[1:] <= level))[0]
+            if inside.size == 0:
+                break
+            j = int(inside[0])
+            lo, hi, v_lo, v_hi = float(grid[j]), float(grid[j + 1]), float(fine[j]), float(fine[j + 1])
+        frac = (level - v_lo) / (v_hi - v_lo) if v_hi != v_lo else 0.0
+        return lo + frac * (hi - lo)
 
     def _front_end(self, channel: int, t: FloatArray) -> FloatArray:
         """The source through the front end's rise time (a moving average over rise / 0.8: 10-90 % = rise)."""

@@ -17,7 +17,8 @@ Spec (JSON, generated from rig.yaml by the config code; every key but ``roles`` 
       }
     }
 
-Drivers: ``scpi_ac_source``, ``chroma_61500``, ``yokogawa_wt``, ``keysight_daq970a`` (SCPI/TCP);
+Drivers: ``scpi_ac_source``, ``chroma_61500``, ``yokogawa_wt``, ``keysight_daq970a``, ``keysight_infiniivision``
+(SCPI/TCP; the scope probes the plant's signals named by ``params.channels``, :mod:`rig.sim.scope_signals`);
 ``eastron_sdm630``, ``carlo_gavazzi_em340``, ``modbus_relay_io`` (Modbus TCP); ``can_ev_board`` (python-can,
 ``params.interface`` default ``udp_multicast``). ``port`` 0 (default) = any free port; ``host`` per role overrides
 the top-level one. ``wiring`` (relay instruments) maps the wiring channel names of docs/bench-protocols.md §3 to
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCPI_DRIVERS = {"scpi_ac_source", "chroma_61500", "yokogawa_wt", "keysight_daq970a"}
+SCPI_DRIVERS = {"scpi_ac_source", "chroma_61500", "yokogawa_wt", "keysight_daq970a", "keysight_infiniivision"}
 MODBUS_DRIVERS = {"eastron_sdm630", "carlo_gavazzi_em340", "modbus_relay_io"}
 CAN_DRIVERS = {"can_ev_board"}
 DRIVERS = SCPI_DRIVERS | MODBUS_DRIVERS | CAN_DRIVERS
@@ -151,6 +152,7 @@ class VirtualBench:
         self.plant.ac_setpoint_v = float(pc.get("ac_voltage", NOMINAL_MAINS_V))
         self.plant.ac_frequency_hz = float(pc.get("ac_frequency", NOMINAL_MAINS_HZ))
         self.plant.ac_on = bool(pc.get("ac_on", False))
+        self.plant.restart_signal_history()  # the attributes above hold from the plant's start
         self.servers: dict[str, InstrumentServer] = {}
         self.addresses: dict[str, dict[str, Any]] = {}
         self.link: EvseLink | None = None
@@ -161,6 +163,8 @@ class VirtualBench:
         if drv in SCPI_DRIVERS:
             from rig.sim import daq, scpi
 
+            if drv == "keysight_infiniivision":
+                return self._make_scope(params)
             if drv == "keysight_daq970a":
                 return daq.KeysightDaq970a(self.plant, params, wiring)
             cls: dict[str, type[scpi.ScpiServer]] = {
@@ -178,6 +182,18 @@ class VirtualBench:
             "carlo_gavazzi_em340": modbus.CarloGavazziEm340,
         }
         return mcls[drv](self.plant, params)
+
+    def _make_scope(self, params: dict[str, Any]) -> TcpInstrumentServer:
+        """The virtual InfiniiVision probing the plant's signals on the inputs of ``params.channels``."""
+        from rig.sim.scope import VirtualInfiniiVision
+        from rig.sim.scope_signals import SETTLE_S, PlantSignals, channel_numbers
+
+        try:
+            signals = PlantSignals(self.plant, channel_numbers(params.get("channels")))
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
+        # the pilot's rise time is the plant's (scope_signals); the scope's own front end is ns-fast: ideal here
+        return VirtualInfiniiVision(signals, clock=signals.now_s, rise_time_s=0.0, settle_s=SETTLE_S)
 
     async def _start_role(self, role: str, r: dict[str, Any], default_host: str) -> dict[str, Any]:
         """Make and start the server of one role (registered before it starts, so stop() sees it); its address."""
