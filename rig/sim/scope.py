@@ -12,7 +12,9 @@ it passes, so a capture completes in real time); with ``:TRIGger:SWEep AUTO`` th
 edge came for ``max(40 ms, 10 x scale)``. The record spans the 10 divisions around the trigger (``:TIMebase:POSition``
 from the trigger to the screen centre). Bit 3 (Run, 8) of ``:OPERegister:CONDition?`` is set from ``:SINGle`` until
 the record is complete, bit 5 (Wait Trig, 32) until the trigger; ``:TER?`` answers ``+1`` once after a trigger event
-(not after an auto trigger) and reading clears it.
+(not after an auto trigger) and reading clears it. The crossing is searched in steps of 1 % of a division and
+interpolated to :data:`TRIGGER_RESOLUTION_S`; with ``settle_s`` the search and the completion stay that far behind
+the clock (a source recorded with late timestamps, as the virtual bench's plant: :mod:`rig.sim.scope_signals`).
 
 Errors as the instrument queues them: an unknown header ``-113,"Undefined header"`` (a query with one gets no
 answer), a parameter it does not take ``-224,"Illegal parameter value"``, a number out of range ``-222,"Data out of
