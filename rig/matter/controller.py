@@ -384,8 +384,8 @@ class MatterController:
                 self.ctrl.EstablishPASESession(code, node_id), remaining(), f"a PASE session with node 0x{node_id:x}"
             )
             step = "fabric table read over PASE"
-            table = await self._pase_fabrics(node_id, remaining())
-            if precheck is not None:
+            table = await self._pase_fabrics_retried(node_id, remaining)
+            if precheck is not None and table is not None:
                 precheck(table)
             step = "commissioning over PASE"
             await self._bounded(self.ctrl.Commission(node_id), remaining(), f"commissioning of node 0x{node_id:x}")
@@ -397,6 +397,25 @@ class MatterController:
         except ChipStackError as exc:
             raise CommissioningError(commissioning_failure(node_id, f"{what}; {step}", exc)) from None
         return time.monotonic() - t0
+
+    async def _pase_fabrics_retried(self, node_id: int, remaining: Callable[[], float]) -> PaseFabrics | None:
+        """The fabric table over PASE, tried three times (a read right after the PASE session is established has been
+        seen to fail once in the stack's crypto); None when it cannot be read: the pre-check is then skipped (logged)
+        and commissioning itself reports a full table."""
+        last: BaseException | None = None
+        for attempt in range(3):
+            try:
+                return await self._pase_fabrics(node_id, min(remaining(), 10.0))
+            except (ChipStackError, WaitTimeout) as exc:
+                last = exc
+                log.info("fabric table of node 0x%x over PASE, attempt %d: %s", node_id, attempt + 1, exc)
+                await asyncio.sleep(0.2 * (attempt + 1))  # back-off between attempts
+        log.warning(
+            "the fabric table of node 0x%x could not be read over PASE (%s): commissioning without the pre-check",
+            node_id,
+            last,
+        )
+        return None
 
     async def _pase_fabrics(self, node_id: int, timeout_s: float) -> PaseFabrics:
         """SupportedFabrics, CommissionedFabrics and every Fabrics entry, read over the PASE session."""
