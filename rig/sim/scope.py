@@ -23,8 +23,6 @@ range"``, waveform data asked for before any acquisition ``-230,"Data corrupt or
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import logging
 import math
@@ -35,6 +33,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
+
+from rig.sim.scpi import LineServer
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class _Acquisition:
         return self.position - DIVISIONS / 2 * self.time_scale
 
 
-class VirtualInfiniiVision:
+class VirtualInfiniiVision(LineServer):
     """The virtual scope: state, command table and TCP server.
 
     Args:
@@ -254,8 +254,7 @@ class VirtualInfiniiVision:
         self._captures = 0
         self._handlers: list[tuple[list[_Node], bool, Callable[[list[int], str], str | bytes | None]]] = []
         self._register()
-        self._server: asyncio.base_events.Server | None = None
-        self._conns: set[asyncio.StreamWriter] = set()
+        LineServer.__init__(self)
 
     # -- command table -------------------------------------------------------------------------------------------
     def _on(self, header: str, fn: Callable[[list[int], str], str | bytes | None]) -> None:
@@ -524,40 +523,6 @@ class VirtualInfiniiVision:
         if fn is not _level_top and fn is not _level_base and top - base < acq.channels[channel].scale / 2:
             return f"{NOT_MEASURABLE:+.5E}"  # no edges worth the name: less than half a division of swing
         return f"{fn(v, t):+.5E}"
-
-    # -- network -------------------------------------------------------------------------------------------------
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Listen on ``host``:``port`` (0: any free port); return the bound address."""
-        self._server = await asyncio.start_server(self._serve, host, port, limit=2**20)
-        sock = self._server.sockets[0].getsockname()
-        return str(sock[0]), int(sock[1])
-
-    async def stop(self) -> None:
-        """Close the listener and every connection."""
-        if self._server is not None:
-            self._server.close()
-            for w in list(self._conns):
-                w.close()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
-            self._server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._conns.add(writer)
-        try:
-            while True:
-                raw = await reader.readline()
-                if not raw:
-                    break
-                answer = self.handle_line(raw.decode("ascii", errors="replace"))
-                if answer is not None:
-                    writer.write(answer)
-                    await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            self._conns.discard(writer)
-            writer.close()
 
 
 # -- the measurements, on one record ----------------------------------------------------------------------------

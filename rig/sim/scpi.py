@@ -49,7 +49,53 @@ def require(ok: bool, arg: str) -> None:
         raise ValueError(f"unsupported parameter {arg!r}")
 
 
-class ScpiServer:
+class LineServer:
+    """A TCP raw-socket server that answers one command line at a time (the virtual SCPI instruments and scope):
+    ``handle_line`` gives the answer, a text line (sent with its ``\\n``) or bytes sent as they are (a block)."""
+
+    def __init__(self) -> None:
+        self._server: asyncio.base_events.Server | None = None
+        self._conns: set[asyncio.StreamWriter] = set()
+
+    def handle_line(self, line: str) -> str | bytes | None:
+        """Execute one command line; return the answer for a query, None otherwise (override)."""
+        raise NotImplementedError
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        """Listen; returns the bound (host, port)."""
+        self._server = await asyncio.start_server(self._serve, host, port, limit=2**20)
+        sock = self._server.sockets[0].getsockname()
+        return str(sock[0]), int(sock[1])
+
+    async def stop(self) -> None:
+        """Close the listener and every connection."""
+        if self._server is not None:
+            self._server.close()
+            for w in list(self._conns):
+                w.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._conns.add(writer)
+        try:
+            while True:
+                raw = await reader.readline()
+                if not raw:
+                    break
+                answer = self.handle_line(raw.decode("ascii", errors="replace"))
+                if answer is not None:
+                    writer.write(answer if isinstance(answer, bytes) else answer.encode("ascii") + b"\n")
+                    await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._conns.discard(writer)
+            writer.close()
+
+
+class ScpiServer(LineServer):
     """One SCPI instrument on a TCP raw socket.
 
     Args:
@@ -71,8 +117,7 @@ class ScpiServer:
             "SYST:ERR?": lambda _a: self._pop_error(),
         }
         self.add_handlers()
-        self._server: asyncio.base_events.Server | None = None
-        self._conns: set[asyncio.StreamWriter] = set()
+        LineServer.__init__(self)
 
     def idn(self) -> str:
         """The ``*IDN?`` answer."""
@@ -110,39 +155,6 @@ class ScpiServer:
             self.errors.append((-224, "Illegal parameter value"))
             return None
         return answer if key.endswith("?") else None
-
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Listen; returns the bound (host, port)."""
-        self._server = await asyncio.start_server(self._serve, host, port, limit=2**20)
-        sock = self._server.sockets[0].getsockname()
-        return str(sock[0]), int(sock[1])
-
-    async def stop(self) -> None:
-        """Close the listener and every connection."""
-        if self._server is not None:
-            self._server.close()
-            for w in list(self._conns):
-                w.close()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
-            self._server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._conns.add(writer)
-        try:
-            while True:
-                raw = await reader.readline()
-                if not raw:
-                    break
-                answer = self.handle_line(raw.decode("ascii", errors="replace"))
-                if answer is not None:
-                    writer.write(answer.encode("ascii") + b"\n")
-                    await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            self._conns.discard(writer)
-            writer.close()
 
 
 class _AcSourceBase(ScpiServer):
