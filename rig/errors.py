@@ -77,6 +77,11 @@ class InstrumentError(RigError):
         self.last_command = last_command
 
 
+class Unsupported(InstrumentError):
+    """The instrument model cannot do what was asked (e.g. an AC source without a list program); a case that needs
+    it is skipped with this message rather than failed."""
+
+
 class SessionError(RigError):
     """A stage of the run's set-up failed (sandbox, bench, DUT, controller, commissioning); nothing ran.
 

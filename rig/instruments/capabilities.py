@@ -97,8 +97,13 @@ class AcSource(Instrument, Protocol):
         """Measure the output frequency, Hz."""
         ...
 
-    def run_program(self, steps: Sequence[ProgramStep]) -> float:
-        """Run a list program once and return its trigger time (s, instrument clock); then back to the setpoint."""
+    def run_program(self, steps: Sequence[ProgramStep]) -> None:
+        """Start a list program once (return once the source runs it); then it goes back to the setpoint.
+
+        No source reports when its program started: a timed case sees the transient on the scope (the output or the
+        source's trigger-out on a scope channel). A model without a list program raises
+        :class:`rig.errors.Unsupported` naming the role and the model.
+        """
         ...
 
 
@@ -127,27 +132,23 @@ class EnergyMeter(Instrument, Protocol):
 
 @dataclass(frozen=True)
 class PilotReading:
-    """One capture of the control pilot at the EV side."""
+    """One measurement of the control pilot at the EV side (frequency 0 and equal levels: no PWM)."""
 
     frequency_hz: float
     duty_pct: float
     high_v: float
     low_v: float
-    t_s: float = 0.0  # capture time on the instrument's clock
-
-
-@dataclass(frozen=True)
-class Edge:
-    """A timestamped edge seen by the capture (instrument clock, seconds)."""
-
-    signal: str  # PWM_ON, PWM_OFF, CONTACTOR_CLOSED, CONTACTOR_OPEN, CP_STATE
-    t_s: float
-    level: int = 0
+    t_s: float = 0.0  # the instrument's own timestamp when it has one (LabJack CORE_TIMER), else 0
 
 
 @runtime_checkable
 class RelayIo(Instrument, Protocol):
-    """Relay outputs and analog inputs (DAQ or Modbus IO module)."""
+    """Relay outputs switching the EV emulator's resistor network (relay module, DAQ actuator module).
+
+    ``relay_count`` is how many relays the role's configuration gives it (channel numbers 1..relay_count).
+    """
+
+    relay_count: int
 
     def set_relay(self, channel: int, closed: bool) -> None:
         """Set relay ``channel`` (1-based) closed or open."""
@@ -161,29 +162,14 @@ class RelayIo(Instrument, Protocol):
         """Open every relay."""
         ...
 
-    def analog_input(self, channel: int) -> float:
-        """Measure analog input ``channel`` (1-based), V."""
-        ...
-
 
 @runtime_checkable
-class PilotCapture(Protocol):
-    """Pilot PWM capture with timestamped edges (offered by DAQ drivers and the CAN EV board)."""
+class PilotMeter(Protocol):
+    """Pilot frequency, duty and levels, measured now (a scope's measurement queries, a LabJack's pulse width in
+    and analog inputs, the EV emulator board). Nothing here is timed: reaction times come from scope captures."""
 
     def pilot(self) -> PilotReading:
-        """Measure the pilot: frequency, duty, high and low level."""
-        ...
-
-    def edges(self) -> list[Edge]:
-        """Get the edges captured since the last clear, oldest first."""
-        ...
-
-    def clear_edges(self) -> None:
-        """Clear the edge log."""
-        ...
-
-    def now_s(self) -> float:
-        """Get the instrument clock, s (edges and pilot captures use it)."""
+        """Measure the pilot: frequency, duty, high and low level (no PWM: frequency 0, duty 0 or 100)."""
         ...
 
 
@@ -202,7 +188,7 @@ class EvBoardCommand:
 
 
 @runtime_checkable
-class EvEmulatorBoard(Instrument, PilotCapture, Protocol):
+class EvEmulatorBoard(Instrument, PilotMeter, Protocol):
     """A self-contained EV emulator board (CAN) applying CP/PP states and faults itself."""
 
     def apply(self, command: EvBoardCommand) -> None:
