@@ -161,15 +161,15 @@ class VirtualBench:
 
     def _make_tcp(self, drv: str, params: dict[str, Any], wiring: dict[str, int] | None) -> TcpInstrumentServer:
         if drv in SCPI_DRIVERS:
-            from rig.sim import daq, scpi
+            from rig.sim import ac_sources, daq, scpi
 
             if drv == "keysight_infiniivision":
                 return self._make_scope(params)
             if drv == "keysight_daq970a":
                 return daq.KeysightDaq970a(self.plant, params, wiring)
             cls: dict[str, type[scpi.ScpiServer]] = {
-                "scpi_ac_source": scpi.ScpiAcSource,
-                "chroma_61500": scpi.Chroma61500,
+                "scpi_ac_source": ac_sources.ScpiAcSource,
+                "chroma_61500": ac_sources.Chroma61500,
                 "yokogawa_wt": scpi.YokogawaWt,
             }
             return cls[drv](self.plant, params)
