@@ -5,7 +5,7 @@ same code measures both. Pure numpy: no instrument, no I/O. A feature that is no
 :class:`AnalysisError` naming what was looked for and where; callers turn it into a test failure.
 
 * ``waveform``: :class:`Preamble` (Keysight, Rigol), :class:`Waveform`, :func:`levels`, :func:`edges`,
-  :func:`first_edge`, :func:`delay`.
+  :func:`first_edge`, :func:`first_excursion`, :func:`delay`.
 * ``pilot``: the IEC 61851-1 control pilot: :func:`pwm_stats`, :func:`pilot_state_by_level`, :func:`pwm_present`,
   :func:`first_pwm_start`, :func:`pwm_stop`, :func:`level_change`.
 * ``mains``: :func:`ac_gate`, when an AC output turns on and off.
@@ -38,6 +38,7 @@ from rig.analysis.waveform import (
     delay,
     edges,
     first_edge,
+    first_excursion,
     levels,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "delay",
     "edges",
     "first_edge",
+    "first_excursion",
     "first_pwm_start",
     "level_change",
     "levels",

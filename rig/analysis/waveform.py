@@ -533,6 +533,34 @@ def first_edge(
     return float(later[0])
 
 
+def first_excursion(w: Waveform, after: float, threshold_v: float, *, baseline_v: float = 0.0) -> float:
+    """Return when the signal first leaves ``baseline_v`` by ``threshold_v`` or more after ``after``, s (interpolated
+    between the two samples around the crossing): the onset of a current or voltage that was absent, whatever the
+    phase it starts at (a test current switched in by a relay).
+
+    Raises:
+        ValueError: ``threshold_v`` is not > 0.
+        AnalysisError: the signal stays within the band after ``after``.
+    """
+    if not (math.isfinite(threshold_v) and threshold_v > 0):
+        raise ValueError(f"threshold_v must be > 0 V, got {threshold_v!r}")
+    dev = np.abs(w.v - baseline_v)
+    start = w.index(after)
+    hits = np.flatnonzero(dev[start:] >= threshold_v)
+    if hits.size == 0:
+        peak = float(dev[start:].max()) if start < dev.size else 0.0
+        raise AnalysisError(
+            f"{w.channel} stays within {baseline_v:g} +- {threshold_v:g} V after t={after:.3f} s in {w.describe()} "
+            f"(largest deviation {peak:.3g} V)"
+        )
+    k = start + int(hits[0])
+    if k == 0 or k <= start:
+        return float(w.t[k])
+    d0, d1 = float(dev[k - 1]), float(dev[k])
+    frac = (threshold_v - d0) / (d1 - d0) if d1 != d0 else 1.0
+    return float(w.t[k - 1] + frac * (w.t[k] - w.t[k - 1]))
+
+
 def delay(stimulus_t: float, reaction_t: float) -> float:
     """Return the reaction time, s: ``reaction_t - stimulus_t`` (both on the capture's clock).
 

@@ -156,6 +156,7 @@ class Bench:
             if ev is not None:
                 self.ev_emulator = EvEmulator(
                     self.role(ev.via),
+                    pilot=self.role(ev.pilot) if ev.pilot else None,
                     wiring=ev.wiring,
                     ev_max_current_a=ev.ev_max_current_a,
                     phases=ev.phases,

@@ -1,4 +1,6 @@
-"""``rig bench check``: open every instrument of rig.yaml, print its identity and one reading, leave it safe."""
+"""``rig bench check``: open every instrument of rig.yaml, print its identity, drain its error queue and print one
+reading; with ``--wiring`` switch each EV-emulator channel and compare the pilot with what the IEC 61851-1 circuit
+predicts. The bench is left in its safe state."""
 
 from __future__ import annotations
 
@@ -16,6 +18,12 @@ def add_subcommands(sub: Any) -> None:
     """Add ``rig bench``."""
     bench = sub.add_parser("bench", help="the instruments of rig.yaml")
     bench.add_argument("action", choices=["check"], help="check: open every role, print identity and one reading")
+    bench.add_argument(
+        "--wiring",
+        action="store_true",
+        help="also switch each EV-emulator channel and check the pilot level the circuit predicts (the EVSE must be "
+        "powered and idle: the AC source role, if any, is turned on at nominal mains for the check)",
+    )
     common.add_config_options(bench, defects=False)
 
 
@@ -33,6 +41,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     cfg, _ = common.load(args)
     if dut_for(cfg).instrument_servers_need_sandbox() and sandbox.current() is None:
         argv = [sys.executable, "-m", "rig.cli", "bench", "check", "--config", common.config_path(cfg, args.config)]
+        if args.wiring:
+            argv.append("--wiring")
         for item in args.overrides:
             argv += ["--set", item]
         return run_in_sandbox(cfg, argv, preload=False)
@@ -43,15 +53,34 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{role:<12} {driver:<20} {bench.address(role)}", flush=True)
             print(f"{'':<12} driver: {driver_info(driver).describe()}", flush=True)
             print(f"{'':<12} identity: {bench.identities[role]}", flush=True)
-            print(f"{'':<12} {_one_reading(bench.role(role))}", flush=True)
-    print(f"rig: bench check passed: {len(cfg.instruments)} instrument(s) answered; bench left in its safe state")
+            instrument = bench.role(role)
+            check_errors = getattr(instrument, "check_errors", None)
+            if callable(check_errors):
+                check_errors()
+                print(f"{'':<12} error queue: empty", flush=True)
+            print(f"{'':<12} {_one_reading(instrument)}", flush=True)
+        if args.wiring:
+            from rig.bench.wiring import check_wiring
+
+            failures = check_wiring(bench, lambda line: print(line, flush=True))
+            if failures:
+                print(
+                    f"rig: bench check --wiring failed: {len(failures)} channel(s) do not give the predicted pilot: "
+                    f"{', '.join(failures)}; bench left in its safe state",
+                    file=sys.stderr,
+                )
+                return 1
+    wired = " and the EV emulator's wiring gives the predicted pilot levels" if args.wiring else ""
+    print(
+        f"rig: bench check passed: {len(cfg.instruments)} instrument(s) answered{wired}; bench left in its safe state"
+    )
     return 0
 
 
 def _one_reading(instrument: object) -> str:
     """One characteristic reading per capability (what ``rig bench check`` prints)."""
     from rig.ev_emulator.pilot import classify
-    from rig.instruments.capabilities import AcSource, EnergyMeter, EvEmulatorBoard, PilotCapture, WaveformCapture
+    from rig.instruments.capabilities import AcSource, EnergyMeter, EvEmulatorBoard, PilotMeter, WaveformCapture
 
     parts: list[str] = []
     if isinstance(instrument, AcSource):
@@ -59,7 +88,11 @@ def _one_reading(instrument: object) -> str:
         parts.append(f"measured {instrument.measure_voltage():.1f} V (output {state})")
     if isinstance(instrument, EnergyMeter):
         parts.append(f"energy {instrument.energy_import_wh():.1f} Wh, power {instrument.active_power():.1f} W")
-    if isinstance(instrument, PilotCapture):
+    measures_pilot = isinstance(instrument, PilotMeter) and (
+        not isinstance(instrument, WaveformCapture) or "cp" in instrument.signals()
+    )
+    if measures_pilot:
+        assert isinstance(instrument, PilotMeter)
         p = instrument.pilot()
         pwm = p.frequency_hz > 0 and 0.5 < p.duty_pct < 99.5
         label = classify(p.high_v, p.low_v if pwm else p.high_v, pwm).label

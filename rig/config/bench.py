@@ -45,9 +45,14 @@ def ev_board_drivers() -> tuple[str, ...]:
     return registry.drivers_with("EvEmulatorBoard")
 
 
-def relay_pilot_drivers() -> tuple[str, ...]:
-    """Return the drivers offering ``RelayIo`` + ``PilotCapture`` (the EV emulator drives them through ``wiring``)."""
-    return registry.drivers_with("RelayIo", "PilotCapture")
+def relay_drivers() -> tuple[str, ...]:
+    """Return the drivers offering ``RelayIo`` (the EV emulator drives them through ``wiring``)."""
+    return registry.drivers_with("RelayIo")
+
+
+def pilot_meter_drivers() -> tuple[str, ...]:
+    """Return the drivers offering ``PilotMeter`` (``ev_emulator.pilot``)."""
+    return registry.drivers_with("PilotMeter")
 
 
 class _Strict(BaseModel):
@@ -183,9 +188,14 @@ class InstrumentConfig(_Strict):
 
 # ------------------------------------------------------------------------------------------------ EV emulator
 class EvEmulatorConfig(_Strict):
-    """The IEC 61851-1 EV emulator: on a relay+pilot-capture role (with wiring) or on an EV emulator board."""
+    """The IEC 61851-1 EV emulator: on a relay role (with wiring) and a pilot meter role, or on an EV emulator board."""
 
-    via: str = Field(description="Role of a RelayIo+PilotCapture instrument (with wiring) or an EvEmulatorBoard.")
+    via: str = Field(description="Role of a RelayIo instrument (with wiring) or an EvEmulatorBoard.")
+    pilot: str | None = Field(
+        default=None,
+        description="Role measuring the pilot (a PilotMeter: the oscilloscope or a LabJack T7); required with a "
+        "relay instrument, optional with a board (which measures it itself).",
+    )
     wiring: dict[str, int] | None = Field(
         default=None,
         description=f"Channel -> relay number (1-based); channels: {', '.join(EV_CHANNELS)}. Required on relays.",
@@ -236,7 +246,7 @@ def check_bench(
     if ev_emulator is None:
         return problems
     roles = list(instruments)
-    boards, relays = ev_board_drivers(), relay_pilot_drivers()
+    boards, relays, meters = ev_board_drivers(), relay_drivers(), pilot_meter_drivers()
     capable = [r for r, i in instruments.items() if i.driver in boards + relays]
     target = instruments.get(ev_emulator.via)
     if target is None:
@@ -261,14 +271,42 @@ def check_bench(
                     f"{', '.join(EV_CHANNELS)} to relay numbers",
                 )
             )
+        if ev_emulator.pilot is None:
+            suitable = [r for r, i in instruments.items() if i.driver in meters]
+            problems.append(
+                (
+                    ("ev_emulator", "pilot"),
+                    f"required when via is a relay instrument ({ev_emulator.via}: {target.driver}): the role "
+                    f"measuring the pilot; suitable roles: {', '.join(suitable) or 'none declared'}",
+                )
+            )
     else:
         problems.append(
             (
                 ("ev_emulator", "via"),
-                f"role {ev_emulator.via!r} ({target.driver}) offers neither RelayIo+PilotCapture nor an EV "
-                f"emulator board; suitable roles: {', '.join(capable) or 'none declared'}",
+                f"role {ev_emulator.via!r} ({target.driver}) offers neither RelayIo nor an EV emulator board; "
+                f"suitable roles: {', '.join(capable) or 'none declared'}",
             )
         )
+    if ev_emulator.pilot is not None:
+        meter = instruments.get(ev_emulator.pilot)
+        suitable = [r for r, i in instruments.items() if i.driver in meters]
+        if meter is None:
+            problems.append(
+                (
+                    ("ev_emulator", "pilot"),
+                    f"no instrument role {ev_emulator.pilot!r}; roles measuring the pilot: "
+                    f"{', '.join(suitable) or 'none declared'}",
+                )
+            )
+        elif meter.driver in driver_transports() and meter.driver not in meters:
+            problems.append(
+                (
+                    ("ev_emulator", "pilot"),
+                    f"role {ev_emulator.pilot!r} ({meter.driver}) cannot measure the pilot; roles that can: "
+                    f"{', '.join(suitable) or 'none declared'}",
+                )
+            )
     return problems
 
 

@@ -2,9 +2,13 @@
 
 Two bodies, one API:
 
-* a **relay network** (``RelayIo`` + ``PilotCapture`` role, e.g. a Modbus relay/IO module or a DAQ970A) switching
-  the EV-side resistors and fault paths, mapped by ``ev_emulator.wiring`` (channel name -> relay number);
-* a self-contained **EV emulator board** (``EvEmulatorBoard``, CAN) told the complete wanted state each time.
+* a **relay network** (a ``RelayIo`` role: a relay module or a DAQ970A actuator module) switching the EV-side
+  resistors and fault paths, mapped by ``ev_emulator.wiring`` (channel name -> relay number), with the pilot measured
+  by a ``PilotMeter`` role (``ev_emulator.pilot``: the oscilloscope, or a LabJack T7);
+* a self-contained **EV emulator board** (``EvEmulatorBoard``, CAN) told the complete wanted state each time; it
+  measures the pilot itself.
+
+Nothing here is timed: reaction times come from oscilloscope captures (:mod:`rig.bench.timing`).
 
 Relay combinations per state (``cp_connect`` connects the EV-side network, diode D1 + R2 2.74 kOhm, to CP):
 
@@ -38,10 +42,9 @@ from rig.ev_emulator.channels import (
     RCD_DC_6MA,
     STATE_CHANNELS,
 )
-from rig.ev_emulator.edges import reaction_time, wait_edge
 from rig.ev_emulator.model import EvModel
 from rig.ev_emulator.pilot import PilotClass, classify, duty_to_current
-from rig.instruments.capabilities import Edge, EvBoardCommand, EvEmulatorBoard, PilotCapture, PilotReading, RelayIo
+from rig.instruments.capabilities import EvBoardCommand, EvEmulatorBoard, PilotMeter, PilotReading, RelayIo
 
 EV_STATES = tuple(STATE_CHANNELS)
 """States the EV side can apply."""
@@ -84,10 +87,11 @@ class PilotStatus:
 
 
 class EvEmulator:
-    """IEC 61851-1 EV emulator: CP states, PP cable coding, fault injection, pilot measurement, edges.
+    """IEC 61851-1 EV emulator: CP states, PP cable coding, fault injection, pilot measurement.
 
     Args:
-        instrument: an ``EvEmulatorBoard``, or an instrument offering ``RelayIo`` and ``PilotCapture``.
+        instrument: an ``EvEmulatorBoard``, or a ``RelayIo`` instrument.
+        pilot: the ``PilotMeter`` measuring the pilot; required with relays (a board measures it itself).
         wiring: channel name -> relay number (1-based); required for a relay instrument, unused for a board.
         ev_max_current_a: the emulated EV's own current limit, A.
         phases: phases the emulated EV charges on.
@@ -98,6 +102,7 @@ class EvEmulator:
         self,
         instrument: object,
         *,
+        pilot: object = None,
         wiring: Mapping[str, int] | None = None,
         ev_max_current_a: float = 32.0,
         phases: int = 1,
@@ -107,20 +112,33 @@ class EvEmulator:
         self.model = EvModel(ev_max_current_a, phases)
         self._board: EvEmulatorBoard | None = None
         self._relays: RelayIo | None = None
+        if pilot is not None and not isinstance(pilot, PilotMeter):
+            raise ConfigError(f"ev_emulator.pilot: {type(pilot).__name__} cannot measure the pilot (no PilotMeter)")
         if isinstance(instrument, EvEmulatorBoard):
             self._board = instrument
-            self._capture: PilotCapture = instrument
-        elif isinstance(instrument, RelayIo) and isinstance(instrument, PilotCapture):
+            self._meter: PilotMeter = pilot if pilot is not None else instrument
+        elif isinstance(instrument, RelayIo):
             if not wiring:
                 raise ConfigError(
                     f"ev_emulator.wiring: role {role!r} is a relay instrument; map the channels to relay numbers"
                 )
+            if pilot is None:
+                raise ConfigError(
+                    f"ev_emulator.pilot: role {role!r} switches relays only; name the role measuring the pilot "
+                    "(the oscilloscope or a LabJack T7)"
+                )
             self._relays = instrument
-            self._capture = instrument
+            self._meter = pilot
+            beyond = {ch: n for ch, n in (wiring or {}).items() if not 1 <= n <= instrument.relay_count}
+            if beyond:
+                raise ConfigError(
+                    f"ev_emulator.wiring: {', '.join(f'{c}: {n}' for c, n in beyond.items())} beyond the "
+                    f"{instrument.relay_count} relays of role {role!r} (1..{instrument.relay_count})"
+                )
         else:
             raise ConfigError(
-                f"ev_emulator.via: role {role!r} ({type(instrument).__name__}) offers neither RelayIo+PilotCapture "
-                "nor EvEmulatorBoard"
+                f"ev_emulator.via: role {role!r} ({type(instrument).__name__}) offers neither RelayIo nor "
+                "EvEmulatorBoard"
             )
         self._wiring = dict(wiring or {})
         self._command = EvBoardCommand(ev_max_current_a=ev_max_current_a)
@@ -137,9 +155,19 @@ class EvEmulator:
         return self._command.pp_amps
 
     @property
-    def capture(self) -> PilotCapture:
-        """Get the instrument capturing the pilot and its edges."""
-        return self._capture
+    def meter(self) -> PilotMeter:
+        """Get the instrument measuring the pilot."""
+        return self._meter
+
+    @property
+    def relays(self) -> RelayIo | None:
+        """Get the relay instrument (None on an EV emulator board)."""
+        return self._relays
+
+    @property
+    def wiring(self) -> dict[str, int]:
+        """Get the channel -> relay number map (empty on a board)."""
+        return dict(self._wiring)
 
     # ---------------------------------------------------------------------------------------------- actions
     def set_state(self, state: str) -> None:
@@ -213,7 +241,7 @@ class EvEmulator:
     # ----------------------------------------------------------------------------------------- measurements
     def pilot(self) -> PilotStatus:
         """Measure the pilot and classify it (state, PWM, diode fault, offered current)."""
-        reading = self._capture.pilot()
+        reading = self._meter.pilot()
         pwm_on = reading.frequency_hz > 0 and PWM_MIN_PCT < reading.duty_pct < PWM_MAX_PCT
         low = reading.low_v if pwm_on else reading.high_v
         classified = classify(reading.high_v, low, pwm_on)
@@ -224,22 +252,6 @@ class EvEmulator:
         """Return the current the emulated EV would draw now, A (its limit vs. what the pilot offers)."""
         status = status or self.pilot()
         return self.model.current(self.state, status.reading.duty_pct, status.pwm_on)
-
-    def now_s(self) -> float:
-        """Get the capture instrument's clock, s."""
-        return self._capture.now_s()
-
-    def clear_edges(self) -> None:
-        """Clear the capture's edge log."""
-        self._capture.clear_edges()
-
-    def wait_edge(self, signal: str, after_t: float, timeout_s: float, *, level: int | None = None) -> Edge:
-        """Wait for the first ``signal`` edge after ``after_t`` (capture clock); WaitTimeout names the signal."""
-        return wait_edge(self._capture, signal, after_t, timeout_s, level=level)
-
-    def reaction_time(self, cause_t: float, signal: str, timeout_s: float = 10.0) -> float:
-        """Return the time from ``cause_t`` to the first ``signal`` edge after it, s; WaitTimeout if none."""
-        return reaction_time(self._capture, cause_t, signal, timeout_s)
 
     # ---------------------------------------------------------------------------------------------- helpers
     def _fault(self, channel: str, on: bool) -> None:

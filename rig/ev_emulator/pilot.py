@@ -5,18 +5,14 @@
   Fluke FEV300 and EVerest read it), with :func:`duty_band` naming the non-current bands (no PWM, digital
   communication, invalid). The one implementation in the rig: the suites, the EV model and the virtual bench's plant
   use these.
-* :func:`analyse_waveform`: a sampled pilot (numpy, imported on the first call) -> frequency, duty, high and low
-  level, robust to noise.
+
+Sampled waveforms are analysed by :mod:`rig.analysis` (the same code for the virtual and the real scope).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
+from typing import Literal
 
 CpState = Literal["A", "B", "C", "D", "E", "F", "invalid"]
 DutyBand = Literal["off", "digital", "current", "invalid"]
@@ -160,88 +156,3 @@ def duty_for_offer(amps: float) -> float | None:
     if amps < MIN_CURRENT_A:
         return None
     return round(current_to_duty(min(amps, MAX_CURRENT_A)), 1)
-
-
-@dataclass(frozen=True)
-class Waveform:
-    """What :func:`analyse_waveform` found in a sampled pilot.
-
-    Attributes:
-        frequency_hz: PWM frequency (0 when not oscillating).
-        duty_pct: share of each period at the high level, % (100 / 0 for a DC pilot above / below 0 V).
-        high_v: the high level, V (median of the high samples).
-        low_v: the low level, V (median of the low samples; equals ``high_v`` for DC).
-        pwm_on: at least two full periods were seen.
-    """
-
-    frequency_hz: float
-    duty_pct: float
-    high_v: float
-    low_v: float
-    pwm_on: bool
-
-
-MIN_SWING_V = 2.0
-"""A pilot swinging less than this (2nd..98th percentile) is DC."""
-
-
-def analyse_waveform(samples: npt.ArrayLike, sample_rate: float, *, min_swing_v: float = MIN_SWING_V) -> Waveform:
-    """Measure a sampled pilot: two-level histogram split, Schmitt-trigger edges, whole periods only.
-
-    The split threshold is refined from the 2nd/98th percentiles to the mid point of the two clusters' medians;
-    a hysteresis of a quarter of the swing keeps noise from making false edges. Frequency and duty are taken over
-    the whole periods between the first and the last rising edge.
-
-    Args:
-        samples: pilot voltage samples, V.
-        sample_rate: samples per second, Hz.
-        min_swing_v: below this peak-to-peak (robust) swing the pilot is DC.
-
-    Raises:
-        ValueError: fewer than 8 samples, a non-positive sample rate, or non-finite samples.
-    """
-    import numpy as np
-
-    x = np.asarray(samples, dtype=float).ravel()
-    if x.size < 8:
-        raise ValueError(f"need at least 8 samples, got {x.size}")
-    if sample_rate <= 0:
-        raise ValueError(f"sample rate must be > 0 Hz, got {sample_rate}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("samples contain NaN or infinity")
-    p_lo, p_hi = np.percentile(x, [2.0, 98.0])
-    if p_hi - p_lo < min_swing_v:
-        level = float(np.median(x))
-        return Waveform(0.0, 100.0 if level > 0 else 0.0, level, level, pwm_on=False)
-    threshold = (p_lo + p_hi) / 2.0
-    for _ in range(3):  # move the split to the middle of the two clusters (robust to unequal duty)
-        high = float(np.median(x[x > threshold]))
-        low = float(np.median(x[x <= threshold]))
-        threshold = (high + low) / 2.0
-    hysteresis = (high - low) / 4.0
-    state = _schmitt(x, threshold + hysteresis / 2.0, threshold - hysteresis / 2.0)
-    rising = np.flatnonzero(np.diff(state.astype(np.int8)) == 1) + 1
-    if rising.size < 2:
-        return Waveform(0.0, float(np.mean(state)) * 100.0, high, low, pwm_on=False)
-    first, last = int(rising[0]), int(rising[-1])
-    periods = rising.size - 1
-    frequency = sample_rate * periods / (last - first)
-    duty = float(np.mean(state[first:last])) * 100.0
-    return Waveform(float(frequency), duty, high, low, pwm_on=True)
-
-
-def _schmitt(x: npt.NDArray[np.float64], upper: float, lower: float) -> npt.NDArray[np.bool_]:
-    """Binarise with hysteresis (vectorised): above ``upper`` high, below ``lower`` low, between: keep."""
-    import numpy as np
-
-    decided = np.full(x.shape, -1, dtype=np.int8)
-    decided[x >= upper] = 1
-    decided[x <= lower] = 0
-    index = np.where(decided >= 0, np.arange(x.size), 0)
-    np.maximum.accumulate(index, out=index)  # index of the last decided sample at or before each sample
-    filled = decided[index]
-    if filled[0] < 0:  # nothing decided before the first decision: take the first decision
-        first = int(np.flatnonzero(decided >= 0)[0])
-        filled[:first] = decided[first]
-    high: npt.NDArray[np.bool_] = filled == 1
-    return high

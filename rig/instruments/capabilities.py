@@ -269,8 +269,9 @@ class Trace:
 class WaveformCapture(Instrument, Protocol):
     """Oscilloscope: single-shot captures of named signals, their samples and the scope's own measurements.
 
-    A capture is ``configure`` (errors the scope queued raise), ``arm``, ``wait_complete``, then ``read_raw`` /
-    ``read_trace`` and the ``measure_*`` queries for any configured signal.
+    A capture is ``configure`` (errors the scope queued raise), ``arm``, optionally ``wait_triggered`` (then cause
+    what is to be seen), ``wait_complete``, then ``read_raw`` / ``read_trace`` and the ``measure_*`` queries for any
+    configured signal.
     """
 
     def signals(self) -> tuple[str, ...]:
@@ -283,6 +284,11 @@ class WaveformCapture(Instrument, Protocol):
 
     def arm(self) -> None:
         """Control: arm one single-shot acquisition."""
+        ...
+
+    def wait_triggered(self, timeout_s: float) -> None:
+        """Wait until the armed acquisition has triggered (it goes on filling its post-trigger part). Raises
+        InstrumentError naming role, address and the status command after ``timeout_s``."""
         ...
 
     def wait_complete(self, timeout_s: float) -> bool:

@@ -69,6 +69,7 @@ class KeysightInfiniiVision(ScopeDriver):
             raise ValueError(f"{where}.waveform_format must be one of {sorted(self.FORMATS)}, got {waveform_format!r}")
         self.points = points
         self.waveform_format = waveform_format
+        self._triggered = False
 
     # -- configuration -------------------------------------------------------------------------------------------
     def configure(self, setup: CaptureSetup) -> None:
@@ -127,12 +128,27 @@ class KeysightInfiniiVision(ScopeDriver):
         self.write(":STOP")
         self.query(":TER?")
         self.write(":SINGle")
+        self._triggered = False
+
+    def wait_triggered(self, timeout_s: float) -> None:
+        """Wait until the armed acquisition's trigger event (``:TER?`` answers 1; reading clears it, so it is
+        remembered for :meth:`wait_complete`). Raises InstrumentError naming the command after ``timeout_s``."""
+        self._wait(":TER?", self._ter_set, timeout_s, "no trigger event (:TER? still 0)")
+        self._triggered = True
 
     def wait_complete(self, timeout_s: float) -> bool:
         """Wait until bit 3 (Run) of ``:OPERegister:CONDition?`` clears; return ``:TER?`` (a trigger event occurred,
         False after an auto trigger). Raises InstrumentError naming role, address and the command after timeout_s."""
         self._wait(":OPERegister:CONDition?", self._run_bit_clear, timeout_s, "bit 3 (Run) still set")
-        return self.query_int(":TER?") == 1
+        triggered = self.query_int(":TER?") == 1 or self._triggered
+        self._triggered = False
+        return triggered
+
+    def _ter_set(self, answer: str) -> bool:
+        try:
+            return int(answer.strip().lstrip("+")) == 1
+        except ValueError:
+            raise self._error(f"expected 0 or 1 in answer to :TER?, got {answer!r}") from None
 
     def _run_bit_clear(self, answer: str) -> bool:
         try:

@@ -122,6 +122,25 @@ class RigolDs(ScopeDriver):
         self.write(":SING")
         self._armed_at = time.monotonic()
 
+    def wait_triggered(self, timeout_s: float) -> None:
+        """Wait until ``:TRIG:STAT?`` answers ``TD`` (triggered) or ``STOP`` after the acquisition ran (it triggered
+        and finished). Raises InstrumentError naming the command after ``timeout_s``."""
+        seen_running = False
+
+        def done(answer: str) -> bool:
+            nonlocal seen_running
+            state = answer.strip().upper()
+            if state == "TD":
+                return True
+            if state in self.RUNNING:
+                seen_running = True
+                return False
+            if state != self.DONE:
+                raise self._error(f"unexpected answer {answer!r} to :TRIG:STAT? (expected {self.RUNNING} or STOP)")
+            return seen_running
+
+        self._wait(":TRIG:STAT?", done, timeout_s, ":TRIG:STAT? not TD")
+
     def wait_complete(self, timeout_s: float) -> bool:
         """Wait until ``:TRIG:STAT?`` answers ``STOP`` after the acquisition ran; True (a single sweep only ends on a
         trigger). A ``STOP`` before any running state counts only once a screen's time has passed since arming

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from rig.errors import ConfigError, InstrumentError
-from rig.instruments.capabilities import CaptureSetup, Identity, Trace
+from rig.instruments.capabilities import (
+    CaptureSetup,
+    Identity,
+    PilotReading,
+    SignalSetup,
+    Trace,
+    TriggerSetup,
+)
 from rig.instruments.driver_base import ScpiDriver
 from rig.instruments.transport import BlockTransport, MessageTransport
 
@@ -29,6 +36,19 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 NOT_MEASURABLE = 9.9e37
+PILOT_SIGNAL = "cp"
+"""The channel-map signal :meth:`ScopeDriver.pilot` measures."""
+PILOT_SETUP = CaptureSetup(
+    signals=(SignalSetup(PILOT_SIGNAL, 5.0),),
+    time_scale_s_div=1e-3,
+    trigger=TriggerSetup(PILOT_SIGNAL, 0.0, "rising", "auto"),
+)
+"""The pilot measurement's capture: +-20 V on screen, ten 1 kHz periods, trigger on the rising crossing of 0 V (a
+running PWM is caught in phase; a flat pilot never crosses it, so the scope triggers by itself)."""
+PILOT_MIN_SWING_V = 2.0
+"""Less swing than this between the top and base levels is a flat pilot (no PWM), V."""
+PILOT_TIMEOUT_S = 5.0
+"""How long one pilot capture may take, s."""
 """What both vendors answer a measurement query with when the waveform on screen does not allow it."""
 
 SLOPES = ("rising", "falling")
@@ -96,7 +116,7 @@ def parse_channel_map(role: str, driver: str, channels: object, channel_count: i
 class ScopeDriver(ScpiDriver):
     """Base of the oscilloscope drivers: params, model check at open, error drain, refusals, measurements."""
 
-    CAPABILITIES: ClassVar[tuple[str, ...]] = ("WaveformCapture",)
+    CAPABILITIES: ClassVar[tuple[str, ...]] = ("WaveformCapture", "PilotMeter")
     DRIVER: ClassVar[str] = ""
     """The registry name (in messages)."""
     VENDORS: ClassVar[tuple[str, ...]] = ()
@@ -157,6 +177,61 @@ class ScopeDriver(ScpiDriver):
     def signals(self) -> tuple[str, ...]:
         """Get the signal names of the role's channel map."""
         return tuple(self.channel_map)
+
+    def check_errors(self) -> None:
+        """Read the error queue (the dialect's query) until empty; raise InstrumentError listing what it held."""
+        self._drain_errors()
+
+    # -- the capture and measurement steps each dialect implements ------------------------------------------------
+    def configure(self, setup: CaptureSetup) -> None:
+        """Control: set up one capture (the dialect's commands)."""
+        raise NotImplementedError
+
+    def arm(self) -> None:
+        """Control: arm one single-shot acquisition."""
+        raise NotImplementedError
+
+    def wait_complete(self, timeout_s: float) -> bool:
+        """Wait until the armed acquisition is complete; return whether a trigger event started it."""
+        raise NotImplementedError
+
+    def measure_duty_pct(self, signal: str) -> float:
+        """Measure the positive duty cycle of ``signal``, %."""
+        raise NotImplementedError
+
+    def measure_frequency_hz(self, signal: str) -> float:
+        """Measure the frequency of ``signal``, Hz."""
+        raise NotImplementedError
+
+    def measure_top_v(self, signal: str) -> float:
+        """Measure the top level of ``signal``, V."""
+        raise NotImplementedError
+
+    def measure_base_v(self, signal: str) -> float:
+        """Measure the base level of ``signal``, V."""
+        raise NotImplementedError
+
+    # -- PilotMeter ----------------------------------------------------------------------------------------------
+    def pilot(self) -> PilotReading:
+        """Measure the pilot on the ``cp`` signal: one capture of :data:`PILOT_SETUP`, then the scope's own top and
+        base level measurements and, when they are apart (a PWM), its frequency and positive duty measurements.
+
+        A flat pilot reads frequency 0, duty 100 (above 0 V) or 0, and its level as both high and low.
+
+        Raises:
+            ConfigError: no ``cp`` signal in the role's channel map.
+            InstrumentError: the capture did not complete, or the scope could not measure a PWM it shows.
+        """
+        self._channel(PILOT_SIGNAL, ":MEASure:VTOP? CHANnel<n>")
+        self.configure(PILOT_SETUP)
+        self.arm()
+        self.wait_complete(PILOT_TIMEOUT_S)
+        top = self.measure_top_v(PILOT_SIGNAL)
+        base = self.measure_base_v(PILOT_SIGNAL)
+        if top - base < PILOT_MIN_SWING_V:
+            level = (top + base) / 2.0
+            return PilotReading(0.0, 100.0 if level > 0 else 0.0, level, level)
+        return PilotReading(self.measure_frequency_hz(PILOT_SIGNAL), self.measure_duty_pct(PILOT_SIGNAL), top, base)
 
     # -- shared pieces -------------------------------------------------------------------------------------------
     def _instrument(self) -> str:

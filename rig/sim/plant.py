@@ -120,6 +120,7 @@ class SignalState:
         contactor: the physical contactor is closed (the EVSE output carries the mains).
         mains_v: the AC source's output voltage, V rms (0 when off).
         mains_hz: the AC source's frequency, Hz.
+        residual_ma: the residual test currents injected (AC mA rms, DC mA), as :meth:`Plant.residual_ma`.
     """
 
     t_ns: int
@@ -128,6 +129,7 @@ class SignalState:
     contactor: bool
     mains_v: float
     mains_hz: float
+    residual_ma: tuple[float, float] = (0.0, 0.0)
 
 
 class TimerHandle(Protocol):
@@ -586,7 +588,9 @@ class Plant:
         last = self.signal_states[-1] if self.signal_states else None
         t = t_ns if last is None else max(t_ns, last.t_ns)
         on_hz = self.ac_frequency_hz if self.ac_on else 0.0
-        state = SignalState(t, self.pilot(), self.pwm_since_ns, self.contactor, self.mains_v(t), on_hz)
+        state = SignalState(
+            t, self.pilot(), self.pwm_since_ns, self.contactor, self.mains_v(t), on_hz, self.residual_ma()
+        )
         if last is not None and dataclasses.replace(state, t_ns=last.t_ns) == last:
             return
         self.signal_states.append(state)

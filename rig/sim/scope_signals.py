@@ -11,6 +11,10 @@ after the fact shows what happened when it happened:
 * ``evse_output``: the EVSE's output voltage: the mains sine while the contactor is closed, 0 V while it is open.
 * ``ac_source``: the AC source's output: a sine at the mains voltage and frequency of the moment (0 V when off), its
   phase counted from the plant's start.
+* ``residual_current``: the residual test current the EV emulator injects, as the voltage across the
+  :data:`RESIDUAL_SHUNT_OHM` shunt in the injection path: the AC test current flows from the EVSE's output through
+  the injection resistor to PE, so it is in phase with the output and stops when the contactor opens; the DC test
+  current comes from its own source and flows while its relay is closed.
 
 Channels are assigned by the scope role's channel map (``params.channels``: signal -> ``{channel, probe}``); the
 signal names are :data:`SIGNALS`. An input with no signal mapped to it sees 0 V.
@@ -28,7 +32,7 @@ from rig.sim.plant import PWM_HZ, Plant, SignalState
 
 FloatArray = npt.NDArray[np.float64]
 
-SIGNALS = ("cp", "evse_output", "ac_source")
+SIGNALS = ("cp", "evse_output", "ac_source", "residual_current")
 """The plant signals a scope input can be wired to."""
 CP_RISE_S = 2e-6
 """10-90 % rise (and fall) time of the pilot edges, s."""
@@ -37,6 +41,9 @@ SETTLE_S = 0.1
 its own timestamp, a few ms old when it arrives (:mod:`rig.sim.evse_link`). The virtual scope triggers and completes
 on the history this long behind the clock."""
 _RISE_TAPS = 4
+RESIDUAL_SHUNT_OHM = 100.0
+"""Shunt in the residual-current injection path the scope's residual_current input measures across, ohm (30 mA ->
+3 V rms)."""
 
 
 def channel_numbers(channels: object) -> dict[str, int]:
@@ -95,6 +102,8 @@ class PlantSignals:
             width = self.cp_rise_s / 0.8  # a moving average over w rises 10-90 % in 0.8 w
             taps = [self._cp(t - k * width / (_RISE_TAPS - 1)) for k in range(_RISE_TAPS)]
             return np.asarray(np.mean(taps, axis=0), dtype=np.float64)
+        if name == "residual_current":
+            return self._residual(t)
         return self._mains(t, gated=name == "evse_output")
 
     def _lookup(self, t: FloatArray) -> tuple[list[SignalState], npt.NDArray[np.intp]]:
@@ -119,3 +128,12 @@ class PlantSignals:
         hz = np.array([s.mains_hz for s in history], dtype=np.float64)[i]
         t0 = self.plant.t0_ns / 1e9
         return np.asarray(math.sqrt(2.0) * rms * np.sin(2.0 * math.pi * hz * (t - t0)), dtype=np.float64)
+
+    def _residual(self, t: FloatArray) -> FloatArray:
+        history, i = self._lookup(t)
+        ac_a = np.array([s.residual_ma[0] / 1000.0 * s.contactor * (s.mains_v > 0) for s in history])[i]
+        dc_a = np.array([s.residual_ma[1] / 1000.0 for s in history])[i]
+        hz = np.array([s.mains_hz for s in history], dtype=np.float64)[i]
+        t0 = self.plant.t0_ns / 1e9
+        ac = math.sqrt(2.0) * ac_a * np.sin(2.0 * math.pi * hz * (t - t0))
+        return np.asarray((ac + dc_a) * RESIDUAL_SHUNT_OHM, dtype=np.float64)

@@ -1,8 +1,14 @@
-"""Helpers for the HIL cases: bench requirements, charging sessions, pilot and meter measurements, edge timing.
+"""Helpers for the HIL cases: bench requirements, charging sessions, pilot and meter measurements, timed captures.
 
 The HIL cases check what only a bench with instruments can check, so they run with the ``emulator`` stimulus only:
 in ``trigger`` or ``manual`` mode, or on a bench without the role a case needs, every step is skipped with the
 reason (never silently absent).
+
+Reaction times come from single-shot oscilloscope captures (:mod:`rig.bench.timing`): the scope is armed and has
+triggered on the AC source's output before the EV emulator or the AC source causes the stimulus, and the stimulus
+(a CP level change, the residual test current) and the reaction (the EVSE's output on or off) are both found in the
+record by :mod:`rig.analysis`. Each case's capture plan (trigger, timebase, channels) is noted in the report. Whether
+the contactor is closed is otherwise read from the bench meter: current flows to the EV only through it.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from typing import Any
 
 import pytest
 
-from rig.ev_emulator.pilot import current_to_duty, duty_to_current
-from rig.instruments.capabilities import AcSource, EnergyMeter
+from rig.analysis import AnalysisError, Waveform, ac_gate, delay, first_excursion, level_change
+from rig.bench.timing import Capture, CapturePlan, capture
+from rig.ev_emulator.pilot import NOMINAL_HIGH_V, NOMINAL_LOW_V, current_to_duty, duty_to_current
+from rig.instruments.capabilities import AcSource, EnergyMeter, WaveformCapture
 from rig.matter.eevse import MATTER_EPOCH_OFFSET_S
 from rig.steps import StepRunner
 from rig.stimulus import Action
@@ -33,6 +41,23 @@ EV_FOLLOW_S = 5.0
 """IEC 61851-1: the EV follows a lowered PWM offer within 5 s."""
 METER_CURRENT_TOLERANCE_A = 0.5
 """Meter accuracy and noise allowance on a current comparison, A."""
+FLOWING_A = 6.0 - METER_CURRENT_TOLERANCE_A
+"""A current at least this much means the contactor is closed and the EV charges (6 A is the least PWM offer), A."""
+CONTACTOR_WAIT_S = 5.0
+"""How long the meter may take to show the contactor's new state, s."""
+RIG_LATENCY_S = 0.5
+"""What a capture records beyond a reaction limit: the rig's own time from the trigger to the stimulus (seeing the
+trigger, a relay command) and a margin, s."""
+CP_TOLERANCE_V = 1.0
+"""Half width of a CP level window, V (IEC 61851-1 Table A.4)."""
+R1_OHM = 1000.0
+"""The EVSE's CP source resistor (IEC 61851-1 Table A.2)."""
+R_EV_C_OHM = 1.0 / (1.0 / 2740.0 + 1.0 / 1300.0)
+"""The EV side in state C: R2 2.74 kOhm parallel to R3 1.3 kOhm."""
+DIODE_SHORT_LOW_V = NOMINAL_LOW_V * R_EV_C_OHM / (R_EV_C_OHM + R1_OHM)
+"""The pilot's negative level in state C with the EV diode shorted: the -12 V half loaded by the EV resistors."""
+RESIDUAL_ONSET_V = 0.3
+"""The residual test current counts as flowing once the scope's shunt shows this much, V (3 mA across 100 Ohm)."""
 
 
 def find_role(bench: Any, capability: type) -> Any:
@@ -88,12 +113,24 @@ async def start_charging(
     return ev
 
 
-async def wait_contactor(ev: Any, closed: bool, after_t: float, timeout_s: float, what: str) -> float:
-    """Wait for the contactor edge after ``after_t`` (capture clock); return its time."""
-    signal = "CONTACTOR_CLOSED" if closed else "CONTACTOR_OPEN"
-    edge = await call(ev.wait_edge, signal, after_t, timeout_s)
-    del what
-    return float(edge.t_s)
+async def wait_current(m: EnergyMeter, *, flowing: bool, what: str, timeout_s: float = CONTACTOR_WAIT_S) -> float:
+    """Poll the meter until current flows (``flowing``: at least :data:`FLOWING_A`) or stops (at most
+    :data:`METER_CURRENT_TOLERANCE_A`): the contactor closed or open; return the current read then, A.
+
+    Raises:
+        AssertionError: not within ``timeout_s``; the message names ``what`` and the last reading.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        amps = float(await call(m.current, 1))
+        if (amps >= FLOWING_A) if flowing else (amps <= METER_CURRENT_TOLERANCE_A):
+            return amps
+        if time.monotonic() >= deadline:
+            wanted = f"at least {FLOWING_A:g} A" if flowing else f"at most {METER_CURRENT_TOLERANCE_A:g} A"
+            raise AssertionError(
+                f"{what}: the meter did not read {wanted} within {timeout_s:g} s (last reading {amps:.3f} A)"
+            )
+        await asyncio.sleep(0.05)
 
 
 async def settled_pilot(ev: Any, expected_duty: float | None, timeout_s: float = SETTLE_S) -> Any:
@@ -165,14 +202,6 @@ def epoch_to_unix(epoch_s: int) -> float:
     return float(epoch_s + MATTER_EPOCH_OFFSET_S)
 
 
-async def capture_offset(ev: Any) -> float:
-    """Unix time minus the capture clock, s (to place capture edges on the wall clock)."""
-    t0 = time.time()
-    now = await call(ev.now_s)
-    t1 = time.time()
-    return (t0 + t1) / 2 - float(now)
-
-
 async def fault_event(steps: StepRunner, events: Any, t_event: float, **expected: Any) -> Any:
     """The next event must be Fault with these fields (strict: no EnergyTransferStopped/Started around faults)."""
     from suites.tc_eevse.support import check_event
@@ -221,10 +250,64 @@ async def after_reboot(steps: StepRunner, evse: Any, events: Any, since: float) 
     return recovery
 
 
-async def mark(ev: Any) -> float:
-    """Clear the capture's edge log (it holds a bounded number, 64 on the relay module) and return its clock, s.
+def scope(bench: Any) -> WaveformCapture:
+    """The bench's oscilloscope (checked by :func:`require_bench`)."""
+    found = find_role(bench, WaveformCapture)
+    assert found is not None
+    return found  # type: ignore[no-any-return]
 
-    Call it just before the cause whose reaction is timed, as a lab procedure re-arms its capture.
-    """
-    await call(ev.clear_edges)
-    return float(await call(ev.now_s))
+
+async def timed(steps: StepRunner, bench: Any, plan: CapturePlan, act: Any) -> Capture:
+    """Capture ``plan`` around ``act`` (an async callable causing the stimulus); note the capture in the report."""
+    cap = await capture(scope(bench), plan, act)
+    steps.note(cap.describe())
+    return cap
+
+
+def analysed(cap: Capture, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run one analysis on a capture; a feature it cannot find fails the case naming the capture."""
+    try:
+        return fn(*args, **kwargs)
+    except AnalysisError as exc:
+        raise AssertionError(f"{cap.plan.name}: {exc}") from None
+
+
+def cp_change(cap: Capture, from_state: str, to_state: str) -> float:
+    """When the pilot's plateau moved from ``from_state``'s high level to ``to_state``'s (IEC 61851-1 Table A.4)."""
+    cp: Waveform = cap["cp"]
+    found = analysed(
+        cap,
+        level_change,
+        cp,
+        cp.start_s,
+        NOMINAL_HIGH_V[from_state],
+        NOMINAL_HIGH_V[to_state],
+        tolerance_v=CP_TOLERANCE_V,
+    )
+    return float(found.t_s)
+
+
+def diode_short(cap: Capture) -> float:
+    """When the pilot's negative level rose from -12 V to :data:`DIODE_SHORT_LOW_V` (the EV diode shorted)."""
+    cp: Waveform = cap["cp"]
+    found = analysed(cap, level_change, cp, cp.start_s, NOMINAL_LOW_V, DIODE_SHORT_LOW_V, tolerance_v=1.5)
+    return float(found.t_s)
+
+
+def residual_onset(cap: Capture) -> float:
+    """When the residual test current began to flow (the shunt on the scope's ``residual_current`` input)."""
+    w: Waveform = cap["residual_current"]
+    return float(analysed(cap, first_excursion, w, w.start_s, RESIDUAL_ONSET_V))
+
+
+def output_switched(cap: Capture, on: bool, after: float, signal: str = "evse_output") -> float:
+    """When an AC signal (the EVSE's output: the contactor) turned on (``on``) or off after ``after``."""
+    gate = analysed(cap, ac_gate, cap[signal])
+    return float(analysed(cap, gate.first_on if on else gate.first_off, after))
+
+
+def reaction(steps: StepRunner, cap: Capture, name: str, stimulus_t: float, reaction_t: float, high: float) -> float:
+    """Measure ``name``: from the stimulus to the reaction (both in the capture), within 0..``high`` s."""
+    dt = float(analysed(cap, delay, stimulus_t, reaction_t))
+    steps.measure(name, round(dt, 4), "s", low=0.0, high=high)
+    return dt

@@ -22,12 +22,12 @@ from suites.hil.support import (
     EV_FOLLOW_S,
     METER_CURRENT_TOLERANCE_A,
     call,
-    mark,
     meter,
     plug_in,
     require_bench,
     settled_pilot,
     start_charging,
+    wait_current,
 )
 
 pytestmark = [pytest.mark.tc("HIL-CURRENT", "EV current within the advertised limit"), pytest.mark.pics("EEVSE.S")]
@@ -81,9 +81,8 @@ async def test_hil_ev_current(steps, evse, evse_events, stimulus, bench, request
     await plug_in(steps, stimulus, evse_events, t_event)
 
     steps.step("3")
-    t0 = await mark(ev)
     await start_charging(steps, evse, stimulus, evse_events, LIMITS_MA[0])
-    await call(ev.wait_edge, "CONTACTOR_CLOSED", t0, 5.0)
+    await wait_current(m, flowing=True, what="contactor closing after state C")
     await _check_limit(steps, evse, ev, m, LIMITS_MA[0], current, advertised)
 
     for step, limit in zip(("4", "5"), LIMITS_MA[1:], strict=True):

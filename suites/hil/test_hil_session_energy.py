@@ -16,7 +16,7 @@ from rig.instruments.capabilities import EnergyMeter
 from rig.pytest_plugin.attach import attach_series
 from rig.steps import TestStep
 from rig.stimulus import Action
-from suites.hil.support import call, mark, meter, plug_in, require_bench, start_charging
+from suites.hil.support import call, meter, plug_in, require_bench, start_charging, wait_current
 
 pytestmark = [pytest.mark.tc("HIL-ENERGY", "Session energy agrees with the meter"), pytest.mark.pics("EEVSE.S")]
 
@@ -47,7 +47,7 @@ STEPS = [
 
 
 async def test_hil_session_energy(steps, evse, evse_events, stimulus, bench, rig_config, request) -> None:
-    ev = require_bench(steps, stimulus, bench, EnergyMeter)
+    require_bench(steps, stimulus, bench, EnergyMeter)
     m = meter(bench)
     t_event = evse.event_timeout_s
     tolerance = rig_config.report.energy_tolerance_pct
@@ -60,9 +60,8 @@ async def test_hil_session_energy(steps, evse, evse_events, stimulus, bench, rig
     await plug_in(steps, stimulus, evse_events, t_event)
 
     steps.step("3")
-    t0 = await mark(ev)
     await start_charging(steps, evse, stimulus, evse_events, 32000)
-    await call(ev.wait_edge, "CONTACTOR_CLOSED", t0, 5.0)
+    await wait_current(m, flowing=True, what="contactor closing after state C")
 
     steps.step("4")
     deadline = time.monotonic() + CHARGE_S  # the observation window: energy has to flow to be compared

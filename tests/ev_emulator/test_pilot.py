@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from rig.ev_emulator.pilot import analyse_waveform, classify, current_to_duty, duty_band, duty_to_current
+from rig.ev_emulator.pilot import classify, current_to_duty, duty_band, duty_to_current
 
 
 # ------------------------------------------------------------------------------------------- classification
@@ -115,72 +114,3 @@ def test_current_to_duty_refuses_what_pwm_cannot_offer(amps: float) -> None:
 @pytest.mark.parametrize("amps", [6, 9.6, 13, 16, 20, 32, 40, 51, 55, 63, 70, 80])
 def test_round_trip(amps: float) -> None:
     assert duty_to_current(current_to_duty(amps)) == pytest.approx(amps)
-
-
-# -------------------------------------------------------------------------------------------- waveforms
-RATE = 200_000.0
-
-
-def pwm(
-    duty: float,
-    *,
-    freq: float = 1000.0,
-    high: float = 9.0,
-    low: float = -12.0,
-    noise: float = 0.3,
-    n: int = 20_000,
-    phase: float = 0.37,
-    seed: int = 7,
-) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / RATE
-    ph = (t * freq + phase) % 1.0
-    return np.where(ph < duty / 100.0, high, low) + rng.normal(0.0, noise, n)
-
-
-@pytest.mark.parametrize("duty", [5.0, 10.0, 16.0, 25.0, 50.0, 53.3, 85.0, 96.0])
-@pytest.mark.parametrize("freq", [985.0, 1000.0, 1012.0])
-def test_analyse_pwm_with_noise(duty: float, freq: float) -> None:
-    w = analyse_waveform(pwm(duty, freq=freq, noise=0.5, phase=0.123), RATE)
-    assert w.pwm_on
-    assert w.frequency_hz == pytest.approx(freq, rel=0.002)
-    assert w.duty_pct == pytest.approx(duty, abs=0.5)
-    assert w.high_v == pytest.approx(9.0, abs=0.05)
-    assert w.low_v == pytest.approx(-12.0, abs=0.05)
-
-
-def test_analyse_spikes_do_not_make_edges() -> None:
-    x = pwm(25.0, noise=0.2)
-    rng = np.random.default_rng(3)
-    spikes = rng.choice(x.size, 40, replace=False)
-    x[spikes] += rng.choice([-4.0, 4.0], 40)  # spikes smaller than half the swing
-    w = analyse_waveform(x, RATE)
-    assert w.frequency_hz == pytest.approx(1000.0, rel=0.002)
-    assert w.duty_pct == pytest.approx(25.0, abs=0.5)
-
-
-def test_analyse_diode_fault_levels() -> None:
-    w = analyse_waveform(pwm(50.0, high=8.8, low=-8.8), RATE)
-    assert (round(w.high_v, 1), round(w.low_v, 1)) == (8.8, -8.8)
-    assert classify(w.high_v, w.low_v, w.pwm_on).diode_fault
-
-
-@pytest.mark.parametrize(("level", "duty"), [(12.0, 100.0), (9.0, 100.0), (-12.0, 0.0)])
-def test_analyse_dc_pilot(level: float, duty: float) -> None:
-    w = analyse_waveform(np.full(4000, level) + np.random.default_rng(1).normal(0, 0.2, 4000), RATE)
-    assert not w.pwm_on and w.frequency_hz == 0.0 and w.duty_pct == duty
-    assert w.high_v == pytest.approx(level, abs=0.05) and w.low_v == w.high_v
-
-
-def test_analyse_single_step_is_not_pwm() -> None:
-    x = np.concatenate([np.full(1000, 9.0), np.full(1000, -12.0)])
-    assert not analyse_waveform(x, RATE).pwm_on
-
-
-def test_analyse_rejects_bad_input() -> None:
-    with pytest.raises(ValueError, match="at least 8"):
-        analyse_waveform(np.zeros(3), RATE)
-    with pytest.raises(ValueError, match="sample rate"):
-        analyse_waveform(np.zeros(100), 0)
-    with pytest.raises(ValueError, match="NaN"):
-        analyse_waveform(np.array([np.nan] * 10), RATE)
