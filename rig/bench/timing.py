@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from rig.analysis import Waveform
+from rig.analysis import AnalysisError, Waveform, ac_gate, first_excursion, first_pwm_start, level_change
+from rig.ev_emulator.pilot import LEVEL_TOLERANCE_V, NOMINAL_HIGH_V, NOMINAL_LOW_V
 from rig.instruments.capabilities import CaptureSetup, SignalSetup, TriggerSetup, WaveformCapture
 
 T = TypeVar("T")
@@ -38,6 +39,16 @@ TRIGGER_TIMEOUT_S = 2.0
 COMPLETE_MARGIN_S = 5.0
 """How long past the record's end the scope may take to complete it, s."""
 _STEPS = (1.0, 2.0, 5.0)
+R1_OHM = 1000.0
+"""The EVSE's CP source resistor (IEC 61851-1 Table A.2)."""
+R_EV_C_OHM = 1.0 / (1.0 / 2740.0 + 1.0 / 1300.0)
+"""The EV side in state C: R2 2.74 kOhm parallel to R3 1.3 kOhm (IEC 61851-1 Table A.2)."""
+DIODE_SHORT_LOW_V = NOMINAL_LOW_V * R_EV_C_OHM / (R_EV_C_OHM + R1_OHM)
+"""The pilot's negative level in state C with the EV diode shorted: the -12 V half loaded by the EV resistors."""
+DIODE_SHORT_TOLERANCE_V = 1.5
+"""Window around :data:`DIODE_SHORT_LOW_V`, V (the EV resistors' and R1's tolerances)."""
+RESIDUAL_ONSET_V = 0.3
+"""The residual test current counts as flowing once the scope's shunt shows this much, V (3 mA across 100 Ohm)."""
 
 
 def time_scale_for(post_trigger_s: float) -> float:
@@ -153,3 +164,54 @@ async def capture(scope: WaveformCapture, plan: CapturePlan, act: Callable[[], A
     for s in setup.signals:
         traces[s.signal] = await asyncio.to_thread(_waveform, scope, s.signal)
     return Capture(plan, traces, result)
+
+
+# ---------------------------------------------------------------------------------------------- features
+def analysed(cap: Capture, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Run one analysis on a capture; a feature it cannot find raises AnalysisError naming the capture."""
+    try:
+        return fn(*args, **kwargs)
+    except AnalysisError as exc:
+        raise AnalysisError(f"{cap.plan.name}: {exc}") from None
+
+
+def cp_change(cap: Capture, from_state: str, to_state: str) -> float:
+    """Return when the pilot's plateau moved from ``from_state``'s level to ``to_state``'s (IEC 61851-1 Table A.4),
+    s: the EV emulator's relays switching, as the pilot shows it."""
+    cp = cap["cp"]
+    found = analysed(
+        cap,
+        level_change,
+        cp,
+        cp.start_s,
+        NOMINAL_HIGH_V[from_state],
+        NOMINAL_HIGH_V[to_state],
+        tolerance_v=LEVEL_TOLERANCE_V,
+    )
+    return found.t_s
+
+
+def diode_short(cap: Capture) -> float:
+    """Return when the pilot's negative level rose from -12 V to :data:`DIODE_SHORT_LOW_V` (EV diode shorted), s."""
+    cp = cap["cp"]
+    found = analysed(
+        cap, level_change, cp, cp.start_s, NOMINAL_LOW_V, DIODE_SHORT_LOW_V, tolerance_v=DIODE_SHORT_TOLERANCE_V
+    )
+    return found.t_s
+
+
+def residual_onset(cap: Capture) -> float:
+    """Return when the residual test current began to flow (the scope's ``residual_current`` shunt), s."""
+    w = cap["residual_current"]
+    return analysed(cap, first_excursion, w, w.start_s, RESIDUAL_ONSET_V)
+
+
+def output_switched(cap: Capture, on: bool, after: float, signal: str = "evse_output") -> float:
+    """Return when an AC signal (the EVSE's output: its contactor) turned on (``on``) or off after ``after``, s."""
+    gate = analysed(cap, ac_gate, cap[signal])
+    return analysed(cap, gate.first_on if on else gate.first_off, after)
+
+
+def pwm_start(cap: Capture, after: float) -> float:
+    """Return when the EVSE's PWM started after ``after`` (its first edge), s."""
+    return analysed(cap, first_pwm_start, cap["cp"], after).t_s

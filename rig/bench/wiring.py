@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING
 
 from rig.bench.mains import NOMINAL_MAINS_HZ, NOMINAL_MAINS_V
 from rig.errors import ConfigError
-from rig.ev_emulator.channels import CABLE_CHANNELS, DIODE_BYPASS, PE_BREAK, RCD_AC_30MA, RCD_DC_6MA
+from rig.ev_emulator.channels import (
+    CABLE_CHANNELS,
+    CP_CONNECT,
+    DIODE_BYPASS,
+    PE_BREAK,
+    RCD_AC_30MA,
+    RCD_DC_6MA,
+    STATE_CHANNELS,
+)
 from rig.ev_emulator.pilot import LEVEL_TOLERANCE_V, NOMINAL_HIGH_V
 from rig.instruments.capabilities import AcSource
 
@@ -43,6 +51,11 @@ class WiringStep:
     expected: str
 
 
+def closed(state: str) -> tuple[str, ...]:
+    """The channels closed in ``state``."""
+    return tuple(sorted(STATE_CHANNELS[state]))
+
+
 def _steps() -> list[WiringStep]:
     def state(s: str) -> Callable[[EvEmulator], None]:
         return lambda ev: ev.set_state(s)
@@ -55,27 +68,27 @@ def _steps() -> list[WiringStep]:
         return run
 
     steps = [
-        WiringStep("state A: every CP relay open", (), state("A"), "A"),
-        WiringStep("state B: CP connected to R2 behind the diode", ("cp_connect",), state("B"), "B"),
-        WiringStep("state C: S2 with R3 1.3 kOhm", ("cp_connect", "s2_c"), state("C"), "C"),
-        WiringStep("state D: S2 with 270 Ohm", ("cp_connect", "s2_d"), state("D"), "D"),
-        WiringStep("state E: CP shorted to PE", ("cp_connect", "cp_pe_short"), state("E"), "E"),
-        WiringStep("PE interrupted in state B", ("cp_connect", PE_BREAK), then("B", lambda ev: ev.pe_break(True)), "A"),
+        WiringStep("state A: every CP relay open", closed("A"), state("A"), "A"),
+        WiringStep("state B: CP connected to R2 behind the diode", closed("B"), state("B"), "B"),
+        WiringStep("state C: S2 with R3 1.3 kOhm", closed("C"), state("C"), "C"),
+        WiringStep("state D: S2 with 270 Ohm", closed("D"), state("D"), "D"),
+        WiringStep("state E: CP shorted to PE", closed("E"), state("E"), "E"),
+        WiringStep("PE interrupted in state B", (CP_CONNECT, PE_BREAK), then("B", lambda ev: ev.pe_break(True)), "A"),
         WiringStep(
             "EV diode shorted in state B (no effect on a positive pilot)",
-            ("cp_connect", DIODE_BYPASS),
+            (CP_CONNECT, DIODE_BYPASS),
             then("B", lambda ev: ev.diode_fault(True)),
             "B",
         ),
         WiringStep(
             "30 mA AC residual-current path in state B (no effect on CP)",
-            ("cp_connect", RCD_AC_30MA),
+            (CP_CONNECT, RCD_AC_30MA),
             then("B", lambda ev: ev.residual_current(ac_30ma=True)),
             "B",
         ),
         WiringStep(
             "6 mA DC residual-current path in state B (no effect on CP)",
-            ("cp_connect", RCD_DC_6MA),
+            (CP_CONNECT, RCD_DC_6MA),
             then("B", lambda ev: ev.residual_current(dc_6ma=True)),
             "B",
         ),
@@ -88,7 +101,7 @@ def _steps() -> list[WiringStep]:
         steps.append(
             WiringStep(
                 f"PP coding for a {amps} A cable in state B (no effect on CP)",
-                ("cp_connect", channel),
+                (CP_CONNECT, channel),
                 cable(amps),
                 "B",
             )

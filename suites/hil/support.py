@@ -19,9 +19,13 @@ from typing import Any
 
 import pytest
 
-from rig.analysis import AnalysisError, Waveform, ac_gate, delay, first_excursion, level_change
-from rig.bench.timing import Capture, CapturePlan, capture
-from rig.ev_emulator.pilot import NOMINAL_HIGH_V, NOMINAL_LOW_V, current_to_duty, duty_to_current
+from rig.analysis import delay
+from rig.bench.timing import Capture, CapturePlan, analysed, capture
+from rig.bench.timing import cp_change as cp_change
+from rig.bench.timing import diode_short as diode_short
+from rig.bench.timing import output_switched as output_switched
+from rig.bench.timing import residual_onset as residual_onset
+from rig.ev_emulator.pilot import current_to_duty, duty_to_current
 from rig.instruments.capabilities import AcSource, EnergyMeter, WaveformCapture
 from rig.matter.eevse import MATTER_EPOCH_OFFSET_S
 from rig.steps import StepRunner
@@ -48,16 +52,6 @@ CONTACTOR_WAIT_S = 5.0
 RIG_LATENCY_S = 0.5
 """What a capture records beyond a reaction limit: the rig's own time from the trigger to the stimulus (seeing the
 trigger, a relay command) and a margin, s."""
-CP_TOLERANCE_V = 1.0
-"""Half width of a CP level window, V (IEC 61851-1 Table A.4)."""
-R1_OHM = 1000.0
-"""The EVSE's CP source resistor (IEC 61851-1 Table A.2)."""
-R_EV_C_OHM = 1.0 / (1.0 / 2740.0 + 1.0 / 1300.0)
-"""The EV side in state C: R2 2.74 kOhm parallel to R3 1.3 kOhm."""
-DIODE_SHORT_LOW_V = NOMINAL_LOW_V * R_EV_C_OHM / (R_EV_C_OHM + R1_OHM)
-"""The pilot's negative level in state C with the EV diode shorted: the -12 V half loaded by the EV resistors."""
-RESIDUAL_ONSET_V = 0.3
-"""The residual test current counts as flowing once the scope's shunt shows this much, V (3 mA across 100 Ohm)."""
 
 
 def find_role(bench: Any, capability: type) -> Any:
@@ -262,48 +256,6 @@ async def timed(steps: StepRunner, bench: Any, plan: CapturePlan, act: Any) -> C
     cap = await capture(scope(bench), plan, act)
     steps.note(cap.describe())
     return cap
-
-
-def analysed(cap: Capture, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run one analysis on a capture; a feature it cannot find fails the case naming the capture."""
-    try:
-        return fn(*args, **kwargs)
-    except AnalysisError as exc:
-        raise AssertionError(f"{cap.plan.name}: {exc}") from None
-
-
-def cp_change(cap: Capture, from_state: str, to_state: str) -> float:
-    """When the pilot's plateau moved from ``from_state``'s high level to ``to_state``'s (IEC 61851-1 Table A.4)."""
-    cp: Waveform = cap["cp"]
-    found = analysed(
-        cap,
-        level_change,
-        cp,
-        cp.start_s,
-        NOMINAL_HIGH_V[from_state],
-        NOMINAL_HIGH_V[to_state],
-        tolerance_v=CP_TOLERANCE_V,
-    )
-    return float(found.t_s)
-
-
-def diode_short(cap: Capture) -> float:
-    """When the pilot's negative level rose from -12 V to :data:`DIODE_SHORT_LOW_V` (the EV diode shorted)."""
-    cp: Waveform = cap["cp"]
-    found = analysed(cap, level_change, cp, cp.start_s, NOMINAL_LOW_V, DIODE_SHORT_LOW_V, tolerance_v=1.5)
-    return float(found.t_s)
-
-
-def residual_onset(cap: Capture) -> float:
-    """When the residual test current began to flow (the shunt on the scope's ``residual_current`` input)."""
-    w: Waveform = cap["residual_current"]
-    return float(analysed(cap, first_excursion, w, w.start_s, RESIDUAL_ONSET_V))
-
-
-def output_switched(cap: Capture, on: bool, after: float, signal: str = "evse_output") -> float:
-    """When an AC signal (the EVSE's output: the contactor) turned on (``on``) or off after ``after``."""
-    gate = analysed(cap, ac_gate, cap[signal])
-    return float(analysed(cap, gate.first_on if on else gate.first_off, after))
 
 
 def reaction(steps: StepRunner, cap: Capture, name: str, stimulus_t: float, reaction_t: float, high: float) -> float:

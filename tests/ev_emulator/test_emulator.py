@@ -1,4 +1,4 @@
-"""EvEmulator: relay combinations per state on a recording RelayIo, the board path, pilot status, edges."""
+"""EvEmulator: relay combinations per state on a recording RelayIo, the board path, the pilot meter and status."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from rig.errors import ConfigError, WaitTimeout
+from rig.errors import ConfigError
 from rig.ev_emulator import EvEmulator, EvModel
-from rig.instruments.capabilities import Edge, EvBoardCommand, Identity, PilotReading
+from rig.instruments.capabilities import EvBoardCommand, Identity, PilotReading
 from tests.support import FULL_WIRING
 
 WIRING = FULL_WIRING
@@ -16,16 +16,23 @@ CHANNEL = {relay: name for name, relay in WIRING.items()}
 
 
 class FakeRelays:
-    """RelayIo + PilotCapture recording every relay call."""
+    """RelayIo recording every relay call; its ``meter`` is the PilotMeter it is paired with."""
 
     role = "daq"
+    relay_count = 20
 
     def __init__(self) -> None:
         self.closed: set[int] = set()
         self.calls: list[tuple[str, bool]] = []
-        self.reading = PilotReading(1000.0, 25.0, 9.0, -12.0)
-        self.edge_log: list[Edge] = []
-        self.clock = 0.0
+        self.meter = FakeMeter()
+
+    @property
+    def reading(self) -> PilotReading:
+        return self.meter.reading
+
+    @reading.setter
+    def reading(self, value: PilotReading) -> None:
+        self.meter.reading = value
 
     def identity(self) -> Identity:
         return Identity("fake", "relays")
@@ -46,23 +53,18 @@ class FakeRelays:
     def open_all(self) -> None:
         self.closed.clear()
 
-    def analog_input(self, channel: int) -> float:
-        return 0.0
+    def closed_channels(self) -> set[str]:
+        return {CHANNEL[r] for r in self.closed}
+
+
+class FakeMeter:
+    """PilotMeter answering a set reading."""
+
+    def __init__(self) -> None:
+        self.reading = PilotReading(1000.0, 25.0, 9.0, -12.0)
 
     def pilot(self) -> PilotReading:
         return self.reading
-
-    def edges(self) -> list[Edge]:
-        return list(self.edge_log)
-
-    def clear_edges(self) -> None:
-        self.edge_log.clear()
-
-    def now_s(self) -> float:
-        return self.clock
-
-    def closed_channels(self) -> set[str]:
-        return {CHANNEL[r] for r in self.closed}
 
 
 class FakeBoard(FakeRelays):
@@ -79,6 +81,9 @@ class FakeBoard(FakeRelays):
 
     def ev_current(self) -> float:
         return 0.0
+
+    def pilot(self) -> PilotReading:
+        return self.meter.reading
 
 
 class PlainMeter:
@@ -101,7 +106,7 @@ def relays() -> FakeRelays:
 
 @pytest.fixture
 def ev(relays: FakeRelays) -> EvEmulator:
-    return EvEmulator(relays, wiring=WIRING, role="daq")
+    return EvEmulator(relays, pilot=relays.meter, wiring=WIRING, role="daq")
 
 
 @pytest.mark.parametrize(
@@ -181,7 +186,7 @@ def test_release_all_opens_everything(ev: EvEmulator, relays: FakeRelays) -> Non
 
 
 def test_unwired_channel_named(relays: FakeRelays) -> None:
-    ev = EvEmulator(relays, wiring={"cp_connect": 1, "s2_c": 2}, role="daq")
+    ev = EvEmulator(relays, pilot=relays.meter, wiring={"cp_connect": 1, "s2_c": 2}, role="daq")
     ev.set_state("C")
     ev.release_all()  # only wired relays are touched
     with pytest.raises(ConfigError, match="state D needs channel s2_d, which is not wired"):
@@ -189,10 +194,22 @@ def test_unwired_channel_named(relays: FakeRelays) -> None:
 
 
 def test_instrument_must_offer_relays_or_board() -> None:
-    with pytest.raises(ConfigError, match="offers neither RelayIo\\+PilotCapture nor EvEmulatorBoard"):
+    with pytest.raises(ConfigError, match="offers neither RelayIo nor EvEmulatorBoard"):
         EvEmulator(PlainMeter(), role="meter")
+    relays = FakeRelays()
     with pytest.raises(ConfigError, match=r"ev_emulator\.wiring"):
-        EvEmulator(FakeRelays(), wiring=None, role="daq")
+        EvEmulator(relays, pilot=relays.meter, wiring=None, role="daq")
+    with pytest.raises(ConfigError, match=r"ev_emulator\.pilot: role 'daq' switches relays only"):
+        EvEmulator(relays, wiring=WIRING, role="daq")
+    with pytest.raises(ConfigError, match=r"ev_emulator\.pilot: PlainMeter cannot measure the pilot"):
+        EvEmulator(relays, pilot=PlainMeter(), wiring=WIRING, role="daq")
+
+
+def test_wiring_beyond_the_relays_is_refused() -> None:
+    relays = FakeRelays()
+    relays.relay_count = 8
+    with pytest.raises(ConfigError, match=r"pp_100: 9, pp_220: 10, .* beyond the 8 relays of role 'daq' \(1\.\.8\)"):
+        EvEmulator(relays, pilot=relays.meter, wiring=WIRING, role="daq")
 
 
 def test_board_gets_complete_commands() -> None:
@@ -240,7 +257,7 @@ def test_pilot_status(
 
 
 def test_demand_follows_state_and_ev_limit(relays: FakeRelays) -> None:
-    ev = EvEmulator(relays, wiring=WIRING, ev_max_current_a=16.0, role="daq")
+    ev = EvEmulator(relays, pilot=relays.meter, wiring=WIRING, ev_max_current_a=16.0, role="daq")
     relays.reading = PilotReading(1000.0, 53.3, 6.0, -12.0)
     ev.set_state("B")
     assert ev.demand_a() == 0.0
@@ -264,27 +281,3 @@ def test_ev_model() -> None:
         EvModel(max_current_a=0)
     with pytest.raises(ValueError):
         EvModel(phases=2)
-
-
-def test_wait_edge_and_reaction_time(ev: EvEmulator, relays: FakeRelays) -> None:
-    relays.edge_log = [Edge("PWM_ON", 1.0), Edge("CONTACTOR_CLOSED", 2.5, 1), Edge("PWM_ON", 3.0)]
-    assert ev.wait_edge("PWM_ON", after_t=1.5, timeout_s=0.1).t_s == 3.0
-    assert ev.reaction_time(2.0, "CONTACTOR_CLOSED", timeout_s=0.1) == pytest.approx(0.5)
-    with pytest.raises(WaitTimeout, match=r"no CONTACTOR_OPEN edge after t=0\.000 s within 0\.05 s"):
-        ev.wait_edge("CONTACTOR_OPEN", after_t=0.0, timeout_s=0.05)
-    with pytest.raises(ValueError, match="unknown edge signal"):
-        ev.wait_edge("PWM", after_t=0.0, timeout_s=0.05)
-    ev.clear_edges()
-    assert relays.edge_log == []
-
-
-def test_wait_edge_sees_an_edge_arriving_later(ev: EvEmulator, relays: FakeRelays) -> None:
-    import threading
-
-    timer = threading.Timer(0.05, lambda: relays.edge_log.append(Edge("CONTACTOR_OPEN", 5.0, 0)))
-    timer.start()
-    try:
-        assert ev.wait_edge("CONTACTOR_OPEN", after_t=4.0, timeout_s=2.0).level == 0
-    finally:
-        timer.cancel()
-        timer.join()
