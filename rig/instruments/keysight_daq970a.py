@@ -1,116 +1,145 @@
-"""Keysight DAQ970A data acquisition system (34937A-style GP switch module in slot 1, analog inputs in slot 2,
-pilot digitizer/counter channel 301), SCPI over LAN/USB.
+"""Keysight DAQ970A / DAQ973A data acquisition system with a DAQM903A 20-channel actuator (Form C) module, SCPI over
+LAN or USB.
 
-Manual: Keysight DAQ970A/DAQ973A User's Guide and Programming Reference (ROUTe, MEASure, SENSe, FETCh).
-Commands used: docs/bench-protocols.md section 3.2.
+Manuals: Keysight DAQ970A/DAQ973A User's Guide (DAQM903A, p.258) and Programming Guide (channel numbering p.160,
+``*IDN?`` and ``SYSTem:ERRor?`` p.149); the ROUTe commands as in the Agilent 34970A/34972A User's Guide. Every
+command below, and its source, is listed in docs/bench-protocols.md section 3.2; nothing else is sent. The module's
+slot is a bench fact (params ``slot``): channel ``scc`` is slot ``s``, relay ``cc``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
-from rig.instruments.capabilities import Edge, PilotReading
-from rig.instruments.driver_base import ScpiDriver, check_channel
+from rig.errors import ConfigError, InstrumentError
+from rig.instruments.driver_base import ScpiDriver
 from rig.instruments.transport import MessageTransport
-
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
 
 
 class KeysightDaq970a(ScpiDriver):
-    """Keysight DAQ970A: relays (channels 101..116), analog inputs (2nn), pilot measurement and edge log (301).
+    """Keysight DAQ970A/DAQ973A + DAQM903A actuator: relays s01..s20 (ROUT:CLOS/OPEN/CLOS?), error queue after each.
 
     Args:
         role: the bench role.
-        transport: a MessageTransport.
-        relay_count: relays on the switch module (channels 101..100+relay_count).
-        analog_count: analog input channels (201..200+analog_count).
+        transport: a MessageTransport (the visa transport).
+        slot: the mainframe slot holding the DAQM903A (1..3).
+        relay_count: relays the rig may switch (channels 1..relay_count, 1..20).
     """
 
-    CAPABILITIES: ClassVar[tuple[str, ...]] = ("RelayIo", "PilotCapture")
+    DRIVER: ClassVar[str] = "keysight_daq970a"
+    CAPABILITIES: ClassVar[tuple[str, ...]] = ("RelayIo",)
+    MODELS: ClassVar[tuple[str, ...]] = ("DAQ970A", "DAQ973A")
+    SLOTS: ClassVar[int] = 3
+    MODULE_CHANNELS: ClassVar[int] = 20
+    """Channels of the DAQM903A (s01..s20)."""
+    ERROR_QUERY: ClassVar[str] = "SYST:ERR?"
+    MAX_ERRORS: ClassVar[int] = 32
 
-    def __init__(
-        self, role: str, transport: MessageTransport, relay_count: int = 16, analog_count: int = 20, **params: Any
-    ) -> None:
-        if params:
-            raise TypeError(f"{type(self).__name__}: unknown parameters {sorted(params)}")
+    def __init__(self, role: str, transport: MessageTransport, *, slot: int = 3, relay_count: int = 20) -> None:
         super().__init__(role, transport)
+        where = f"role {role!r} ({self.DRIVER}): instruments.{role}.params"
+        if not _is_int(slot) or not 1 <= slot <= self.SLOTS:
+            raise ConfigError(f"{where}.slot must be the DAQM903A's slot 1..{self.SLOTS}, got {slot!r}")
+        if not _is_int(relay_count) or not 1 <= relay_count <= self.MODULE_CHANNELS:
+            raise ConfigError(f"{where}.relay_count must be an integer 1..{self.MODULE_CHANNELS}, got {relay_count!r}")
+        self.slot = slot
         self.relay_count = relay_count
-        self.analog_count = analog_count
+        self.model = ""
 
-    PILOT_CHANNEL: ClassVar[str] = "(@301)"
-    MAX_SAMPLES: ClassVar[int] = 20000
+    def open(self) -> None:
+        """Control: open the transport, check ``*IDN?`` (a DAQ970A or DAQ973A) and clear the status (``*CLS``).
+
+        Raises:
+            InstrumentError: another instrument answered (naming role, address, ``*IDN?`` and the answer).
+        """
+        super().open()
+        answer = self.query("*IDN?")
+        fields = [f.strip() for f in answer.split(",")]
+        if len(fields) < 2 or fields[1] not in self.MODELS:
+            raise InstrumentError(
+                self.role,
+                self.transport.address,
+                f"{self.DRIVER} drives a Keysight {' or '.join(self.MODELS)}; *IDN? answered {answer!r}",
+                "*IDN?",
+            )
+        self.model = fields[1]
+        self.write("*CLS")
 
     @property
-    def sample_rate_hz(self) -> float:
-        """Get the pilot digitizer's sample rate (``SENS:WAV:SRAT?``), Hz."""
-        return self.query_float("SENS:WAV:SRAT?")
+    def module_channels(self) -> str:
+        """Get the channel list of the whole DAQM903A, ``(@s01:s20)``."""
+        return f"(@{self._scc(1)}:{self._scc(self.MODULE_CHANNELS)})"
 
     def set_relay(self, channel: int, closed: bool) -> None:
-        """Set relay ``channel`` (1..relay_count) closed or open (``ROUT:CLOS|OPEN (@1nn)``)."""
-        check_channel(channel, self.relay_count, "relay channel")
-        self.write(f"ROUT:{'CLOS' if closed else 'OPEN'} (@1{channel:02d})")
+        """Set relay ``channel`` (1..relay_count) closed, COM-NO (``ROUT:CLOS (@scc)``), or open, COM-NC
+        (``ROUT:OPEN (@scc)``); then drain the error queue."""
+        command = f"ROUT:{'CLOS' if closed else 'OPEN'} (@{self._scc(self._checked(channel))})"
+        self.write(command)
+        self._drain_errors(command)
 
     def relay(self, channel: int) -> bool:
-        """Get whether relay ``channel`` (1..relay_count) is closed (``ROUT:CLOS? (@1nn)``)."""
-        check_channel(channel, self.relay_count, "relay channel")
-        return self.query_bool(f"ROUT:CLOS? (@1{channel:02d})")
+        """Get whether relay ``channel`` (1..relay_count) is closed (``ROUT:CLOS? (@scc)`` answers 1 or 0)."""
+        command = f"ROUT:CLOS? (@{self._scc(self._checked(channel))})"
+        answer = self.query(command).strip()
+        if answer not in ("0", "1"):
+            raise InstrumentError(
+                self.role, self.transport.address, f"expected 1 or 0 in answer to {command}, got {answer!r}", command
+            )
+        return answer == "1"
 
     def open_all(self) -> None:
-        """Control: open every relay, one ``ROUT:OPEN`` per channel."""
-        for channel in range(1, self.relay_count + 1):
-            self.write(f"ROUT:OPEN (@1{channel:02d})")
-
-    def analog_input(self, channel: int) -> float:
-        """Measure DC volts on analog input ``channel`` (1..analog_count) (``MEAS:VOLT:DC? (@2nn)``), V."""
-        check_channel(channel, self.analog_count, "analog channel")
-        return self.query_float(f"MEAS:VOLT:DC? (@2{channel:02d})")
-
-    def pilot(self) -> PilotReading:
-        """Measure the pilot: frequency (Hz), duty (%), high and low level (V), timestamped on the edge clock (s)."""
-        t = self.now_s()
-        ch = self.PILOT_CHANNEL
-        return PilotReading(
-            frequency_hz=self.query_float(f"MEAS:FREQ? {ch}"),
-            duty_pct=self.query_float(f"SENS:PWM:DUTY? {ch}"),
-            high_v=self.query_float(f"SENS:PWM:HIGH? {ch}"),
-            low_v=self.query_float(f"SENS:PWM:LOW? {ch}"),
-            t_s=t,
-        )
-
-    def now_s(self) -> float:
-        """Get the edge-log clock (``SENS:EDGE:TIME?``), s."""
-        return self.query_float("SENS:EDGE:TIME?")
-
-    def waveform(self, n: int) -> tuple[npt.NDArray[np.float64], float]:
-        """Measure ``n`` pilot samples (1..20000) taken now: (volts as a numpy array, sample rate in Hz)."""
-        import numpy as np
-
-        check_channel(n, self.MAX_SAMPLES, "sample count")
-        rate = self.sample_rate_hz
-        samples = self.query_floats(f"FETC:WAV? {self.PILOT_CHANNEL},{n}")
-        if len(samples) != n:
-            raise self._error(f"asked for {n} samples, got {len(samples)}")
-        return np.asarray(samples, dtype=np.float64), rate
-
-    def edges(self) -> list[Edge]:
-        """Get the edges logged since the last clear, oldest first (``SENS:EDGE:COUN?``, ``SENS:EDGE:DATA? n``)."""
-        count = self.query_int("SENS:EDGE:COUN?")
-        result: list[Edge] = []
-        for n in range(count):
-            answer = self.query(f"SENS:EDGE:DATA? {n}")
-            parts = [p.strip() for p in answer.split(",")]
-            try:
-                result.append(Edge(parts[0], float(parts[1]), int(float(parts[2]))))
-            except (IndexError, ValueError):
-                raise self._error(f"expected 'signal,time_s,level' for edge {n}, got {answer!r}") from None
-        return result
-
-    def clear_edges(self) -> None:
-        """Control: clear the edge log (``SENS:EDGE:CLE``)."""
-        self.write("SENS:EDGE:CLE")
+        """Control: open all 20 relays of the module in one command (``ROUT:OPEN (@s01:s20)``); then drain errors."""
+        command = f"ROUT:OPEN {self.module_channels}"
+        self.write(command)
+        self._drain_errors(command)
 
     def safe_state(self) -> None:
-        """Control: open every relay."""
+        """Control: open every relay of the module."""
         self.open_all()
+
+    def _scc(self, channel: int) -> str:
+        return f"{self.slot}{channel:02d}"
+
+    def _checked(self, channel: int) -> int:
+        """Return ``channel`` if within 1..relay_count; refuse it otherwise (nothing sent)."""
+        if not _is_int(channel) or not 1 <= channel <= self.relay_count:
+            raise ValueError(
+                f"role {self.role!r} ({self._instrument()}): relay {channel!r} is outside 1..{self.relay_count} "
+                f"(instruments.{self.role}.params.relay_count); nothing sent"
+            )
+        return channel
+
+    def _instrument(self) -> str:
+        return f"{self.DRIVER} {self.model or '(model not read yet)'} slot {self.slot} at {self.transport.address}"
+
+    def _drain_errors(self, command: str) -> None:
+        """Read ``SYST:ERR?`` until it reports no error; raise InstrumentError listing the errors after ``command``."""
+        errors: list[str] = []
+        for _ in range(self.MAX_ERRORS):
+            answer = self.query(self.ERROR_QUERY)
+            code = answer.split(",", 1)[0].strip()
+            try:
+                empty = int(code) == 0
+            except ValueError:
+                raise InstrumentError(
+                    self.role,
+                    self.transport.address,
+                    f"expected '<code>,\"<text>\"' in answer to {self.ERROR_QUERY}, got {answer!r}",
+                    self.ERROR_QUERY,
+                ) from None
+            if empty:
+                break
+            errors.append(answer)
+        else:
+            errors.append(f"(more than {self.MAX_ERRORS}, queue not emptied)")
+        if errors:
+            raise InstrumentError(
+                self.role,
+                self.transport.address,
+                f"{self._instrument()} reported {'; '.join(errors)} after {command}",
+                command,
+            )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

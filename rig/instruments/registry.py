@@ -40,7 +40,7 @@ DRIVER_TABLE: dict[str, DriverEntry] = {
         "rig.instruments.carlo_gavazzi_em340:CarloGavazziEm340", ("modbus_tcp", "modbus_rtu")
     ),
     "yokogawa_wt": DriverEntry("rig.instruments.yokogawa_wt:YokogawaWt", ("visa",)),
-    "modbus_relay_io": DriverEntry("rig.instruments.modbus_relay_io:ModbusRelayIo", ("modbus_tcp", "modbus_rtu")),
+    "waveshare_relay": DriverEntry("rig.instruments.waveshare_relay:WaveshareRelay", ("modbus_tcp",)),
     "keysight_daq970a": DriverEntry("rig.instruments.keysight_daq970a:KeysightDaq970a", ("visa",)),
     "can_ev_board": DriverEntry("rig.instruments.can_ev_board:CanEvBoard", ("can",)),
     "keysight_infiniivision": DriverEntry("rig.instruments.keysight_infiniivision:KeysightInfiniiVision", ("visa",)),

@@ -16,9 +16,7 @@ from typing import Any, TypeGuard
 
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
-from pymodbus.simulator.simutils import SimUtils
 
-from rig.sim.daq import EdgeLog, RelayBank, analog_input
 from rig.sim.plant import Plant
 
 
@@ -173,67 +171,3 @@ class CarloGavazziEm340(ModbusDevice):
         _put(regs, start, 0x34, i32_lsw_first(int(p.energy_wh() / 100.0)))  # 0.1 kWh units, truncated like the meter
         _put(regs, start, 0x4E, i32_lsw_first(0))
         _put(regs, start, 0x5000, ascii_regs(str(self.params.get("serial", "SIM0001")), 7))
-
-
-class ModbusRelayIo(ModbusDevice):
-    """Modbus relay/IO module with pilot capture (§3.1), register map configurable by ``params``.
-
-    Params: ``relays`` (16), ``relay_base`` (0: relay k, 1-based, at coil ``relay_base + k``), ``ir_*`` addresses
-    (defaults per the contract), ``max_edges`` (64), ``model`` / ``firmware`` identity strings.
-    """
-
-    def __init__(self, plant: Plant, params: dict[str, Any] | None = None, wiring: dict[str, int] | None = None):
-        super().__init__(plant, params)
-        self.relays = RelayBank(plant, wiring, int(self.params.get("relays", 16)))
-        self.relay_base = int(self.params.get("relay_base", 0))
-        self.edge_log = EdgeLog(plant)
-        self.max_edges = int(self.params.get("max_edges", 64))
-        self.analog_base = int(self.params.get("ir_analog", 0x10))
-        self.edge_base = int(self.params.get("ir_edges", 0x20))
-
-    def blocks(self) -> tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
-        """Coils for the relays, input registers capture/analog/edges, holding clear + identity."""
-        n_coils = ((self.relay_base + self.relays.count + 1 + 15) // 16) * 16
-        return (
-            [SimData(0, count=n_coils, datatype=DataType.BITS)],
-            list(_NO_BITS),
-            [
-                SimData(0x0100, count=1, datatype=DataType.REGISTERS),
-                SimData(0x0200, count=16, datatype=DataType.REGISTERS),
-            ],
-            [SimData(0x0000, count=self.edge_base + 1 + 4 * self.max_edges, datatype=DataType.REGISTERS)],
-        )
-
-    async def action(
-        self, fc: int, start: int, address: int, count: int, regs: list[int], values: list[int] | list[bool] | None
-    ) -> None:
-        """Relays ↔ coils, live capture registers, edge-log clear."""
-        if fc in (1, 5, 15):
-            bits = [False] * (len(regs) * 16)
-            for k in range(1, self.relays.count + 1):
-                bits[self.relay_base + k] = self.relays.closed[k]
-            regs[:] = SimUtils.bitsToRegisters(bits[: (len(bits) // 16) * 16])
-            if values is not None and fc in (5, 15):
-                changes = {}
-                for n, v in enumerate(values):
-                    k = address + n - self.relay_base
-                    if 1 <= k <= self.relays.count:
-                        changes[k] = bool(v)
-                self.relays.set(changes)
-        elif fc == 4:
-            p = self.plant.pilot()
-            _put(regs, start, 0, [round(p.frequency_hz), round(p.duty_pct * 100), i16(p.high_v * 1000)])
-            _put(regs, start, 3, [i16(p.low_v * 1000), self.plant.capture_seq & 0xFFFF])
-            _put(regs, start, 5, u32_hi_first(self.plant.board_ms(self.plant.now_ns())))
-            _put(regs, start, self.analog_base, [i16(analog_input(self.plant, c) * 1000) for c in range(1, 9)])
-            edges = self.edge_log.edges()[: self.max_edges]
-            _put(regs, start, self.edge_base, [len(edges)])
-            for n, e in enumerate(edges):
-                edge = [e.signal_id, *u32_hi_first(self.plant.board_ms(e.t_ns)), e.level]
-                _put(regs, start, self.edge_base + 1 + 4 * n, edge)
-        elif fc == 3:
-            _put(regs, start, 0x0200, ascii_regs(str(self.params.get("model", "RIG-RELAYIO-16")), 8))
-            _put(regs, start, 0x0208, ascii_regs(str(self.params.get("firmware", "1.0")), 8))
-        elif fc in (6, 16) and address == 0x0100 and _register_words(values) and values and values[0] == 1:
-            self.edge_log.clear()
-            values[0] = 0  # the register reads 0 again

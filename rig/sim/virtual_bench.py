@@ -19,7 +19,7 @@ Spec (JSON, generated from rig.yaml by the config code; every key but ``roles`` 
 
 Drivers: ``scpi_ac_source``, ``chroma_61500``, ``yokogawa_wt``, ``keysight_daq970a``, ``keysight_infiniivision``
 (SCPI/TCP; the scope probes the plant's signals named by ``params.channels``, :mod:`rig.sim.scope_signals`);
-``eastron_sdm630``, ``carlo_gavazzi_em340``, ``modbus_relay_io`` (Modbus TCP); ``can_ev_board`` (python-can,
+``eastron_sdm630``, ``carlo_gavazzi_em340``, ``waveshare_relay`` (Modbus TCP); ``can_ev_board`` (python-can,
 ``params.interface`` default ``udp_multicast``). ``port`` 0 (default) = any free port; ``host`` per role overrides
 the top-level one. ``wiring`` (relay instruments) maps the wiring channel names of docs/bench-protocols.md §3 to
 relay numbers (1-based). Per-driver ``params``: see the server classes.
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCPI_DRIVERS = {"scpi_ac_source", "chroma_61500", "yokogawa_wt", "keysight_daq970a", "keysight_infiniivision"}
-MODBUS_DRIVERS = {"eastron_sdm630", "carlo_gavazzi_em340", "modbus_relay_io"}
+MODBUS_DRIVERS = {"eastron_sdm630", "carlo_gavazzi_em340", "waveshare_relay"}
 CAN_DRIVERS = {"can_ev_board"}
 DRIVERS = SCPI_DRIVERS | MODBUS_DRIVERS | CAN_DRIVERS
 PLANT_KEYS = {
@@ -175,8 +175,10 @@ class VirtualBench:
             return cls[drv](self.plant, params)
         from rig.sim import modbus
 
-        if drv == "modbus_relay_io":
-            return modbus.ModbusRelayIo(self.plant, params, wiring)
+        if drv == "waveshare_relay":
+            from rig.sim.relays import WaveshareRelay
+
+            return WaveshareRelay(self.plant, params, wiring)
         mcls: dict[str, type[modbus.ModbusDevice]] = {
             "eastron_sdm630": modbus.EastronSdm630,
             "carlo_gavazzi_em340": modbus.CarloGavazziEm340,

@@ -19,8 +19,8 @@ EXPECTED = {
     "eastron_sdm630": ("EnergyMeter",),
     "carlo_gavazzi_em340": ("EnergyMeter",),
     "yokogawa_wt": ("EnergyMeter",),
-    "modbus_relay_io": ("RelayIo", "PilotCapture"),
-    "keysight_daq970a": ("RelayIo", "PilotCapture"),
+    "waveshare_relay": ("RelayIo",),
+    "keysight_daq970a": ("RelayIo",),
     "can_ev_board": ("EvEmulatorBoard", "PilotCapture"),
     "keysight_infiniivision": ("WaveformCapture",),
     "rigol_ds": ("WaveformCapture",),
@@ -116,12 +116,12 @@ def test_driver_table_entries_give_drivers_and_transports() -> None:
 def test_driver_info_for_bench_check() -> None:
     info = registry.driver_info("keysight_daq970a")
     assert info.name == "keysight_daq970a" and info.target.endswith(":KeysightDaq970a")
-    assert info.transports == ("visa",) and info.capabilities == ("RelayIo", "PilotCapture")
-    assert info.description.startswith("Keysight DAQ970A: relays")
-    assert info.describe() == f"{info.description} [RelayIo, PilotCapture; visa]"
+    assert info.transports == ("visa",) and info.capabilities == ("RelayIo",)
+    assert info.description.startswith("Keysight DAQ970A/DAQ973A + DAQM903A actuator: relays")
+    assert info.describe() == f"{info.description} [RelayIo; visa]"
     assert "``" not in registry.driver_info("can_ev_board").description
     assert registry.drivers_with("EvEmulatorBoard") == ("can_ev_board",)
-    assert registry.drivers_with("RelayIo", "PilotCapture") == ("modbus_relay_io", "keysight_daq970a")
+    assert registry.drivers_with("RelayIo") == ("waveshare_relay", "keysight_daq970a")
     with pytest.raises(ValueError, match="unknown instrument driver 'fluke'"):
         registry.driver_info("fluke")
 
