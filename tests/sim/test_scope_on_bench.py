@@ -181,3 +181,96 @@ def test_a_signal_the_plant_does_not_have_is_refused() -> None:
     spec = {"roles": {"scope": {"driver": "keysight_infiniivision", "params": {"channels": {"pp": {"channel": 1}}}}}}
     with pytest.raises(SpecError, match=r"params\.channels\.pp: the virtual bench has no such signal"):
         asyncio.run(VirtualBench(spec).start())
+
+
+def test_timed_capture_finds_the_stimulus_and_the_reaction(bench: BenchThread) -> None:
+    """rig.bench.timing as the HIL cases use it: armed, triggered on the AC source, then B -> C; the EVSE closes its
+    contactor 150 ms later (reported 20 ms late): the delay within one sample interval + 1 ms."""
+    from rig.bench import timing
+
+    plant = bench.bench.plant
+    bench.call(lambda: plant.set_switches({"cp_connect": True}))  # state B
+    bench.call(lambda: plant.set_evse_outputs("pwm", DUTY_PCT, False))  # the EVSE offers 32 A
+    scope = open_scope(bench)
+    switched: list[int] = []
+
+    async def act() -> None:
+        def switch() -> None:
+            t = plant.now_ns()
+            switched.append(t)
+            plant.set_switch("s2_c", True)
+            bench.call_at(t + 170_000_000, lambda: plant.set_evse_outputs("pwm", DUTY_PCT, True, t + 150_000_000))
+
+        bench.call(switch)
+
+    try:
+        plan = timing.CapturePlan("contactor close", ("cp", "evse_output"), 0.4)
+        cap = asyncio.run(timing.capture(scope, plan, act))
+    finally:
+        scope.close()
+    assert plan.time_scale_s_div == 0.05 and "trigger ac_source rising through 0 V" in plan.describe()
+    tolerance = cap.sample_interval_s + 1e-3
+    t_c = timing.cp_change(cap, "B", "C")
+    t_on = timing.output_switched(cap, True, t_c)
+    assert t_on - t_c == pytest.approx(0.150, abs=tolerance)
+    assert "points" in cap.describe()
+
+
+def test_residual_onset_and_trip() -> None:
+    """The residual test current on its shunt (residual_current) starts with the injection and stops when the
+    contactor opens: the trip time from the capture."""
+    from rig.bench import timing
+
+    spec_channels = {**CHANNELS, "residual_current": {"channel": 4, "probe": 1}}
+    spec = {
+        "plant": {"ac_on": True, "ac_voltage": 230.0, "ac_frequency": 50.0},
+        "roles": {"scope": {"driver": "keysight_infiniivision", "params": {"channels": spec_channels}}},
+    }
+    with BenchThread(spec) as bench:
+        _residual_trip(bench, spec_channels, timing)
+
+
+def _residual_trip(bench: BenchThread, spec_channels: dict[str, Any], timing: Any) -> None:
+    plant = bench.bench.plant
+    bench.call(lambda: plant.set_switches({"cp_connect": True, "s2_c": True}))
+    bench.call(lambda: plant.set_evse_outputs("pwm", DUTY_PCT, True))
+    where = bench.ready["roles"]["scope"]
+    transport = registry.make_transport("visa", "scope", resource=f"TCPIP0::{where['host']}::{where['port']}::SOCKET")
+    scope = registry.make_instrument(
+        "scope", "keysight_infiniivision", transport, channels=spec_channels, points=POINTS
+    )
+
+    async def act() -> None:
+        def inject() -> None:
+            t = plant.now_ns()
+            plant.set_switch("rcd_ac_30ma", True)
+            bench.call_at(t + 60_000_000, lambda: plant.set_evse_outputs("pwm", DUTY_PCT, False, t + 40_000_000))
+
+        bench.call(inject)
+
+    try:
+        cap = asyncio.run(
+            timing.capture(scope, timing.CapturePlan("trip", ("residual_current", "evse_output"), 0.3), act)
+        )
+    finally:
+        scope.close()
+    t_on = timing.residual_onset(cap)
+    t_off = timing.output_switched(cap, False, t_on)
+    assert t_off - t_on == pytest.approx(0.040, abs=cap.sample_interval_s + 1e-3)
+
+
+def test_the_scope_measures_the_pilot(bench: BenchThread) -> None:
+    """PilotMeter on the scope: the PWM's frequency, duty and levels; a flat pilot reads frequency 0."""
+    plant = bench.bench.plant
+    scope = open_scope(bench)
+    try:
+        flat = scope.pilot()
+        assert (flat.frequency_hz, flat.duty_pct) == (0.0, 100.0) and flat.high_v == pytest.approx(12.0, abs=0.3)
+        bench.call(lambda: plant.set_switches({"cp_connect": True}))
+        bench.call(lambda: plant.set_evse_outputs("pwm", DUTY_PCT, False))
+        p = scope.pilot()
+    finally:
+        scope.close()
+    assert p.frequency_hz == pytest.approx(PWM_HZ, rel=0.01)
+    assert p.duty_pct == pytest.approx(DUTY_PCT, abs=0.2)
+    assert p.high_v == pytest.approx(9.0, abs=0.5) and p.low_v == pytest.approx(-12.0, abs=0.5)
