@@ -34,6 +34,7 @@ from rig.analysis.waveform import (
     levels,
     windowed,
 )
+from rig.ev_emulator.pilot import LEVEL_TOLERANCE_V, NOMINAL_HIGH_V
 
 PilotState = Literal["A", "B", "C", "D", "E", "F"]
 EdgeName = Literal["rising", "falling"]
@@ -58,18 +59,24 @@ class PilotLevel:
     meaning: str
 
 
-PILOT_STATE_LEVELS: tuple[PilotLevel, ...] = (
-    PilotLevel("A", 12.0, 11.0, 13.0, "no vehicle connected"),
-    PilotLevel("B", 9.0, 8.0, 10.0, "vehicle connected, not ready to accept energy"),
-    PilotLevel("C", 6.0, 5.0, 7.0, "vehicle ready, no ventilation required"),
-    PilotLevel("D", 3.0, 2.0, 4.0, "vehicle ready, ventilation required"),
-    PilotLevel("E", 0.0, -1.0, 1.0, "pilot shorted to PE or no supply"),
-    PilotLevel("F", -12.0, -13.0, -11.0, "EVSE not available"),
+_MEANINGS: dict[str, str] = {
+    "A": "no vehicle connected",
+    "B": "vehicle connected, not ready to accept energy",
+    "C": "vehicle ready, no ventilation required",
+    "D": "vehicle ready, ventilation required",
+    "E": "pilot shorted to PE or no supply",
+    "F": "EVSE not available",
+}
+PILOT_STATE_LEVELS: tuple[PilotLevel, ...] = tuple(
+    PilotLevel(state, v, v - LEVEL_TOLERANCE_V, v + LEVEL_TOLERANCE_V, _MEANINGS[state])  # type: ignore[arg-type]
+    for state, v in NOMINAL_HIGH_V.items()
 )
 """The pilot states by the EVSE-side positive level: IEC 61851-1:2017 Annex A, Table A.4 (system states detected by
 the EVSE), nominal levels with +-1 V windows as quoted by the Siemens SIMATIC ET 200SP TM ECC 2xPWM ST manual
 ("tolerance +-1 V", levels measured after stabilisation) and the Metrel A 1632 eMobility Analyser manual (states
-classified "according to Table A.4 of IEC/EN 61851-1"). Pass a narrower table to :func:`pilot_state_by_level` for a
+classified "according to Table A.4 of IEC/EN 61851-1"); built from the rig's one table of levels,
+:data:`rig.ev_emulator.pilot.NOMINAL_HIGH_V` and :data:`rig.ev_emulator.pilot.LEVEL_TOLERANCE_V`. Pass a narrower
+table to :func:`pilot_state_by_level` for a
 stricter bench limit."""
 
 PILOT_NOMINAL_HZ = 1000.0
