@@ -338,7 +338,7 @@ def test_no_file_names_a_path_outside_the_repository_or_a_work_item() -> None:
 ALLOWED_IMPORTERS = {
     "chip": ("rig/matter/",),
     "pyvisa": ("rig/instruments/visa_transport.py",),
-    "pymodbus": ("rig/instruments/modbus_transport.py", "rig/sim/modbus.py"),
+    "pymodbus": ("rig/instruments/modbus_transport.py", "rig/sim/modbus.py", "rig/sim/relays.py", "rig/sim/labjack.py"),
     "can": ("rig/instruments/can_transport.py", "rig/sim/can_board.py"),
 }
 

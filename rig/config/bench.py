@@ -314,6 +314,11 @@ def check_bench(
 _SOCKET_RESOURCE = re.compile(r"TCPIP\d*::(?P<host>[^:]+)::(?P<port>\d+)::SOCKET", re.IGNORECASE)
 
 
+MIRRORED_PARAMS = ("slot", "relay_count", "coil_base", "channels")
+"""Driver params the virtual bench's server is built with too: where a module sits (DAQ970A ``slot``), how many
+relays it has and where its coils start, which plant signal each scope input probes (``channels``)."""
+
+
 def virtual_bench_spec(
     instruments: Mapping[str, InstrumentConfig], ev_emulator: EvEmulatorConfig | None
 ) -> dict[str, Any]:
@@ -343,10 +348,9 @@ def virtual_bench_spec(
             entry.update(channel=t.channel, params={"interface": t.interface})
         else:
             raise ValueError(f"instruments.{role}.transport.kind: the virtual bench cannot serve {t.kind}")
-        if "relay_base" in inst.params:
-            entry.setdefault("params", {})["relay_base"] = inst.params["relay_base"]
-        if "channels" in inst.params:  # a scope's inputs: which plant signal each one probes
-            entry.setdefault("params", {})["channels"] = inst.params["channels"]
+        for key in MIRRORED_PARAMS:  # what the instrument is configured as, the server must be built as
+            if key in inst.params:
+                entry.setdefault("params", {})[key] = inst.params[key]
         if ev_emulator is not None and ev_emulator.via == role and ev_emulator.wiring:
             entry["wiring"] = dict(ev_emulator.wiring)
         roles[role] = entry
