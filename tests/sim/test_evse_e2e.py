@@ -1,7 +1,7 @@
 """End to end: a real virtual EVSE process (no Matter commissioning) attached to the plant over its hardware port.
 
-The EV is driven through the DAQ970A server with a plain socket, the EVSE's state is read with the hardware port's
-``get``. Charging is enabled without Matter through the EVSE's documented persistence: a firmware store with
+The EV is driven through the DAQ970A server (DAQM903A relays in slot 3) with a plain socket, the EVSE's state is read
+with the hardware port's ``get`` and the pilot and the edges from the plant (the ground truth a bench's scope sees). Charging is enabled without Matter through the EVSE's documented persistence: a firmware store with
 ChargingEnabledUntil null and an EnableCharging maximum of 32 A makes the EVSE boot in ChargingEnabled.
 """
 
@@ -112,27 +112,27 @@ async def test_plug_in_not_enabled_and_cp_short(rig_off: tuple[VirtualBench, Scp
     bench, daq, _ = rig_off
     g = await evse_get(bench)
     assert g["attached"] and g["state"]["hwState"] == "NotPluggedIn"
-    assert float(await daq.cmd("SENS:PWM:HIGH? (@301)") or 0) == pytest.approx(12.0, abs=0.2)
-    await daq.cmd("ROUT:CLOS (@101)")  # cp_connect: state B
+    assert bench.plant.pilot().high_v == pytest.approx(12.0, abs=0.2)
+    await daq.cmd("ROUT:CLOS (@301)")  # cp_connect: state B
     g = await wait_for(bench, lambda g: g["state"]["hwState"] == "PluggedInNoDemand", "state B")
     assert g["state"]["State"] == 1 and g["outputs"]["cp_mode"] == "+12V"
-    assert float(await daq.cmd("SENS:PWM:HIGH? (@301)") or 0) == pytest.approx(8.98, abs=0.2)
-    assert float(await daq.cmd("MEAS:FREQ? (@301)") or 1) == 0.0
-    await daq.cmd("ROUT:CLOS (@102)")  # S2: state C, but the EVSE is not enabled
+    assert bench.plant.pilot().high_v == pytest.approx(8.98, abs=0.2)
+    assert not bench.plant.pilot().pwm
+    await daq.cmd("ROUT:CLOS (@302)")  # S2: state C, but the EVSE is not enabled
     await wait_for(bench, lambda g: g["state"]["hwState"] == "PluggedInDemand", "state C")
     await asyncio.sleep(2 * HW["contactorDelayMs"] / 1000)  # an absence is watched over a window: twice the delay
     g = await evse_get(bench)
     assert g["outputs"]["contactor"] is False and g["outputs"]["cp_mode"] == "+12V"
-    await daq.cmd("ROUT:CLOS (@105)")  # CP-PE short: state E
+    await daq.cmd("ROUT:CLOS (@305)")  # CP-PE short: state E
     g = await wait_for(bench, lambda g: g["state"]["FaultState"] == PILOT_SHORT, "PilotShortCircuit")
     assert g["state"]["State"] == 6 and g["outputs"]["cp_mode"] == "-12V"
-    await daq.cmd("ROUT:OPEN (@105)")
+    await daq.cmd("ROUT:OPEN (@305)")
     await wait_for(bench, lambda g: g["state"]["FaultState"] == 0, "fault cleared")
 
 
 async def test_mains_and_rcd_faults(rig_off: tuple[VirtualBench, Scpi, Scpi]) -> None:
     bench, daq, grid = rig_off
-    await daq.cmd("ROUT:CLOS (@101)")
+    await daq.cmd("ROUT:CLOS (@301)")
     await grid.cmd("VOLT 260")
     await wait_for(bench, lambda g: g["state"]["FaultState"] == OVER_VOLTAGE, "OverVoltage")
     await grid.cmd("VOLT 230")
@@ -141,29 +141,25 @@ async def test_mains_and_rcd_faults(rig_off: tuple[VirtualBench, Scpi, Scpi]) ->
     g = await wait_for(bench, lambda g: g["state"]["FaultState"] == POWER_LOSS, "PowerLoss")
     assert g["outputs"]["cp_mode"] == "off"
     await grid.cmd("OUTP ON")
-    await daq.cmd("ROUT:CLOS (@107)")
+    await daq.cmd("ROUT:CLOS (@307)")
     await wait_for(bench, lambda g: g["state"]["FaultState"] == GROUND_FAULT, "GroundFault")
 
 
 async def test_charging_timing_and_energy(rig_on: tuple[VirtualBench, Scpi, Scpi]) -> None:
     bench, daq, _ = rig_on
-    await daq.cmd("ROUT:CLOS (@110)")  # PP 220 Ω: 32 A cable
-    await daq.cmd("SENS:EDGE:CLE")
-    await daq.cmd("ROUT:CLOS (@101)")  # B
+    await daq.cmd("ROUT:CLOS (@310)")  # PP 220 Ω: 32 A cable
+    t_start = bench.plant.now_ns()
+    await daq.cmd("ROUT:CLOS (@301)")  # B
     await wait_for(bench, lambda g: g["outputs"]["cp_mode"] == "pwm", "PWM on")
-    assert float(await daq.cmd("SENS:PWM:DUTY? (@301)") or 0) == pytest.approx(53.3)
-    assert float(await daq.cmd("SENS:PWM:LOW? (@301)") or 0) == pytest.approx(-12.0, abs=0.2)
+    assert bench.plant.pilot().duty_pct == pytest.approx(53.3)
+    assert bench.plant.pilot().low_v == pytest.approx(-12.0, abs=0.2)
     await asyncio.sleep(0.1)  # the EV answers the PWM a while later, as an EV does
-    await daq.cmd("ROUT:CLOS (@102)")  # C
+    await daq.cmd("ROUT:CLOS (@302)")  # C
     await wait_for(bench, lambda g: g["outputs"]["contactor"], "contactor closed")
     await asyncio.sleep(0.5)  # the EV charges for a while
-    await daq.cmd("ROUT:OPEN (@102)")  # back to B
+    await daq.cmd("ROUT:OPEN (@302)")  # back to B
     await wait_for(bench, lambda g: not g["outputs"]["contactor"], "contactor open")
-    n = int(await daq.cmd("SENS:EDGE:COUN?") or 0)
-    edges = []
-    for i in range(n):
-        sig, t, level = (await daq.cmd(f"SENS:EDGE:DATA? {i}") or "").split(",")
-        edges.append((sig, float(t), int(level)))
+    edges = [(e.signal, e.t_ns / 1e9, e.level) for e in bench.plant.edges_after(t_start)]
     names = [(s, lv) for s, _, lv in edges]
     assert names == [
         ("CP_STATE", 1),

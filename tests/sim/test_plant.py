@@ -170,27 +170,25 @@ def evse_after(plant: Plant, clock: ManualClock, delay_ms: int, mode: str, duty:
     return t
 
 
-def test_pwm_and_contactor_delays_on_the_daq_edge_log() -> None:
-    """The DAQ's edge log shows the EVSE's PWM start, contactor close and open delays exactly."""
+def test_pwm_and_contactor_delays_through_the_daq_relays() -> None:
+    """Relays switched through the virtual DAQ970A: the plant records the EVSE's PWM start, contactor close and open
+    delays exactly (the ground truth a bench's scope captures are checked against)."""
     plant, clock = on_clock()
     daq = KeysightDaq970a(plant, {}, {"cp_connect": 1, "s2_c": 2, "pp_220": 10})
-    daq.handle_line("ROUT:CLOS (@110)")  # PP 220 ohm: 32 A cable
-    daq.handle_line("SENS:EDGE:CLE")  # forgets the edges up to now: the plug-in comes 1 ms later
+    daq.handle_line("ROUT:CLOS (@310)")  # PP 220 ohm: 32 A cable
+    t_start = clock.now_ns()
     clock.advance(0.001)
-    daq.handle_line("ROUT:CLOS (@101)")  # B
+    daq.handle_line("ROUT:CLOS (@301)")  # B
     evse_after(plant, clock, PWM_START_MS, "pwm", 53.3, False)
     clock.advance(0.3)
-    assert daq.handle_line("SENS:PWM:DUTY? (@301)") == "53.3"
-    daq.handle_line("ROUT:CLOS (@102)")  # C
+    assert plant.pilot().duty_pct == 53.3
+    daq.handle_line("ROUT:CLOS (@302)")  # C
     t_close = evse_after(plant, clock, CONTACTOR_CLOSE_MS, "pwm", 53.3, True)
     clock.advance(0.7)
-    daq.handle_line("ROUT:OPEN (@102)")  # back to B
+    daq.handle_line("ROUT:OPEN (@302)")  # back to B
     t_open = evse_after(plant, clock, CONTACTOR_OPEN_MS, "pwm", 53.3, False)
     clock.advance(0.1)
-    edges = []
-    for i in range(int(daq.handle_line("SENS:EDGE:COUN?") or 0)):
-        signal, t_s, level = (daq.handle_line(f"SENS:EDGE:DATA? {i}") or "").split(",")
-        edges.append((signal, round(float(t_s) * 1000), int(level)))
+    edges = [(e.signal, round(e.t_ns / MS), e.level) for e in plant.edges_after(t_start)]
     t0_ms = edges[0][1]
     assert [(sig, t - t0_ms, level) for sig, t, level in edges] == [
         ("CP_STATE", 0, 1),
