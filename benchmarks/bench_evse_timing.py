@@ -7,8 +7,8 @@ Matter commissioning, attached to the virtual bench's plant over its hardware po
 sets it up), booting ChargingEnabled from its stored state. The tests check what must hold whatever the machine's
 load (the order of the edges, never early, the spare taking over); the figures, which depend on it, are here.
 
-* Reaction times: N charging sessions driven through the DAQ server (PP 220 ohm, then A->B, B->C, C->B, B->A);
-  from the DAQ's edge log (the EVSE's own timestamps, 1 ms resolution) the PWM start (B after A), contactor close
+* Reaction times: N charging sessions driven through the DAQ970A server's relays (PP 220 ohm, then A->B, B->C,
+  C->B, B->A); from the plant's record (the EVSE's own timestamps, 1 ms resolution) the PWM start (B after A), contactor close
   (C) and contactor open (B after C) against the configured hardware delays. Target: never early (1 ms, the
   resolution) and at most 10 ms late for the contactor, 50 ms for the PWM start (its readiness can be reached in
   a re-evaluation after a commit, with no input to count from).
@@ -90,22 +90,19 @@ async def _until(bench: VirtualBench, what: str, pred: Any) -> None:
 
 async def _session(bench: VirtualBench, daq: Scpi) -> dict[str, float]:
     """One charging session; the three reaction delays, ms."""
-    await daq.cmd("ROUT:OPEN (@101,102)")  # A
+    await daq.cmd("ROUT:OPEN (@301,302)")  # A
     unplugged = lambda g: g["state"]["hwState"] == "NotPluggedIn" and g["outputs"]["cp_mode"] != "pwm"  # noqa: E731
     await _until(bench, "state A without PWM", unplugged)
-    await daq.cmd("SENS:EDGE:CLE")
-    await daq.cmd("ROUT:CLOS (@101)")  # B
+    t_start = bench.plant.now_ns()
+    await daq.cmd("ROUT:CLOS (@301)")  # B
     await _until(bench, "PWM", lambda g: g["outputs"]["cp_mode"] == "pwm")
     await asyncio.sleep(0.1)  # the EV answers the PWM a while later
-    await daq.cmd("ROUT:CLOS (@102)")  # C
+    await daq.cmd("ROUT:CLOS (@302)")  # C
     await _until(bench, "contactor closed", lambda g: g["outputs"]["contactor"])
     await asyncio.sleep(0.2)
-    await daq.cmd("ROUT:OPEN (@102)")  # B
+    await daq.cmd("ROUT:OPEN (@302)")  # B
     await _until(bench, "contactor open", lambda g: not g["outputs"]["contactor"])
-    edges = []
-    for i in range(int(await daq.cmd("SENS:EDGE:COUN?"))):
-        signal, t_s, level = (await daq.cmd(f"SENS:EDGE:DATA? {i}")).split(",")
-        edges.append((signal, float(t_s), int(level)))
+    edges = [(e.signal, e.t_ns / 1e9, e.level) for e in bench.plant.edges_after(t_start)]
     delays, at = {}, 0
     for name, cause_level, reaction, _, _ in MEASURES:
         cause = next(i for i in range(at, len(edges)) if edges[i][0] == "CP_STATE" and edges[i][2] == cause_level)
@@ -126,7 +123,7 @@ async def reactions(reps: int, folder: Path) -> dict[str, list[float]]:
         info = await bench.start()
         reader, writer = await asyncio.open_connection("127.0.0.1", info["roles"]["daq"]["port"])
         daq = Scpi(reader, writer)
-        await daq.cmd("ROUT:CLOS (@110)")  # PP 220 ohm: a 32 A cable
+        await daq.cmd("ROUT:CLOS (@310)")  # PP 220 ohm: a 32 A cable
         series: dict[str, list[float]] = {name: [] for name, *_ in MEASURES}
         for _ in range(reps):
             for name, ms in (await _session(bench, daq)).items():
