@@ -1,46 +1,70 @@
-"""Chroma 61500/61600 series programmable AC source (61512, 61604, ...).
+"""Chroma 61501-61504 and 61601-61604 programmable AC sources (61500/61600 series), SCPI over GPIB, RS-232 or LAN.
 
-Manual: Chroma Programmable AC Source 61501/61502/61503/61504/61505/61511/61512 User's Manual, chapter
-"Remote Operation" (OUTPut, SOURce:VOLTage/FREQuency/CURRent, FETCh, OUTPut:MODE LIST, SOURce:LIST, TRIG).
-Commands used: docs/bench-protocols.md section 1.2.
+Manual: Chroma Programmable AC Source 61501/61502/61503/61504 User's Manual (also 61601-61604), chapter 8 "Remote
+Operation" (SOURce p.8-12, LIST p.8-17..8-18, OUTPut:MODE and TRIG p.8-26) and 61601-61604 User's Manual §7.6.2.1
+(FETCh). Every command sent, with its page or second public source, is in docs/bench-protocols.md section 1.1;
+nothing else is sent.
+
+The 61500/61600 have no trigger-out: a timed dropout is seen on the scope, the AC output on a channel through a
+differential probe.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from rig.instruments.ac_source_common import AcSourceDriver, number
 from rig.instruments.capabilities import ProgramStep
-from rig.instruments.driver_base import ScpiDriver, check_range, num
-from rig.instruments.scpi_ac_source import _check_steps
 from rig.instruments.transport import MessageTransport
 
 
-class Chroma61500(ScpiDriver):
-    """Chroma 61500/61600 AC source: output, setpoints, FETCh measurements and LIST mode (sag/dropout/swell).
+class Chroma61500(AcSourceDriver):
+    """Chroma 61501-61504 / 61601-61604 AC source: output, setpoints, FETCh measurements and LIST-mode programs.
 
-    A list runs in ``OUTP:MODE LIST``; the driver leaves list mode (``TRIG OFF``, ``OUTP:MODE FIXED``) once the
-    list has had time to finish, before the next setpoint or program, and in ``safe_state``.
+    A program runs in ``OUTP:MODE LIST`` with a time base (``LIST:BASE TIME``, dwell in ms): the steps, then one
+    more point at the fixed setpoint so that the output is back at it when the list ends, whatever the source does
+    after its last point. ``TRIG ON`` starts it and ``TRIG:STATE?`` must answer ``RUNNING``. The driver returns to
+    ``OUTP:MODE FIXED`` before its next setpoint or program, after ``TRIG:STATE?`` answers ``OFF`` (polled, bounded by
+    the program's length), and at once in ``safe_state``.
 
     Args:
         role: the bench role.
         transport: a MessageTransport.
-        max_voltage: highest voltage setpoint accepted, V rms.
+        max_voltage: highest voltage setpoint accepted, V rms (the high range: 300).
+        max_current: highest current limit accepted, A (the model's rating; None: the source refuses more itself).
+        poll_s: interval between ``TRIG:STATE?`` polls while waiting for a program's end, s.
     """
 
-    CAPABILITIES: ClassVar[tuple[str, ...]] = ("AcSource",)
+    DRIVER: ClassVar[str] = "chroma_61500"
+    FAMILY: ClassVar[str] = "61500/61600"
+    VENDORS: ClassVar[tuple[str, ...]] = ("CHROMA",)
+    MODELS: ClassVar[tuple[tuple[str, str], ...]] = (
+        (r"6150[1-4]", "61501-61504"),
+        (r"6160[1-4]", "61601-61604"),
+    )
+    DWELL_S: ClassVar[tuple[float, float]] = (0.0001, 99999.9999)
+    """A list point's dwell with ``LIST:BASE TIME``: 0.1 ms .. 99 999 999.9 ms, 0.1 ms resolution."""
+    RESTORE_DWELL_S: ClassVar[float] = 0.1
+    """Dwell of the point at the fixed setpoint that ends every program, s."""
+    END_MARGIN_S: ClassVar[float] = 2.0
+    """How long after its programmed end a list may still report ``RUNNING`` before the driver gives up, s."""
 
-    def __init__(self, role: str, transport: MessageTransport, max_voltage: float = 300.0, **params: Any) -> None:
-        if params:
-            raise TypeError(f"{type(self).__name__}: unknown parameters {sorted(params)}")
-        super().__init__(role, transport)
-        self.max_voltage = max_voltage
+    def __init__(
+        self,
+        role: str,
+        transport: MessageTransport,
+        *,
+        max_voltage: float = 300.0,
+        max_current: float | None = None,
+        poll_s: float = 0.05,
+    ) -> None:
+        super().__init__(role, transport, max_voltage=max_voltage, max_current=max_current, poll_s=poll_s)
+        self._in_list = False
         self._list_end: float | None = None
 
-    MIN_FREQUENCY_HZ: ClassVar[float] = 45.0
-    MAX_FREQUENCY_HZ: ClassVar[float] = 65.0
-
+    # -- properties ----------------------------------------------------------------------------------------------
     @property
     def voltage_setpoint(self) -> float:
         """Get the voltage setpoint (``SOUR:VOLT:AC?``), V rms, 0..max_voltage."""
@@ -53,41 +77,42 @@ class Chroma61500(ScpiDriver):
 
     @property
     def current_limit(self) -> float:
-        """Get the current limit (``SOUR:CURR:LIM?``), A, 0..the source's rating."""
+        """Get the current limit (``SOUR:CURR:LIM?``), A, 0..the model's rating."""
         return self.query_float("SOUR:CURR:LIM?")
 
     @property
-    def list_running(self) -> bool:
-        """Get whether a list started by this driver may still be running (local estimate), bool."""
-        return self._list_end is not None and time.monotonic() < self._list_end
+    def list_pending(self) -> bool:
+        """Get whether the source is still in LIST mode from a program of this driver (not yet back to FIXED)."""
+        return self._in_list
 
+    # -- setpoints -----------------------------------------------------------------------------------------------
     def set_output(self, on: bool) -> None:
-        """Set the output on or off (``OUTP:STAT ON|OFF``), bool."""
-        self._leave_list()
-        self.write("OUTP:STAT ON" if on else "OUTP:STAT OFF")
+        """Set the output on or off (``OUTP ON|OFF``), bool."""
+        self._configure([f"OUTP {'ON' if on else 'OFF'}"])
 
     def output_on(self) -> bool:
-        """Get whether the output is on (``OUTP:STAT?``), bool."""
-        return self.query_bool("OUTP:STAT?")
+        """Get whether the output is on (``OUTP?``), bool."""
+        return self.query_bool("OUTP?")
 
     def set_voltage(self, volts: float) -> None:
-        """Set the output voltage (``SOUR:VOLT:LEV:IMM:AC``), V rms, 0..max_voltage."""
-        check_range(volts, 0.0, self.max_voltage, "voltage (V)")
-        self._leave_list()
-        self.write(f"SOUR:VOLT:LEV:IMM:AC {volts:.1f}")
+        """Set the output voltage (``SOUR:VOLT:AC``), V rms, 0..max_voltage."""
+        command = f"SOUR:VOLT:AC {number(volts, '.1f')}"
+        self._voltage(volts, command)
+        self._configure([command])
 
     def set_frequency(self, hertz: float) -> None:
-        """Set the output frequency (``SOUR:FREQ:IMM``), Hz, 45..65."""
-        check_range(hertz, self.MIN_FREQUENCY_HZ, self.MAX_FREQUENCY_HZ, "frequency (Hz)")
-        self._leave_list()
-        self.write(f"SOUR:FREQ:IMM {hertz:.2f}")
+        """Set the output frequency (``SOUR:FREQ``), Hz, 45..65."""
+        command = f"SOUR:FREQ {number(hertz, '.2f')}"
+        self._frequency(hertz, command)
+        self._configure([command])
 
     def set_current_limit(self, amps: float) -> None:
-        """Set the output current limit (``SOUR:CURR:LIM``), A, 0..the source's rating."""
-        check_range(amps, 0.0, 1000.0, "current limit (A)")
-        self._leave_list()
-        self.write(f"SOUR:CURR:LIM {amps:.1f}")
+        """Set the rms current limit (``SOUR:CURR:LIM``), A, 0..max_current."""
+        command = f"SOUR:CURR:LIM {number(amps, '.2f')}"
+        self._current(amps, command)
+        self._configure([command])
 
+    # -- measurements --------------------------------------------------------------------------------------------
     def measure_voltage(self) -> float:
         """Measure the output voltage (``FETC:VOLT:ACDC?``), V rms."""
         return self.query_float("FETC:VOLT:ACDC?")
@@ -97,61 +122,87 @@ class Chroma61500(ScpiDriver):
         return self.query_float("FETC:CURR:AC?")
 
     def measure_power(self) -> float:
-        """Measure the output active power (``FETC:POW:AC?``), W."""
+        """Measure the output true power (``FETC:POW:AC?``), W."""
         return self.query_float("FETC:POW:AC?")
 
     def measure_frequency(self) -> float:
         """Measure the output frequency (``FETC:FREQ?``), Hz."""
         return self.query_float("FETC:FREQ?")
 
-    def run_program(self, steps: Sequence[ProgramStep]) -> float:
-        """Control: run a voltage list once (time base); return the trigger time, s on the source's clock.
+    # -- list program --------------------------------------------------------------------------------------------
+    def run_program(self, steps: Sequence[ProgramStep]) -> None:
+        """Control: run ``steps`` once in LIST mode and return once ``TRIG:STATE?`` answers ``RUNNING``.
 
-        Each step holds its voltage (start = end) for its dwell. Frequency steps are not in the bench contract and
-        raise ValueError.
+        Each step holds its voltage (start = end) and frequency (the step's, else the frequency setpoint) for its
+        dwell; a last point at the setpoints (read with ``SOUR:VOLT:AC?`` and ``SOUR:FREQ?``) follows for
+        :data:`RESTORE_DWELL_S`. Every point carries its frequency, so no frequency of an earlier list is left in.
+
+        Raises:
+            ValueError: a step out of range (nothing sent). InstrumentError: the source reported an error (naming
+                the commands sent) or the list did not start.
         """
-        _check_steps(steps, self.max_voltage)
-        self._leave_list()
-        volts = ",".join(f"{s.voltage:.1f}" for s in steps)
-        self.write("OUTP:MODE LIST")
-        self.write("SOUR:LIST:COUN 1")
-        self.write("SOUR:LIST:BASE TIME")
-        self.write("SOUR:LIST:DWEL " + ",".join(num(s.dwell_s) for s in steps))
-        self.write("SOUR:LIST:VOLT:AC:STAR " + volts)
-        self.write("SOUR:LIST:VOLT:AC:END " + volts)
-        self.check_errors()
-        self.write("TRIG ON")
-        self._list_end = time.monotonic() + sum(s.dwell_s for s in steps)
-        return self.query_float("SOUR:LIST:TRIG:TIME?")
-
-    def sag(self, voltage: float, duration_s: float) -> float:
-        """Control: hold ``voltage`` (V rms, 0..max_voltage) for ``duration_s`` (s, > 0), then back; trigger time, s."""
-        return self.run_program([ProgramStep(voltage, duration_s)])
-
-    def dropout(self, duration_s: float) -> float:
-        """Control: drop the output to 0 V for ``duration_s`` (s, > 0), then back; return the trigger time, s."""
-        return self.sag(0.0, duration_s)
-
-    def swell(self, voltage: float, duration_s: float) -> float:
-        """Control: raise to ``voltage`` (V rms, 0..max_voltage) for ``duration_s`` (s, > 0); return trigger time, s."""
-        return self.sag(voltage, duration_s)
-
-    def cancel_program(self) -> None:
-        """Control: stop any list at once and return to fixed mode (``TRIG OFF``, ``OUTP:MODE FIXED``)."""
-        self._list_end = None
-        self.write("TRIG OFF")
-        self.write("OUTP:MODE FIXED")
+        self._check_steps(steps, self.DWELL_S, None, "LIST:VOLT:AC:STAR", frequencies=True)
+        self._finish_list()
+        volts_set = self.voltage_setpoint
+        hertz_set = self.frequency_setpoint
+        points = [(s.voltage, hertz_set if s.frequency is None else s.frequency, s.dwell_s) for s in steps]
+        points.append((volts_set, hertz_set, self.RESTORE_DWELL_S))
+        volts = ",".join(f"{v:.1f}" for v, _, _ in points)
+        hertz = ",".join(f"{f:.2f}" for _, f, _ in points)
+        self._send("OUTP:MODE LIST")
+        self._in_list = True
+        self._send("LIST:BASE TIME")
+        self._send(f"LIST:VOLT:AC:STAR {volts}")
+        self._send(f"LIST:VOLT:AC:END {volts}")
+        self._send(f"LIST:FREQ:STAR {hertz}")
+        self._send(f"LIST:FREQ:END {hertz}")
+        self._send("LIST:DWEL " + ",".join(f"{d * 1000.0:.1f}" for _, _, d in points))
+        self._send("LIST:COUN 1")
+        self._drain()
+        self._send("TRIG ON")
+        started = time.monotonic()
+        self._drain()
+        state = self.query("TRIG:STATE?").strip().upper()
+        if state != "RUNNING":
+            raise self._error(
+                f"{self._instrument()}: the list did not start: TRIG:STATE? answered {state!r} after TRIG ON "
+                "(RUNNING expected)"
+            )
+        self._list_end = started + sum(d for _, _, d in points)
 
     def safe_state(self) -> None:
-        """Control: cancel the list program and switch the output off."""
-        self.cancel_program()
-        self.write("OUTP:STAT OFF")
+        """Control: stop any list at once, back to fixed mode, output off (``TRIG OFF``, ``OUTP:MODE FIXED``,
+        ``OUTP OFF``); errors the source queued are logged, not raised."""
+        self._in_list, self._list_end = False, None
+        self._send("TRIG OFF")
+        self._send("OUTP:MODE FIXED")
+        self._send("OUTP OFF")
+        self._drain_quietly()
 
-    def _leave_list(self) -> None:
-        """Wait for a running list to finish (bounded by its own length), then return to fixed mode."""
-        if self._list_end is None:
+    # -- helpers -------------------------------------------------------------------------------------------------
+    def _configure(self, commands: list[str]) -> None:
+        """Leave a finished list, send ``commands`` and drain the error queue."""
+        self._finish_list()
+        for command in commands:
+            self._send(command)
+        self._drain()
+
+    def _finish_list(self) -> None:
+        """If a program left LIST mode on: poll ``TRIG:STATE?`` until ``OFF`` (bounded by the program's end plus
+        :data:`END_MARGIN_S`), then ``OUTP:MODE FIXED``."""
+        if not self._in_list:
             return
-        left = self._list_end - time.monotonic()
-        if left > 0:
-            time.sleep(left + 0.01)
-        self.cancel_program()
+        deadline = (self._list_end or time.monotonic()) + self.END_MARGIN_S
+        while True:
+            state = self.query("TRIG:STATE?").strip().upper()
+            if state == "OFF":
+                break
+            if time.monotonic() >= deadline:
+                raise self._error(
+                    f"{self._instrument()}: the list still answers TRIG:STATE? {state!r} {self.END_MARGIN_S:g} s "
+                    "after its programmed end; stop it with safe_state (TRIG OFF)"
+                )
+            time.sleep(self.poll_s)
+        self._in_list, self._list_end = False, None
+        self._send("OUTP:MODE FIXED")
+        self._drain()

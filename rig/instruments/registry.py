@@ -33,8 +33,9 @@ class DriverEntry(NamedTuple):
 
 
 DRIVER_TABLE: dict[str, DriverEntry] = {
-    "scpi_ac_source": DriverEntry("rig.instruments.scpi_ac_source:ScpiAcSource", ("visa",)),
     "chroma_61500": DriverEntry("rig.instruments.chroma_61500:Chroma61500", ("visa",)),
+    "ametek_sequoia": DriverEntry("rig.instruments.ametek_sequoia:AmetekSequoia", ("visa",)),
+    "keysight_ac6800": DriverEntry("rig.instruments.keysight_ac6800:KeysightAc6800", ("visa",)),
     "eastron_sdm630": DriverEntry("rig.instruments.eastron_sdm630:EastronSdm630", ("modbus_tcp", "modbus_rtu")),
     "carlo_gavazzi_em340": DriverEntry(
         "rig.instruments.carlo_gavazzi_em340:CarloGavazziEm340", ("modbus_tcp", "modbus_rtu")

@@ -58,7 +58,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCPI_DRIVERS = {"scpi_ac_source", "chroma_61500", "yokogawa_wt", "keysight_daq970a", "keysight_infiniivision"}
+SCPI_DRIVERS = {
+    "chroma_61500",
+    "ametek_sequoia",
+    "keysight_ac6800",
+    "yokogawa_wt",
+    "keysight_daq970a",
+    "keysight_infiniivision",
+}
 MODBUS_DRIVERS = {"eastron_sdm630", "carlo_gavazzi_em340", "waveshare_relay"}
 CAN_DRIVERS = {"can_ev_board"}
 DRIVERS = SCPI_DRIVERS | MODBUS_DRIVERS | CAN_DRIVERS
@@ -168,8 +175,9 @@ class VirtualBench:
             if drv == "keysight_daq970a":
                 return daq.KeysightDaq970a(self.plant, params, wiring)
             cls: dict[str, type[scpi.ScpiServer]] = {
-                "scpi_ac_source": ac_sources.ScpiAcSource,
                 "chroma_61500": ac_sources.Chroma61500,
+                "ametek_sequoia": ac_sources.AmetekSequoia,
+                "keysight_ac6800": ac_sources.KeysightAc6800,
                 "yokogawa_wt": scpi.YokogawaWt,
             }
             return cls[drv](self.plant, params)

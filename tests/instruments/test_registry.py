@@ -14,8 +14,9 @@ from rig.instruments import registry
 from rig.instruments.scripted import ScriptedFrameTransport, ScriptedMessageTransport, ScriptedRegisterTransport
 
 EXPECTED = {
-    "scpi_ac_source": ("AcSource",),
     "chroma_61500": ("AcSource",),
+    "ametek_sequoia": ("AcSource",),
+    "keysight_ac6800": ("AcSource",),
     "eastron_sdm630": ("EnergyMeter",),
     "carlo_gavazzi_em340": ("EnergyMeter",),
     "yokogawa_wt": ("EnergyMeter",),
@@ -55,7 +56,7 @@ def test_declared_capabilities_hold(name: str) -> None:
 
 def test_unknown_names_list_the_valid_ones() -> None:
     with pytest.raises(
-        ValueError, match=r"unknown instrument driver 'fluke'; valid: can_ev_board, carlo_gavazzi_em340"
+        ValueError, match=r"unknown instrument driver 'fluke'; valid: ametek_sequoia, can_ev_board, carlo_gavazzi_em340"
     ):
         registry.load_driver("fluke")
     with pytest.raises(ValueError, match=r"unknown transport kind 'gpib'; valid: can, modbus_rtu, modbus_tcp, visa"):

@@ -24,8 +24,6 @@ WIRING = {"cp_connect": 1, "s2_c": 2, "pp_220": 10}
 SPEC = {
     "plant": {"ac_on": True},
     "roles": {
-        "grid": {"driver": "scpi_ac_source"},
-        "chroma": {"driver": "chroma_61500"},
         "wt": {"driver": "yokogawa_wt"},
         "daq": {"driver": "keysight_daq970a", "wiring": WIRING},
         "sdm": {"driver": "eastron_sdm630"},
@@ -52,41 +50,6 @@ async def test_scpi_servers() -> None:
     bench = VirtualBench(SPEC, clock=clock)
     roles = (await bench.start())["roles"]
     try:
-        g = roles["grid"]["port"]
-        assert (await scpi(g, "*IDN?"))[0].count(",") == 3
-        assert await scpi(g, "NOPE 1", "SYST:ERR?", "SYST:ERR?") == ['-113,"Undefined header"', '0,"No error"']
-        ans = await scpi(
-            g,
-            "VOLT 231",
-            "VOLT?",
-            "OUTP?",
-            "LIST:VOLT 0,190",
-            "LIST:DWEL 0.05,0.05",
-            "VOLT:MODE LIST",
-            "TRIG:TRAN:SOUR BUS",
-            "INIT:TRAN",
-            "*TRG",
-            "MEAS:VOLT:AC?",
-            "LIST:TRIG:TIME?",
-        )
-        assert ans == ["231", "1", "0", f"{clock.now_ns() / 1e9:.6f}"]
-        clock.advance(0.05)
-        assert (await scpi(g, "MEAS:VOLT:AC?")) == ["190"]
-        clock.advance(0.05)
-        assert (await scpi(g, "MEAS:VOLT:AC?")) == ["231"]
-        c = roles["chroma"]["port"]
-        ans = await scpi(
-            c,
-            "SOUR:VOLT:LEV:IMM:AC 229",
-            "SOUR:VOLT:AC?",
-            "OUTP:MODE LIST",
-            "SOUR:LIST:DWEL 0.05",
-            "SOUR:LIST:VOLT:AC:STAR 100",
-            "SOUR:LIST:VOLT:AC:END 100",
-            "TRIG ON",
-            "FETC:VOLT:ACDC?",
-        )
-        assert ans == ["229", "100"]
         d = roles["daq"]["port"]
         await scpi(d, "ROUT:CLOS (@101,110)")
         bench.plant.set_evse_outputs("pwm", 53.3, False)
@@ -115,6 +78,116 @@ async def test_scpi_servers() -> None:
         assert hi == pytest.approx(8.98, abs=0.1) and lo == pytest.approx(-12, abs=0.1)
         w = roles["wt"]["port"]
         assert (await scpi(w, ":NUM:FORM ASC", ":INTEG:START", ":INTEG:STAT?", ":NUM:NORM:VAL?"))[0] == "STARt"
+    finally:
+        await bench.stop()
+
+
+AC_SPEC = {
+    "plant": {"ac_on": True},
+    "roles": {
+        "chroma": {"driver": "chroma_61500"},
+        "sequoia": {"driver": "ametek_sequoia"},
+        "ac6800": {"driver": "keysight_ac6800"},
+    },
+}
+NO_ERROR = '0,"No error"'
+CONFLICT = '-221,"Settings conflict"'
+
+
+async def test_ac_source_servers() -> None:
+    """Each AC source answers its own model's commands in its manual's formats, and no other model's (-113)."""
+    clock = ManualClock()  # the plant on simulated time: a list moves only when the test moves it
+    bench = VirtualBench(AC_SPEC, clock=clock)
+    roles = (await bench.start())["roles"]
+    try:
+        c, s, k = (roles[r]["port"] for r in ("chroma", "sequoia", "ac6800"))
+        assert await scpi(c, "*IDN?") == ["Chroma ATE,61504,SIM0001,1.0"]
+        assert await scpi(s, "*IDN?") == ["California Instruments,SQ45-1,SIM0001,1.0"]
+        assert await scpi(k, "*IDN?") == ["Keysight Technologies,AC6803B,SIM0001,1.0"]
+        foreign = [(c, "VOLT 231"), (c, "*RST"), (s, "OUTP:MODE LIST"), (k, "LIST:VOLT 0"), (k, "TRIG:TRAN:SOUR BUS")]
+        for port, line in foreign:
+            assert await scpi(port, line, "SYST:ERR?", "SYST:ERR?") == ['-113,"Undefined header"', NO_ERROR], line
+        for port, line in ((c, "SOUR:LIST:TRIG:TIME?"), (k, "LIST:TRIG:TIME?"), (s, "FETC:VOLT:ACDC?")):
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(f"{line}\nSYST:ERR?\n".encode())  # the unknown query gets no answer: the next line is the error
+            assert (await asyncio.wait_for(r.readline(), 2)).decode().strip() == '-113,"Undefined header"', line
+            w.close()
+
+        # Chroma: fixed setpoints, then a list that ends on the setpoint; TRIG:STATE? follows the plant
+        ans = await scpi(
+            c,
+            "SOUR:VOLT:AC 229",
+            "SOUR:VOLT:AC?",
+            "SOUR:FREQ 50",
+            "OUTP?",
+            "OUTP:MODE LIST",
+            "LIST:BASE TIME",
+            "LIST:VOLT:AC:STAR 100.0,229.0",
+            "LIST:VOLT:AC:END 100.0,229.0",
+            "LIST:FREQ:STAR 50.00,50.00",
+            "LIST:FREQ:END 50.00,50.00",
+            "LIST:DWEL 50.0,100.0",
+            "LIST:COUN 1",
+            "TRIG ON",
+            "TRIG:STATE?",
+            "FETC:VOLT:ACDC?",
+            "SYST:ERR?",
+        )
+        assert ans == ["229.00", "1", "RUNNING", "100.00", NO_ERROR]
+        clock.advance(0.05)
+        assert await scpi(c, "FETC:VOLT:ACDC?", "TRIG:STATE?") == ["229.00", "RUNNING"]
+        clock.advance(0.1)
+        assert await scpi(c, "TRIG:STATE?", "OUTP:MODE FIXED", "SYST:ERR?") == ["OFF", NO_ERROR]
+        # a ramping point, TRIG ON in fixed mode and a cycle time base are refused
+        ans = await scpi(
+            c,
+            "OUTP:MODE LIST",
+            "LIST:VOLT:AC:END 0.0,229.0",
+            "TRIG ON",
+            "TRIG:STATE?",
+            "SYST:ERR?",
+            "TRIG OFF",
+            "OUTP:MODE FIXED",
+            "TRIG ON",
+            "SYST:ERR?",
+            "LIST:BASE CYCLE",
+            "SYST:ERR?",
+        )
+        assert ans == ["OFF", CONFLICT, CONFLICT, '-224,"Illegal parameter value"']
+
+        # Sequoia: *TRG needs INIT first; the trigger-out pulse is at the start of the transient
+        ans = await scpi(
+            s,
+            "VOLT 230",
+            "OUTP?",
+            "MEAS:VOLT:AC?",
+            "LIST:VOLT 0.0,230.0",
+            "LIST:DWEL 0.02,0.1",
+            "LIST:COUN 1",
+            "LIST:STEP AUTO",
+            "VOLT:MODE LIST",
+            "OUTP:TTLT:STAT ON",
+            "OUTP:TTLT:SOUR BOT",
+            "TRIG:SOUR BUS",
+            "*TRG",
+            "MEAS:VOLT:AC?",
+            "INIT",
+            "*TRG",
+            "MEAS:VOLT:AC?",
+            "SYST:ERR?",
+        )
+        assert ans == ["1", "230.00", "230.00", "0.00", NO_ERROR]
+        sequoia = bench.servers["sequoia"]
+        assert sequoia.trigger_out_ns == [clock.now_ns()]  # type: ignore[attr-defined]
+        clock.advance(0.02)
+        assert await scpi(s, "MEAS:VOLT:AC?") == ["230.00"]
+        clock.advance(0.1)
+        ans = await scpi(s, "INIT", "*TRG", "MEAS:VOLT:AC?", "ABOR", "MEAS:VOLT:AC?", "VOLT:MODE FIX", "SYST:ERR?")
+        assert ans == ["0.00", "230.00", NO_ERROR]
+
+        # AC6800: setpoints and measurements (<NR3>), no list
+        ans = await scpi(k, "VOLT 231", "VOLT?", "MEAS:VOLT:AC?", "MEAS:FREQ?", "OUTP OFF", "OUTP?", "MEAS:VOLT:AC?")
+        assert ans == ["+2.31000E+02", "+2.31000E+02", "+5.00000E+01", "0", "+0.00000E+00"]
     finally:
         await bench.stop()
 
@@ -190,7 +263,7 @@ async def test_can_board() -> None:
 
 def test_process_ready_and_sigterm(tmp_path: Path) -> None:
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"roles": {"grid": {"driver": "scpi_ac_source"}}}))
+    spec.write_text(json.dumps({"roles": {"grid": {"driver": "keysight_ac6800"}}}))
     log = tmp_path / "plant.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "rig.sim.virtual_bench", "--spec", str(spec), "--plant-log", str(log)],
