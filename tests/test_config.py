@@ -310,7 +310,9 @@ def test_rig_config_model_is_strict() -> None:
 
 # ----------------------------------------------------------------------------------- instruments and EV emulator
 VISA_AC = "  ac:\n    driver: chroma_61500\n    transport: {kind: visa, resource: 'TCPIP0::10.0.0.2::inst0::INSTR'}\n"
-DAQ = "  daq:\n    driver: modbus_relay_io\n    transport: {kind: modbus_tcp, host: 10.0.0.3}\n"
+DAQ = "  daq:\n    driver: waveshare_relay\n    transport: {kind: modbus_tcp, host: 10.0.0.3}\n"
+SCOPE = "  scope:\n    driver: keysight_infiniivision\n    transport: {kind: visa, resource: 'TCPIP::10.0.0.4'}\n"
+EMULATOR = "ev_emulator:\n    via: daq\n    pilot: scope\n"
 WIRING = "    wiring: {cp_connect: 1, s2_c: 2}\n"
 
 
@@ -342,10 +344,12 @@ def test_default_rig_yaml_instruments_in_declaration_order() -> None:
         "cp",
         "evse_output",
         "ac_source",
+        "residual_current",
     }
     spec = virtual_bench_spec(cfg.instruments, cfg.ev_emulator)  # the virtual scope learns which input probes what
     assert spec["roles"]["scope"]["params"]["channels"] == scope.params["channels"]
-    assert cfg.ev_emulator is not None and cfg.ev_emulator.via == "daq"
+    assert cfg.ev_emulator is not None and (cfg.ev_emulator.via, cfg.ev_emulator.pilot) == ("daq", "scope")
+    assert cfg.instruments["daq"].driver == "keysight_daq970a" and spec["roles"]["daq"]["params"] == {"slot": 3}
     assert set(cfg.ev_emulator.wiring or {}) == set(EV_CHANNELS)
     assert cfg.report.energy_tolerance_pct == 2.0
 
@@ -392,7 +396,7 @@ def test_unknown_driver_lists_valid_drivers(tmp_path: Path) -> None:
     text = bench("  ac:\n    driver: chroma_9999\n    transport: {kind: visa, resource: x}\n")
     message = config_error(tmp_path, text)
     assert "rig.yaml: instruments.ac.driver: unknown driver 'chroma_9999'; valid drivers:" in message
-    for name in ("scpi_ac_source", "chroma_61500", "eastron_sdm630", "can_ev_board", "keysight_daq970a"):
+    for name in ("chroma_61500", "eastron_sdm630", "can_ev_board", "keysight_daq970a", "waveshare_relay"):
         assert name in message
 
 
@@ -414,7 +418,7 @@ def test_transport_field_errors_name_yaml_path_without_tag(tmp_path: Path) -> No
         "  ac:\n    driver: chroma_61500\n    transport: {kind: visa, resource: x, timout_s: 3}\n"
         "  meter:\n    driver: eastron_sdm630\n    transport: {kind: modbus_rtu, port: /dev/ttyS0, parity: X, "
         "stopbits: 3}\n"
-        "  daq:\n    driver: modbus_relay_io\n    transport: {kind: modbus_tcp, port: 70000}\n"
+        "  daq:\n    driver: waveshare_relay\n    transport: {kind: modbus_tcp, port: 70000}\n"
     )
     message = config_error(tmp_path, text)
     assert (
@@ -456,7 +460,7 @@ def test_role_names_must_be_identifiers(tmp_path: Path) -> None:
 def test_env_substitution_in_instrument_addresses(tmp_path: Path) -> None:
     text = bench(
         "  ac:\n    driver: chroma_61500\n    transport: {kind: visa, resource: '${RIG_AC}'}\n"
-        "  daq:\n    driver: modbus_relay_io\n    transport: {kind: modbus_tcp, host: '${RIG_DAQ_HOST:-10.1.1.1}', "
+        "  daq:\n    driver: waveshare_relay\n    transport: {kind: modbus_tcp, host: '${RIG_DAQ_HOST:-10.1.1.1}', "
         "port: '${RIG_DAQ_PORT:-502}'}\n"
     )
     path = write(tmp_path, text)
@@ -470,10 +474,10 @@ def test_env_substitution_in_instrument_addresses(tmp_path: Path) -> None:
 
 
 def test_ev_emulator_on_relays(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, bench(DAQ) + "ev_emulator:\n    via: daq\n" + WIRING), environ={})
+    cfg = load_config(write(tmp_path, bench(DAQ + SCOPE) + EMULATOR + WIRING), environ={})
     assert cfg.ev_emulator is not None
     assert (cfg.ev_emulator.ev_max_current_a, cfg.ev_emulator.phases) == (32.0, 1)
-    assert cfg.ev_emulator.wiring == {"cp_connect": 1, "s2_c": 2}
+    assert cfg.ev_emulator.wiring == {"cp_connect": 1, "s2_c": 2} and cfg.ev_emulator.pilot == "scope"
 
 
 def test_ev_emulator_via_must_name_a_role(tmp_path: Path) -> None:
@@ -484,16 +488,30 @@ def test_ev_emulator_via_must_name_a_role(tmp_path: Path) -> None:
 def test_ev_emulator_via_must_offer_relays_or_be_a_board(tmp_path: Path) -> None:
     message = config_error(tmp_path, bench(DAQ + VISA_AC) + "ev_emulator:\n    via: ac\n" + WIRING)
     assert (
-        "ev_emulator.via: role 'ac' (chroma_61500) offers neither RelayIo+PilotCapture nor an EV emulator "
-        "board; suitable roles: daq" in message
+        "ev_emulator.via: role 'ac' (chroma_61500) offers neither RelayIo nor an EV emulator board; suitable "
+        "roles: daq" in message
     )
+
+
+def test_ev_emulator_pilot_required_on_relays_and_must_measure(tmp_path: Path) -> None:
+    message = config_error(tmp_path, bench(DAQ + SCOPE) + "ev_emulator:\n    via: daq\n" + WIRING)
+    assert (
+        "ev_emulator.pilot: required when via is a relay instrument (daq: waveshare_relay): the role measuring the "
+        "pilot; suitable roles: scope" in message
+    )
+    message = config_error(tmp_path, bench(DAQ + VISA_AC) + "ev_emulator:\n    via: daq\n    pilot: ac\n" + WIRING)
+    assert "ev_emulator.pilot: role 'ac' (chroma_61500) cannot measure the pilot; roles that can: none declared" in (
+        message
+    )
+    message = config_error(tmp_path, bench(DAQ + SCOPE) + "ev_emulator:\n    via: daq\n    pilot: scop\n" + WIRING)
+    assert "ev_emulator.pilot: no instrument role 'scop'; roles measuring the pilot: scope" in message
 
 
 def test_ev_emulator_wiring_required_on_relays_and_refused_on_board(tmp_path: Path) -> None:
-    assert "ev_emulator.wiring: required when via is a relay instrument (daq: modbus_relay_io)" in config_error(
-        tmp_path, bench(DAQ) + "ev_emulator:\n    via: daq\n"
+    assert "ev_emulator.wiring: required when via is a relay instrument (daq: waveshare_relay)" in config_error(
+        tmp_path, bench(DAQ + SCOPE) + EMULATOR
     )
-    board = "  board:\n    driver: can_ev_board\n    transport: {kind: can, interface: virtual, channel: vcan0}\n"
+    board = "  board:\n    driver: can_ev_board\n    transport: {kind: can, interface: socketcan, channel: can0}\n"
     cfg = load_config(write(tmp_path, bench(board) + "ev_emulator: {via: board, ev_max_current_a: 16}\n"), environ={})
     assert cfg.ev_emulator is not None and cfg.ev_emulator.wiring is None
     assert "ev_emulator.wiring: role 'board' is an EV emulator board" in config_error(
@@ -503,7 +521,7 @@ def test_ev_emulator_wiring_required_on_relays_and_refused_on_board(tmp_path: Pa
 
 def test_ev_emulator_wiring_checks(tmp_path: Path) -> None:
     wiring = "    wiring: {cp_connect: 1, s2_c: 1, s2_e: 3, pp_100: 0}\n"
-    message = config_error(tmp_path, bench(DAQ) + "ev_emulator:\n    via: daq\n" + wiring)
+    message = config_error(tmp_path, bench(DAQ + SCOPE) + EMULATOR + wiring)
     assert "rig.yaml: ev_emulator.wiring: unknown channel 's2_e'; allowed channels: cp_connect, s2_c, s2_d" in message
     assert "relay numbers start at 1, got pp_100: 0" in message
     assert "used twice: relay 1 (cp_connect, s2_c)" in message
@@ -512,11 +530,11 @@ def test_ev_emulator_wiring_checks(tmp_path: Path) -> None:
 
 
 def test_ev_emulator_value_checks(tmp_path: Path) -> None:
-    text = bench(DAQ) + "ev_emulator:\n    via: daq\n    phases: 2\n    ev_max_current_a: 0\n    viaa: x\n" + WIRING
+    text = bench(DAQ + SCOPE) + EMULATOR + "    phases: 2\n    ev_max_current_a: 0\n    viaa: x\n" + WIRING
     message = config_error(tmp_path, text)
     assert "ev_emulator.phases: invalid value 2; allowed values: 1 or 3" in message
     assert "ev_emulator.ev_max_current_a:" in message
-    assert "ev_emulator.viaa: unknown key 'viaa'; allowed keys: via, wiring, ev_max_current_a, phases" in message
+    assert "ev_emulator.viaa: unknown key 'viaa'; allowed keys: via, pilot, wiring, ev_max_current_a, phases" in message
 
 
 def test_stimulus_emulator_needs_ev_emulator(tmp_path: Path) -> None:
