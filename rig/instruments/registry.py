@@ -46,6 +46,7 @@ DRIVER_TABLE: dict[str, DriverEntry] = {
     "can_ev_board": DriverEntry("rig.instruments.can_ev_board:CanEvBoard", ("can",)),
     "keysight_infiniivision": DriverEntry("rig.instruments.keysight_infiniivision:KeysightInfiniiVision", ("visa",)),
     "rigol_ds": DriverEntry("rig.instruments.rigol_ds:RigolDs", ("visa",)),
+    "labjack_t7": DriverEntry("rig.instruments.labjack_t7:LabJackT7", ("modbus_tcp",)),
 }
 """Driver name (as in rig.yaml) → where its class is and the transport kinds it speaks: the one list of drivers."""
 

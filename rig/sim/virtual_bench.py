@@ -66,7 +66,7 @@ SCPI_DRIVERS = {
     "keysight_daq970a",
     "keysight_infiniivision",
 }
-MODBUS_DRIVERS = {"eastron_sdm630", "carlo_gavazzi_em340", "waveshare_relay"}
+MODBUS_DRIVERS = {"eastron_sdm630", "carlo_gavazzi_em340", "waveshare_relay", "labjack_t7"}
 CAN_DRIVERS = {"can_ev_board"}
 DRIVERS = SCPI_DRIVERS | MODBUS_DRIVERS | CAN_DRIVERS
 PLANT_KEYS = {
@@ -181,6 +181,10 @@ class VirtualBench:
                 "yokogawa_wt": scpi.YokogawaWt,
             }
             return cls[drv](self.plant, params)
+        if drv == "labjack_t7":
+            from rig.sim.labjack import VirtualT7
+
+            return VirtualT7(self.plant, params)
         from rig.sim import modbus
 
         if drv == "waveshare_relay":

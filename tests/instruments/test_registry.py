@@ -25,6 +25,7 @@ EXPECTED = {
     "can_ev_board": ("EvEmulatorBoard", "PilotCapture"),
     "keysight_infiniivision": ("WaveformCapture",),
     "rigol_ds": ("WaveformCapture",),
+    "labjack_t7": ("PilotMeter",),
 }
 
 
