@@ -21,6 +21,18 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
+EXCEPTION_CODES: dict[int, str] = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "server device failure",
+    5: "acknowledge",
+    6: "server device busy",
+    10: "gateway path unavailable",
+    11: "gateway target device failed to respond",
+}
+"""Modbus exception codes (Modbus Application Protocol Specification V1.1b3, section 7) and their names."""
+
 
 class _ModbusTransport:
     """Shared part of the TCP and RTU transports: one client, one unit id, every request logged and checked."""
@@ -97,7 +109,8 @@ class _ModbusTransport:
                 raise InstrumentError(self.role, self.address, message, command) from None
             if response.isError():
                 code = getattr(response, "exception_code", None)
-                message = f"Modbus exception response {code} (e.g. 2 = illegal data address, 4 = device failure)"
+                meaning = EXCEPTION_CODES.get(code, "see the device's manual") if isinstance(code, int) else "no code"
+                message = f"Modbus exception response {code} ({meaning})"
                 log_exchange(self.role, self.address, command, error=message)
                 raise InstrumentError(self.role, self.address, message, command)
             result = result_of(response)
