@@ -1,7 +1,7 @@
-"""CAN EV emulator board (the rig's IEC 61851-1 EV emulator: CP resistors/diode, PP coding, fault relays, pilot
-capture), frames described in ``ev_board.dbc``.
-
-Manual: docs/bench-protocols.md section 4 and ``rig/instruments/ev_board.dbc`` (read with cantools).
+"""The rig's CAN EV emulator board: the project's own open reference design of a self-built board (CP resistors and
+diode, PP coding, fault relays, pilot measurement) -- not a product. Its frames are specified by ``ev_board.dbc``
+(read with cantools) and docs/bench-protocols.md section 4; a board built to that design answers ``EVB_Ident`` with
+model 0x4556.
 """
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rig.errors import InstrumentError
-from rig.instruments.capabilities import Edge, EvBoardCommand, Identity, PilotReading
+from rig.instruments.capabilities import EvBoardCommand, Identity, PilotReading
 from rig.instruments.driver_base import Driver
-from rig.instruments.modbus_relay_io import signal_name
 from rig.instruments.transport import FrameTransport
 
 if TYPE_CHECKING:
@@ -46,30 +45,25 @@ def decode_signals(message: Message, data: bytes) -> Signals:
 
 
 class CanEvBoard(Driver[FrameTransport]):
-    """EV emulator board on CAN: ``apply()`` commands (acknowledged by sequence number), pilot and edges.
+    """EV emulator board on CAN (the rig's own reference design): apply() commands acknowledged by sequence number,
+    pilot frequency, duty and levels.
 
-    A reader thread, started by ``open()`` and stopped by ``close()``, keeps the latest EVB_Status and EVB_Pilot
-    and collects EVB_Edge frames.
+    A reader thread, started by ``open()`` and stopped by ``close()``, keeps the latest EVB_Status, EVB_Pilot and
+    EVB_Ident; frames with other ids are ignored.
 
     Args:
         role: the bench role.
         transport: a FrameTransport on the board's bus.
-        ack_timeout_s: how long ``apply`` waits for the acknowledgement, s.
+        ack_timeout_s: how long ``apply`` waits for the acknowledgement (and a query for a first frame), s.
         dbc: path of the DBC describing the frames.
     """
 
-    CAPABILITIES: ClassVar[tuple[str, ...]] = ("EvEmulatorBoard", "PilotCapture")
+    DRIVER: ClassVar[str] = "can_ev_board"
+    CAPABILITIES: ClassVar[tuple[str, ...]] = ("EvEmulatorBoard", "PilotMeter")
 
     def __init__(
-        self,
-        role: str,
-        transport: FrameTransport,
-        ack_timeout_s: float = 1.0,
-        dbc: str | Path = DBC_PATH,
-        **params: Any,
+        self, role: str, transport: FrameTransport, *, ack_timeout_s: float = 1.0, dbc: str | Path = DBC_PATH
     ) -> None:
-        if params:
-            raise TypeError(f"{type(self).__name__}: unknown parameters {sorted(params)}")
         super().__init__(role, transport)
         self.ack_timeout_s = ack_timeout_s
         self._db = load_dbc(Path(dbc))
@@ -78,7 +72,6 @@ class CanEvBoard(Driver[FrameTransport]):
         self._status: Signals | None = None
         self._pilot: Signals | None = None
         self._ident: Signals | None = None
-        self._edges: list[Edge] = []
         self._reader: threading.Thread | None = None
         self._stop = threading.Event()
         self._reader_error: BaseException | None = None
@@ -88,8 +81,9 @@ class CanEvBoard(Driver[FrameTransport]):
     COMMAND_ID: ClassVar[int] = 0x300
     STATUS_ID: ClassVar[int] = 0x301
     PILOT_ID: ClassVar[int] = 0x302
-    EDGE_ID: ClassVar[int] = 0x303
     IDENT_ID: ClassVar[int] = 0x3FF
+    MODEL: ClassVar[int] = 0x4556
+    """EVB_Ident.model of a board of the reference design."""
     POLL_S: ClassVar[float] = 0.05
 
     @property
@@ -114,21 +108,36 @@ class CanEvBoard(Driver[FrameTransport]):
         super().close()
 
     def identity(self) -> Identity:
-        """Get the identity from EVB_Ident (requested with a remote frame when none was received yet)."""
+        """Get the identity from EVB_Ident (requested with a remote frame when none was received yet).
+
+        Raises:
+            InstrumentError: the board's model is not the reference design's (names the frame and the model read).
+        """
         with self._cond:
             have = self._ident is not None
         if not have:
             self.transport.send(self.IDENT_ID, bytes(8), remote=True)
         ident = self._latest("_ident", "EVB_Ident")
+        model = int(ident["model"])
+        if model != self.MODEL:
+            raise self._error(
+                f"{self.DRIVER} does not drive this board: EVB_Ident (0x{self.IDENT_ID:03X}) gives model "
+                f"0x{model:04X}; it accepts the rig's reference EV emulator board (model 0x{self.MODEL:04X})"
+            )
         return Identity(
-            "rig EV emulator board",
-            f"model 0x{int(ident['model']):04X}",
+            "rig reference design",
+            "EV emulator board",
             str(int(ident["serial"])),
             f"{int(ident['fw_major'])}.{int(ident['fw_minor'])}",
         )
 
     def apply(self, command: EvBoardCommand) -> None:
-        """Control: send EVB_Command with the next sequence number and wait for EVB_Status to acknowledge it."""
+        """Control: send EVB_Command with the next sequence number and wait for EVB_Status to acknowledge it.
+
+        Raises:
+            ValueError: a state, cable or current the frame cannot carry (nothing is sent).
+            InstrumentError: no acknowledgement within ack_timeout_s, or the board applies another state or cable.
+        """
         if command.cp_state not in self.CP_STATES:
             raise ValueError(f"cp_state must be one of {sorted(self.CP_STATES)}, got {command.cp_state!r}")
         if command.pp_amps not in self.PP_CODES:
@@ -171,12 +180,16 @@ class CanEvBoard(Driver[FrameTransport]):
             raise self._error(f"board acknowledged seq {seq} but applies cp_state/pp_code {got}, commanded {want}")
 
     def pilot(self) -> PilotReading:
-        """Measure the pilot: frequency (Hz), duty (%), high/low level (V), board time (s) from the latest frames."""
+        """Measure the pilot from the latest frames: frequency (Hz), duty (%, 0..100), high/low level (V), board
+        time (s). A duty above 100 % raises InstrumentError naming the frame."""
         p = self._latest("_pilot", "EVB_Pilot")
         s = self.status
+        duty = round(float(p["cp_duty"]), 2)
+        if not 0.0 <= duty <= 100.0:
+            raise self._error(f"EVB_Pilot (0x{self.PILOT_ID:03X}) gives cp_duty {duty:g} %, outside 0..100 %")
         return PilotReading(
             frequency_hz=float(p["cp_freq_hz"]),
-            duty_pct=round(float(p["cp_duty"]), 2),
+            duty_pct=duty,
             high_v=int(s["cp_high_mv"]) / 1000.0,
             low_v=int(s["cp_low_mv"]) / 1000.0,
             t_s=int(p["board_time_ms"]) / 1000.0,
@@ -189,21 +202,6 @@ class CanEvBoard(Driver[FrameTransport]):
     def ev_current(self) -> float:
         """Measure the current the emulated EV draws (latest EVB_Status), A."""
         return round(float(self.status["ev_current"]), 1)
-
-    def now_s(self) -> float:
-        """Get the board clock of the latest EVB_Pilot, s (at most 10 ms old)."""
-        return int(self._latest("_pilot", "EVB_Pilot")["board_time_ms"]) / 1000.0
-
-    def edges(self) -> list[Edge]:
-        """Get the EVB_Edge frames received since the last clear, oldest first (board time, s)."""
-        self._raise_reader_error()
-        with self._cond:
-            return list(self._edges)
-
-    def clear_edges(self) -> None:
-        """Control: forget the edges received so far (local; the board keeps no log)."""
-        with self._cond:
-            self._edges.clear()
 
     def safe_state(self) -> None:
         """Control: apply state A, no cable, every fault off."""
@@ -231,7 +229,8 @@ class CanEvBoard(Driver[FrameTransport]):
             raise self._error(f"CAN reader failed: {type(error).__name__}: {error}")
 
     def _read_loop(self) -> None:
-        decoders = {m.frame_id: m for m in self._db.messages}
+        latest = {self.STATUS_ID: "_status", self.PILOT_ID: "_pilot", self.IDENT_ID: "_ident"}
+        decoders = {m.frame_id: m for m in self._db.messages if m.frame_id in latest}
         while not self._stop.is_set():
             try:
                 frame = self.transport.receive(self.POLL_S)
@@ -244,21 +243,9 @@ class CanEvBoard(Driver[FrameTransport]):
                 continue
             arbitration_id, data, _ = frame
             message = decoders.get(arbitration_id)
-            if message is None or arbitration_id == self.COMMAND_ID or len(data) < message.length:
+            if message is None or len(data) < message.length:
                 continue
             signals = decode_signals(message, data)
             with self._cond:
-                if arbitration_id == self.STATUS_ID:
-                    self._status = signals
-                elif arbitration_id == self.PILOT_ID:
-                    self._pilot = signals
-                elif arbitration_id == self.IDENT_ID:
-                    self._ident = signals
-                elif arbitration_id == self.EDGE_ID:
-                    edge = Edge(
-                        signal_name(int(signals["signal"])),
-                        int(signals["board_time_ms"]) / 1000.0,
-                        int(signals["level"]),
-                    )
-                    self._edges.append(edge)
+                setattr(self, latest[arbitration_id], signals)
                 self._cond.notify_all()

@@ -1,10 +1,11 @@
-"""The CAN EV emulator board of the virtual bench (docs/bench-protocols.md §4), on python-can.
+"""The CAN EV emulator board of the virtual bench: the rig's own open reference design of a self-built EV emulator
+board (not a product; docs/bench-protocols.md section 4, frames in ``rig/instruments/ev_board.dbc``), on python-can.
 
 The board listens for ``EVB_Command`` (0x300) and applies it to the plant's EV-side switches in one instant, sends
-``EVB_Status`` (0x301) and ``EVB_Pilot`` (0x302) every 10 ms and on change, ``EVB_Edge`` (0x303) for each plant edge
-and ``EVB_Ident`` (0x3FF) at start and on a remote frame. Frames are packed here with the bit layout of the contract
-(little-endian, start bits as listed there); the default bus is python-can's ``udp_multicast`` interface so that a
-driver in another process sees the board. This is the only module of rig/sim importing python-can.
+``EVB_Status`` (0x301) and ``EVB_Pilot`` (0x302) every 10 ms and on change, and ``EVB_Ident`` (0x3FF) at start and
+on a remote frame; nothing else. Frames are packed here with the DBC's bit layout (little-endian, start bits as
+listed there); the default bus is python-can's ``udp_multicast`` interface so that a driver in another process sees
+the board. This is the only module of rig/sim importing python-can.
 
 cp_state 5 (F) cannot be produced by an EV: the board disconnects the CP line (like A) and reports 5 as applied.
 """
@@ -27,11 +28,13 @@ from rig.ev_emulator.channels import (
     RCD_DC_6MA,
     STATE_CHANNELS,
 )
-from rig.sim.plant import CP_STATES, Plant, PlantEdge
+from rig.sim.plant import CP_STATES, Plant
 
 log = logging.getLogger(__name__)
 
-ID_COMMAND, ID_STATUS, ID_PILOT, ID_EDGE, ID_IDENT = 0x300, 0x301, 0x302, 0x303, 0x3FF
+ID_COMMAND, ID_STATUS, ID_PILOT, ID_IDENT = 0x300, 0x301, 0x302, 0x3FF
+MODEL = 0x4556
+"""EVB_Ident.model of a board of the reference design."""
 PP_CODE_A = {1: 13, 2: 20, 3: 32, 4: 63}  # EVB_Command/EVB_Status pp_code -> cable rating, A (the contract's coding)
 PP_CODE_SWITCH = {code: CABLE_CHANNELS[amps] for code, amps in PP_CODE_A.items()}
 SWITCH_PP_CODE = {v: k for k, v in PP_CODE_SWITCH.items()}
@@ -91,7 +94,8 @@ class CanEvBoard:
     Args:
         plant: the plant.
         channel: bus channel (udp_multicast group, default ``239.74.163.2``).
-        params: ``interface`` (``udp_multicast``), ``port`` (UDP port, 43113), ``model`` / ``serial`` / firmware.
+        params: ``interface`` (``udp_multicast``), ``port`` (UDP port, 43113), ``model`` (0x4556; another value
+            plays a board of another design), ``serial`` (1), ``fw_major`` / ``fw_minor`` (1.0).
     """
 
     def __init__(self, plant: Plant, channel: str | None = None, params: dict[str, Any] | None = None) -> None:
@@ -106,8 +110,6 @@ class CanEvBoard:
         self._notifier: can.Notifier | None = None
         self._task: asyncio.Task[None] | None = None
         self._last: tuple[bytes, bytes] | None = None
-        self._edges_sent_ns = plant.now_ns()
-        self._sent_edges: set[PlantEdge] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def address(self) -> dict[str, Any]:
@@ -186,7 +188,7 @@ class CanEvBoard:
             ID_IDENT,
             pack(
                 [
-                    (0, 16, int(p.get("model", 0x4556))),
+                    (0, 16, int(p.get("model", MODEL))),
                     (16, 8, int(p.get("fw_major", 1))),
                     (24, 8, int(p.get("fw_minor", 0))),
                     (32, 32, int(p.get("serial", 1))),
@@ -212,7 +214,7 @@ class CanEvBoard:
         pilot = pack(
             [
                 (0, 16, round(p.frequency_hz)),
-                (16, 14, round(p.duty_pct * 100)),
+                (16, 14, round(min(max(p.duty_pct, 0.0), 100.0) * 100)),  # a measured duty: 0..100 %
                 (30, 1, int(pl.contactor)),
                 (31, 1, int(p.pwm)),
                 (32, 32, pl.board_ms()),
@@ -227,16 +229,6 @@ class CanEvBoard:
         self._last = (status, pilot[:4])
 
     def _on_plant_change(self, plant: Plant) -> None:
-        # edges may be inserted slightly in the past (EVSE timestamps): look back 1 s, send each edge once
-        for e in plant.edges_after(self._edges_sent_ns - 1_000_000_000):
-            if e in self._sent_edges:
-                continue
-            self._sent_edges.add(e)
-            self._send(ID_EDGE, pack([(0, 8, e.signal_id), (8, 8, e.level), (16, 32, plant.board_ms(e.t_ns))]))
-            self._edges_sent_ns = max(self._edges_sent_ns, e.t_ns)
-        if len(self._sent_edges) > 1000:
-            horizon = self._edges_sent_ns - 2_000_000_000
-            self._sent_edges = {e for e in self._sent_edges if e.t_ns > horizon}
         status, pilot = self.frames()
         if self._last != (status, pilot[:4]):
             self._send_status()
