@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -158,69 +157,148 @@ class ScpiServer(LineServer):
 
 
 class YokogawaWt(ScpiServer):
-    """Yokogawa WT-style power analyser (element 1..phases), docs/bench-protocols.md §2.3."""
+    """Virtual Yokogawa WT300E power meter (docs/bench-protocols.md §2.3): exactly the commands of the
+    ``yokogawa_wt`` driver, in short or long form and any case, with ``:STATus:ERRor?`` for the error queue.
+
+    Answers: ``*IDN?`` -> ``YOKOGAWA,<model>,<serial>,<firmware>``; ``:NUMeric:NORMal:VALue?`` -> the items 1..NUMber
+    as NR3 (``2.30000E+02``) separated by commas; ``:INTEGrate:STATe?`` -> ``RES``, ``STAR`` or ``STOP``;
+    ``:STATus:ERRor?`` -> ``0,"No error"`` or the oldest queued error. An unknown header queues ``-113,"Undefined
+    header"`` (a query with one gets no answer); a parameter it does not take queues ``-224,"Illegal parameter
+    value"``. Only headers off (``:COMMunicate:HEADer OFF``) and ASCII numbers are served. Elements beyond the
+    plant's phases read 0 (an input with nothing connected).
+
+    Params: ``model`` (``WT333E``; its last digit is the number of elements for a WT33x, 1 for a WT31x),
+    ``serial``, ``firmware``.
+    """
 
     vendor = "YOKOGAWA"
     model = "WT333E"
+    MAX_ITEMS = 255
+    FUNCTIONS = ("U", "I", "P", "WHP")
 
     def __init__(self, plant: Plant, params: dict[str, Any] | None = None) -> None:
         self.items: dict[int, tuple[str, int]] = {}
+        self.count = 0
+        self.remote = False
+        self.integ_state = "RES"
+        self.integ_base_wh = 0.0
+        self.integ_frozen_wh = 0.0
         self._defaults()
+        self.table: list[tuple[list[tuple[str, str]], bool, Callable[[int, str], str | None]]] = []
         super().__init__(plant, params)
+        self.model = str(self.params.get("model", type(self).model))
+        self.elements = int(self.model[4]) if self.model.startswith("WT33") and self.model[4:5].isdigit() else 1
 
     def _defaults(self) -> None:
         self.items = {1: ("U", 1), 2: ("I", 1), 3: ("P", 1), 4: ("WHP", 1)}
         self.count = 4
-        self.integ_state = "RESet"
-        self.integ_base_wh = 0.0
-        self.integ_frozen_wh = 0.0
 
     def add_handlers(self) -> None:
-        """Register §2.3 (``:NUM:NORM:ITEM1``..``ITEM32``)."""
-        self.handlers.update(
-            {
-                "NUM:FORM": lambda a: require(a.strip().upper().startswith("ASC"), a),
-                "NUM:NORM:NUM": lambda a: setattr(self, "count", int(float(a))),
-                "NUM:NORM:VAL?": lambda _a: ",".join(self._value(*self.items[k]) for k in range(1, self.count + 1)),
-                "INTEG:RESET": lambda _a: self._integ("RESet"),
-                "INTEG:START": lambda _a: self._integ("STARt"),
-                "INTEG:STOP": lambda _a: self._integ("STOP"),
-                "INTEG:STAT?": lambda _a: self.integ_state,
-            }
-        )
-        for k in range(1, 33):
-            self.handlers[f"NUM:NORM:ITEM{k}"] = functools.partial(self._set_item, k)
+        """The driver's commands (the base class's SCPI-style table is not used)."""
+        on = self._on
+        on("*IDN?", lambda _n, _a: self.idn())
+        on("*CLS", lambda _n, _a: self.errors.clear())
+        on(":STATus:ERRor?", lambda _n, _a: self._pop_error())
+        on(":COMMunicate:REMote", lambda _n, a: setattr(self, "remote", parse_bool(a)))
+        on(":COMMunicate:HEADer", lambda _n, a: require(not parse_bool(a), a))
+        on(":NUMeric:FORMat", lambda _n, a: require(a.strip().upper() in ("ASC", "ASCII"), a))
+        on(":NUMeric:NORMal:NUMber", lambda _n, a: setattr(self, "count", self._item_number(a)))
+        on(":NUMeric:NORMal:ITEM<x>", self._set_item)
+        on(":NUMeric:NORMal:VALue?", lambda _n, _a: ",".join(self._value(k) for k in range(1, self.count + 1)))
+        on(":INTEGrate:RESet", lambda _n, _a: self._integ("RES"))
+        on(":INTEGrate:STARt", lambda _n, _a: self._integ("STAR"))
+        on(":INTEGrate:STOP", lambda _n, _a: self._integ("STOP"))
+        on(":INTEGrate:STATe?", lambda _n, _a: self.integ_state)
+
+    def _on(self, header: str, fn: Callable[[int, str], str | None]) -> None:
+        """Register ``header`` as the manual spells it (upper case = short form, ``<x>`` = numeric suffix)."""
+        nodes = []
+        for word in header.rstrip("?").split(":"):
+            if word:
+                base = word.removesuffix("<x>")
+                nodes.append(
+                    ("".join(c for c in base if not c.islower()).upper() + ("#" if base != word else ""), base.upper())
+                )
+        self.table.append((nodes, header.endswith("?"), fn))
+
+    @staticmethod
+    def _match(nodes: list[tuple[str, str]], tokens: list[str]) -> int | None:
+        """The numeric suffix (0 when none) if ``tokens`` spell ``nodes`` in short or long form, else None."""
+        if len(nodes) != len(tokens):
+            return None
+        suffix = 0
+        for (short, long), token in zip(nodes, tokens, strict=True):
+            if short.endswith("#"):
+                digits = len(token) - len(token.rstrip("0123456789"))
+                if not digits:
+                    return None
+                suffix = int(token[-digits:])
+                token, short = token[:-digits], short[:-1]
+            if token not in (short, long):
+                return None
+        return suffix
+
+    def handle_line(self, line: str) -> str | None:
+        """Execute one command line; return the answer for a query, None otherwise."""
+        line = line.strip()
+        if not line:
+            return None
+        header, _, arg = line.partition(" ")
+        query = header.endswith("?")
+        tokens = [t for t in header.rstrip("?").upper().split(":") if t]
+        for nodes, is_query, fn in self.table:
+            suffix = self._match(nodes, tokens) if is_query == query else None
+            if suffix is None:
+                continue
+            try:
+                answer = fn(suffix, arg.strip())
+            except (ValueError, IndexError, KeyError) as exc:
+                log.debug("%s: bad parameter in %r: %s", self.model, line, exc)
+                self.errors.append((-224, "Illegal parameter value"))
+                return None
+            return answer if query else None
+        self.errors.append((-113, "Undefined header"))
+        return None
 
     def reset(self) -> None:
-        """Integration reset, default items."""
+        """Default items (not a command of the driver's)."""
         self._defaults()
+
+    def _item_number(self, arg: str) -> int:
+        n = int(arg.strip())
+        require(1 <= n <= self.MAX_ITEMS, arg)
+        return n
 
     def _set_item(self, k: int, arg: str) -> None:
         fn, _, elem = arg.partition(",")
-        e = int(elem or 1)
-        if fn.strip().upper() not in ("U", "I", "P", "WHP") or not 1 <= e <= 3:
-            raise ValueError(arg)
-        self.items[k] = (fn.strip().upper(), e)
+        function = fn.strip().upper()
+        require(1 <= k <= self.MAX_ITEMS and function in self.FUNCTIONS, arg)
+        element = int(elem.strip() or 1)
+        require(1 <= element <= self.elements, arg)
+        self.items[k] = (function, element)
 
     def _integ(self, state: str) -> None:
         now = self.plant.energy_wh()
-        if state == "RESet":
+        if state == "RES":
             self.integ_frozen_wh = 0.0
-        elif state == "STARt" and self.integ_state != "STARt":
+        elif state == "STAR" and self.integ_state != "STAR":
             self.integ_base_wh = now - self.integ_frozen_wh
-        elif state == "STOP" and self.integ_state == "STARt":
+        elif state == "STOP" and self.integ_state == "STAR":
             self.integ_frozen_wh = now - self.integ_base_wh
         self.integ_state = state
 
-    def _value(self, fn: str, element: int) -> str:
+    def _value(self, k: int) -> str:
+        fn, element = self.items.get(k, ("NONE", 0))
         p = self.plant
+        if fn == "NONE":
+            return "9.91E+37"  # NAN: no item set
         if element > p.phases:
-            return "NAN"
+            return f"{0.0:.5E}"
         if fn == "U":
-            return fmt(p.mains_v())
+            return f"{p.mains_v():.5E}"
         if fn == "I":
-            return fmt(p.ev_current_a())
+            return f"{p.ev_current_a():.5E}"
         if fn == "P":
-            return fmt(p.power_w() / p.phases)
-        wh = p.energy_wh() - self.integ_base_wh if self.integ_state == "STARt" else self.integ_frozen_wh
-        return fmt(wh / p.phases)
+            return f"{p.power_w() / p.phases:.5E}"
+        wh = p.energy_wh() - self.integ_base_wh if self.integ_state == "STAR" else self.integ_frozen_wh
+        return f"{wh / p.phases:.5E}"
