@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,6 @@ from rig.config.bench import InstrumentConfig, virtual_bench_spec
 from rig.errors import ConfigError, InstrumentError
 from rig.instruments.capabilities import (
     AcSource,
-    Edge,
     EnergyMeter,
     EvBoardCommand,
     EvEmulatorBoard,
@@ -102,8 +102,7 @@ class FakeAc(Fake):
     def measure_frequency(self) -> float:
         return 50.0
 
-    def run_program(self, steps: Sequence[ProgramStep]) -> float:
-        return 0.0
+    def run_program(self, steps: Sequence[ProgramStep]) -> None: ...
 
 
 class FakeMeter(Fake):
@@ -123,6 +122,8 @@ class FakeMeter(Fake):
 
 
 class FakeDaq(Fake):
+    relay_count = 20
+
     def set_relay(self, channel: int, closed: bool) -> None:
         self._do("set_relay", channel, int(closed))
 
@@ -132,21 +133,13 @@ class FakeDaq(Fake):
     def open_all(self) -> None:
         self._do("open_all")
 
-    def analog_input(self, channel: int) -> float:
-        return 0.0
 
+class FakeScope(Fake):
     def pilot(self) -> PilotReading:
         return PilotReading(0.0, 100.0, 12.0, 12.0)
 
-    def edges(self) -> list[Edge]:
-        return []
 
-    def clear_edges(self) -> None: ...
-    def now_s(self) -> float:
-        return 0.0
-
-
-class FakeBoard(FakeDaq):
+class FakeBoard(FakeScope):
     def apply(self, command: EvBoardCommand) -> None:
         self._do("apply", command.cp_state)
 
@@ -157,7 +150,8 @@ class FakeBoard(FakeDaq):
 FAKES: dict[str, type[Fake]] = {
     "chroma_61500": FakeAc,
     "eastron_sdm630": FakeMeter,
-    "modbus_relay_io": FakeDaq,
+    "waveshare_relay": FakeDaq,
+    "keysight_infiniivision": FakeScope,
     "can_ev_board": FakeBoard,
 }
 
@@ -167,12 +161,14 @@ def make_config(roles: Sequence[tuple[str, str]], *, via: str | None = "daq") ->
     for role, driver in roles:
         transport = {
             "chroma_61500": {"kind": "visa", "resource": f"TCPIP0::10.0.0.1::{role}::SOCKET"},
+            "keysight_infiniivision": {"kind": "visa", "resource": f"TCPIP0::10.0.0.4::{role}::SOCKET"},
             "can_ev_board": {"kind": "can", "interface": "virtual", "channel": role},
         }.get(driver, {"kind": "modbus_tcp", "host": f"{role}.lab"})
         instruments[role] = {"driver": driver, "transport": transport}
     data: dict[str, Any] = {"station": {}, "dut": {"kind": "network"}, "instruments": instruments}
     if via is not None:
-        data["ev_emulator"] = {"via": via, "wiring": WIRING if via == "daq" else None}
+        relays = via == "daq"
+        data["ev_emulator"] = {"via": via, "wiring": WIRING if relays else None, "pilot": "scope" if relays else None}
     return config_from_dict(data)
 
 
@@ -186,30 +182,31 @@ def factory(rec: Recorder, fail: dict[str, Sequence[str]] | None = None) -> Any:
     return build
 
 
-ROLES = [("ac_source", "chroma_61500"), ("meter", "eastron_sdm630"), ("daq", "modbus_relay_io")]
+SCOPE_ROLE = ("scope", "keysight_infiniivision")
+ROLES = [("ac_source", "chroma_61500"), ("meter", "eastron_sdm630"), ("daq", "waveshare_relay"), SCOPE_ROLE]
 
 
 # ------------------------------------------------------------------------------------------------ lifecycle
 def test_open_in_order_close_in_reverse_identities_recorded() -> None:
     rec = Recorder()
     with Bench(make_config(ROLES), factory=factory(rec)) as bench:
-        assert bench.roles == ["ac_source", "meter", "daq"]
-        assert rec.of("open") == ["ac_source", "meter", "daq"]
-        assert list(bench.identities) == ["ac_source", "meter", "daq"]
+        assert bench.roles == ["ac_source", "meter", "daq", "scope"]
+        assert rec.of("open") == ["ac_source", "meter", "daq", "scope"]
+        assert list(bench.identities) == ["ac_source", "meter", "daq", "scope"]
         assert bench.identities["meter"] == Identity("Fake", "FakeMeter", "meter")
         assert bench.ev_emulator is not None
-    assert rec.of("close") == ["daq", "meter", "ac_source"]
+    assert rec.of("close") == ["scope", "daq", "meter", "ac_source"]
     assert bench.roles == []
 
 
 def test_safe_state_order_ev_emulator_then_ac_then_relays() -> None:
     rec = Recorder()
-    bench = Bench(make_config([("daq", "modbus_relay_io"), *ROLES[:2]]), factory=factory(rec)).open()
+    bench = Bench(make_config([("daq", "waveshare_relay"), *ROLES[:2], SCOPE_ROLE]), factory=factory(rec)).open()
     rec.calls.clear()
     bench.safe_state()
     relay_calls = [i for i, c in enumerate(rec.calls) if c.startswith("daq.set_relay")]
     safe = rec.of("safe_state")
-    assert safe == ["ac_source", "daq", "meter"]  # AC first, then relays, then the rest
+    assert safe == ["ac_source", "daq", "meter", "scope"]  # AC first, then relays, then the rest
     assert relay_calls and max(relay_calls) < rec.calls.index("ac_source.safe_state")  # EV emulator released first
     assert all(c.endswith(",0)") for c in rec.calls if c.startswith("daq.set_relay"))  # every EV relay opened
     bench.close()
@@ -220,8 +217,8 @@ def test_safe_state_and_close_on_exception() -> None:
     with pytest.raises(RuntimeError, match="suite blew up"), Bench(make_config(ROLES), factory=factory(rec)):
         rec.calls.clear()
         raise RuntimeError("suite blew up")
-    assert rec.of("safe_state") == ["ac_source", "daq", "meter"]
-    assert rec.of("close") == ["daq", "meter", "ac_source"]
+    assert rec.of("safe_state") == ["ac_source", "daq", "meter", "scope"]
+    assert rec.of("close") == ["scope", "daq", "meter", "ac_source"]
 
 
 def test_failing_instrument_does_not_stop_the_others() -> None:
@@ -230,13 +227,13 @@ def test_failing_instrument_does_not_stop_the_others() -> None:
     rec.calls.clear()
     with pytest.raises(InstrumentError) as info:
         bench.safe_state()
-    assert rec.of("safe_state") == ["ac_source", "daq", "meter"]
+    assert rec.of("safe_state") == ["ac_source", "daq", "meter", "scope"]
     message = str(info.value)
     assert "instrument 'ac_source' at TCPIP0::10.0.0.1::ac_source::SOCKET" in message
     assert "safe state not reached by 1 instrument(s)" in message and "last command: safe_state" in message
     assert len(bench.safe_state_errors) == 1
     bench.close()
-    assert rec.of("close") == ["daq", "meter", "ac_source"]
+    assert rec.of("close") == ["scope", "daq", "meter", "ac_source"]
 
 
 def test_dead_ev_emulator_relays_still_let_ac_go_safe() -> None:
@@ -245,7 +242,7 @@ def test_dead_ev_emulator_relays_still_let_ac_go_safe() -> None:
     rec.calls.clear()
     with pytest.raises(InstrumentError, match="2 instrument"):
         bench.safe_state()
-    assert rec.of("safe_state") == ["ac_source", "daq", "meter"]
+    assert rec.of("safe_state") == ["ac_source", "daq", "meter", "scope"]
     bench.close()
 
 
@@ -253,7 +250,7 @@ def test_error_in_body_is_not_masked_by_safe_state_failure() -> None:
     rec = Recorder()
     with pytest.raises(KeyError), Bench(make_config(ROLES), factory=factory(rec, {"meter": ["safe_state"]})):
         raise KeyError("original")
-    assert rec.of("close") == ["daq", "meter", "ac_source"]
+    assert rec.of("close") == ["scope", "daq", "meter", "ac_source"]
 
 
 def test_safe_state_failure_after_clean_body_is_raised() -> None:
@@ -263,7 +260,7 @@ def test_safe_state_failure_after_clean_body_is_raised() -> None:
         Bench(make_config(ROLES), factory=factory(rec, {"meter": ["safe_state"]})),
     ):
         pass
-    assert rec.of("close") == ["daq", "meter", "ac_source"]
+    assert rec.of("close") == ["scope", "daq", "meter", "ac_source"]
 
 
 def test_open_failure_leaves_opened_ones_safe_and_closed() -> None:
@@ -299,7 +296,9 @@ def test_role_and_capability() -> None:
         assert isinstance(bench.capability("daq", RelayIo), FakeDaq)
         with pytest.raises(ConfigError, match="role 'meter' \\(driver eastron_sdm630\\) does not offer AcSource"):
             bench.capability("meter", AcSource)
-        with pytest.raises(ConfigError, match="no instrument role 'grid' on this bench; roles: ac_source, meter, daq"):
+        with pytest.raises(
+            ConfigError, match="no instrument role 'grid' on this bench; roles: ac_source, meter, daq, scope"
+        ):
             bench.role("grid")
 
 
@@ -336,8 +335,8 @@ def test_sigint_in_process_reaches_safe_state() -> None:
         rec.calls.clear()
         os.kill(os.getpid(), signal.SIGINT)
         wait_until(lambda: None, lambda _: False, timeout_s=5, what="KeyboardInterrupt from the bench's SIGINT handler")
-    assert rec.of("safe_state") == ["ac_source", "daq", "meter"]  # once: not repeated on the way out
-    assert rec.of("close") == ["daq", "meter", "ac_source"]
+    assert rec.of("safe_state") == ["ac_source", "daq", "meter", "scope"]  # once: not repeated on the way out
+    assert rec.of("close") == ["scope", "daq", "meter", "ac_source"]
 
 
 CHILD = """
@@ -378,9 +377,9 @@ def test_sigterm_to_a_process_using_bench(tmp_path: Path) -> None:
             proc.stderr.close()
     calls = log.read_text().split()
     after = calls[calls.index("ready.") + 1 :]
-    assert [c.split(".")[0] for c in after if c.endswith(".safe_state")] == ["ac_source", "daq", "meter"]
+    assert [c.split(".")[0] for c in after if c.endswith(".safe_state")] == ["ac_source", "daq", "meter", "scope"]
     assert after.index("ac_source.safe_state") > max(i for i, c in enumerate(after) if c.startswith("daq.set_relay"))
-    assert [c.split(".")[0] for c in after if c.endswith(".close")] == ["daq", "meter", "ac_source"]
+    assert [c.split(".")[0] for c in after if c.endswith(".close")] == ["scope", "daq", "meter", "ac_source"]
     assert "unreachable." not in calls
 
 
@@ -397,13 +396,23 @@ def test_bench_check_dead_instrument_names_role_and_address(tmp_path: Path, caps
     assert f"instrument 'meter' at 127.0.0.1:{port}" in err
 
 
+SCOPE_CHANNELS = {"cp": {"channel": 1, "probe": 10}}
 VIRTUAL_SPEC = {
     "roles": {
         "ac_source": {"driver": "chroma_61500"},
         "meter": {"driver": "eastron_sdm630"},
-        "daq": {"driver": "modbus_relay_io", "wiring": WIRING},
+        "daq": {"driver": "keysight_daq970a", "wiring": WIRING},
+        "scope": {"driver": "keysight_infiniivision", "params": {"channels": SCOPE_CHANNELS}},
     }
 }
+
+
+def served_instruments(ready: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """rig.yaml's instruments for a ready line, the scope with its channel map."""
+    instruments = instruments_for(ready)
+    if "scope" in instruments:
+        instruments["scope"]["params"] = {"channels": SCOPE_CHANNELS}
+    return instruments
 
 
 def test_bench_check_on_the_virtual_bench(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -414,27 +423,56 @@ def test_bench_check_on_the_virtual_bench(tmp_path: Path, capsys: pytest.Capture
         rig_yaml = {
             "station": {},
             "dut": {"kind": "network"},
-            "instruments": instruments_for(ready),
-            "ev_emulator": {"via": "daq", "wiring": {"cp_connect": 1, "s2_c": 2, "s2_d": 3}},
+            "instruments": served_instruments(ready),
+            "ev_emulator": {"via": "daq", "pilot": "scope", "wiring": WIRING},
         }
         path.write_text(yaml.safe_dump(rig_yaml))
-        assert rig_main(["bench", "check", "--config", str(path)]) == 0
+        assert rig_main(["bench", "check", "--wiring", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "identity: Chroma ATE" in out and "measured" in out
-    assert "energy" in out and "Wh" in out
+    assert "energy" in out and "Wh" in out and "error queue: empty" in out
     assert "pilot" in out and "state A1" in out
-    assert "bench check passed: 3 instrument(s)" in out
+    assert re.search(
+        r"wiring: ok    state C: S2 with R3 1\.3 kOhm \(cp_connect relay 1, s2_c relay 2\): pilot [56]\.\d\d V", out
+    )
+    assert "wiring: ok    state A: every CP relay open (no relay closed): pilot 12.0" in out
+    assert "wiring: ok    state E: CP shorted to PE (cp_connect relay 1, cp_pe_short relay 5)" in out
+    assert "wiring: skip  PE interrupted in state B: channel pe_break not wired" in out
+    assert "PP coding for a 32 A cable in state B (no effect on CP) (cp_connect relay 1, pp_220 relay 10)" in out
+    assert "bench check passed: 4 instrument(s) answered and the EV emulator's wiring gives the predicted" in out
+
+
+def test_bench_check_wiring_names_a_miswired_channel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """s2_c and s2_d swapped in rig.yaml (the relays are wired the other way round): both states fail, named."""
+    path = tmp_path / "rig.yaml"
+    with serve_spec(VIRTUAL_SPEC) as ready:
+        rig_yaml = {
+            "station": {},
+            "dut": {"kind": "network"},
+            "instruments": served_instruments(ready),
+            "ev_emulator": {"via": "daq", "pilot": "scope", "wiring": {**WIRING, "s2_c": 3, "s2_d": 2}},
+        }
+        path.write_text(yaml.safe_dump(rig_yaml))
+        assert rig_main(["bench", "check", "--wiring", "--config", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert re.search(
+        r"wiring: FAIL  state C: S2 with R3 1\.3 kOhm \(cp_connect relay 1, s2_c relay 3\): pilot [23]\.", captured.out
+    )
+    assert "predicted 6 V +- 1 V (state C)" in captured.out
+    assert "2 channel(s) do not give the predicted pilot: state C, state D; bench left in its safe state" in (
+        captured.err
+    )
 
 
 def test_ev_emulator_states_on_the_virtual_bench() -> None:
-    spec = {"roles": {role: VIRTUAL_SPEC["roles"][role] for role in ("ac_source", "daq")}}
+    spec = {"roles": {role: VIRTUAL_SPEC["roles"][role] for role in ("ac_source", "daq", "scope")}}
     with serve_spec(spec) as ready:
         config = config_from_dict(
             {
                 "station": {},
                 "dut": {"kind": "network"},
-                "instruments": instruments_for(ready),
-                "ev_emulator": {"via": "daq", "wiring": WIRING},
+                "instruments": served_instruments(ready),
+                "ev_emulator": {"via": "daq", "pilot": "scope", "wiring": WIRING},
             }
         )
         with Bench(config) as bench:
@@ -457,22 +495,23 @@ def test_virtual_bench_serves_rig_yaml_roles_at_their_addresses() -> None:
                     "transport": {"kind": "visa", "resource": "TCPIP0::127.0.0.1::5025::SOCKET"},
                 },
                 "daq": {
-                    "driver": "modbus_relay_io",
+                    "driver": "waveshare_relay",
                     "transport": {"kind": "modbus_tcp", "host": "10.0.0.2", "port": 1502, "unit": 3},
+                    "params": {"relay_count": 16, "coil_base": 16},
                 },
                 "ev": {"driver": "can_ev_board", "transport": {"kind": "can", "interface": "virtual", "channel": "b"}},
             },
-            "ev_emulator": {"via": "daq", "wiring": WIRING, "ev_max_current_a": 16},
+            "ev_emulator": {"via": "daq", "pilot": "ev", "wiring": WIRING, "ev_max_current_a": 16},
         }
     )
     spec = virtual_bench_spec(config.instruments, config.ev_emulator)
     assert spec["roles"] == {
         "ac_source": {"driver": "chroma_61500", "host": "127.0.0.1", "port": 5025},
         "daq": {
-            "driver": "modbus_relay_io",
+            "driver": "waveshare_relay",
             "host": "10.0.0.2",
             "port": 1502,
-            "params": {"unit_id": 3},
+            "params": {"unit_id": 3, "relay_count": 16, "coil_base": 16},
             "wiring": WIRING,
         },
         "ev": {"driver": "can_ev_board", "channel": "b", "params": {"interface": "virtual"}},

@@ -156,7 +156,10 @@ def check_wiring(bench: Bench, out: Callable[[str], None]) -> list[str]:
             step.apply(ev)
             level = _wait_level(ev, step.expected, SETTLE_S)
             want = NOMINAL_HIGH_V[step.expected]
-            relays = ", ".join(f"{c} relay {wiring[c]}" for c in step.channels) if wiring else "board"
+            if not wiring:
+                relays = "board"
+            else:
+                relays = ", ".join(f"{c} relay {wiring[c]}" for c in step.channels) or "no relay closed"
             readback = ""
             if ev.relays is not None:
                 open_ = [c for c in step.channels if not ev.relays.relay(wiring[c])]

@@ -314,9 +314,10 @@ def check_bench(
 _SOCKET_RESOURCE = re.compile(r"TCPIP\d*::(?P<host>[^:]+)::(?P<port>\d+)::SOCKET", re.IGNORECASE)
 
 
-MIRRORED_PARAMS = ("slot", "relay_count", "coil_base", "channels")
+MIRRORED_PARAMS = ("slot", "relay_count", "coil_base", "channels", "dio", "ain", "ain_divider")
 """Driver params the virtual bench's server is built with too: where a module sits (DAQ970A ``slot``), how many
-relays it has and where its coils start, which plant signal each scope input probes (``channels``)."""
+relays it has and where its coils start, which plant signal each scope input probes (``channels``), which LabJack
+lines carry the pilot and its divider (``dio``, ``ain``, ``ain_divider``)."""
 
 
 def virtual_bench_spec(
