@@ -1,11 +1,11 @@
-"""Pure register codecs for Modbus meters and IO modules (no third-party imports).
+"""Pure register codecs for Modbus instruments (no third-party imports).
 
-Word orders as the instruments document them (docs/bench-protocols.md section 2 and 3.1):
+Word orders as the instruments document them (docs/bench-protocols.md sections 2 and 6):
 
-* float32 ABCD: IEEE-754 big-endian bytes, high word first (Eastron SDM630).
-* int32 low word first (Carlo Gavazzi EM340).
-* uint32 high word first (SDM630 serial, relay-IO edge times).
-* ASCII: two characters per register, high byte first, NUL/space padded.
+* float32 ABCD: IEEE-754 big-endian bytes, high word first (Eastron SDM630, LabJack T7).
+* int32 low word first (Carlo Gavazzi EM330/EM340).
+* uint32 high word first (LabJack T7).
+* int16: one register, two's complement (Carlo Gavazzi frequency).
 """
 
 from __future__ import annotations
@@ -73,22 +73,6 @@ def int16_encode(value: int) -> int:
     if not -0x8000 <= value <= 0x7FFF:
         raise ValueError(f"{value} does not fit an int16")
     return value & 0xFFFF
-
-
-def ascii_decode(words: Sequence[int]) -> str:
-    """Decode registers holding ASCII, two characters each (high byte first); trailing NULs and spaces dropped."""
-    _check_words(words, len(words), "ascii")
-    raw = b"".join(struct.pack(">H", w) for w in words)
-    return raw.split(b"\x00", 1)[0].decode("ascii", errors="replace").rstrip()
-
-
-def ascii_encode(text: str, registers: int) -> list[int]:
-    """Encode ``text`` into ``registers`` registers, two characters each, NUL padded."""
-    raw = text.encode("ascii")
-    if len(raw) > 2 * registers:
-        raise ValueError(f"{text!r} needs more than {registers} registers")
-    raw = raw.ljust(2 * registers, b"\x00")
-    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
 
 
 RequestPayload = int | bool | list[int] | list[bool]

@@ -45,14 +45,6 @@ def test_int16() -> None:
     assert r.int16_decode(r.int16_encode(-12000)) == -12000
 
 
-def test_ascii() -> None:
-    words = r.ascii_encode("EM340X", 7)
-    assert words[:3] == [0x454D, 0x3334, 0x3058] and words[3:] == [0, 0, 0, 0]
-    assert r.ascii_decode(words) == "EM340X"
-    assert r.ascii_decode(r.ascii_encode("ABC", 2)) == "ABC"
-    assert r.ascii_decode([0x4142, 0x2020]) == "AB"
-
-
 @pytest.mark.parametrize(
     ("call", "arg"),
     [
@@ -66,11 +58,6 @@ def test_ascii() -> None:
 def test_out_of_range_rejected(call: object, arg: object) -> None:
     with pytest.raises(ValueError):
         call(arg)  # type: ignore[operator]
-
-
-def test_ascii_too_long() -> None:
-    with pytest.raises(ValueError, match="needs more than 2 registers"):
-        r.ascii_encode("ABCDE", 2)
 
 
 def test_describe_request() -> None:
