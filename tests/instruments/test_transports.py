@@ -233,6 +233,19 @@ def test_modbus_tcp_no_device_times_out(modbus_server: ModbusServerThread) -> No
         t.close()
 
 
+def test_modbus_tcp_sends_the_unit_as_device_id() -> None:
+    """pymodbus 3.16 takes the unit id as ``device_id=``: a server of unit 7 only answers the transport's unit 7."""
+    server = ModbusServerThread(unit=7)
+    t = ModbusTcpTransport("meter", "127.0.0.1", port=server.port, unit=7, timeout_s=0.5, retries=0)
+    try:
+        t.open()
+        assert t.read_input_registers(0x0000, 2) == float32_abcd_encode(230.0)
+        assert t.address == f"127.0.0.1:{server.port}/unit7"
+    finally:
+        t.close()
+        server.close()
+
+
 def test_modbus_unreachable() -> None:
     with refusing_port() as port, pytest.raises(InstrumentError, match="cannot connect") as info:
         ModbusTcpTransport("meter", "127.0.0.1", port=port, timeout_s=0.3).open()
