@@ -59,7 +59,7 @@ async def start(tmp_path: Path, enabled: bool) -> tuple[VirtualEvse, VirtualBenc
     await asyncio.to_thread(evse.start, fresh=False)
     spec = {
         "plant": {"ac_on": True},
-        "roles": {"daq": {"driver": "keysight_daq970a", "wiring": WIRING}, "grid": {"driver": "scpi_ac_source"}},
+        "roles": {"daq": {"driver": "keysight_daq970a", "wiring": WIRING}, "grid": {"driver": "keysight_ac6800"}},
     }
     bench = VirtualBench(spec, evse_port=sock, plant_log=tmp_path / "plant.jsonl")
     try:

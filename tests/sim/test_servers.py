@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
 from rig.sim.can_board import encode_command, unpack
-from rig.sim.daq import duty_from_waveform
 from rig.sim.virtual_bench import VirtualBench
 from tests.sim.manual_clock import ManualClock
 
@@ -28,7 +26,7 @@ SPEC = {
         "daq": {"driver": "keysight_daq970a", "wiring": WIRING},
         "sdm": {"driver": "eastron_sdm630"},
         "em": {"driver": "carlo_gavazzi_em340"},
-        "io": {"driver": "modbus_relay_io", "wiring": WIRING},
+        "io": {"driver": "waveshare_relay", "wiring": {"cp_connect": 1, "s2_c": 2}},
         "ev": {"driver": "can_ev_board", "channel": "rig-test-servers", "params": {"interface": "virtual"}},
     },
 }
@@ -51,31 +49,14 @@ async def test_scpi_servers() -> None:
     roles = (await bench.start())["roles"]
     try:
         d = roles["daq"]["port"]
-        await scpi(d, "ROUT:CLOS (@101,110)")
-        bench.plant.set_evse_outputs("pwm", 53.3, False)
-        ans = await scpi(
-            d,
-            "ROUT:CLOS? (@101,102)",
-            "SENS:PWM:DUTY? (@301)",
-            "SENS:PWM:HIGH? (@301)",
-            "SENS:PWM:LOW? (@301)",
-            "MEAS:FREQ? (@301)",
-            "SENS:EDGE:COUN?",
-            "SENS:EDGE:DATA? 1",
-            "SENS:WAV:SRAT?",
-            "FETC:WAV? (@301),20000",
-        )
-        assert ans[:2] == ["1,0", "53.3"] and float(ans[2]) == pytest.approx(8.98, abs=0.01)
-        assert ans[3:5] == ["-12", "1000"]
-        n = int(ans[5])
-        edges = await scpi(d, *[f"SENS:EDGE:DATA? {i}" for i in range(n)])
-        assert {e.split(",")[0] for e in edges} == {"CP_STATE", "PWM_ON"}, edges
-        wave = [float(x) for x in ans[8].split(",")]
-        import numpy as np
-
-        f, duty, hi, lo = duty_from_waveform(np.array(wave), float(ans[7]))
-        assert f == pytest.approx(1000, rel=0.01) and duty == pytest.approx(53.3, abs=0.5)
-        assert hi == pytest.approx(8.98, abs=0.1) and lo == pytest.approx(-12, abs=0.1)
+        await scpi(d, "ROUT:CLOS (@301,310)")  # cp_connect and the 32 A PP coding on the DAQM903A in slot 3
+        assert await scpi(d, "ROUT:CLOS? (@301,302)", "SYST:ERR?") == ["1,0", '+0,"No error"']
+        assert bench.plant.pilot().state == "B" and bench.plant.pp_ohm() == 220.0
+        for line in ("SENS:PWM:DUTY? (@301)", "FETC:WAV? (@301),20000", "SENS:EDGE:COUN?", "MEAS:VOLT:DC? (@201)"):
+            r, w = await asyncio.open_connection("127.0.0.1", d)
+            w.write(f"{line}\nSYST:ERR?\n".encode())  # no such command on a DAQ970A: no answer, -113 queued
+            assert (await asyncio.wait_for(r.readline(), 2)).decode().strip() == '-113,"Undefined header"', line
+            w.close()
         w = roles["wt"]["port"]
         assert (await scpi(w, ":NUM:FORM ASC", ":INTEG:START", ":INTEG:STAT?", ":NUM:NORM:VAL?"))[0] == "STARt"
     finally:
@@ -200,15 +181,10 @@ async def test_modbus_servers() -> None:
     try:
         io = AsyncModbusTcpClient("127.0.0.1", port=roles["io"]["port"])
         await io.connect()
-        await io.write_coils(1, [True, True], device_id=1)
+        await io.write_coils(0, [True, True], device_id=1)  # relays 1 and 2: cp_connect, s2_c
         assert bench.plant.pilot().state == "C"
-        assert (await io.read_coils(0, count=4, device_id=1)).bits[:4] == [False, True, True, False]
-        regs = (await io.read_input_registers(0, count=5, device_id=1)).registers
-        assert regs[2] == 5995 and struct.unpack(">h", struct.pack(">H", regs[3]))[0] == 5995
-        edges = (await io.read_input_registers(0x20, count=5, device_id=1)).registers
-        assert edges[0] == 1 and edges[1] == 5 and edges[4] == 2
-        await io.write_register(0x100, 1, device_id=1)
-        assert (await io.read_input_registers(0x20, count=1, device_id=1)).registers == [0]
+        assert (await io.read_coils(0, count=8, device_id=1)).bits[:4] == [True, True, False, False]
+        assert (await io.read_input_registers(0x20, count=1, device_id=1)).isError()  # no edge log on a relay board
         io.close()
         bench.plant.set_evse_outputs("pwm", 26.7, True)
         clock.advance(60.0)  # a minute of charging at 16 A
