@@ -19,7 +19,6 @@ from rig.instruments.capabilities import EvBoardCommand
 from rig.instruments.eastron_sdm630 import EastronSdm630
 from rig.instruments.modbus_transport import ModbusRtuTransport, ModbusTcpTransport
 from rig.instruments.registers import float32_abcd_encode
-from rig.instruments.scpi_ac_source import ScpiAcSource
 from rig.instruments.transport import FrameTransport, MessageTransport, RegisterTransport
 from rig.instruments.visa_transport import VisaTransport
 from tests.support import refusing_port
@@ -103,10 +102,9 @@ def test_visa_socket_exchanges_timeout_and_log(line_server: LineServer, caplog: 
     t.open()
     t.open()  # idempotent
     try:
-        src = ScpiAcSource("ac_source", t)
-        assert src.identity().model == "LINE-SERVER"
-        src.set_voltage(207)
-        assert src.voltage_setpoint == 207.0
+        assert t.query("*IDN?") == "RIG,LINE-SERVER,0001,1.0"
+        t.write("VOLT 207.0")
+        assert t.query("VOLT?") == "207.0"
         assert t.last_command == "VOLT?"
         with pytest.raises(InstrumentError) as info:
             t.query("SLOW?")
