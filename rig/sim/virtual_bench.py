@@ -7,9 +7,9 @@ Spec (JSON, generated from rig.yaml by the config code; every key but ``roles`` 
       "plant": {"phases": 1, "ev_max_current_a": 32, "tethered": true, "contactor_feedback": true,
                 "temperature_c": 25, "ac_on": false, "ac_voltage": 230, "ac_frequency": 50},
       "roles": {
-        "grid":  {"driver": "scpi_ac_source", "port": 5025, "params": {"serial": "X1"}},
+        "grid":  {"driver": "chroma_61500", "port": 5025, "params": {"serial": "X1"}},
         "meter": {"driver": "eastron_sdm630", "port": 5020, "params": {"unit_id": 1}},
-        "daq":   {"driver": "keysight_daq970a", "port": 5026,
+        "daq":   {"driver": "keysight_daq970a", "port": 5026, "params": {"slot": 3},
                   "wiring": {"cp_connect": 1, "s2_c": 2, "s2_d": 3, "diode_bypass": 4, "cp_pe_short": 5,
                              "pe_break": 6, "rcd_ac_30ma": 7, "rcd_dc_6ma": 8, "pp_100": 9, "pp_220": 10,
                              "pp_680": 11, "pp_1500": 12}},
@@ -17,9 +17,10 @@ Spec (JSON, generated from rig.yaml by the config code; every key but ``roles`` 
       }
     }
 
-Drivers: ``scpi_ac_source``, ``chroma_61500``, ``yokogawa_wt``, ``keysight_daq970a``, ``keysight_infiniivision``
-(SCPI/TCP; the scope probes the plant's signals named by ``params.channels``, :mod:`rig.sim.scope_signals`);
-``eastron_sdm630``, ``carlo_gavazzi_em340``, ``waveshare_relay`` (Modbus TCP); ``can_ev_board`` (python-can,
+Drivers: ``chroma_61500``, ``ametek_sequoia``, ``keysight_ac6800``, ``yokogawa_wt``, ``keysight_daq970a``,
+``keysight_infiniivision`` (SCPI/TCP; the scope probes the plant's signals named by ``params.channels``,
+:mod:`rig.sim.scope_signals`); ``eastron_sdm630``, ``carlo_gavazzi_em340``, ``waveshare_relay``, ``labjack_t7``
+(Modbus TCP); ``can_ev_board`` (python-can,
 ``params.interface`` default ``udp_multicast``). ``port`` 0 (default) = any free port; ``host`` per role overrides
 the top-level one. ``wiring`` (relay instruments) maps the wiring channel names of docs/bench-protocols.md §3 to
 relay numbers (1-based). Per-driver ``params``: see the server classes.
