@@ -91,17 +91,17 @@ class VisaTransport:
             raise InstrumentError(self.role, self.address, message) from None
 
     def close(self) -> None:
-        """Close the resource and its resource manager (idempotent)."""
+        """Close the resource (idempotent). The resource manager stays open: pyvisa hands every transport of one
+        VISA library the same manager, and closing it would close the other roles' sessions too."""
         self._release()
 
     def _release(self) -> None:
-        inst, rm = self._inst, self._rm
+        inst = self._inst
         self._inst = None
         self._rm = None
-        for thing in (inst, rm):
-            if thing is not None:
-                with contextlib.suppress(Exception):  # the resource is gone either way
-                    thing.close()
+        if inst is not None:
+            with contextlib.suppress(Exception):  # the resource is gone either way
+                inst.close()
 
     def _error(self, exc: Exception, command: str, reading: bool) -> InstrumentError:
         timeout = "TMO" in str(exc) or "timeout" in str(exc).lower() or isinstance(exc, TimeoutError)

@@ -324,3 +324,16 @@ def test_can_board_against_a_virtual_peer() -> None:
         stop.set()
         th.join(2)
         peer.close()
+
+
+def test_closing_one_visa_role_leaves_the_others_open(line_server: LineServer) -> None:
+    """pyvisa shares one resource manager per VISA library: a role closing must not close the others' sessions."""
+    resource = f"TCPIP0::127.0.0.1::{line_server.port}::SOCKET"
+    first, second = VisaTransport("scope", resource, timeout_s=1.0), VisaTransport("ac_source", resource, timeout_s=1.0)
+    first.open()
+    second.open()
+    try:
+        first.close()
+        assert second.query("*IDN?") == "RIG,LINE-SERVER,0001,1.0"
+    finally:
+        second.close()
