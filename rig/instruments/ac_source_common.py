@@ -46,7 +46,6 @@ class AcSourceDriver(ScpiDriver):
     MODELS: ClassVar[tuple[tuple[str, str], ...]] = ()
     """(regular expression the ``*IDN?`` model field must match in full, what it stands for) per accepted family."""
     ERROR_QUERY: ClassVar[str] = "SYST:ERR?"
-    MAX_ERRORS: ClassVar[int] = 32
     FREQUENCY_HZ: ClassVar[tuple[float, float]] = CONTRACT_FREQUENCY_HZ
 
     def __init__(
@@ -72,7 +71,6 @@ class AcSourceDriver(ScpiDriver):
         self.max_current = None if max_current is None else float(max_current)
         self.poll_s = float(poll_s)
         self.model = ""
-        self._sent: list[str] = []
 
     # -- open, identity ------------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -91,7 +89,7 @@ class AcSourceDriver(ScpiDriver):
                 "*IDN?",
             )
         self.model = ident.model
-        stale = self._read_errors()
+        stale = self.read_errors()
         if stale:
             log.warning("%s: errors queued before this session (discarded): %s", self._instrument(), "; ".join(stale))
 
@@ -105,48 +103,6 @@ class AcSourceDriver(ScpiDriver):
     # -- shared pieces -------------------------------------------------------------------------------------------
     def _instrument(self) -> str:
         return f"{self.DRIVER} {self.model or self.FAMILY}"
-
-    def _send(self, command: str) -> None:
-        """Control: write one configuration command and remember it for the report of :meth:`_drain`."""
-        self.write(command)
-        self._sent.append(command)
-
-    def _read_errors(self) -> list[str]:
-        """Get the queued errors (``SYST:ERR?`` until it answers code 0)."""
-        errors: list[str] = []
-        for _ in range(self.MAX_ERRORS):
-            answer = self.query(self.ERROR_QUERY)
-            code = answer.split(",", 1)[0].strip()
-            try:
-                empty = int(code) == 0
-            except ValueError:
-                raise self._error(
-                    f"expected '<code>,\"<text>\"' in answer to {self.ERROR_QUERY}, got {answer!r}"
-                ) from None
-            if empty:
-                return errors
-            errors.append(answer.strip())
-        errors.append(f"(more than {self.MAX_ERRORS}, queue not emptied)")
-        return errors
-
-    def _drain(self) -> None:
-        """Read the error queue empty; raise InstrumentError naming the instrument, the errors and the commands
-        sent since the last drain."""
-        errors = self._read_errors()
-        sent, self._sent = self._sent, []
-        if errors:
-            raise self._error(
-                f"{self._instrument()} reported {'; '.join(errors)} after: {'; '.join(sent) or '(nothing)'}"
-            )
-
-    def _drain_quietly(self) -> None:
-        """Read the error queue empty and log what it held (safe state: never raises for a queued error)."""
-        try:
-            errors = self._read_errors()
-        finally:
-            sent, self._sent = self._sent, []
-        if errors:
-            log.warning("%s reported %s after: %s", self._instrument(), "; ".join(errors), "; ".join(sent))
 
     def _checked(self, value: float, low: float, high: float, what: str, unit: str, command: str) -> float:
         """Return ``value`` if finite and within low..high, else refuse (ValueError) naming value, range and the

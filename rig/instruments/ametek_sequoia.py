@@ -139,11 +139,11 @@ class AmetekSequoia(AcSourceDriver):
         self._send("OUTP:TTLT:STAT ON")
         self._send("OUTP:TTLT:SOUR BOT")
         self._send("TRIG:SOUR BUS")
-        self._drain()
+        self.drain_errors()
         self._send("INIT")
         self._send("*TRG")
         self._list_end = time.monotonic() + sum(d for _, d in points)
-        self._drain()
+        self.drain_errors()
 
     def safe_state(self) -> None:
         """Control: stop any list (``ABOR``), back to fixed mode (``VOLT:MODE FIX``), output off (``OUTP OFF``); errors
@@ -152,14 +152,14 @@ class AmetekSequoia(AcSourceDriver):
         self._send("ABOR")
         self._send("VOLT:MODE FIX")
         self._send("OUTP OFF")
-        self._drain_quietly()
+        self.drain_errors_quietly()
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _configure(self, command: str) -> None:
         """Leave a finished list, send ``command`` and drain the error queue."""
         self._finish_list()
         self._send(command)
-        self._drain()
+        self.drain_errors()
 
     def _finish_list(self) -> None:
         """If a program left list mode on: wait out its programmed end (plus :data:`END_MARGIN_S`), then
@@ -172,4 +172,4 @@ class AmetekSequoia(AcSourceDriver):
                 time.sleep(left)
         self._in_list, self._list_end = False, None
         self._send("VOLT:MODE FIX")
-        self._drain()
+        self.drain_errors()

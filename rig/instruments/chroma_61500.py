@@ -158,10 +158,10 @@ class Chroma61500(AcSourceDriver):
         self._send(f"LIST:FREQ:END {hertz}")
         self._send("LIST:DWEL " + ",".join(f"{d * 1000.0:.1f}" for _, _, d in points))
         self._send("LIST:COUN 1")
-        self._drain()
+        self.drain_errors()
         self._send("TRIG ON")
         started = time.monotonic()
-        self._drain()
+        self.drain_errors()
         state = self.query("TRIG:STATE?").strip().upper()
         if state != "RUNNING":
             raise self._error(
@@ -177,7 +177,7 @@ class Chroma61500(AcSourceDriver):
         self._send("TRIG OFF")
         self._send("OUTP:MODE FIXED")
         self._send("OUTP OFF")
-        self._drain_quietly()
+        self.drain_errors_quietly()
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _configure(self, commands: list[str]) -> None:
@@ -185,7 +185,7 @@ class Chroma61500(AcSourceDriver):
         self._finish_list()
         for command in commands:
             self._send(command)
-        self._drain()
+        self.drain_errors()
 
     def _finish_list(self) -> None:
         """If a program left LIST mode on: poll ``TRIG:STATE?`` until ``OFF`` (bounded by the program's end plus
@@ -205,4 +205,4 @@ class Chroma61500(AcSourceDriver):
             time.sleep(self.poll_s)
         self._in_list, self._list_end = False, None
         self._send("OUTP:MODE FIXED")
-        self._drain()
+        self.drain_errors()

@@ -6,6 +6,7 @@ Composition helpers, not a god class: a driver subclasses ``Driver`` (or ``ScpiD
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar, Generic, TypeVar
 
 from rig.errors import InstrumentError
@@ -13,6 +14,7 @@ from rig.instruments.capabilities import Identity
 from rig.instruments.transport import MessageTransport, Transport
 
 T = TypeVar("T", bound=Transport)
+log = logging.getLogger(__name__)
 
 
 class Driver(Generic[T]):
@@ -56,7 +58,11 @@ def num(value: float) -> str:
 
 
 class ScpiDriver(Driver[MessageTransport]):
-    """Base of SCPI drivers: typed queries and ``*IDN?`` identity."""
+    """Base of SCPI drivers: typed queries, ``*IDN?`` identity and the error queue."""
+
+    def __init__(self, role: str, transport: MessageTransport) -> None:
+        super().__init__(role, transport)
+        self._sent: list[str] = []
 
     def write(self, command: str) -> None:
         """Control: send one SCPI command."""
@@ -109,14 +115,62 @@ class ScpiDriver(Driver[MessageTransport]):
         parts += [""] * (4 - len(parts))
         return Identity(parts[0], parts[1], parts[2], ",".join(parts[3:]).strip(","))
 
-    def check_errors(self) -> None:
-        """Get ``SYST:ERR?`` until it reports no error; raise InstrumentError listing the queued errors."""
+    # -- the error queue ----------------------------------------------------------------------------------------
+    ERROR_QUERY: ClassVar[str] = "SYST:ERR?"
+    """The error-queue query of the instrument's dialect (answers ``<code>,"<text>"``, code 0 = empty)."""
+    MAX_ERRORS: ClassVar[int] = 32
+    """The most entries read from the queue in one go (a real queue holds fewer)."""
+
+    def _instrument(self) -> str:
+        """Name the instrument in messages (drivers add the model they read)."""
+        return f"{type(self).__name__} at {self.transport.address}"
+
+    def _send(self, command: str) -> None:
+        """Control: write one command and remember it for the report of :meth:`drain_errors`."""
+        self.write(command)
+        self._sent.append(command)
+
+    def read_errors(self) -> list[str]:
+        """Get the queued errors (:attr:`ERROR_QUERY` until it answers code 0), oldest first.
+
+        Raises:
+            InstrumentError: an answer that is not ``<code>,"<text>"``.
+        """
         errors: list[str] = []
-        for _ in range(16):
-            answer = self.query("SYST:ERR?")
+        for _ in range(self.MAX_ERRORS):
+            answer = self.query(self.ERROR_QUERY)
             code = answer.split(",", 1)[0].strip()
-            if code in ("0", "+0"):
-                break
-            errors.append(answer)
+            try:
+                empty = int(code) == 0
+            except ValueError:
+                raise self._error(
+                    f"expected '<code>,\"<text>\"' in answer to {self.ERROR_QUERY}, got {answer!r}"
+                ) from None
+            if empty:
+                return errors
+            errors.append(answer.strip())
+        errors.append(f"(more than {self.MAX_ERRORS}, queue not emptied)")
+        return errors
+
+    def drain_errors(self) -> None:
+        """Read the error queue empty; raise InstrumentError naming the instrument, the errors and the commands sent
+        since the last drain."""
+        errors = self.read_errors()
+        sent, self._sent = self._sent, []
         if errors:
-            raise self._error("instrument reported " + "; ".join(errors))
+            raise self._error(
+                f"{self._instrument()} reported {'; '.join(errors)} after: {'; '.join(sent) or '(nothing)'}"
+            )
+
+    def drain_errors_quietly(self) -> None:
+        """Read the error queue empty and log what it held (safe state: never raises for a queued error)."""
+        try:
+            errors = self.read_errors()
+        finally:
+            sent, self._sent = self._sent, []
+        if errors:
+            log.warning("%s reported %s after: %s", self._instrument(), "; ".join(errors), "; ".join(sent))
+
+    def check_errors(self) -> None:
+        """Read the error queue (``rig bench check``); raise InstrumentError listing what it held."""
+        self.drain_errors()

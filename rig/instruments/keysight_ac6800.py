@@ -98,10 +98,10 @@ class KeysightAc6800(AcSourceDriver):
     def safe_state(self) -> None:
         """Control: output off (``OUTP OFF``); errors the source queued are logged, not raised."""
         self._send("OUTP OFF")
-        self._drain_quietly()
+        self.drain_errors_quietly()
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _configure(self, command: str) -> None:
         """Send ``command`` and drain the error queue."""
         self._send(command)
-        self._drain()
+        self.drain_errors()

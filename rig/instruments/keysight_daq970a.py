@@ -32,8 +32,6 @@ class KeysightDaq970a(ScpiDriver):
     SLOTS: ClassVar[int] = 3
     MODULE_CHANNELS: ClassVar[int] = 20
     """Channels of the DAQM903A (s01..s20)."""
-    ERROR_QUERY: ClassVar[str] = "SYST:ERR?"
-    MAX_ERRORS: ClassVar[int] = 32
 
     def __init__(self, role: str, transport: MessageTransport, *, slot: int = 3, relay_count: int = 20) -> None:
         super().__init__(role, transport)
@@ -114,24 +112,7 @@ class KeysightDaq970a(ScpiDriver):
 
     def _drain_errors(self, command: str) -> None:
         """Read ``SYST:ERR?`` until it reports no error; raise InstrumentError listing the errors after ``command``."""
-        errors: list[str] = []
-        for _ in range(self.MAX_ERRORS):
-            answer = self.query(self.ERROR_QUERY)
-            code = answer.split(",", 1)[0].strip()
-            try:
-                empty = int(code) == 0
-            except ValueError:
-                raise InstrumentError(
-                    self.role,
-                    self.transport.address,
-                    f"expected '<code>,\"<text>\"' in answer to {self.ERROR_QUERY}, got {answer!r}",
-                    self.ERROR_QUERY,
-                ) from None
-            if empty:
-                break
-            errors.append(answer)
-        else:
-            errors.append(f"(more than {self.MAX_ERRORS}, queue not emptied)")
+        errors = self.read_errors()
         if errors:
             raise InstrumentError(
                 self.role,

@@ -120,7 +120,7 @@ class KeysightInfiniiVision(ScopeDriver):
         self._send(":WAVeform:UNSigned 1")
         if self.waveform_format == "WORD":
             self._send(":WAVeform:BYTeorder MSBFirst")
-        self._drain_errors()
+        self.drain_errors()
 
     # -- acquisition ---------------------------------------------------------------------------------------------
     def arm(self) -> None:

@@ -113,7 +113,7 @@ class RigolDs(ScopeDriver):
         self._send(f":TRIG:EDGE:LEV {level}")
         self._send(f":TRIG:EDGE:SLOP {'POS' if setup.trigger.slope == 'rising' else 'NEG'}")
         self._send(f":TRIG:SWE {'NORM' if setup.trigger.sweep == 'normal' else 'AUTO'}")
-        self._drain_errors()
+        self.drain_errors()
         self._window_s = 12 * setup.time_scale_s_div  # 12 horizontal divisions
 
     # -- acquisition ---------------------------------------------------------------------------------------------

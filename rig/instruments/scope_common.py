@@ -123,7 +123,6 @@ class ScopeDriver(ScpiDriver):
     MODELS: ClassVar[tuple[tuple[str, str], ...]] = ()
     """(regular expression matching the ``*IDN?`` model field, what it stands for) per accepted family."""
     ERROR_QUERY: ClassVar[str] = ""
-    MAX_ERRORS: ClassVar[int] = 32
 
     def __init__(
         self,
@@ -146,7 +145,6 @@ class ScopeDriver(ScpiDriver):
         self.channel_map = parse_channel_map(role, self.DRIVER, channels, channel_count)
         self.poll_s = float(poll_s)
         self.model = ""
-        self._sent: list[str] = []
 
     # -- open, identity, safe state ------------------------------------------------------------------------------
     def open(self) -> None:
@@ -178,11 +176,6 @@ class ScopeDriver(ScpiDriver):
         """Get the signal names of the role's channel map."""
         return tuple(self.channel_map)
 
-    def check_errors(self) -> None:
-        """Read the error queue (the dialect's query) until empty; raise InstrumentError listing what it held."""
-        self._drain_errors()
-
-    # -- the capture and measurement steps each dialect implements ------------------------------------------------
     def configure(self, setup: CaptureSetup) -> None:
         """Control: set up one capture (the dialect's commands)."""
         raise NotImplementedError
@@ -274,32 +267,6 @@ class ScopeDriver(ScpiDriver):
             raise self._refusal(f"trigger slope must be one of {SLOPES}, got {setup.trigger.slope!r}", command)
         if setup.trigger.sweep not in SWEEPS:
             raise self._refusal(f"trigger sweep must be one of {SWEEPS}, got {setup.trigger.sweep!r}", command)
-
-    def _send(self, command: str) -> None:
-        """Control: write one configuration command and remember it for the error report of :meth:`_drain_errors`."""
-        self.write(command)
-        self._sent.append(command)
-
-    def _drain_errors(self) -> None:
-        """Read the error queue until it is empty; raise InstrumentError listing the errors and the commands sent."""
-        errors: list[str] = []
-        for _ in range(self.MAX_ERRORS):
-            answer = self.query(self.ERROR_QUERY)
-            code = answer.split(",", 1)[0].strip()
-            try:
-                empty = int(code) == 0
-            except ValueError:
-                raise self._error(
-                    f"expected '<code>,\"<text>\"' in answer to {self.ERROR_QUERY}, got {answer!r}"
-                ) from None
-            if empty:
-                break
-            errors.append(answer)
-        else:
-            errors.append(f"(more than {self.MAX_ERRORS}, queue not emptied)")
-        sent, self._sent = self._sent, []
-        if errors:
-            raise self._error(f"instrument reported {'; '.join(errors)} after: {'; '.join(sent) or '(nothing)'}")
 
     def _measure(self, command: str) -> float:
         """Get a measurement; the 'cannot measure' answer (9.9E+37) raises InstrumentError naming ``command``."""

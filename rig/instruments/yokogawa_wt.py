@@ -52,7 +52,6 @@ class YokogawaWt(ScpiDriver):
     """Numeric item functions per element: voltage (V), current (A), active power (W), positive watt-hours (Wh)."""
     QUANTITIES: ClassVar[tuple[Quantity, ...]] = (VOLTAGE, CURRENT, POWER, ENERGY)
     ERROR_QUERY: ClassVar[str] = ":STATus:ERRor?"
-    MAX_ERRORS: ClassVar[int] = 32
     NO_DATA: ClassVar[float] = 9.9e37
     """NAN is sent as 9.91E+37 (INF as 9.9E+37): a magnitude from here up is no measurement."""
     STATES: ClassVar[tuple[tuple[str, str], ...]] = (
@@ -77,7 +76,6 @@ class YokogawaWt(ScpiDriver):
         self.phases = phases
         self.integration_settle_s = float(integration_settle_s)
         self.model = ""
-        self._sent: list[str] = []
 
     @property
     def integration_state(self) -> str:
@@ -133,7 +131,7 @@ class YokogawaWt(ScpiDriver):
             for function in self.FUNCTIONS:
                 self._send(f":NUMeric:NORMal:ITEM{item} {function},{element}")
                 item += 1
-        self._drain_errors()
+        self.drain_errors()
 
     def reset_energy(self) -> None:
         """Control: stop integration if it runs, reset and start it (energy counts from now); then read the error
@@ -143,7 +141,7 @@ class YokogawaWt(ScpiDriver):
             self._send(":INTEGrate:STOP")
         self._send(":INTEGrate:RESet")
         self._send(":INTEGrate:STARt")
-        self._drain_errors()
+        self.drain_errors()
         if self.integration_settle_s:
             time.sleep(self.integration_settle_s)
 
@@ -212,28 +210,5 @@ class YokogawaWt(ScpiDriver):
                 return elements
         return None
 
-    def _send(self, command: str) -> None:
-        """Control: write one configuration command and remember it for the error report of :meth:`_drain_errors`."""
-        self.write(command)
-        self._sent.append(command)
-
-    def _drain_errors(self) -> None:
-        """Read ``:STATus:ERRor?`` until ``0,...``; raise InstrumentError listing the errors and the commands sent."""
-        errors: list[str] = []
-        for _ in range(self.MAX_ERRORS):
-            answer = self.query(self.ERROR_QUERY)
-            code = answer.split(",", 1)[0].strip()
-            try:
-                empty = int(code) == 0
-            except ValueError:
-                raise self._error(
-                    f"expected '<code>,\"<message>\"' in answer to {self.ERROR_QUERY}, got {answer!r}"
-                ) from None
-            if empty:
-                break
-            errors.append(answer.strip())
-        else:
-            errors.append(f"(more than {self.MAX_ERRORS}, queue not emptied)")
-        sent, self._sent = self._sent, []
-        if errors:
-            raise self._error(f"analyser reported {'; '.join(errors)} after: {'; '.join(sent) or '(nothing)'}")
+    def _instrument(self) -> str:
+        return f"{self.DRIVER} {self.model or '(model not read yet)'} at {self.transport.address}"

@@ -566,6 +566,6 @@ def test_ac6800_on_its_server_which_has_no_list_either(served: tuple[KeysightAc6
         src.run_program([ProgramStep(0.0, 0.02)])
     src._send("LIST:VOLT 0")  # what the invented generic driver used to send
     with pytest.raises(InstrumentError, match='reported -113,"Undefined header" after: LIST:VOLT 0'):
-        src._drain()
+        src.drain_errors()
     src.safe_state()
     assert not src.output_on() and bench.mains_v() == 0.0

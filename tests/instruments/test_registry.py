@@ -22,9 +22,9 @@ EXPECTED = {
     "yokogawa_wt": ("EnergyMeter",),
     "waveshare_relay": ("RelayIo",),
     "keysight_daq970a": ("RelayIo",),
-    "can_ev_board": ("EvEmulatorBoard", "PilotCapture"),
-    "keysight_infiniivision": ("WaveformCapture",),
-    "rigol_ds": ("WaveformCapture",),
+    "can_ev_board": ("EvEmulatorBoard", "PilotMeter"),
+    "keysight_infiniivision": ("WaveformCapture", "PilotMeter"),
+    "rigol_ds": ("WaveformCapture", "PilotMeter"),
     "labjack_t7": ("PilotMeter",),
 }
 
@@ -76,7 +76,7 @@ def test_make_transport_and_instrument() -> None:
     with pytest.raises(ValueError, match="bad parameters for transport 'visa'"):
         registry.make_transport("visa", "ac", address="nope")
 
-    scripted = ScriptedRegisterTransport([])
+    scripted = ScriptedRegisterTransport([("fc03", 0xFC02, [0x0070])])  # the meter code: an SDM630
     meter = registry.make_instrument("meter", "eastron_sdm630", scripted, phases=1)
     assert meter.role == "meter" and meter.phases == 1 and scripted.is_open
     meter.close()

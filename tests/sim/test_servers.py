@@ -58,7 +58,7 @@ async def test_scpi_servers() -> None:
             assert (await asyncio.wait_for(r.readline(), 2)).decode().strip() == '-113,"Undefined header"', line
             w.close()
         w = roles["wt"]["port"]
-        assert (await scpi(w, ":NUM:FORM ASC", ":INTEG:START", ":INTEG:STAT?", ":NUM:NORM:VAL?"))[0] == "STARt"
+        assert (await scpi(w, ":NUM:FORM ASC", ":INTEG:START", ":INTEG:STAT?", ":NUM:NORM:VAL?"))[0] == "STAR"
     finally:
         await bench.stop()
 
@@ -199,7 +199,7 @@ async def test_modbus_servers() -> None:
         sdm.close()
         em = AsyncModbusTcpClient("127.0.0.1", port=roles["em"]["port"])
         await em.connect()
-        r = (await em.read_holding_registers(0x000C, count=2, device_id=1)).registers
+        r = (await em.read_input_registers(0x000C, count=2, device_id=1)).registers
         assert em.convert_from_registers(r, em.DATATYPE.INT32, word_order="little") == 16020
         em.close()
     finally:
