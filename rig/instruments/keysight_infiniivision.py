@@ -59,7 +59,7 @@ class KeysightInfiniiVision(ScopeDriver):
         channel_count: int = 4,
         points: int = 1000,
         waveform_format: str = "BYTE",
-        poll_s: float = 0.05,
+        poll_s: float = 0.01,
     ) -> None:
         super().__init__(role, transport, channels=channels, channel_count=channel_count, poll_s=poll_s)
         where = f"role {role!r} ({self.DRIVER}): instruments.{role}.params"
@@ -72,7 +72,7 @@ class KeysightInfiniiVision(ScopeDriver):
         self._triggered = False
 
     # -- configuration -------------------------------------------------------------------------------------------
-    def configure(self, setup: CaptureSetup) -> None:
+    def _apply_setup(self, setup: CaptureSetup) -> None:
         """Control: set channels, timebase, acquisition, edge trigger and transfer; then drain ``:SYSTem:ERRor?``.
 
         Raises:

@@ -59,7 +59,7 @@ class RigolDs(ScopeDriver):
         channel_count: int = 4,
         waveform_mode: str = "NORM",
         block_termination: bool = True,
-        poll_s: float = 0.05,
+        poll_s: float = 0.01,
     ) -> None:
         super().__init__(role, transport, channels=channels, channel_count=channel_count, poll_s=poll_s)
         if waveform_mode not in self.MODES:
@@ -73,7 +73,7 @@ class RigolDs(ScopeDriver):
         self._armed_at: float | None = None
 
     # -- configuration -------------------------------------------------------------------------------------------
-    def configure(self, setup: CaptureSetup) -> None:
+    def _apply_setup(self, setup: CaptureSetup) -> None:
         """Control: set channels, timebase, acquisition and edge trigger; then drain ``:SYST:ERR?``.
 
         Raises:

@@ -7,7 +7,7 @@ Params every scope driver takes (rig.yaml ``instruments.<role>.params``); the ve
       cp: {channel: 1, probe: 10}
       contactor: {channel: 2, probe: 100}
     channel_count: 4           # analog inputs of the model; channel numbers are checked against it
-    poll_s: 0.05               # interval between status polls while waiting for an acquisition, s
+    poll_s: 0.01               # interval between status polls while waiting for an acquisition, s
 """
 
 from __future__ import annotations
@@ -131,9 +131,10 @@ class ScopeDriver(ScpiDriver):
         *,
         channels: object = None,
         channel_count: int = 4,
-        poll_s: float = 0.05,
+        poll_s: float = 0.01,
     ) -> None:
         super().__init__(role, transport)
+        self._configured: CaptureSetup | None = None
         if isinstance(channel_count, bool) or channel_count not in (1, 2, 4):
             raise ConfigError(
                 f"role {role!r} ({self.DRIVER}): instruments.{role}.params.channel_count must be 1, 2 or 4, "
@@ -161,6 +162,7 @@ class ScopeDriver(ScpiDriver):
                 "*IDN?",
             )
         self.model = ident.model
+        self._configured = None
         self.write("*CLS")
 
     def accepts(self, ident: Identity) -> bool:
@@ -176,8 +178,23 @@ class ScopeDriver(ScpiDriver):
         """Get the signal names of the role's channel map."""
         return tuple(self.channel_map)
 
+    # -- the capture and measurement steps each dialect implements ------------------------------------------------
     def configure(self, setup: CaptureSetup) -> None:
-        """Control: set up one capture (the dialect's commands)."""
+        """Control: set up one capture; a set-up equal to the one the scope already holds is not sent again (a scope
+        keeps its set-up between single acquisitions), so repeated pilot measurements cost no reconfiguration.
+
+        Raises:
+            ValueError: a value out of range (nothing is sent); ConfigError: a signal missing from the channel map.
+            InstrumentError: the scope queued an error (listed with the commands sent).
+        """
+        if setup == self._configured:
+            return
+        self._configured = None
+        self._apply_setup(setup)
+        self._configured = setup
+
+    def _apply_setup(self, setup: CaptureSetup) -> None:
+        """Control: send the dialect's set-up commands, then drain the error queue."""
         raise NotImplementedError
 
     def arm(self) -> None:
