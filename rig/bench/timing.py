@@ -38,7 +38,6 @@ TRIGGER_TIMEOUT_S = 2.0
 """How long the armed scope may take to trigger, s."""
 COMPLETE_MARGIN_S = 5.0
 """How long past the record's end the scope may take to complete it, s."""
-_STEPS = (1.0, 2.0, 5.0)
 R1_OHM = 1000.0
 """The EVSE's CP source resistor (IEC 61851-1 Table A.2)."""
 R_EV_C_OHM = 1.0 / (1.0 / 2740.0 + 1.0 / 1300.0)
@@ -52,15 +51,14 @@ RESIDUAL_ONSET_V = 0.3
 
 
 def time_scale_for(post_trigger_s: float) -> float:
-    """Return the smallest 1-2-5 time scale (s/div) whose screen holds ``post_trigger_s`` after the trigger."""
+    """Return the time scale (s/div, two significant digits, rounded up) whose screen holds ``post_trigger_s`` after
+    the trigger: the record is as long as the measurement needs and no longer (a capture lasts as long as its
+    record). InfiniiVision scopes take fine time scales as well as the 1-2-5 steps."""
     if not (math.isfinite(post_trigger_s) and post_trigger_s > 0):
         raise ValueError(f"a capture's duration must be > 0 s, got {post_trigger_s!r}")
     wanted = post_trigger_s / (DIVISIONS - PRETRIGGER_DIV)
-    decade = 10.0 ** math.floor(math.log10(wanted))
-    for step in (*_STEPS, 10.0):
-        if step * decade >= wanted * (1 - 1e-9):
-            return step * decade
-    raise AssertionError("unreachable")  # pragma: no cover
+    decade = 10.0 ** (math.floor(math.log10(wanted)) - 1)
+    return round(math.ceil(wanted / decade - 1e-9) * decade, 12)
 
 
 @dataclass(frozen=True)

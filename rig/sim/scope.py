@@ -187,6 +187,11 @@ class _Acquisition:
         return self.position - DIVISIONS / 2 * self.time_scale
 
 
+AUTO_TIMEOUT_S = 0.01
+"""With AUTO sweep and no trigger, the virtual scope triggers itself this long after the pre-trigger is filled (or
+after one screen, if longer), s."""
+
+
 class VirtualInfiniiVision(LineServer):
     """The virtual scope: state, command table and TCP server.
 
@@ -411,7 +416,7 @@ class VirtualInfiniiVision(LineServer):
                 self._pending = self._acquisition(found, True)
                 self._ter = True
             elif self.sweep == "AUTO":
-                auto_at = self._armed_at + self._pretrigger_s() + max(0.04, DIVISIONS * self.time_scale)
+                auto_at = self._armed_at + self._pretrigger_s() + max(AUTO_TIMEOUT_S, DIVISIONS * self.time_scale)
                 if now >= auto_at:
                     self._pending = self._acquisition(auto_at, False)
         if self._pending is not None and now >= self._pending.t_done:

@@ -36,7 +36,7 @@ SIGNALS = ("cp", "evse_output", "ac_source", "residual_current")
 """The plant signals a scope input can be wired to."""
 CP_RISE_S = 2e-6
 """10-90 % rise (and fall) time of the pilot edges, s."""
-SETTLE_S = 0.05
+SETTLE_S = 0.03
 """How far the plant's history may still change behind its clock, s: the virtual EVSE reports an output change with
 its own timestamp, a few ms old when it arrives (:mod:`rig.sim.evse_link`). The virtual scope triggers and completes
 on the history this long behind the clock."""

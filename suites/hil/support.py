@@ -49,9 +49,9 @@ FLOWING_A = 6.0 - METER_CURRENT_TOLERANCE_A
 """A current at least this much means the contactor is closed and the EV charges (6 A is the least PWM offer), A."""
 CONTACTOR_WAIT_S = 5.0
 """How long the meter may take to show the contactor's new state, s."""
-RIG_LATENCY_S = 0.5
+RIG_LATENCY_S = 0.3
 """What a capture records beyond a reaction limit: the rig's own time from the trigger to the stimulus (seeing the
-trigger, a relay command) and a margin, s."""
+trigger, a relay command: tens of ms) and a margin for the analysis to see the reaction settle, s."""
 
 
 def find_role(bench: Any, capability: type) -> Any:

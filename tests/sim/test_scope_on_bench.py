@@ -208,7 +208,7 @@ def test_timed_capture_finds_the_stimulus_and_the_reaction(bench: BenchThread) -
         cap = asyncio.run(timing.capture(scope, plan, act))
     finally:
         scope.close()
-    assert plan.time_scale_s_div == 0.05 and "trigger ac_source rising through 0 V" in plan.describe()
+    assert plan.time_scale_s_div == 0.043 and "trigger ac_source rising through 0 V" in plan.describe()
     tolerance = cap.sample_interval_s + 1e-3
     t_c = timing.cp_change(cap, "B", "C")
     t_on = timing.output_switched(cap, True, t_c)
