@@ -1,7 +1,8 @@
 """End to end: a real virtual EVSE process (no Matter commissioning) attached to the plant over its hardware port.
 
 The EV is driven through the DAQ970A server (DAQM903A relays in slot 3) with a plain socket, the EVSE's state is read
-with the hardware port's ``get`` and the pilot and the edges from the plant (the ground truth a bench's scope sees). Charging is enabled without Matter through the EVSE's documented persistence: a firmware store with
+with the hardware port's ``get`` and the pilot and the edges from the plant (the ground truth a bench's scope sees).
+Charging is enabled without Matter through the EVSE's documented persistence: a firmware store with
 ChargingEnabledUntil null and an EnableCharging maximum of 32 A makes the EVSE boot in ChargingEnabled.
 """
 
