@@ -10,8 +10,8 @@ load (the order of the edges, never early, the spare taking over); the figures, 
 * Reaction times: N charging sessions driven through the DAQ970A server's relays (PP 220 ohm, then A->B, B->C,
   C->B, B->A); from the plant's record (the EVSE's own timestamps, 1 ms resolution) the PWM start (B after A),
   contactor close (C) and contactor open (B after C) against the configured hardware delays. Target: never early
-  (1 ms, the resolution) and at most 10 ms late for the contactor, 50 ms for the PWM start (its readiness can be reached in
-  a re-evaluation after a commit, with no input to count from).
+  (1 ms, the resolution) and at most 10 ms late for the contactor, 50 ms for the PWM start (its readiness can be
+  reached in a re-evaluation after a commit, with no input to count from).
 * Restarts: N power cycles (``VirtualEvse.restart``) with a loaded spare process, and N cold ones (no spare).
   Target: the median restart with a spare at most 2 s.
 
