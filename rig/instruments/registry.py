@@ -151,7 +151,7 @@ def driver_info(name: str) -> DriverInfo:
 
 
 def drivers_with(*capabilities: str) -> tuple[str, ...]:
-    """Return the drivers implementing every one of ``capabilities`` (e.g. ``"RelayIo", "PilotCapture"``)."""
+    """Return the drivers implementing every one of ``capabilities`` (e.g. ``"RelayIo"``)."""
     return tuple(name for name in DRIVER_TABLE if set(capabilities) <= set(driver_info(name).capabilities))
 
 
