@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 from rig.bench import mains
-from rig.sim import plant, scpi
+from rig.sim import plant, virtual_bench
 from rig.stimulus import emulator as emulator_stimulus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +20,7 @@ def test_users_read_the_one_definition() -> None:
     assert emulator_stimulus.NOMINAL_MAINS_V is mains.NOMINAL_MAINS_V
     assert emulator_stimulus.NOMINAL_MAINS_HZ is mains.NOMINAL_MAINS_HZ
     assert emulator_stimulus.MAINS_TOLERANCE_V is mains.MAINS_TOLERANCE_V
-    assert scpi.NOMINAL_MAINS_V is mains.NOMINAL_MAINS_V
+    assert virtual_bench.NOMINAL_MAINS_V is mains.NOMINAL_MAINS_V
     p = plant.Plant()
     assert (p.ac_setpoint_v, p.ac_frequency_hz) == (mains.NOMINAL_MAINS_V, mains.NOMINAL_MAINS_HZ)
 

@@ -46,7 +46,7 @@ def test_users_import_the_one_definition() -> None:
 
 def test_docs_name_every_channel() -> None:
     text = (ROOT / "docs" / "bench-protocols.md").read_text(encoding="utf-8")
-    section = text.split("## 3. DAQ / relay IO and pilot measurement")[1].split("### 3.1")[0]
+    section = text.split("## 3. Relay modules switching the EV emulator")[1].split("### 3.1")[0]
     assert [ch for ch in channels.EV_CHANNELS if f"`{ch}`" not in section] == []
 
 
