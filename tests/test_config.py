@@ -563,3 +563,97 @@ def test_schema_has_transport_union() -> None:
     transport = schema["$defs"]["InstrumentConfig"]["properties"]["transport"]
     assert transport["discriminator"]["propertyName"] == "kind"
     assert set(transport["discriminator"]["mapping"]) == {"visa", "modbus_tcp", "modbus_rtu", "can"}
+
+
+# ------------------------------------------------------------------------------------- hostile and careless files
+ALIAS_BOMB = "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else 'x'] * 9)}]\n" for i in range(10)
+)  # 9**10 values once expanded
+
+
+def test_alias_bomb_is_refused_before_it_is_built(tmp_path: Path) -> None:
+    import time
+
+    t0 = time.monotonic()
+    message = config_error(tmp_path, MINIMAL + ALIAS_BOMB)
+    assert "alias bomb" in message and message.startswith("rig.yaml: line ")
+    assert time.monotonic() - t0 < 2
+
+
+def test_alias_loop_and_deep_nesting_are_refused(tmp_path: Path) -> None:
+    assert "alias refers to the value that contains it" in config_error(tmp_path, MINIMAL + "x: &x {a: *x}\n")
+    assert "nested" in config_error(tmp_path, MINIMAL + "x: " + "[" * 100 + "]" * 100 + "\n")
+    assert "nested" in config_error(tmp_path, "[" * 5000 + "]" * 5000)
+
+
+def test_huge_file_is_refused(tmp_path: Path) -> None:
+    message = config_error(tmp_path, MINIMAL + "#" * 2_000_000 + "\n")
+    assert "too large" in message and "rig.yaml" in message
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "inf", "1e308", "1.0e308", "86400.5"])
+def test_timeouts_are_finite_and_bounded(tmp_path: Path, value: str) -> None:
+    message = config_error(tmp_path, f"station: {{}}\ndut: {{timeouts: {{event: {value}}}}}\n")
+    assert message.startswith("rig.yaml: dut.timeouts.event: "), message
+
+
+@pytest.mark.parametrize(
+    ("section", "fragment"),
+    [
+        (
+            "instruments: {m: {driver: eastron_sdm72d, transport: {kind: modbus_tcp, host: h, timeout_s: 1.0e308}}}",
+            "instruments.m.transport.timeout_s",
+        ),
+        (
+            "instruments: {m: {driver: eastron_sdm72d, transport: {kind: modbus_tcp, host: h}, params: {x: .inf}}}",
+            "instruments.m.params",
+        ),
+        ("virtual_evse: {hardware: {circuitCapacity: .nan}}", "virtual_evse.hardware.circuitCapacity"),
+        ("dut: {pixit: {extra: {big: 99999999999999999999999}}}", "dut.pixit.extra"),
+    ],
+)
+def test_every_number_field_is_bounded(tmp_path: Path, section: str, fragment: str) -> None:
+    text = "station: {}\n" + section + ("\n" if section.startswith("dut") else "\ndut: {}\n")
+    assert fragment in config_error(tmp_path, text)
+
+
+def test_nested_env_defaults(tmp_path: Path) -> None:
+    text = 'station: {operator: "${RIG_A:-${RIG_B:-nobody}}"}\ndut: {}\n'
+    path = write(tmp_path, text)
+    assert load_config(path, environ={}).station.operator == "nobody"
+    assert load_config(path, environ={"RIG_B": "bea"}).station.operator == "bea"
+    assert load_config(path, environ={"RIG_A": "ann"}).station.operator == "ann"
+    # the inner variable must be set only when the default is used
+    path = write(tmp_path, 'station: {operator: "${RIG_A:-${RIG_B}}"}\ndut: {}\n')
+    assert load_config(path, environ={"RIG_A": "ann"}).station.operator == "ann"
+    assert "RIG_B is not set" in config_error(tmp_path, 'station: {operator: "${RIG_A:-${RIG_B}}"}\ndut: {}\n')
+    # a value from the environment is not expanded again
+    assert load_config(path, environ={"RIG_A": "${RIG_C}"}).station.operator == "${RIG_C}"
+
+
+def test_unclosed_and_too_deep_env_references_are_refused(tmp_path: Path) -> None:
+    message = config_error(tmp_path, 'station: {operator: "${RIG_A"}\ndut: {}\n', environ={})
+    assert message == "rig.yaml: station.operator: ${RIG_A is not closed: write ${RIG_A} or ${RIG_A:-default}"
+    deep = "${RIG_A:-" * 20 + "x" + "}" * 20
+    assert "nested more than" in config_error(tmp_path, f'station: {{operator: "{deep}"}}\ndut: {{}}\n', environ={})
+
+
+@pytest.mark.parametrize("key", ["config_path", "raw_digest", "config_path.x"])
+def test_loader_fields_cannot_be_overridden(tmp_path: Path, key: str) -> None:
+    message = config_error(tmp_path, MINIMAL, overrides={key: "/etc/other.yaml"})
+    assert f"override {key!r}" in message and "set by the loader" in message
+
+
+def test_special_files_are_refused(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="FIFO"):
+        load_config(fifo)
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(tmp_path)
+    (tmp_path / "a.yaml").symlink_to(tmp_path / "b.yaml")
+    (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
+    with pytest.raises(ConfigError, match="loop of symbolic links"):
+        load_config(tmp_path / "a.yaml")

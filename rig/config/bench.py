@@ -11,6 +11,7 @@ names, the transport kinds each speaks and what each offers come from the instru
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -55,10 +56,28 @@ def pilot_meter_drivers() -> tuple[str, ...]:
     return registry.drivers_with("PilotMeter")
 
 
+MAX_TRANSPORT_TIMEOUT_S = 600.0
+"""The longest timeout of one instrument exchange, s."""
+
+
+def _check_finite(value: Any, where: str = "") -> None:
+    """Refuse a non-finite number or an integer beyond 64 bits anywhere in free-form ``params``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where or 'value'}: {value} is not a finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise ValueError(f"{where or 'value'}: {value} does not fit in 64 bits")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{where}[{i}]")
+
+
 class _Strict(BaseModel):
     """Strict keys, immutable; a section written empty (``params:``) means its defaults."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -73,7 +92,7 @@ class VisaTransportConfig(_Strict):
     kind: Literal["visa"]
     resource: str = Field(min_length=1, description="VISA resource, e.g. TCPIP0::192.168.10.21::inst0::INSTR.")
     visa_library: str = Field(default="@py", description="VISA backend: @py = pyvisa-py, @ivi = vendor VISA.")
-    timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one exchange, s.")
+    timeout_s: float = Field(default=5.0, gt=0, le=MAX_TRANSPORT_TIMEOUT_S, description="Timeout of one exchange, s.")
     read_termination: str = Field(default="\n", description="Answer terminator.")
     write_termination: str = Field(default="\n", description="Command terminator.")
 
@@ -85,7 +104,7 @@ class ModbusTcpTransportConfig(_Strict):
     host: str = Field(min_length=1, description="Host name or IP address.")
     port: int = Field(default=502, ge=1, le=65535, description="TCP port.")
     unit: int = Field(default=1, ge=0, le=255, description="Modbus unit (slave) id.")
-    timeout_s: float = Field(default=2.0, gt=0, description="Timeout of one request, s.")
+    timeout_s: float = Field(default=2.0, gt=0, le=MAX_TRANSPORT_TIMEOUT_S, description="Timeout of one request, s.")
 
 
 class ModbusRtuTransportConfig(_Strict):
@@ -93,11 +112,11 @@ class ModbusRtuTransportConfig(_Strict):
 
     kind: Literal["modbus_rtu"]
     port: str = Field(min_length=1, description="Serial device, e.g. /dev/ttyUSB0 or COM3.")
-    baudrate: int = Field(default=9600, gt=0, description="Bits per second.")
+    baudrate: int = Field(default=9600, gt=0, le=10_000_000, description="Bits per second.")
     parity: Literal["N", "E", "O"] = Field(default="N", description="N none, E even, O odd.")
     stopbits: Literal[1, 2] = Field(default=1, description="Stop bits.")
     unit: int = Field(default=1, ge=1, le=247, description="Modbus unit (slave) id.")
-    timeout_s: float = Field(default=1.0, gt=0, description="Timeout of one request, s.")
+    timeout_s: float = Field(default=1.0, gt=0, le=MAX_TRANSPORT_TIMEOUT_S, description="Timeout of one request, s.")
 
 
 class CanTransportConfig(_Strict):
@@ -106,8 +125,12 @@ class CanTransportConfig(_Strict):
     kind: Literal["can"]
     interface: str = Field(min_length=1, description="python-can interface name, e.g. socketcan, udp_multicast.")
     channel: str = Field(min_length=1, description="Channel, e.g. can0, PCAN_USBBUS1, or a multicast group.")
-    bitrate: int = Field(default=500_000, gt=0, description="Bit rate, bit/s (ignored by virtual interfaces).")
-    timeout_s: float = Field(default=1.0, gt=0, description="Timeout waiting for an answer frame, s.")
+    bitrate: int = Field(
+        default=500_000, gt=0, le=10_000_000, description="Bit rate, bit/s (ignored by virtual interfaces)."
+    )
+    timeout_s: float = Field(
+        default=1.0, gt=0, le=MAX_TRANSPORT_TIMEOUT_S, description="Timeout waiting for an answer frame, s."
+    )
 
     @field_validator("channel", mode="before")
     @classmethod
@@ -164,7 +187,9 @@ class InstrumentConfig(_Strict):
     @field_validator("params", mode="before")
     @classmethod
     def _empty_params(cls, value: Any) -> Any:
-        return {} if value is None else value
+        value = {} if value is None else value
+        _check_finite(value)
+        return value
 
     @model_validator(mode="after")
     def _driver_speaks_transport(self) -> InstrumentConfig:

@@ -1,4 +1,10 @@
-"""Loading rig.yaml: YAML parsing (strict, no duplicate keys), ${RIG_*} substitution, overrides, validation."""
+"""Loading rig.yaml: YAML parsing (strict, no duplicate keys), ${RIG_*} substitution, overrides, validation.
+
+Hostile or careless files are refused before they cost anything: a file over :data:`MAX_CONFIG_BYTES`, a document
+whose aliases would expand to more than :data:`MAX_NODES` values (a "billion laughs" alias bomb) or refer to
+themselves, nesting deeper than :data:`MAX_DEPTH`, and ``${RIG_*}`` references nested deeper than
+:data:`MAX_ENV_DEPTH`, each with a message naming the file and line.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +22,18 @@ from pydantic import (
 )
 
 from rig.config.messages import INTERNAL_FIELDS, allowed_keys, format_error, loc_text, problem_text
-from rig.config.schema import _ENV_REF, DEFAULT_CONFIG_NAME, RigConfig
+from rig.config.schema import DEFAULT_CONFIG_NAME, RigConfig
 from rig.errors import ConfigError
+from rig.inputs import read_input
+
+MAX_CONFIG_BYTES = 1_000_000
+"""Largest rig.yaml read (a hand-written bench description is a few kilobytes)."""
+MAX_NODES = 100_000
+"""Most values a rig.yaml may hold once its aliases are expanded."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists in rig.yaml."""
+MAX_ENV_DEPTH = 8
+"""Deepest nesting of ``${RIG_A:-${RIG_B:-...}}`` defaults."""
 
 
 # ------------------------------------------------------------------------------------------------ precedence
@@ -50,8 +66,11 @@ def apply_overrides(
     """Apply the configuration layers to raw rig.yaml data: CLI overrides > ``RIG_*`` environment > file.
 
     ``${RIG_NAME}`` and ``${RIG_NAME:-default}`` in string values are replaced from ``environ`` (default
-    ``os.environ``; other names are left as written; like the shell, ``:-`` also applies to an empty value).
-    Then each dotted-path override replaces the value at that path, creating sections as needed.
+    ``os.environ``; other names are left as written; like the shell, ``:-`` also applies to an empty value). A
+    default may itself hold references, ``${RIG_A:-${RIG_B:-text}}`` (up to :data:`MAX_ENV_DEPTH` deep), whose
+    variables need to be set only when the default is used; a value taken from the environment is used as it is,
+    never expanded again. Then each dotted-path override replaces the value at that path, creating sections as
+    needed; ``config_path`` and ``raw_digest`` are the loader's and cannot be overridden.
 
     Args:
         data: the parsed YAML mapping (not modified).
@@ -63,12 +82,20 @@ def apply_overrides(
         A new mapping ready for validation.
 
     Raises:
-        ConfigError: an unset variable without default, or an override crossing a non-mapping value.
+        ConfigError: an unset variable without default, an unclosed ``${RIG_...``, an override of a loader field
+            or one crossing a non-mapping value.
     """
     env = os.environ if environ is None else environ
     problems: list[str] = []
     result = _substitute(dict(data), (), env, problems, source)  # builds new containers
     for dotted, value in (overrides or {}).items():
+        if dotted.split(".", 1)[0] in INTERNAL_FIELDS:
+            allowed = ", ".join(allowed_keys(RigConfig, ()))
+            problems.append(
+                f"{source}: override {dotted!r}: {dotted.split('.', 1)[0]} is set by the loader, not by an override "
+                f"(name the file with --config); allowed top-level keys: {allowed}"
+            )
+            continue
         _set_dotted(result, dotted, copy.deepcopy(value), problems, source)
     if problems:
         raise ConfigError(problem_text(problems))
@@ -81,22 +108,62 @@ def _substitute(value: Any, loc: tuple[str | int, ...], env: Mapping[str, str], 
         return {k: _substitute(v, (*loc, k), env, problems, src) for k, v in value.items()}
     if isinstance(value, list):
         return [_substitute(v, (*loc, i), env, problems, src) for i, v in enumerate(value)]
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "${RIG_" not in value:
         return value
+    try:
+        text, end = _expand(value, 0, env, 0, None)
+    except _EnvProblem as exc:
+        problems.append(f"{src}: {loc_text(loc)}: {exc}")
+        return value
+    assert end == len(value)
+    return text
 
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group("name"), match.group("default")
+
+class _EnvProblem(Exception):
+    """A ``${RIG_*}`` reference that cannot be filled (carries the message)."""
+
+
+_REF_START = re.compile(r"\$\{(?P<name>RIG_[A-Za-z0-9_]*)")
+
+
+def _expand(
+    text: str, pos: int, env: Mapping[str, str], depth: int, closing: str | None, needed: bool = True
+) -> tuple[str, int]:
+    """Expand ``${RIG_NAME}`` / ``${RIG_NAME:-default}`` from ``pos``; defaults may hold references themselves.
+
+    With ``closing`` set (inside a default) the scan stops at the first unmatched ``}``. A default is read (its
+    syntax checked) even when its variable is set, but, as in the shell, the variables it names need to be set only
+    when it is used (``needed``). Returns the expanded text and the position after what was read.
+    """
+    out: list[str] = []
+    while pos < len(text):
+        if closing is not None and text[pos] == "}":
+            return "".join(out), pos
+        match = _REF_START.match(text, pos)
+        if match is None:
+            out.append(text[pos])
+            pos += 1
+            continue
+        name = match["name"]
+        pos = match.end()
+        default: str | None = None
         current = env.get(name)
+        if text.startswith(":-", pos):
+            if depth + 1 >= MAX_ENV_DEPTH:
+                raise _EnvProblem(f"${{{name}:-...}} defaults nested more than {MAX_ENV_DEPTH} deep")
+            default, pos = _expand(text, pos + 2, env, depth + 1, "}", needed and not current)
+        if pos >= len(text) or text[pos] != "}":
+            raise _EnvProblem(f"${{{name} is not closed: write ${{{name}}} or ${{{name}:-default}}")
+        pos += 1
+        if not needed:
+            continue
         if current is not None and (current != "" or default is None):
-            return current
-        if default is not None:
-            return default
-        problems.append(
-            f"{src}: {loc_text(loc)}: environment variable {name} is not set; set it or write ${{{name}:-default}}"
-        )
-        return match.group(0)
-
-    return _ENV_REF.sub(replace, value)
+            out.append(current)  # a value from the environment is used as is, never expanded again
+        elif default is not None:
+            out.append(default)
+        else:
+            raise _EnvProblem(f"environment variable {name} is not set; set it or write ${{{name}:-default}}")
+    return "".join(out), pos
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any, problems: list[str], src: str) -> None:
@@ -140,9 +207,38 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _check_graph(root: yaml.Node, src: str) -> None:
+    """Refuse a composed document that expands to more than MAX_NODES values, nests deeper than MAX_DEPTH or holds
+    an alias to itself, before anything is built from it (bounded work whatever the aliases)."""
+    count = 0
+    stack: list[tuple[yaml.Node, int, tuple[int, ...]]] = [(root, 0, ())]
+    while stack:
+        node, depth, ancestors = stack.pop()
+        count += 1
+        where = f"line {node.start_mark.line + 1}"
+        if count > MAX_NODES:
+            raise ConfigError(
+                f"{src}: {where}: the document expands to more than {MAX_NODES} values (an alias bomb?); "
+                "write the values out or use fewer aliases"
+            )
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{src}: {where}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        if id(node) in ancestors:
+            raise ConfigError(f"{src}: {where}: an alias refers to the value that contains it (a loop)")
+        inner = (*ancestors, id(node))
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else list(node.value)
+        stack.extend((child, depth + 1, inner) for child in children)
+
+
 def _parse_yaml(text: str, src: str) -> dict[str, Any]:
+    loader = _StrictLoader(text)  # a SafeLoader subclass
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is not None:
+            _check_graph(node, src)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -150,6 +246,10 @@ def _parse_yaml(text: str, src: str) -> dict[str, Any]:
         raise ConfigError(f"{src}: YAML syntax error{where}: {what}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{src}: YAML error: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{src}: nested too deeply to read (more than {MAX_DEPTH} levels)") from None
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -179,17 +279,17 @@ def load_config(
     Raises:
         ConfigError: missing/unreadable file, YAML syntax error, or every validation problem found.
     """
-    cfg_path = Path(DEFAULT_CONFIG_NAME if path is None else path).expanduser().resolve()
+    cfg_path = Path(
+        os.path.realpath(Path(DEFAULT_CONFIG_NAME if path is None else path).expanduser())
+    )  # no raise on a loop
     src = cfg_path.name
     try:
-        raw = cfg_path.read_bytes()
+        raw = read_input(cfg_path, limit=MAX_CONFIG_BYTES, what="bench description (rig.yaml)", error=ConfigError)
     except FileNotFoundError:
         raise ConfigError(
             f"{cfg_path}: bench description not found; create it (the repository's rig.yaml describes the "
             "virtual bench) or pass the right path"
         ) from None
-    except OSError as exc:
-        raise ConfigError(f"{cfg_path}: cannot read: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -56,9 +56,11 @@ Feature = Literal["PREF", "SOC", "PNC", "RFID", "V2X"]
 
 ALL_FEATURES: tuple[Feature, ...] = get_args(Feature)
 
+MAX_TIMEOUT_S = 3600.0
+"""The longest wait rig.yaml may set, s (an hour: longer is a typo, and 1e308 s overflows every clock)."""
+_INT64 = 2**63 - 1
 _INVALID_PASSCODES = frozenset({d * 11111111 for d in range(10)} | {12345678, 87654321})
 _MAX_NODE_ID = 0xFFFF_FFEF_FFFF_FFFF
-_ENV_REF = re.compile(r"\$\{(?P<name>RIG_[A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 _HEX_KEY = re.compile(r"[0-9a-fA-F]{32}")
 _QR_PAYLOAD = re.compile(r"MT:[0-9A-Z.\-]+")
 _STATION_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -114,7 +116,7 @@ DefectName = Annotated[str, AfterValidator(_check_defect)]
 class _Section(BaseModel):
     """Common settings of every rig.yaml section: strict keys, immutable, an empty section means defaults."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -170,12 +172,14 @@ class Station(_Section):
 
 
 class Timeouts(_Section):
-    """Bounded waits, in seconds (all > 0)."""
+    """Bounded waits, in seconds (all > 0 and at most :data:`MAX_TIMEOUT_S`)."""
 
-    commissioning: float = Field(default=30.0, gt=0, description="Commissioning the DUT, s.")
-    event: float = Field(default=10.0, gt=0, description="Waiting for one Matter event, s.")
-    command: float = Field(default=10.0, gt=0, description="One Matter command or read/write, s.")
-    dut_start: float = Field(default=30.0, gt=0, description="Virtual EVSE start-up until it is commissionable, s.")
+    commissioning: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT_S, description="Commissioning the DUT, s.")
+    event: float = Field(default=10.0, gt=0, le=MAX_TIMEOUT_S, description="Waiting for one Matter event, s.")
+    command: float = Field(default=10.0, gt=0, le=MAX_TIMEOUT_S, description="One Matter command or read/write, s.")
+    dut_start: float = Field(
+        default=30.0, gt=0, le=MAX_TIMEOUT_S, description="Virtual EVSE start-up until it is commissionable, s."
+    )
 
 
 class Pixit(_Section):
@@ -185,7 +189,9 @@ class Pixit(_Section):
         default="000102030405060708090a0b0c0d0e0f",
         description="GeneralDiagnostics enable key for test event triggers: 32 hex digits (16 bytes).",
     )
-    extra: dict[str, str | int | bool] = Field(default_factory=dict, description="Other PIXIT values by name.")
+    extra: dict[str, str | int | bool] = Field(
+        default_factory=dict, description="Other PIXIT values by name (integers within 64 bits)."
+    )
 
     @field_validator("test_event_trigger_key", mode="before")
     @classmethod
@@ -211,6 +217,8 @@ class Pixit(_Section):
                     raise ValueError(
                         f"value of {key!r} must be a string, an integer or a boolean, got {type(item).__name__}"
                     )
+                if isinstance(item, int) and not -_INT64 - 1 <= item <= _INT64:
+                    raise ValueError(f"value of {key!r} must fit in 64 bits, got {item}")
         return value
 
     @property
@@ -333,7 +341,9 @@ class VirtualEvse(_Section):
     serial_number: str = Field(default="VEVSE-0001", min_length=1, max_length=32)
     software_version: int = Field(default=1, ge=0, le=0xFFFF_FFFF)
     software_version_string: str = Field(default="1.0.0", min_length=1, max_length=64)
-    hardware: dict[str, float] = Field(default_factory=dict, description="Passed through to the virtual EVSE.")
+    hardware: dict[str, Annotated[float, Field(ge=-1e12, le=1e12)]] = Field(
+        default_factory=dict, description="Passed through to the virtual EVSE (finite numbers, |x| <= 1e12)."
+    )
     backup_supply: bool = Field(
         default=False,
         description="false: like a charger without a backup supply, the EVSE loses power when its mains does (AC "
