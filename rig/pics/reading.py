@@ -21,9 +21,11 @@ The element tables (``FEATURES``, ``ATTRIBUTES``, ``ACCEPTED_COMMANDS``, ``GENER
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING
 from xml.parsers import expat
 
 from rig.errors import ConfigError
+from rig.inputs import read_input
 from rig.spec.checks import GLOBAL_ATTRIBUTES as SPEC_GLOBAL_ATTRIBUTES
 from rig.spec.checks import elements
 from rig.spec.eevse import energy_evse
@@ -297,6 +300,10 @@ def _parse_xml(data: bytes, name: str) -> list[_Entry]:
             item = None
         text.clear()
 
+    def doctype(*_args: object) -> None:
+        raise ConfigError(f"{name}:{parser.CurrentLineNumber}: a DOCTYPE in PICS XML is refused (no entities, no DTD)")
+
+    parser.StartDoctypeDeclHandler = doctype
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text.append
@@ -339,21 +346,84 @@ def _folder_order(paths: Iterable[PurePosixPath]) -> list[PurePosixPath]:
     return top + [p for s in sorted(subs, key=sub_key) for p in sorted(subs[s])]
 
 
+MAX_PICS_BYTES = 16 << 20
+"""Largest PICS file, zip archive or zip member read, bytes (a full device's PICS XML is well under 1 MB)."""
+MAX_PICS_TOTAL = 64 << 20
+"""Most bytes read from all the files of a PICS folder or zip together."""
+MAX_PICS_FILES = 1000
+"""Most files in a PICS folder or zip archive."""
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return read_input(path, limit=MAX_PICS_BYTES, what="PICS file", error=ConfigError)
+    except FileNotFoundError:
+        raise ConfigError(f"PICS {path}: no such file or folder (dut.pics in rig.yaml, or --pics)") from None
+
+
+def _read_folder(path: Path) -> list[_Entry]:
+    rel: dict[PurePosixPath, Path] = {}
+    for p in path.rglob("*"):  # symlinked folders are not followed (no loops)
+        if p.is_file():
+            rel[PurePosixPath(p.relative_to(path).as_posix())] = p
+            if len(rel) > MAX_PICS_FILES:
+                raise ConfigError(f"PICS {path}: more than {MAX_PICS_FILES} files; is this the right folder?")
+    order = _folder_order(rel)
+    if not order:
+        raise ConfigError(f"PICS {path}: no PICS XML file (*.xml) in this folder or its sub-folders")
+    entries: list[_Entry] = []
+    total = 0
+    for r in order:
+        data = _read_file(rel[r])
+        total += len(data)
+        if total > MAX_PICS_TOTAL:
+            raise ConfigError(f"PICS {path}: more than {MAX_PICS_TOTAL} bytes of XML files; is this the right folder?")
+        entries += _parse_document(data, str(rel[r]))
+    return entries
+
+
+def _read_zip(data: bytes, path: Path) -> list[_Entry]:
+    """The PICS XML files of a zip archive; bounded in members, bytes per member and bytes in all."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        if len(infos) > MAX_PICS_FILES:
+            raise ConfigError(f"PICS {path}: more than {MAX_PICS_FILES} members in this zip archive")
+        names: dict[PurePosixPath, zipfile.ZipInfo] = {}
+        for info in infos:
+            member = PurePosixPath(info.filename.replace("\\", "/"))
+            if member.is_absolute() or ".." in member.parts or ":" in info.filename:
+                raise ConfigError(f"PICS {path}: member {info.filename!r} names a place outside the archive; refused")
+            names[member] = info
+        order = _folder_order(names)
+        if not order:
+            raise ConfigError(f"PICS {path}: no PICS XML file (*.xml) in this zip archive")
+        entries: list[_Entry] = []
+        total = 0
+        for r in order:
+            info = names[r]
+            where = f"{path}:{info.filename}"
+            if info.file_size > MAX_PICS_BYTES:
+                raise ConfigError(
+                    f"PICS {where}: {info.file_size} bytes unpacked is too large (at most {MAX_PICS_BYTES})"
+                )
+            with zf.open(info) as member_file:
+                content = member_file.read(MAX_PICS_BYTES + 1)  # the declared size may lie
+            if len(content) > MAX_PICS_BYTES:
+                raise ConfigError(f"PICS {where}: more than {MAX_PICS_BYTES} bytes unpacked is too large")
+            total += len(content)
+            if total > MAX_PICS_TOTAL:
+                raise ConfigError(f"PICS {path}: more than {MAX_PICS_TOTAL} bytes unpacked in all (a zip bomb?)")
+            entries += _parse_document(content, where)
+        return entries
+
+
 def _read_entries(path: Path) -> list[_Entry]:
     if path.is_dir():
-        rel = {PurePosixPath(p.relative_to(path).as_posix()): p for p in path.rglob("*") if p.is_file()}
-        order = _folder_order(rel)
-        if not order:
-            raise ConfigError(f"{path}: no PICS XML file (*.xml) in this folder or its sub-folders")
-        return [e for r in order for e in _parse_document(rel[r].read_bytes(), str(rel[r]))]
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            names = {PurePosixPath(i.filename): i.filename for i in zf.infolist() if not i.is_dir()}
-            order = _folder_order(names)
-            if not order:
-                raise ConfigError(f"{path}: no PICS XML file (*.xml) in this zip archive")
-            return [e for r in order for e in _parse_document(zf.read(names[r]), f"{path}:{names[r]}")]
-    return _parse_document(path.read_bytes(), str(path))
+        return _read_folder(path)
+    data = _read_file(path)
+    if data.startswith(b"PK") and zipfile.is_zipfile(io.BytesIO(data)):
+        return _read_zip(data, path)
+    return _parse_document(data, str(path))
 
 
 def load_pics(path: str | Path) -> Pics:
@@ -366,17 +436,29 @@ def load_pics(path: str | Path) -> Pics:
         The PICS; ``warnings`` lists each unknown key with its file and line (also logged).
 
     Raises:
-        ConfigError: the path does not exist or a file is malformed (the message names the file and line).
+        ConfigError: the path does not exist; it is not a regular file, folder or zip (a FIFO, a symbolic link loop),
+            is too large, holds no PICS item or no PICS code at all; a zip is damaged, bombs or names members outside
+            itself; a file is malformed (the message names the file and line).
     """
     path = Path(path).expanduser()
-    if not path.exists():
-        raise ConfigError(f"PICS {path}: no such file or folder (dut.pics in rig.yaml, or --pics)")
     try:
         entries = _read_entries(path)
     except OSError as exc:
         raise ConfigError(f"PICS {path}: cannot read it ({exc.strerror or exc})") from None
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise ConfigError(f"PICS {path}: damaged zip archive ({exc})") from None
+    except (NotImplementedError, RuntimeError) as exc:  # an unknown compression method, an encrypted member
+        raise ConfigError(f"PICS {path}: cannot unpack the zip archive ({exc})") from None
+    if not entries:
+        raise ConfigError(
+            f"PICS {path}: no PICS items in it (a PICS file holds <picsItem> elements or KEY=1|0 lines); "
+            "is this the right file?"
+        )
+    if not any(CLUSTER_KEY.match(normalize_key(e.key)) or GENERAL_KEY.match(e.key.strip()) for e in entries):
+        raise ConfigError(
+            f"PICS {path}: none of its {len(entries)} keys is a PICS code (e.g. {EEVSE}.S.F00, MCORE.*); "
+            "is this the right file?"
+        )
     pics = Pics(source=path)
     seen_problem: set[str] = set()
     for e in entries:

@@ -250,3 +250,86 @@ def test_everything_stand_in() -> None:
     p = Pics.everything()
     assert p.check("EEVSE.S.F03") and p.check("anything") and p.missing(["EEVSE.S"]) == []
     assert "no PICS file" in p.describe()
+
+
+# -- hostile and careless inputs ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "no PICS items"),
+        (b"# only a comment\n\n", "no PICS items"),
+        (b'<?xml version="1.0"?>\n<cluster><name>Energy EVSE</name></cluster>\n', "no PICS items"),
+        (b"FOO=1\nBAR=0\n", "none of its 2 keys is a PICS code"),
+    ],
+)
+def test_empty_or_non_pics_file_is_refused(tmp_path: Path, content: bytes, words: str) -> None:
+    f = tmp_path / "pics.txt"
+    f.write_bytes(content)
+    with pytest.raises(ConfigError, match=words) as exc:
+        load_pics(f)
+    assert str(f) in str(exc.value)
+
+
+def test_special_files_are_refused(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.xml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="FIFO"):
+        load_pics(fifo)  # never blocks on the open
+    (tmp_path / "a.xml").symlink_to(tmp_path / "b.xml")
+    (tmp_path / "b.xml").symlink_to(tmp_path / "a.xml")
+    with pytest.raises(ConfigError, match="loop of symbolic links"):
+        load_pics(tmp_path / "a.xml")
+
+
+def test_doctype_and_entities_are_refused(tmp_path: Path) -> None:
+    f = tmp_path / "lol.xml"
+    f.write_text('<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY a "aaaa">]>\n<x>&a;</x>\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"{f}:2: a DOCTYPE in PICS XML is refused"):
+        load_pics(f)
+
+
+def test_zip_bomb_member_is_not_unpacked(tmp_path: Path) -> None:
+    z = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("EEVSE.xml", b"<" + b" " * (40 << 20))
+    assert z.stat().st_size < 100_000
+    with pytest.raises(ConfigError, match="too large"):
+        load_pics(z)
+
+
+def test_zip_member_whose_declared_size_lies_is_read_bounded(tmp_path: Path) -> None:
+    z = tmp_path / "liar.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("EEVSE.xml", b"x" * (17 << 20))
+    data = bytearray(z.read_bytes())
+    # the local header's and the central directory's file_size say 10 bytes
+    real = (17 << 20).to_bytes(4, "little")
+    data = data.replace(real, (10).to_bytes(4, "little"))
+    assert data.count((10).to_bytes(4, "little")) >= 2
+    z.write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match=rf"PICS {z}: damaged zip archive") as exc:
+        load_pics(z)  # the member is read up to its declared size, then its CRC fails
+    assert str(z) in str(exc.value)
+
+
+@pytest.mark.parametrize("member", ["../evil.xml", "/etc/evil.xml", "a/../../evil.xml", "C:\\evil.xml"])
+def test_zip_members_outside_the_archive_are_refused(tmp_path: Path, member: str) -> None:
+    z = tmp_path / "trav.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr(zipfile.ZipInfo(member), xml_doc(("EEVSE.S", "true")))
+    with pytest.raises(ConfigError, match="outside the archive"):
+        load_pics(z)
+
+
+def test_damaged_zip_is_named(tmp_path: Path) -> None:
+    z = tmp_path / "pics.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("EEVSE.xml", xml_doc(("EEVSE.S", "true")) * 50)
+    data = bytearray(z.read_bytes())
+    for i in range(40, 200):
+        data[i] ^= 0x5A  # damage the compressed stream, keep the directory
+    z.write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match=rf"PICS {z}: (damaged zip|cannot unpack)|{z}:EEVSE.xml"):
+        load_pics(z)
