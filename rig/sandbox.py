@@ -9,13 +9,17 @@ A run gets:
   on ``/tmp`` (the CHIP wheel writes ``/data/chip_*.ini`` and ``/tmp/chip_kvs`` at fixed paths);
 * a state folder ``/run/rig/<run id>`` for the controller's and the virtual EVSE's storage and the PAA store.
 
-All of it is removed on every exit path of the outer process (normal end, error, Ctrl-C, SIGTERM). Runs left
-behind by a killed process (SIGKILL) are reaped by the next run: their owner PID is recorded.
+All of it is removed on every exit path of the outer process (normal end, error, Ctrl-C, SIGTERM). Nothing of
+the run outlives it: the process inside gets SIGTERM when the outer process dies, even by SIGKILL (the parent-death
+signal), and tears down as on Ctrl-C (the bench to its safe state); a watcher it forks before it starts ends every
+process of the sandbox that is left once it has exited. The namespace and state folder of a run killed with SIGKILL
+are reaped by the next run, once none of the run's processes is alive (their PIDs are recorded).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import secrets
@@ -41,8 +45,27 @@ ENV_SANDBOX = "RIG_SANDBOX"  # state folder, set inside the sandbox
 ENV_NETNS = "RIG_NETNS"
 ENV_DEVICE_IFACE = "RIG_DEVICE_IFACE"
 ENV_KEEP = "RIG_SANDBOX_KEEP"  # folders under /tmp that must stay visible inside (e.g. the report folder)
+ENV_PARENT = "RIG_SANDBOX_PARENT"  # PID of the outer process, which the process inside must die with
 DATA_DIR = Path("/data")
 _DATA_MARKER = "created-data-dir"
+PID_FILES = ("owner.pid", "inner.pid", "watcher.pid")
+"""The run's processes, in its state folder: the outer one, the one inside, the watcher; alive while any runs."""
+WATCHER_GRACE_S = 3.0
+"""How long the watcher waits for a process it sent SIGTERM before it sends SIGKILL."""
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Have the kernel send ``sig`` to this process when its parent dies (Linux ``PR_SET_PDEATHSIG``; kept across
+    exec). The caller checks afterwards that its parent is still the one it expects (it may have died before).
+
+    Raises:
+        OSError: the kernel refused (or this is not Linux).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(PR_SET_PDEATHSIG): {os.strerror(err)}")
 
 
 @dataclass(frozen=True)
@@ -173,12 +196,8 @@ def reap_stale() -> list[str]:
     if not STATE_ROOT.is_dir():
         return removed
     for state in STATE_ROOT.iterdir():
-        owner_file = state / "owner.pid"
-        try:
-            owner = int(owner_file.read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if _pid_alive(owner):
+        pids = _recorded_pids(state)
+        if not pids or any(_pid_alive(p) for p in pids):  # not a run's folder, or the run still tears down
             continue
         remove_netns(NETNS_PREFIX + state.name)
         shutil.rmtree(state, ignore_errors=True)
@@ -186,6 +205,16 @@ def reap_stale() -> list[str]:
     if removed:
         _release_shared()
     return removed
+
+
+def _recorded_pids(state: Path) -> list[int]:
+    pids = []
+    for name in PID_FILES:
+        try:
+            pids.append(int((state / name).read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    return pids
 
 
 def _release_shared() -> None:
@@ -260,8 +289,9 @@ class Sandbox:
         if not self.keep_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
         else:
-            with contextlib.suppress(OSError):
-                (self.state_dir / "owner.pid").unlink()
+            for name in PID_FILES:  # a kept folder is no run's: never reaped
+                with contextlib.suppress(OSError):
+                    (self.state_dir / name).unlink()
         self._created = False
         _release_shared()
 
@@ -274,17 +304,20 @@ class Sandbox:
             return ["ip", "netns", "exec", self.netns, *unshare]
         return unshare
 
-    def run(self, argv: Sequence[str], *, env: dict[str, str] | None = None) -> int:
+    def run(self, argv: Sequence[str], *, env: dict[str, str] | None = None, pass_fds: Sequence[int] = ()) -> int:
         """Run ``argv`` inside the sandbox and return its exit code.
 
         SIGINT and SIGTERM received by this process are passed on to the child, which gets time to tear
-        down cleanly (the pytest plugin puts the bench in its safe state); then it is killed.
+        down cleanly (the pytest plugin puts the bench in its safe state); then it is killed. If this process dies
+        (even by SIGKILL) the child gets SIGTERM. ``pass_fds`` stay open in the child (e.g. the bench lock, held
+        as long as the child lives).
         """
         # Own process group: a terminal Ctrl-C reaches only this process, which passes it on once, so the
         # child tears down once instead of being interrupted twice.
         env = dict(os.environ if env is None else env)
         env[ENV_KEEP] = os.pathsep.join(str(p) for p in self.visible)
-        child = subprocess.Popen(self.command(argv), env=env, process_group=0)
+        env[ENV_PARENT] = str(os.getpid())
+        child = subprocess.Popen(self.command(argv), env=env, process_group=0, pass_fds=tuple(pass_fds))
         received: list[int] = []
 
         def forward(signum: int, _frame: object) -> None:
@@ -307,9 +340,20 @@ class Sandbox:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+        self._wait_watcher()
         if received and code == 0:
             code = 128 + received[0]
         return code
+
+    def _wait_watcher(self, timeout_s: float = WATCHER_GRACE_S + 2.0) -> None:
+        """Wait until the watcher of the process inside has ended what that process left."""
+        try:
+            pid = int((self.state_dir / "watcher.pid").read_text().strip())
+        except (OSError, ValueError):
+            return
+        deadline = time.monotonic() + timeout_s
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def _mount_bind(src: str | Path, dst: str | Path) -> str | None:
@@ -342,12 +386,86 @@ def _private_mounts(state_dir: Path) -> str | None:
     return None
 
 
+def _sandbox_processes(state_dir: Path, in_netns: bool) -> list[int]:
+    """Processes of the sandbox but this one: those in this network namespace (when it is the run's), and those
+    whose environment names the run's state folder."""
+    marker = f"{ENV_SANDBOX}={state_dir}".encode() + b"\0"
+    own_ns = os.readlink("/proc/self/ns/net") if in_netns else None
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            in_ns = own_ns is not None and os.readlink(entry / "ns" / "net") == own_ns
+            if in_ns or marker in (entry / "environ").read_bytes() + b"\0":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _end_processes(pids: list[int], grace_s: float) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while (pids := [p for p in pids if _pid_alive(p) and not _zombie(p)]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def _start_watcher(state_dir: Path, in_netns: bool) -> None:
+    """Fork the watcher: once this process (about to exec the run's command) has exited, however it ended, it ends
+    every process of the sandbox still running (SIGTERM, then SIGKILL after WATCHER_GRACE_S), then exits itself."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid != 0:
+        with contextlib.suppress(OSError):
+            (state_dir / "watcher.pid").write_text(str(pid))
+        return
+    code = 0
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.setsid()  # no terminal signals
+        die_with_parent(signal.SIGTERM)
+        while os.getppid() == parent:
+            signal.sigwait({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+        _end_processes(_sandbox_processes(state_dir, in_netns), WATCHER_GRACE_S)
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
 def _inner_main(argv: list[str]) -> int:
-    """Entry point inside the namespaces: mount the private /data and /tmp, then exec the command."""
+    """Entry point inside the namespaces: die with the outer process, mount the private /data and /tmp, start the
+    watcher, then exec the command."""
     state, netns, sep, *cmd = argv
     if sep != "--" or not cmd:
         print("usage: python -m rig.sandbox STATE NETNS -- COMMAND...", file=sys.stderr)
         return 2
+    parent = os.environ.pop(ENV_PARENT, "")
+    if parent:
+        try:
+            die_with_parent(signal.SIGTERM)
+        except OSError as exc:
+            print(f"rig: {exc}", file=sys.stderr)
+            return 2
+        if str(os.getppid()) != parent:
+            print("rig: the run's process ended before the sandbox started", file=sys.stderr)
+            return 2
     state_dir = Path(state)
     error = _private_mounts(state_dir)
     if error:
@@ -358,6 +476,9 @@ def _inner_main(argv: list[str]) -> int:
         os.environ[ENV_NETNS] = netns
         os.environ[ENV_DEVICE_IFACE] = DEVICE_IFACE
     os.environ["TMPDIR"] = "/tmp"
+    with contextlib.suppress(OSError):
+        (state_dir / "inner.pid").write_text(str(os.getpid()))
+    _start_watcher(state_dir, bool(netns))
     try:
         os.execvp(cmd[0], cmd)
     except OSError as exc:

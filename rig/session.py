@@ -32,8 +32,9 @@ import gc
 import json
 import logging
 import os
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,7 @@ from rig.sandbox import SandboxInfo
 from rig.station import Station, station_dir
 
 if TYPE_CHECKING:
+    from rig.bench.lock import BenchLock, Holder
     from rig.matter.controller import MatterController, Node
 
 log = logging.getLogger("rig.session")
@@ -427,6 +429,7 @@ def run_in_sandbox(
     keep_state: bool = False,
     visible: tuple[Path, ...] = (),
     preload: bool = True,
+    lock: BenchLock | None = None,
 ) -> int:
     """Stage 1 seen from outside: make the run's sandbox for the DUT kind of ``config`` and run ``argv`` in it.
 
@@ -436,23 +439,36 @@ def run_in_sandbox(
     virtual EVSE: its modules, see :meth:`VirtualDut.preload <rig.dut.VirtualDut.preload>`), unless ``preload`` is
     False (``argv`` opens no session). Returns the process's exit code.
 
+    A process that opens a session holds the bench's lock (``lock``, taken with :func:`lock_bench`, or taken here)
+    as long as it lives, even after this process is gone; the lock is released here at the end.
+
     Raises:
+        BenchBusy: another run holds the bench.
         ConfigError: settings that do not apply to the DUT kind.
         SetupError: the machine lacks what the run needs (the message says what).
     """
-    the_dut = dut_for(config)
-    if preload:  # a process that opens a session: its DUT settings must allow one
-        the_dut.check_session()
-    needs = the_dut.host_needs()
-    sandbox_mod.preflight(need_netns=needs.netns, need_node=needs.node)
-    the_dut.check_installed()
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    ident = run_id or sandbox_mod.new_run_id()
-    shown = [*visible, *_inputs(config, the_dut)]
-    with sandbox_mod.Sandbox(ident, with_netns=needs.netns, keep_state=keep_state, visible=shown) as sb:
+    with contextlib.ExitStack() as stack:
+        if lock is not None:
+            stack.callback(lock.release)
+        the_dut = dut_for(config)
+        if preload:  # a process that opens a session: its DUT settings must allow one
+            the_dut.check_session()
+        needs = the_dut.host_needs()
+        sandbox_mod.preflight(need_netns=needs.netns, need_node=needs.node)
+        the_dut.check_installed()
+        env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        ident = run_id or sandbox_mod.new_run_id()
+        shown = [*visible, *_inputs(config, the_dut)]
+        if lock is None and preload:
+            lock = lock_bench(config, ident)
+            stack.callback(lock.release)
+        sb = stack.enter_context(
+            sandbox_mod.Sandbox(ident, with_netns=needs.netns, keep_state=keep_state, visible=shown)
+        )
         inside = SandboxInfo(sb.state_dir, sb.netns, sandbox_mod.DEVICE_IFACE if sb.netns else None)
         with _preloaded(the_dut, inside) if preload else contextlib.nullcontext():
-            return sb.run(argv, env=env)
+            return sb.run(argv, env=env, pass_fds=lock.fds if lock is not None else ())
+    raise AssertionError("not reached")  # mypy: ExitStack may swallow exceptions
 
 
 def _inputs(config: RigConfig, dut: Dut) -> list[Path]:
@@ -501,3 +517,83 @@ def open_bench(config: RigConfig, *, run_dir: Path | None = None) -> Iterator[Be
         stack.enter_context(the_dut.instrument_servers(run_dir))
         bench = stack.enter_context(Bench(config))
         yield bench
+
+
+def lock_bench(
+    config: RigConfig,
+    run_id: str,
+    *,
+    run_dir: Path | None = None,
+    safe_state: Callable[[RigConfig], None] | None = None,
+) -> BenchLock:
+    """Take the lock of the bench ``config`` describes for run ``run_id`` (see :mod:`rig.bench.lock`), before
+    anything of the run starts; the caller releases it (:func:`run_in_sandbox` does).
+
+    A lock left by a run that died (SIGKILL) is taken over: that run's bench is first opened and put in its safe
+    state (``safe_state``, default: every instrument role opened and :meth:`Bench.safe_state`), then the run is
+    recorded as ``killed`` (:func:`record_killed`). Virtual runs that died are recorded as killed too (their
+    bench, private to them, ended with them; their sandboxes are reaped when the next sandbox is made).
+
+    Raises:
+        BenchBusy: a live run holds the bench (exit code 2; the message names the run, its pid and start).
+        SessionError: the bench of a killed run could not be put in its safe state (the lock is left as found).
+    """
+    from rig.bench.lock import BenchLock, reap_dead, resources_for
+
+    virtual = config.dut.kind == "virtual"
+    lock = BenchLock(resources_for(config, run_id), run_id, run_dir=run_dir, virtual=virtual)
+    dead = lock.acquire()
+    try:
+        if dead and config.instruments:
+            names = ", ".join(h.describe() for h in dead)
+            _say(f"the bench was left by {names}, which was killed: putting the bench in its safe state first")
+            try:
+                (safe_state or _bench_safe_state)(config)
+            except RigError as exc:
+                raise SessionError(
+                    "bench", f"the bench of the killed {names} could not be put in its safe state: {exc}"
+                ) from exc
+    except BaseException:
+        lock.release(restore=dead)
+        raise
+    for holder in [*dead, *reap_dead(lambda h: h.virtual)]:
+        _say(f"{holder.describe()} was killed (SIGKILL): {record_killed(holder, config.report.database)}")
+    return lock
+
+
+def _say(text: str) -> None:
+    log.warning("%s", text)
+    print(f"rig: {text}", file=sys.stderr, flush=True)
+
+
+def _bench_safe_state(config: RigConfig) -> None:
+    """Open every instrument role of ``config`` and put the bench in its safe state (the close does it again)."""
+    with open_bench(config) as bench:
+        bench.safe_state()
+
+
+def record_killed(holder: Holder, database: str | None = None) -> str:
+    """Close the run record of a run whose ``rig run`` was killed as ``killed`` (still ``running``, or
+    ``interrupted`` by its own tear-down) and import it into the results database (as ``rig run`` would have at its
+    end: ``$RIG_RESULTS_DB``, else ``database``, else ``results.sqlite`` beside the run folder). Never raises;
+    returns what was done, for a message."""
+    from rig.report.db import ResultsDb, resolve_url
+    from rig.report.outputs import write_outputs
+    from rig.report.record import RECORD_NAME, dumps_record, load_record, write_atomic
+
+    if holder.run_dir is None:
+        return "it kept no run folder"
+    run_dir = Path(holder.run_dir)
+    path = run_dir / RECORD_NAME
+    try:
+        record = load_record(path)
+        if record["status"] in ("running", "interrupted"):
+            record.update(status="killed", ended=record.get("ended") or time.time())
+            write_atomic(path, dumps_record(record))
+            write_outputs(run_dir)
+        url = resolve_url(None, run_dir.parent, database)
+        with ResultsDb(url, create=True) as db:
+            db.import_record(record, str(path.resolve()))
+    except (RigError, OSError) as exc:
+        return f"its record {path} could not be closed: {exc}"
+    return f"recorded as {record['status']} ({path})"

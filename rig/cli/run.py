@@ -21,7 +21,7 @@ from rig import PROJECT_ROOT, sandbox
 from rig.cli import common
 from rig.cli import report as report_cli
 from rig.dut import dut_for
-from rig.session import run_in_sandbox
+from rig.session import lock_bench, run_in_sandbox
 from rig.stimulus import MODES
 
 COMMANDS = ("run",)
@@ -77,7 +77,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_id = args.run_id or sandbox.new_run_id()
     reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
     run_dir = reports / run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
+    lock = lock_bench(cfg, run_id, run_dir=run_dir)  # another run holds the bench: stop here (exit 2)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except BaseException:
+        lock.release()
+        raise
     argv = [
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
         "--rootdir", str(PROJECT_ROOT), "-c", str(PROJECT_ROOT / "pyproject.toml"),
@@ -97,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(f"rig: run {run_id}: {dut.describe()['label']} ({cfg.station.name}); outputs in {run_dir}", flush=True)
     t0 = time.monotonic()
-    code = run_in_sandbox(cfg, argv, run_id=run_id, keep_state=args.keep_state, visible=(run_dir,))
+    code = run_in_sandbox(cfg, argv, run_id=run_id, keep_state=args.keep_state, visible=(run_dir,), lock=lock)
     if code == PYTEST_USAGE_ERROR:  # a bad --tc, -k or path: bad input, as the rig says it
         code = 2
     report_cli.after_run(run_dir, code, cfg.report.database)

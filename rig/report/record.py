@@ -39,7 +39,9 @@ as it is (the outputs say "not recorded" for what it lacks).
 
 Canonical form: keys sorted, compact separators, one case per line, UTF-8, a final newline. The file is replaced
 atomically (temporary file in the same folder, fsync, rename) after every case, so a killed run leaves a valid
-record of what ran (``status`` stays ``running``). Once ``finished`` or ``interrupted`` it is never written again.
+record of what ran (``status`` stays ``running``). Once ``finished`` or ``interrupted`` it is never written again,
+but for one thing: the next run on the bench of a run whose ``rig run`` was killed (SIGKILL) closes its record as
+``killed`` (see :func:`rig.session.record_killed`).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from rig.errors import RigError
 SCHEMA_VERSION = 2
 RECORD_KIND = "rig-run-record"
 RECORD_NAME = "report.json"
-STATUSES = ("running", "finished", "interrupted")
+STATUSES = ("running", "finished", "interrupted", "killed")
 OUTCOMES = ("passed", "failed", "error", "skipped")
 LOG_LIMIT = 64_000
 """Characters of captured log kept per case (head and tail, the middle is cut with a note)."""
@@ -374,7 +376,56 @@ def check_record(data: Any, where: str = "record") -> dict[str, Any]:
     cases = data.get("cases")
     if not isinstance(cases, list):
         raise RecordError(f"{where}: cases must be a list")
+    _check_shape(data, _RECORD_SHAPE, where, "")
     for i, case in enumerate(cases):
         if not isinstance(case, dict) or not isinstance(case.get("id"), str) or case.get("outcome") not in OUTCOMES:
             raise RecordError(f"{where}: case {i + 1} needs a string id and an outcome in {', '.join(OUTCOMES)}")
+        _check_shape(case, _CASE_SHAPE, where, f"cases[{i}].")
     return data
+
+
+_Shape = dict[str, Any]
+"""A field -> ``dict`` (an object or null, its own shape inside), ``list`` (a list or null) or ``(list, shape)`` (a
+list or null of objects of that shape)."""
+_STEP_SHAPE: _Shape = {"measurements": (list, {}), "notes": list}
+_CASE_SHAPE: _Shape = {
+    "steps": (list, _STEP_SHAPE),
+    "events": (list, {}),
+    "series": (list, {"points": list}),
+    "attachments": (list, {}),
+    "phases": {},
+    "pics": list,
+}
+_RECORD_SHAPE: _Shape = {
+    "config": {},
+    "dut": {"identity": {}, "defects": list},
+    "rig": {},
+    "spec": {},
+    "station": {},
+    "pics": {"items": {}, "not_applicable": (list, {}), "warnings": list, "contradictions": list},
+    "instruments": {},
+    "attachments": (list, {}),
+}
+
+
+def _check_shape(node: dict[str, Any], shape: _Shape, where: str, at: str) -> None:
+    """The fields the outputs read as objects or lists are objects or lists (or null), recursively."""
+    for key, kind in shape.items():
+        value = node.get(key)
+        if value is None:
+            continue
+        if isinstance(kind, dict):
+            if not isinstance(value, dict):
+                raise RecordError(f"{where}: {at}{key} must be an object or null, got {type(value).__name__}")
+            if kind:
+                _check_shape(value, kind, where, f"{at}{key}.")
+            continue
+        if not isinstance(value, list):
+            raise RecordError(f"{where}: {at}{key} must be a list or null, got {type(value).__name__}")
+        if isinstance(kind, tuple):
+            inner = kind[1]
+            for j, item in enumerate(value):
+                if not isinstance(item, dict):
+                    raise RecordError(f"{where}: {at}{key}[{j}] must be an object, got {type(item).__name__}")
+                if inner:
+                    _check_shape(item, inner, where, f"{at}{key}[{j}].")
