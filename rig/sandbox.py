@@ -259,9 +259,11 @@ class Sandbox:
     # -- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
         reap_stale()
-        self.state_dir.mkdir(parents=True, exist_ok=False)
+        STATE_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.state_dir.mkdir(mode=0o700, exist_ok=False)
         self._created = True
         try:
+            os.chmod(self.state_dir, 0o700)  # the controller's and the DUT's storage, keys included: private
             (self.state_dir / "owner.pid").write_text(str(os.getpid()))
             for sub in ("data", "tmp", "dut", "controller"):
                 (self.state_dir / sub).mkdir()

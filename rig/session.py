@@ -47,6 +47,7 @@ from rig.commissioning import Departure, Reached, leave_dut, reach_dut
 from rig.config import RigConfig
 from rig.dut import Dut, dut_for
 from rig.errors import ConfigError, RigError, SessionError
+from rig.redaction import redacting_logs, secrets_of
 from rig.sandbox import SandboxInfo
 from rig.station import Station, station_dir
 
@@ -181,10 +182,12 @@ async def open_session(
         )
     the_dut = dut or dut_for(config)
     timings: dict[str, float] = {}
+    redacted = redacting_logs(secrets_of(config))  # the setup codes and PIXIT keys never reach a log or a record
     # The CHIP wheel loads (seconds of imports, a CPU of its own) while the bench comes up.
     chip_loaded = asyncio.get_running_loop().run_in_executor(None, _load_controller)
     chip_loaded.add_done_callback(lambda f: f.cancelled() or f.exception())  # a failure is the controller stage's
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(redacted)
         # 2. bench: what the DUT kind brings; then the instruments open and mains comes on, in a thread, while the
         # DUT and controller stages run (neither needs them). The bench stage is waited for before commissioning.
         t0 = time.monotonic()
@@ -540,8 +543,8 @@ def lock_bench(
     """
     from rig.bench.lock import BenchLock, reap_dead, resources_for
 
-    virtual = config.dut.kind == "virtual"
-    lock = BenchLock(resources_for(config, run_id), run_id, run_dir=run_dir, virtual=virtual)
+    private = dut_for(config).host_needs().netns  # its own network namespace: nothing shared with another run
+    lock = BenchLock(resources_for(config, run_id, private=private), run_id, run_dir=run_dir, virtual=private)
     dead = lock.acquire()
     try:
         if dead and config.instruments:

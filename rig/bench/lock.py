@@ -96,10 +96,11 @@ def virtual_resource(run_id: str) -> str:
     return f"virtual-bench:{run_id}"
 
 
-def resources_for(config: RigConfig, run_id: str) -> list[str]:
-    """The resources of the bench ``config`` describes: the virtual bench of run ``run_id``, or every instrument
-    address (normalised: case and spaces do not matter) and the DUT of a real bench."""
-    if config.dut.kind == "virtual":
+def resources_for(config: RigConfig, run_id: str, *, private: bool) -> list[str]:
+    """The resources of the bench ``config`` describes: every instrument address (normalised: case and spaces do not
+    matter) and the DUT; or, for a run in a network namespace of its own (``private``: a virtual bench, whose
+    instruments and DUT listen inside it), the run ``run_id`` alone."""
+    if private:
         return [virtual_resource(run_id)]
     found = {f"instrument:{' '.join(inst.address.split()).lower()}" for inst in config.instruments.values()}
     found.add(f"dut:network:node=0x{config.dut.node_id:x}")

@@ -368,7 +368,7 @@ class MatterController:
         code = setup_code
         if setup_code:
             passcode, discriminator, is_short = self._parse_setup_code(setup_code)
-            source = f" (from setup code {setup_code!r})"
+            source = " (from dut.setup_code)"  # the code itself is a secret: never in a message
         else:
             code = qr_payload(passcode, discriminator)  # long discriminator, on-network only: no BLE search
         assert code is not None
@@ -553,11 +553,13 @@ class MatterController:
                 parsed = payload.ParseManualPairingCode(code)
             passcode = parsed.setup_passcode
         except (ChipStackError, KeyError) as exc:
-            raise CommissioningError(f"dut.setup_code {code!r} is not a valid Matter setup code: {exc}") from None
+            raise CommissioningError(
+                f"dut.setup_code is not a valid Matter setup code (11 or 21 digits, or an MT: payload): {exc}"
+            ) from None
         if parsed.long_discriminator is not None:
             return passcode, parsed.long_discriminator, False
         if parsed.short_discriminator is None:
-            raise CommissioningError(f"dut.setup_code {code!r} carries no discriminator")
+            raise CommissioningError("dut.setup_code carries no discriminator")
         return passcode, parsed.short_discriminator, True
 
     async def connect(self, node_id: int, timeout_s: float = 30.0) -> float:

@@ -272,7 +272,7 @@ def preload(settings: VirtualEvseSettings, netns: str | None) -> subprocess.Pope
     folder = settings.storage_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     config = json.dumps(settings.to_json(), indent=2)
-    (folder / f"{PRELOADED}.config.json").write_text(config)
+    _write_private(folder / f"{PRELOADED}.config.json", config)
     fds = []
     try:
         for name in ("in", "out", "err"):
@@ -292,7 +292,7 @@ def preload(settings: VirtualEvseSettings, netns: str | None) -> subprocess.Pope
     finally:
         for fd in fds:
             os.close(fd)
-    (folder / f"{PRELOADED}.json").write_text(json.dumps({"pid": proc.pid, "config": config}))
+    _write_private(folder / f"{PRELOADED}.json", json.dumps({"pid": proc.pid, "config": config}))
     # Reaped as soon as it exits: a zombie's pid still exists, and matter.js takes a storage lock whose owner pid
     # exists for held, so the next process could not start on the storage of one killed by a loss of power.
     threading.Thread(target=proc.wait, name="preloaded-evse-reaper", daemon=True).start()
@@ -345,6 +345,22 @@ class _Adopted:
                 raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
             time.sleep(0.01)
         return code
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` readable by its owner only (it holds the setup passcode and the enable key)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(fd, 0o600)
+        f.write(text)
+
+
+def _append_private(path: Path) -> Any:
+    """Open ``path`` to append, readable by its owner only (the matter.js log shows the setup passcode, the manual
+    pairing code and the QR payload)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
 
 
 def _open_fifo(path: Path, flags: int) -> int:
@@ -412,7 +428,7 @@ class VirtualEvse:
         self.settings.storage_path.mkdir(parents=True, exist_ok=True)
         self._config_text = json.dumps(self.settings.to_json(), indent=2)
         self._config_path.parent.mkdir(parents=True, exist_ok=True)
-        self._config_path.write_text(self._config_text)
+        _write_private(self._config_path, self._config_text)
         self.proc = self._adopt_preloaded() or self._spawn(wait_for_start=False)
 
     def _adopt_preloaded(self) -> _Adopted | None:
@@ -444,7 +460,7 @@ class VirtualEvse:
 
     def _copy_log(self, fd: int) -> None:
         """Append an adopted process's stderr to the log file until it exits."""
-        with os.fdopen(fd, "rb") as src, self.log_path.open("ab") as sink:
+        with os.fdopen(fd, "rb") as src, _append_private(self.log_path) as sink:
             for line in iter(src.readline, b""):
                 sink.write(line)
                 sink.flush()
@@ -462,7 +478,7 @@ class VirtualEvse:
             env["VEVSE_WAIT_FOR_START"] = "1"
             cmd = ["nice", "-n", str(SPARE_NICE), *cmd]  # nice execs node: same PID, every thread niced
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as errlog:
+        with _append_private(self.log_path) as errlog:
             return subprocess.Popen(
                 cmd,
                 stdout=subprocess.PIPE,
@@ -477,7 +493,8 @@ class VirtualEvse:
         self.ready_info = self._await_ready()
         self.ready_at = time.monotonic()
         self._start_drain()
-        log.info("virtual EVSE ready (pid %s): %s", self.proc.pid, self.ready_info)
+        shown = {k: v for k, v in self.ready_info.items() if k != "passcode"}
+        log.info("virtual EVSE ready (pid %s): %s", self.proc.pid, shown)
         if self.use_spare:
             self.spare = self._spawn(wait_for_start=True)  # loads its modules while this one runs
         return self.ready_info
@@ -519,7 +536,7 @@ class VirtualEvse:
         path = self.log_path.with_suffix(".jsonl")
 
         def drain() -> None:
-            with path.open("ab") as sink:
+            with _append_private(path) as sink:
                 for line in iter(out.readline, b""):
                     sink.write(line)
                     sink.flush()

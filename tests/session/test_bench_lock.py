@@ -17,6 +17,7 @@ import pytest
 from rig.bench import lock as lock_mod
 from rig.bench.lock import BenchBusy, BenchLock, Holder, lock_path, reap_dead, resources_for
 from rig.config import RigConfig, config_from_dict
+from rig.dut import dut_for
 from rig.errors import RigError, SessionError
 from rig.report.record import RECORD_NAME, dumps_record, load_record
 from rig.report.synthetic import make_record
@@ -49,7 +50,8 @@ def _virtual() -> RigConfig:
 
 
 def _lock(config: RigConfig, run_id: str, run_dir: Path | None = None) -> BenchLock:
-    return BenchLock(resources_for(config, run_id), run_id, run_dir=run_dir, virtual=config.dut.kind == "virtual")
+    private = dut_for(config).host_needs().netns
+    return BenchLock(resources_for(config, run_id, private=private), run_id, run_dir=run_dir, virtual=private)
 
 
 def test_a_second_run_on_the_same_bench_is_refused_naming_the_holder(lock_dir: Path) -> None:
@@ -119,7 +121,7 @@ def _held_by_a_process(lock_dir: Path, run_id: str, resources: list[str]) -> sub
 
 def test_a_lock_left_by_a_killed_run_is_taken_over_and_names_that_run(lock_dir: Path) -> None:
     cfg = _real({"ac_source": AC})
-    resources = resources_for(cfg, "x")
+    resources = resources_for(cfg, "x", private=False)
     proc = _held_by_a_process(lock_dir, "20260101-000000-dead00", resources)
     try:
         with pytest.raises(BenchBusy, match=rf"run 20260101-000000-dead00 \(pid {proc.pid}, since "):
@@ -134,7 +136,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over_and_names_that_run(lock_dir: 
 
 def test_a_failed_take_over_leaves_the_dead_runs_record_for_the_next_run(lock_dir: Path) -> None:
     cfg = _real({"ac_source": AC})
-    proc = _held_by_a_process(lock_dir, "20260101-000000-dead00", resources_for(cfg, "x"))
+    proc = _held_by_a_process(lock_dir, "20260101-000000-dead00", resources_for(cfg, "x", private=False))
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     taker = _lock(cfg, "20260101-000000-aaaaaa")
@@ -186,7 +188,7 @@ def test_the_taker_puts_the_bench_in_its_safe_state_then_records_the_run_killed(
     cfg = _real({"ac_source": AC})
     dead_id = "20260101-000000-dead00"
     run_dir = _killed_run_folder(tmp_path, dead_id, status)
-    held = BenchLock(resources_for(cfg, dead_id), dead_id, run_dir=run_dir)
+    held = BenchLock(resources_for(cfg, dead_id, private=False), dead_id, run_dir=run_dir)
     held.acquire()
     for fd in held.fds:  # the process died: its descriptors are gone, its records stay
         os.close(fd)
@@ -217,7 +219,7 @@ def test_a_bench_that_cannot_be_made_safe_stops_the_run_and_keeps_the_dead_runs_
 
     cfg = _real({"ac_source": AC})
     dead_id = "20260101-000000-dead00"
-    proc = _held_by_a_process(lock_dir, dead_id, resources_for(cfg, "x"))
+    proc = _held_by_a_process(lock_dir, dead_id, resources_for(cfg, "x", private=False))
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
 
