@@ -164,19 +164,21 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Import one run record into the results database."""
     from rig.report.db import ResultsDb, describe
+    from rig.report.text import terminal_safe
 
     path = record_path(args.run, args.config)
     record = load_record(path)
     url = _db_url(args)
     with ResultsDb(url, create=True) as db:
         db.import_record(record, str(path.resolve()))
-    print(f"rig: imported run {record['run_id']} ({len(record['cases'])} cases) into {describe(url)}")
+    print(f"rig: imported run {terminal_safe(record['run_id'])} ({len(record['cases'])} cases) into {describe(url)}")
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     """List the imported runs by DUT software version."""
     from rig.report.db import ResultsDb
+    from rig.report.text import terminal_safe
 
     with ResultsDb(_db_url(args)) as db:
         runs = db.runs(args.dut)
@@ -197,7 +199,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         "serial",
         "station",
     )
-    rows = [
+    raw = [
         (
             f"{r.sw_version_string or '?'} ({r.sw_version if r.sw_version is not None else '?'})",
             r.build,
@@ -214,6 +216,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         )
         for r in runs
     ]
+    rows = [tuple(terminal_safe(v) for v in row) for row in raw]  # DUT and record strings: no escape sequences
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     for row in (head, *rows):
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

@@ -356,23 +356,12 @@ class LiveHtml:
 
     Its title is rig.yaml ``report.title``; the first page (verdict, DUT, station, PICS, counts, signatures) opens its
     summary; each case's row carries the case's section and plots (see :func:`_add_extras`). The DUT's strings are
-    only in those fragments (escaped), never in pytest-metadata's environment table.
+    only in those fragments (escaped), never in pytest-metadata's environment table (which is escaped all the same,
+    see :func:`pytest_sessionstart`).
     """
 
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """pytest-html writes pytest-metadata's values into its page as HTML: escape them before it reads them."""
-        try:
-            from pytest_metadata.plugin import metadata_key
-        except ImportError:  # pragma: no cover - a dependency of pytest-html
-            return
-        metadata = self._config.stash.get(metadata_key, None)
-        if metadata is not None:
-            for key, value in list(metadata.items()):
-                metadata[key] = _escaped(value)
 
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = self._config.stash[CONFIG_KEY].report.title
@@ -397,6 +386,102 @@ def _escaped(value: Any) -> Any:
     if isinstance(value, dict):
         return {escape(clean(str(k))): _escaped(v) for k, v in value.items()}
     return escape(clean(str(value))) if value is not None else value
+
+
+class HtmlSafeMetadata(dict[str, Any]):
+    """pytest-metadata's values as pytest-html's page inserts them (as HTML): escaped whenever one is set.
+
+    pytest-html keeps a reference to this dict from session start and serialises it when it writes the page, so a
+    value set later (by the rig, a conftest or the ``metadata`` fixture, perhaps quoting the DUT) is escaped too.
+    """
+
+    def __init__(self, items: dict[str, Any]) -> None:
+        super().__init__()
+        self.update(items)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, _escaped(value))
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def __ior__(self, other: Any) -> HtmlSafeMetadata:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+
+def _pytest_html(config: pytest.Config) -> Any:
+    """pytest-html's report plugin when it writes a report in this run, else None."""
+    try:
+        from pytest_html.basereport import BaseReport
+    except ImportError:  # pragma: no cover - pytest-html is a dependency
+        return None
+    return next((p for p in config.pluginmanager.get_plugins() if isinstance(p, BaseReport)), None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """When pytest-html writes a report: escape pytest-metadata's values before it reads them, and give its page a CSP.
+
+    Before pytest-html's own session start (which takes the metadata dict): the dict becomes a
+    :class:`HtmlSafeMetadata`, the values already there are escaped and those set later will be.
+    """
+    config = session.config
+    plugin = _pytest_html(config)
+    if plugin is None or hasattr(config, "workerinput"):
+        return
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:  # pragma: no cover - a dependency of pytest-html
+        metadata_key = None
+    if metadata_key is not None and metadata_key in config.stash:
+        config.stash[metadata_key] = HtmlSafeMetadata(config.stash[metadata_key])
+    path = getattr(plugin, "_report_path", None)
+    if isinstance(path, Path):
+        config.pluginmanager.register(
+            LiveHtmlCsp(path, on_test=bool(config.getini("generate_report_on_test"))), "rig-live-html-csp"
+        )
+
+
+class LiveHtmlCsp:
+    """Adds a Content-Security-Policy to pytest-html's page each time it writes it (see ``with_live_csp``)."""
+
+    def __init__(self, path: Path, *, on_test: bool) -> None:
+        self._path = path
+        self._on_test = on_test
+
+    def _add(self) -> None:
+        from rig.report.html import with_live_csp
+        from rig.report.record import write_atomic
+
+        try:
+            page = self._path.read_text(encoding="utf-8")
+            safe = with_live_csp(page)
+            if safe != page:
+                write_atomic(self._path, safe)
+        except OSError as exc:
+            warnings.warn(RigReportWarning(f"rig: no CSP in {self._path}: {exc}"), stacklevel=1)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            if self._on_test:
+                self._add()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            self._add()
 
 
 def _live_html(config: pytest.Config) -> None:

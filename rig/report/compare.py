@@ -14,6 +14,7 @@ from typing import Any
 
 from rig.report.db import ResultsDb
 from rig.report.record import RecordError
+from rig.report.text import terminal_safe
 
 FAILING = ("failed", "error")
 MeasKey = tuple[str, str, str, int]  # case id, step, name, occurrence
@@ -172,7 +173,11 @@ def _pct(p: float) -> str:
 
 
 def format_text(c: Comparison) -> str:
-    """Return the comparison as text for the terminal or a CI log."""
+    """Return the comparison as text for the terminal or a CI log.
+
+    Every line is made inert (:func:`~rig.report.text.terminal_safe`): labels, ids, outcomes, steps, names and
+    units come from records, partly from the DUT, and an escape sequence in one must not reach the terminal.
+    """
 
     def side(s: Side) -> str:
         extra = f", {len(s.runs)} runs of this build" if len(s.runs) > 1 else ""
@@ -218,7 +223,7 @@ def format_text(c: Comparison) -> str:
         if c.regression
         else "no regression"
     )
-    return "\n".join(lines) + "\n"
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"
 
 
 def format_html(c: Comparison) -> str:

@@ -17,7 +17,10 @@ characters (:mod:`rig.report.text`), and links made from record fields are check
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +40,13 @@ CSP = (
     "form-action 'none'"
 )
 """The page's Content-Security-Policy: no script at all, nothing loaded from anywhere (styles are inline)."""
+LIVE_CSP = (
+    "default-src 'none'; script-src {scripts}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "media-src 'self' data:; base-uri 'none'; form-action 'none'; object-src 'none'"
+)
+"""pytest-html's live report's policy: only its own script (by hash), its styles, images and videos of its own."""
+_LIVE_SCRIPT = re.compile(r'<div id="data-container" [^>]*></div>\s*<script>(.*?)</script>', re.S)
+_RELOAD_HANDLER = "location.reload()"
 DASH = "—"
 DEFAULT_TITLE = "EVSE conformance report"
 
@@ -431,6 +441,34 @@ def case_charts(case: dict[str, Any], index: int) -> list[Chart]:
     return charts(case.get("series") or [], str(index)) if _has_points(case) else []
 
 
+# -- pytest-html's live report ---------------------------------------------------------------------------------------
+def _csp_hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def with_live_csp(page: str) -> str:
+    """Return pytest-html's page with a Content-Security-Policy that allows its own script and nothing else.
+
+    Its one script (after the data container) is allowed by its hash, and its reload button's
+    ``onclick="location.reload()"`` by the hash of that handler; any other inline script or event handler, one a
+    hostile string could have brought in, is refused by the browser. A page that already has a policy is returned
+    as it is; one without pytest-html's script gets ``script-src 'none'``.
+    """
+    if 'http-equiv="Content-Security-Policy"' in page:
+        return page
+    head = page.find("<head>")
+    if head < 0:
+        return page
+    scripts = [_csp_hash(m.group(1)) for m in _LIVE_SCRIPT.finditer(page)][-1:]
+    if scripts and f'onclick="{_RELOAD_HANDLER}"' in page:
+        scripts += ["'unsafe-hashes'", _csp_hash(_RELOAD_HANDLER)]
+    policy = LIVE_CSP.format(scripts=" ".join(scripts) or "'none'")
+    meta = f'\n    <meta http-equiv="Content-Security-Policy" content="{policy}"/>'
+    charset = page.find("<meta charset", head)
+    at = page.find(">", charset) + 1 if charset >= 0 else head + len("<head>")
+    return page[:at] + meta + page[at:]
+
+
 # -- the page --------------------------------------------------------------------------------------------------------
 def _files(atts: Any) -> list[tuple[str | None, str, Any]]:
     out = []
@@ -482,6 +520,7 @@ __all__ = [
     "render_report",
     "steps_table_html",
     "style_html",
+    "with_live_csp",
 ]
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rig.report.compare import compare, format_html, side_from_db, side_from_record
+from rig.report.compare import compare, format_html, format_text, side_from_db, side_from_record
 from rig.report.db import ResultsDb, ResultsDbError
 from rig.report.record import RecordError, dumps_record, write_atomic
 from rig.report.synthetic import make_record
@@ -132,3 +132,46 @@ def test_unreachable_postgresql_url_is_a_clear_error() -> None:
         ResultsDb("postgresql://rig:secret@127.0.0.1:1/results", timeout_s=2)
     proc = rig("history", "--db", "postgresql://rig:secret@127.0.0.1:1/results")
     assert proc.returncode == 2 and "unreachable" in proc.stderr and "secret" not in proc.stderr
+
+
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\x9b31m\r\u202e"
+"""What a hostile DUT string could carry to a terminal: OSC title, clear screen, C1 CSI, carriage return, RTL."""
+
+
+def _hostile_db(tmp_path: Path) -> str:
+    url = str(tmp_path / "hostile.sqlite")
+    a = make_record(3, run_id="h1", build="1.0.0")
+    b = make_record(3, run_id="h2", build=f"2.0{ESCAPES}", sw_version=2, fail=frozenset({1}))
+    ident = b["dut"]["identity"]
+    ident["ProductName"], ident["SerialNumber"] = f"Wallbox{ESCAPES}", f"SN{ESCAPES}"
+    b["station"]["name"] = f"bench{ESCAPES}"
+    b["cases"][1]["steps"][3]["number"] = f"4{ESCAPES}"
+    b["cases"][1]["failed_step"] = f"4{ESCAPES}"
+    b["cases"][1]["steps"][2]["measurements"][0]["value"] *= 2
+    with ResultsDb(url, create=True) as db:
+        for rec in (a, b):
+            db.import_record(rec, str(_save(tmp_path, rec)))
+    return url
+
+
+def _inert(text: str) -> None:
+    """Nothing in ``text`` acts on a terminal: no C0 control but newline, no DEL, no C1, no bidi control."""
+    for ch in text:
+        assert ch == "\n" or not (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or 0x202A <= ord(ch) <= 0x202E), repr(ch)
+
+
+def test_history_and_compare_show_escape_sequences_from_the_dut_as_text(tmp_path: Path) -> None:
+    url = _hostile_db(tmp_path)
+    hist = rig("history", "--db", url)
+    assert hist.returncode == 0, hist.stderr
+    _inert(hist.stdout)
+    assert "SN\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\r\\u202e" in hist.stdout, "shown as escapes"
+    assert len(hist.stdout.splitlines()) == 3, "one line per run: a carriage return or newline cannot split one"
+    proc = rig("compare", "h1", "h2", "--db", url, "--threshold", "1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    _inert(proc.stdout)
+    assert "at step 4\\x1b]0;owned" in proc.stdout
+    assert "build 2.0\\x1b]0;owned" in proc.stdout
+    with ResultsDb(url) as db:
+        text = format_text(compare(side_from_db(db, "h1"), side_from_db(db, "h2"), 1.0, db))
+    _inert(text)

@@ -3,7 +3,9 @@ the run folder's report.html and junit.xml are written only from report.json."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -510,3 +512,64 @@ def test_the_session_describes_the_dut_and_its_strings_are_escaped_end_to_end(de
     props = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert props["bench"] == "real" and props["dut.serial"] == "SN-42 <script>alert(1)</script>\\x07\\x1b"
     assert props["dut.attestation"].startswith("DAC chain verified") and props["build"] == "2.0.1"
+
+
+def test_bidi_controls_are_shown_as_escapes_in_html_and_junit() -> None:
+    rec = _plan_record(2)
+    rec["dut"]["identity"]["SerialNumber"] = "SN-\u202eLIVE\u202c-\u2066x\u2069"
+    rec["cases"][0]["title"] = "charge \u202dfast"
+    page = render_report(rec)
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", page), "no text reads differently from what it is"
+    assert "SN-\\u202eLIVE\\u202c-\\u2066x\\u2069" in page and "charge \\u202dfast" in page
+    text = render_junit(rec)
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", text)
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(text.encode()).iter("property")}
+    assert props["dut.serial"] == "SN-\\u202eLIVE\\u202c-\\u2066x\\u2069"
+
+
+METADATA_CONFTEST = """
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _dut_strings_in_metadata(metadata):
+    # set while the run goes on, after pytest-html took the dict at session start
+    metadata["DUT serial"] = "<img src=x onerror=alert(1)>"
+    metadata["DUT labels"] = {"<b>label</b>": "<svg onload=alert(2)>"}
+"""
+
+
+def test_pytest_html_live_report_escapes_metadata_set_during_the_run(demo_suite: Path, demo_run) -> None:
+    (demo_suite / "conftest.py").write_text(METADATA_CONFTEST)
+    _, run_dir = demo_run("-k", "test_pass", "--html", "RUN/pytest-html.html", "--self-contained-html")
+    live = (run_dir / "pytest-html.html").read_text(encoding="utf-8")
+    # the page holds the metadata in a JSON blob in an attribute (escaped once) that its script inserts as HTML
+    assert "&lt;img src=x" not in live and "&lt;svg onload" not in live, "inserted as markup"
+    assert "&amp;lt;img src=x onerror=alert(1)&amp;gt;" in live, "escaped, then shown as text"
+    assert "&amp;lt;svg onload=alert(2)&amp;gt;" in live and "&amp;lt;b&amp;gt;label" in live
+
+
+def test_pytest_html_live_report_has_a_csp_allowing_only_its_own_script(demo_run) -> None:
+    from rig.report.html import with_live_csp
+
+    _, run_dir = demo_run("-k", "test_pass", "--html", "RUN/pytest-html.html", "--self-contained-html")
+    live = (run_dir / "pytest-html.html").read_text(encoding="utf-8")
+    tags = _tags(live)
+    csp = [a["content"] for t, a in tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    assert len(csp) == 1 and [t for t, _ in tags[:4]] == ["html", "head", "meta", "meta"], "before any script"
+    policy = dict(d.partition(" ")[::2] for d in (csp[0] or "").split("; "))
+    assert policy["default-src"] == "'none'" and policy["object-src"] == "'none'" and policy["base-uri"] == "'none'"
+    scripts = re.findall(r"<script>(.*?)</script>", live, re.S)
+    assert len(scripts) == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    allowed = policy["script-src"].split()
+    assert allowed[0] == f"'sha256-{digest}'" and "'unsafe-inline'" not in allowed, "its own script, by hash"
+    assert with_live_csp(live) == live, "added once"
+    # a script that is not pytest-html's own is not allowed, wherever it is
+    page = "<html><head><meta charset='utf-8'></head><body><script>alert(1)</script></body></html>"
+    assert "script-src 'none'" in with_live_csp(page)
+    forged = live.replace("<footer>", "<footer><script>alert(1)</script>", 1).replace(csp[0] or "", "x")
+    forged = forged.replace('<meta http-equiv="Content-Security-Policy" content="x"/>', "")
+    assert f"'sha256-{digest}'" in with_live_csp(forged)
+    bad = base64.b64encode(hashlib.sha256(b"alert(1)").digest()).decode()
+    assert bad not in with_live_csp(forged)
