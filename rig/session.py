@@ -442,8 +442,8 @@ def run_in_sandbox(
     virtual EVSE: its modules, see :meth:`VirtualDut.preload <rig.dut.VirtualDut.preload>`), unless ``preload`` is
     False (``argv`` opens no session). Returns the process's exit code.
 
-    A process that opens a session holds the bench's lock (``lock``, taken with :func:`lock_bench`, or taken here)
-    as long as it lives, even after this process is gone; the lock is released here at the end.
+    The process holds the bench's lock (``lock``, taken with :func:`lock_bench`, or taken here) as long as it
+    lives, even after this process is gone; the lock is released here at the end.
 
     Raises:
         BenchBusy: another run holds the bench.
@@ -462,7 +462,7 @@ def run_in_sandbox(
         env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         ident = run_id or sandbox_mod.new_run_id()
         shown = [*visible, *_inputs(config, the_dut)]
-        if lock is None and preload:
+        if lock is None:  # whatever runs against rig.yaml's bench and DUT holds them
             lock = lock_bench(config, ident)
             stack.callback(lock.release)
         sb = stack.enter_context(
@@ -470,22 +470,23 @@ def run_in_sandbox(
         )
         inside = SandboxInfo(sb.state_dir, sb.netns, sandbox_mod.DEVICE_IFACE if sb.netns else None)
         with _preloaded(the_dut, inside) if preload else contextlib.nullcontext():
-            return sb.run(argv, env=env, pass_fds=lock.fds if lock is not None else ())
+            return sb.run(argv, env=env, pass_fds=lock.fds)
     raise AssertionError("not reached")  # mypy: ExitStack may swallow exceptions
 
 
 def _inputs(config: RigConfig, dut: Dut) -> list[Path]:
-    """Folders rig.yaml names that the run reads or keeps (the file's own, the trust store, the PICS, the station),
-    so that they stay visible in the sandbox even under /tmp, which the sandbox replaces with a private one. The
-    station's folder is made (private) here when it does not exist yet: made inside, it would vanish with the run."""
+    """Folders and files rig.yaml names that the run reads or keeps (the file's own, the trust store, the PICS, the
+    station), so that they stay visible in the sandbox even under /tmp, which the sandbox replaces with a private
+    one. The station's folder is made (private) here when it does not exist yet: made inside, it would vanish with
+    the run."""
     from rig.station.files import make_private_dir
 
     folders: list[Path] = []
-    if config.config_path is not None:
-        folders.append(Path(config.config_path).parent)
+    if config.config_path is not None:  # the file too: straight under /tmp, its folder is /tmp itself
+        folders += [Path(config.config_path).parent, Path(config.config_path)]
     for path in (config.dut.paa_trust_store, config.dut.pics):
         if path is not None and path.exists():
-            folders.append(path if path.is_dir() else path.parent)
+            folders += [path] if path.is_dir() else [path.parent, path]
     station = dut.station_folder(None)
     if station is not None:  # a station of its own (not in the run's state folder): made before the run
         make_private_dir(station)

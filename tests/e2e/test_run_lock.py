@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from rig.bench.lock import BenchLock, resources_for
+from rig.bench.lock import BenchLock, holders, resources_for
 from rig.config import load_config
 from tests.e2e.conftest import RIG, ROOT
 from tests.e2e.test_safe_state import CASE, _plant_states, _wait_for_session
@@ -99,6 +99,8 @@ def test_a_run_killed_with_sigkill_leaves_nothing_and_the_next_run_records_it(tm
         rows = db.execute("SELECT status FROM runs WHERE run_id = ?", (killed,)).fetchall()
     assert rows == [("killed",)], f"results database: {rows}"
     assert '"status":"killed"' in (run_dir / "report.json").read_text()
+    runs = {killed, *(p.name for p in reports.glob("2*") if p.is_dir())}
+    assert not [h for _, h in holders() if h is not None and h.run_id in runs], "a lock of these runs is left"
 
 
 REAL_BENCH = """
