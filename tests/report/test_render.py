@@ -573,3 +573,27 @@ def test_pytest_html_live_report_has_a_csp_allowing_only_its_own_script(demo_run
     assert f"'sha256-{digest}'" in with_live_csp(forged)
     bad = base64.b64encode(hashlib.sha256(b"alert(1)").digest()).decode()
     assert bad not in with_live_csp(forged)
+
+
+JUNIT_SUITE = """
+import pytest
+
+SERIAL = "SN\\x00\\x1b[31m\\x07<x>\\ufffe\\u202e"
+
+
+def test_dut(record_property, record_testsuite_property):
+    record_property("dut.serial", SERIAL)
+    record_testsuite_property("dut.serial", SERIAL)
+    print(SERIAL)
+    assert SERIAL == "x", SERIAL
+"""
+
+
+def test_pytest_junitxml_under_another_name_stays_valid_with_dut_control_characters(demo_suite: Path, demo_run) -> None:
+    (demo_suite / "test_demo.py").write_text(JUNIT_SUITE)
+    _, run_dir = demo_run("--junitxml", "RUN/pytest-junit.xml", "-o", "include_metadata_in_junit_xml=true")
+    pytests = ET.parse(run_dir / "pytest-junit.xml").getroot()  # expat refuses what XML 1.0 forbids
+    assert any((p.get("value") or "").startswith("SN") for p in pytests.iter("property"))
+    rigs = ET.parse(run_dir / "junit.xml").getroot()
+    failure = rigs.find("testsuite/testcase/failure")
+    assert failure is not None and "SN\\x00\\x1b[31m\\x07<x>\\ufffe\\u202e" in (failure.text or "")
