@@ -601,11 +601,11 @@ def test_timeouts_are_finite_and_bounded(tmp_path: Path, value: str) -> None:
     ("section", "fragment"),
     [
         (
-            "instruments: {m: {driver: eastron_sdm72d, transport: {kind: modbus_tcp, host: h, timeout_s: 1.0e308}}}",
+            "instruments: {m: {driver: eastron_sdm630, transport: {kind: modbus_tcp, host: h, timeout_s: 1.0e308}}}",
             "instruments.m.transport.timeout_s",
         ),
         (
-            "instruments: {m: {driver: eastron_sdm72d, transport: {kind: modbus_tcp, host: h}, params: {x: .inf}}}",
+            "instruments: {m: {driver: eastron_sdm630, transport: {kind: modbus_tcp, host: h}, params: {x: .inf}}}",
             "instruments.m.params",
         ),
         ("virtual_evse: {hardware: {circuitCapacity: .nan}}", "virtual_evse.hardware.circuitCapacity"),

@@ -233,7 +233,12 @@ def _check_graph(root: yaml.Node, src: str) -> None:
 
 
 def _parse_yaml(text: str, src: str) -> dict[str, Any]:
-    loader = _StrictLoader(text)  # a SafeLoader subclass
+    try:
+        loader = _StrictLoader(text)  # a SafeLoader subclass; checks the characters first
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise ConfigError(f"{src}: line {line}: character {char!r} is not allowed in YAML") from None
     try:
         node = loader.get_single_node()
         if node is not None:
