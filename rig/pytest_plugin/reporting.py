@@ -316,7 +316,7 @@ def _add_extras(report: Any, case: dict[str, Any], item: pytest.Item) -> None:
     fragment = case_html(jsonable(case), index, annexes=False)
     fragment += "".join(chart_html(c) for c in case_charts(case, index))
     extras = getattr(report, "extras", [])
-    extras.append(html_extras.html(str(fragment)))
+    extras.append(html_extras.html(f'<div class="rig">{fragment}</div>'))  # the report's styles are scoped to .rig
     report.extras = extras
 
 
@@ -375,7 +375,7 @@ class LiveHtml:
         if writer is None:
             return
         record = {**writer.record, **_session_fields(self._config, writer)}
-        prefix.append(str(style_html() + first_page_html(jsonable(record))))
+        prefix.append(f'{style_html()}<div class="rig">{first_page_html(jsonable(record))}</div>')
 
 
 def _escaped(value: Any) -> Any:

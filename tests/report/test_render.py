@@ -448,7 +448,8 @@ def test_pytest_html_live_report_shows_the_same_fragments(demo_run) -> None:
     assert "&amp;lt;script&amp;gt;alert(9)" in live and "&lt;script&gt;alert(9)" not in live
     rec = load_record(run_dir / "report.json")
     assert '<title id="head-title">EVSE conformance report</title>' in live, "report.title"
-    assert '<section class="first-page" id="first-page">' in live and "Overall verdict" in live
+    assert '<div class="rig"><section class="first-page" id="first-page">' in live, "in the report's style scope"
+    assert "Overall verdict" in live
     assert "Matter Energy EVSE cluster test plan" in live
     # pytest-html keeps per-test extras in an escaped JSON blob: the case's section and its plot are there
     assert "A passing case &amp;lt;b&amp;gt;with markup" in live or "A passing case &lt;b&gt;with markup" in live
