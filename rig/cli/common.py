@@ -1,15 +1,19 @@
-"""What the ``rig`` command groups share: reading rig.yaml with the command line's overrides."""
+"""What the ``rig`` command groups share: reading rig.yaml with the command line's overrides, checking the files a
+command line names (inputs that exist and can be read, outputs that can be written) before anything starts."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rig.config import RigConfig, load_config, parse_override
+from rig.errors import ConfigError
 
 
 def overrides(items: list[str]) -> dict[str, Any]:
@@ -46,8 +50,56 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "stimulus", None):
         values["stimulus"] = args.stimulus
     if getattr(args, "pics", None):
-        values["dut.pics"] = str(Path(args.pics).resolve())
+        values["dut.pics"] = str(input_path(args.pics, "--pics"))
     return values
+
+
+def input_path(value: str, option: str) -> Path:
+    """The absolute path of an input file or folder given as ``option``, checked now rather than late.
+
+    Raises:
+        ConfigError: nothing there, a loop of symbolic links, or a path that cannot be looked at.
+    """
+    if not value.strip() or "\0" in value:
+        raise ConfigError(f"{option} {value!r}: not a path")
+    path = Path(os.path.abspath(Path(value).expanduser()))
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{option} {value}: no such file or folder") from None
+    except OSError as exc:
+        what = "a loop of symbolic links" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise ConfigError(f"{option} {value}: {what}") from None
+    return Path(os.path.realpath(path))
+
+
+def output_path(value: str, option: str) -> Path:
+    """The file an output option names, checked before anything is made: it must be (or become) a regular file.
+
+    Raises:
+        ConfigError: a folder, a FIFO or device, a loop of symbolic links, or a parent that is not a folder.
+    """
+    if not value.strip() or "\0" in value:
+        raise ConfigError(f"{option} {value!r}: not a file name")
+    path = Path(value).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        what = "a loop of symbolic links" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise ConfigError(f"{option} {value}: {what}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise ConfigError(f"{option} {value}: is a folder; name a file in it, e.g. {path / 'out'}")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ConfigError(f"{option} {value}: not a regular file (a FIFO or a device); name a file")
+    parent = path.parent
+    for up in (parent, *parent.parents):
+        if up.exists():
+            if not up.is_dir():
+                raise ConfigError(f"{option} {value}: {up} is not a folder")
+            break
+    return path
 
 
 def load(args: argparse.Namespace) -> tuple[RigConfig, dict[str, Any]]:

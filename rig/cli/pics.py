@@ -66,10 +66,11 @@ def dispatch(args: argparse.Namespace) -> int | None:
 def cmd_derive(args: argparse.Namespace) -> int:
     """``rig pics derive``: probe the DUT, write its PICS (XML or text) to a file or stdout."""
     fmt = args.format or ("text" if args.output and str(args.output).endswith(".txt") else "xml")
+    output = common.output_path(args.output, "-o") if args.output else None  # checked before the DUT is probed
     dut = probe_dut(args.config, args.overrides, args.dut_defect)
     items = derive_pics(dut.feature_map, dut.attribute_ids, dut.accepted_cmds, dut.generated_cmds, dut.event_ids)
     with tempfile.TemporaryDirectory(prefix="rig-pics-") as tmp:
-        target = Path(args.output) if args.output else Path(tmp) / "pics"
+        target = output or Path(tmp) / "pics"
         if fmt == "xml":
             write_pics_xml(items, target)
         else:
@@ -93,7 +94,7 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``rig pics check FILE``: every disagreement between the file and the DUT; exit 1 if any."""
-    pics = load_pics(args.file)  # a malformed file stops here, before anything starts
+    pics = load_pics(common.input_path(args.file, "PICS"))  # a malformed file stops here, before anything starts
     for w in pics.warnings:
         print(f"rig: PICS warning: {w}", file=sys.stderr)
     dut = probe_dut(args.config, args.overrides, args.dut_defect)

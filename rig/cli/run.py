@@ -20,6 +20,7 @@ from typing import Any
 from rig import PROJECT_ROOT, sandbox
 from rig.cli import common
 from rig.cli import report as report_cli
+from rig.config import RigConfig
 from rig.dut import dut_for
 from rig.session import lock_bench, run_in_sandbox
 from rig.stimulus import MODES
@@ -74,8 +75,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Make the sandbox, run pytest inside it, close the run folder, point reports/latest at the run."""
     cfg, values = common.load(args)
     dut = dut_for(cfg)  # refuses settings that do not apply to this kind of DUT
-    run_id = args.run_id or sandbox.new_run_id()
     reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
+    suites = check_inputs(args, cfg, reports)
+    run_id = args.run_id or sandbox.new_run_id()
     run_dir = reports / run_id
     lock = lock_bench(cfg, run_id, run_dir=run_dir)  # another run holds the bench: stop here (exit 2)
     try:
@@ -98,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.keyword:
         argv += ["-k", args.keyword]
     argv += [a for a in args.pytest_args if a != "--"]
-    argv += args.paths or [str(PROJECT_ROOT / p) for p in DEFAULT_SUITES]
+    argv += [str(path) + node for path, node in suites] or [str(PROJECT_ROOT / p) for p in DEFAULT_SUITES]
 
     print(f"rig: run {run_id}: {dut.describe()['label']} ({cfg.station.name}); outputs in {run_dir}", flush=True)
     t0 = time.monotonic()
@@ -113,6 +115,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return code
+
+
+def check_inputs(args: argparse.Namespace, cfg: RigConfig, reports: Path) -> list[tuple[Path, str]]:
+    """Check what the command line and rig.yaml name before anything starts: the PICS are read (a missing, empty
+    or malformed PICS stops the run here), the suite paths exist, the results database URL has a supported scheme.
+    Returns the suite paths, absolute, each with its ``::test`` node part (or ""): they are kept visible in the
+    sandbox, as rig.yaml's inputs are.
+
+    Raises:
+        ConfigError: a missing or malformed PICS, a missing suite path.
+        ResultsDbError: a results database URL of an unsupported scheme.
+    """
+    from rig.pics import load_pics
+    from rig.report.db import resolve_url
+
+    if cfg.dut.pics is not None:
+        load_pics(cfg.dut.pics)
+    suites = []
+    for text in args.paths:
+        file_part, sep, node = text.partition("::")
+        suites.append((common.input_path(file_part, "suite path"), sep + node))
+    resolve_url(None, reports, cfg.report.database)
+    return suites
 
 
 def _point_latest(reports: Path, run_id: str) -> None:

@@ -309,6 +309,8 @@ def _parse_xml(data: bytes, name: str) -> list[_Entry]:
     parser.CharacterDataHandler = text.append
     try:
         parser.Parse(data, True)
+    except LookupError as exc:  # an encoding Python does not know, named in the XML declaration
+        raise ConfigError(f"{name}:1: the XML declaration names an unknown encoding ({exc})") from None
     except expat.ExpatError as exc:
         raise ConfigError(
             f"{name}:{exc.lineno}: not well-formed PICS XML ({expat.errors.messages[exc.code]}, column {exc.offset})"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -53,7 +55,7 @@ def write_pics_xml(items: Mapping[str, bool], path: str | Path, *, name: str = f
     for section in _SECTIONS:
         parts += [f"    <{section}>\n", *by_section[section], f"    </{section}>\n"]
     parts += ["  </clusterSide>\n", "</clusterPICS>\n"]
-    path.write_text("".join(parts), encoding="utf-8")
+    _write_atomic(path, "".join(parts))
     return path
 
 
@@ -74,5 +76,20 @@ def write_pics_text(items: Mapping[str, bool], path: str | Path, *, header: Sequ
     for key, value in items.items():
         desc = KNOWN_EEVSE.get(key, ("", "", "", ""))[1]
         lines.append(f"{key}={1 if value else 0}" + (f"  # {desc}" if desc else ""))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _write_atomic(path, "\n".join(lines) + "\n")
     return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` whole or not at all: a temporary file beside it, then a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain write would make it
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
