@@ -363,26 +363,43 @@ def _mount_bind(src: str | Path, dst: str | Path) -> str | None:
     return None if proc.returncode == 0 else f"cannot bind {src} on {dst}: {proc.stderr.strip()}"
 
 
+def kept_visible(candidates: set[Path]) -> list[Path]:
+    """The paths to keep visible inside among ``candidates``: those under /tmp (not /tmp itself), outermost only.
+
+    A file is kept as a file (a PICS file straight under /tmp, whose folder is /tmp itself), a folder as a folder.
+    """
+    tmp = Path("/tmp")
+    under_tmp = sorted(p for p in candidates if p != tmp and tmp in p.parents)
+    return [p for p in under_tmp if not any(q in p.parents for q in under_tmp)]
+
+
 def _private_mounts(state_dir: Path) -> str | None:
     """Bind the run's folders on /data and /tmp; paths of this run that live under /tmp stay visible."""
     tmp = Path("/tmp")
     candidates = {PROJECT_ROOT, Path.cwd().resolve(), Path(sys.prefix).resolve()}
     candidates |= {Path(p).resolve() for p in os.environ.get(ENV_KEEP, "").split(os.pathsep) if p}
-    under_tmp = sorted(p for p in candidates if p != tmp and tmp in p.parents)
-    keep = [p for p in under_tmp if not any(q in p.parents for q in under_tmp)]
-    held: list[tuple[Path, Path]] = []
+    keep = kept_visible(candidates)
+    held: list[tuple[Path, Path, bool]] = []
     for i, path in enumerate(keep):
         hold = state_dir / f"keep{i}"
-        hold.mkdir(exist_ok=True)
+        is_file = path.is_file()
+        if is_file:
+            hold.touch(exist_ok=True)
+        else:
+            hold.mkdir(exist_ok=True)
         if err := _mount_bind(path, hold):
             return err
-        held.append((hold, path))
+        held.append((hold, path, is_file))
     if err := _mount_bind(state_dir / "data", "/data"):
         return err
     if err := _mount_bind(state_dir / "tmp", tmp):
         return err
-    for hold, path in held:
-        path.mkdir(parents=True, exist_ok=True)
+    for hold, path, is_file in held:
+        if is_file:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(exist_ok=True)
+        else:
+            path.mkdir(parents=True, exist_ok=True)
         if err := _mount_bind(hold, path):
             return err
     return None

@@ -49,7 +49,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["virtual_evse.defects"] = list(args.dut_defect)
     if getattr(args, "stimulus", None):
         values["stimulus"] = args.stimulus
-    if getattr(args, "pics", None):
+    if getattr(args, "pics", None) is not None:  # `--pics ""` is a bad path, not no PICS
         values["dut.pics"] = str(input_path(args.pics, "--pics"))
     return values
 

@@ -12,11 +12,13 @@ RUN is a run id (a folder under ``report.dir``), ``latest``, a run folder or a `
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from rig.cli.common import output_path
 from rig.errors import ConfigError
 from rig.report.record import RECORD_NAME, RecordError, dumps_record, load_record, utc_iso, write_atomic
 
@@ -110,7 +112,7 @@ def record_path(run: str, config: str | None) -> Path:
         RecordError: nothing of that name.
     """
     p = Path(run)
-    if p.is_file():
+    if p.is_file() or (os.path.lexists(p) and not p.is_dir()):  # a FIFO, a device, a link loop: load_record says so
         return p
     if p.is_dir():
         return p / RECORD_NAME
@@ -121,25 +123,31 @@ def record_path(run: str, config: str | None) -> Path:
 
 
 def _db_url(args: argparse.Namespace) -> str:
-    from rig.report.db import resolve_url
+    from rig.report.db import ENV_VAR, resolve_url
 
-    return resolve_url(
-        getattr(args, "db", None),
-        reports_dir(getattr(args, "config", None)),
-        _configured_db(getattr(args, "config", None)),
-    )
+    config = getattr(args, "config", None)
+    given = getattr(args, "db", None)
+    if given is not None or os.environ.get(ENV_VAR):  # rig.yaml's report section does not matter then
+        return resolve_url(given, Path.cwd() / "reports")
+    return resolve_url(None, reports_dir(config), _configured_db(config))
 
 
 def _configured_db(config: str | None) -> str | None:
-    """rig.yaml ``report.database``, if a rig.yaml is there and sets it."""
+    """rig.yaml ``report.database``, if a rig.yaml is there and sets it.
+
+    Raises:
+        ConfigError: the rig.yaml there is invalid (a typo in it must not send the results to another database).
+    """
     from rig.config import load_config
 
     if config is None and not Path("rig.yaml").is_file():
         return None
     try:
         return load_config(config).report.database
-    except ConfigError:
-        return None
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{exc} (rig.yaml names the results database: fix it, or give --db URL or RIG_RESULTS_DB)"
+        ) from None
 
 
 # -- commands ---------------------------------------------------------------------------------------------------
@@ -147,15 +155,17 @@ def cmd_render(args: argparse.Namespace) -> int:
     """Rebuild the run's outputs from its record: ``report.html`` and ``junit.xml`` (``-o``/``--junit`` elsewhere)."""
     from rig.report.outputs import HTML_NAME, JUNIT_NAME, renderers
 
+    html = output_path(args.output, "-o") if args.output else None
+    junit = output_path(args.junit, "--junit") if args.junit else None
     path = record_path(args.run, args.config)
     record = load_record(path)
     made = renderers()
     t0 = time.perf_counter()
-    html = Path(args.output) if args.output else path.parent / HTML_NAME
+    html = html or path.parent / HTML_NAME
     write_atomic(html, made[HTML_NAME](record))
     print(f"rig: wrote {html} ({len(record['cases'])} cases, {time.perf_counter() - t0:.2f} s)")
     if args.junit is not None or args.output is None:
-        junit = Path(args.junit) if args.junit else path.parent / JUNIT_NAME
+        junit = junit or path.parent / JUNIT_NAME
         write_atomic(junit, made[JUNIT_NAME](record))
         print(f"rig: wrote {junit}")
     return 0
@@ -230,6 +240,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if not args.threshold >= 0:
         raise ConfigError(f"--threshold must be a percentage >= 0, got {args.threshold}")
+    html_out = output_path(args.html, "--html") if args.html else None
     url = _db_url(args)
     db: ResultsDb | None = None
     try:
@@ -258,7 +269,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             db.close()
     sys.stdout.write(format_text(result))
     if args.html:
-        write_atomic(Path(args.html), format_html(result))
+        write_atomic(html_out or Path(args.html), format_html(result))
         print(f"rig: wrote {args.html}")
     return 1 if result.regression else 0
 

@@ -51,8 +51,12 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"override {text!r} must look like dotted.path=value, e.g. dut.endpoint=2")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.MarkedYAMLError as exc:
+        where = f" at column {exc.problem_mark.column + 1}" if exc.problem_mark is not None else ""
+        raise ConfigError(f"override {text!r}: value is not valid YAML{where}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"override {text!r}: value is not valid YAML: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"override {text!r}: value is not valid YAML: {first}") from None
     return key, value
 
 

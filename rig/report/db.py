@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -77,19 +78,57 @@ _RUN_COLS = (
 )
 
 
+SCHEMES = ("postgresql", "postgres", "sqlite")
+"""The URL schemes of a results database; anything else of the form ``scheme://`` is refused, never taken for a
+SQLite file name."""
+_URL_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):(?=//)")
+_PASSWORD_PARAM = re.compile(r"(?i)(password=)([^&\s\"']*)")
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<password>[^/\s]*)@")
+
+
+def check_url(url: str) -> str:
+    """Return ``url`` if it names a results database this rig can open: ``postgresql://…``/``postgres://…``,
+    ``sqlite:///path``/``sqlite:path`` or a file path.
+
+    Raises:
+        ResultsDbError: another scheme (``mysql://``, ``postgresql+psycopg://``), an empty value or a control
+            character; the message names the value (password hidden) and the forms accepted.
+    """
+    forms = "postgresql://user@host/db, sqlite:///path/results.sqlite or a file path"
+    if not url.strip():
+        raise ResultsDbError(f"results database: an empty URL; use {forms}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ResultsDbError(f"results database {describe(url)!r}: control characters in the URL; use {forms}")
+    match = _URL_SCHEME.match(url)
+    if match is not None and match["scheme"].lower() not in SCHEMES:
+        raise ResultsDbError(
+            f"results database {describe(url)}: the scheme {match['scheme']!r} is not supported "
+            f"(supported: {', '.join(SCHEMES)}); use {forms}"
+        )
+    return url
+
+
 def resolve_url(cli_value: str | None, reports_dir: Path, configured: str | None = None) -> str:
     """Return the database URL: ``--db``, else ``RIG_RESULTS_DB``, else rig.yaml ``report.database``, else
-    ``<reports_dir>/results.sqlite``."""
-    return cli_value or os.environ.get(ENV_VAR) or configured or str(reports_dir / DEFAULT_NAME)
+    ``<reports_dir>/results.sqlite``.
+
+    Raises:
+        ResultsDbError: the URL has a scheme this rig does not support (see :func:`check_url`).
+    """
+    if cli_value is not None:  # `--db ""` is a bad URL, not no URL
+        return check_url(cli_value)
+    return check_url(os.environ.get(ENV_VAR) or configured or str(reports_dir / DEFAULT_NAME))
 
 
 def describe(url: str) -> str:
-    """Return ``url`` without its password, for messages."""
-    if "://" in url and "@" in url.split("://", 1)[1]:
-        scheme, rest = url.split("://", 1)
-        cred, host = rest.rsplit("@", 1)
-        return f"{scheme}://{cred.split(':', 1)[0]}:***@{host}" if ":" in cred else url
-    return url
+    """Return ``url`` without its password (``user:***@host``, ``password=***``), for messages and logs."""
+    return redact(url)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every URL password in it replaced by ``***`` (a message quoting a URL, too)."""
+    text = _USERINFO.sub(lambda m: f"{m['head']}:***@", text)
+    return _PASSWORD_PARAM.sub(lambda m: f"{m[1]}***", text)
 
 
 class ResultsDb:
@@ -102,11 +141,11 @@ class ResultsDb:
         timeout_s: bound on connecting to PostgreSQL.
 
     Raises:
-        ResultsDbError: the database cannot be opened or reached.
+        ResultsDbError: the URL's scheme is not supported, or the database cannot be opened or reached.
     """
 
     def __init__(self, url: str, *, create: bool = False, timeout_s: float = 5.0) -> None:
-        self.url = url
+        self.url = check_url(url)
         self.is_pg = url.startswith(("postgresql://", "postgres://"))
         if self.is_pg:
             try:
@@ -116,7 +155,7 @@ class ResultsDb:
             try:
                 self._conn: Any = psycopg.connect(url, connect_timeout=max(1, int(timeout_s)))
             except psycopg.Error as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                first = redact(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
                 raise ResultsDbError(
                     f"results database {describe(url)} unreachable: {first} (check the URL, "
                     f"that the server runs and accepts this user; set --db or {ENV_VAR})"
@@ -129,6 +168,8 @@ class ResultsDb:
                 if url.startswith("sqlite:")
                 else url
             )
+            if path.exists() and not path.is_file():
+                raise ResultsDbError(f"results database {path}: not a regular file (a folder, a FIFO or a device)")
             if not create and not path.is_file():
                 raise ResultsDbError(
                     f"no results database at {path} (runs are imported when `rig run` ends; "
@@ -156,7 +197,7 @@ class ResultsDb:
             return list(cur.fetchall())
         except Exception as exc:
             self._rollback()
-            raise ResultsDbError(f"results database {describe(self.url)}: query failed: {exc}") from None
+            raise ResultsDbError(f"results database {describe(self.url)}: query failed: {redact(str(exc))}") from None
 
     def _rollback(self) -> None:
         with contextlib.suppress(Exception):  # the connection may be gone; the error that led here is reported
@@ -177,7 +218,7 @@ class ResultsDb:
             row = self._conn.execute("SELECT value FROM rig_meta WHERE key = 'schema_version'").fetchone()
         except Exception as exc:
             self._rollback()
-            raise ResultsDbError(f"{describe(self.url)} is not a rig results database ({exc})") from None
+            raise ResultsDbError(f"{describe(self.url)} is not a rig results database ({redact(str(exc))})") from None
         if row is None or int(row[0]) > DB_SCHEMA_VERSION:
             raise ResultsDbError(f"{describe(self.url)}: results schema {row and row[0]} is not one this rig reads")
 
@@ -288,7 +329,8 @@ class ResultsDb:
             raise
         except Exception as exc:
             raise ResultsDbError(
-                f"results database {describe(self.url)}: import of {run_id} failed, nothing was written: {exc}"
+                f"results database {describe(self.url)}: import of {run_id} failed, nothing was written: "
+                f"{redact(str(exc))}"
             ) from None
 
     def _transaction(self) -> Any:
@@ -314,10 +356,13 @@ class ResultsDb:
         sql = f"SELECT {_RUN_COLS} FROM runs"
         params: list[Any] = []
         if dut:
-            like = f"%{dut.lower()}%"
+            # `%` and `_` in the text are matched literally, not as wildcards
+            escaped = dut.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = f"%{escaped}%"
             sql += (
-                " WHERE LOWER(COALESCE(vendor_name, '')) LIKE ? OR LOWER(COALESCE(product_name, '')) LIKE ?"
-                " OR LOWER(COALESCE(serial, '')) LIKE ? OR LOWER(build) LIKE ?"
+                " WHERE LOWER(COALESCE(vendor_name, '')) LIKE ? ESCAPE '\\'"
+                " OR LOWER(COALESCE(product_name, '')) LIKE ? ESCAPE '\\'"
+                " OR LOWER(COALESCE(serial, '')) LIKE ? ESCAPE '\\' OR LOWER(build) LIKE ? ESCAPE '\\'"
             )
             params = [like] * 4
         sql += " ORDER BY sw_version, sw_version_string, build, started, run_id"

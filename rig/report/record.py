@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.errors import RigError
+from rig.inputs import read_input
 
 SCHEMA_VERSION = 2
 RECORD_KIND = "rig-run-record"
@@ -311,17 +312,21 @@ def load_record(source: Path | str) -> dict[str, Any]:
     """Read and check a run record.
 
     Raises:
-        RecordError: the file is missing, not JSON (e.g. truncated), not a rig run record, or of a newer schema.
+        RecordError: the file is missing, not a regular file (a FIFO, a symbolic link loop), too large, not JSON
+            (e.g. truncated; NaN and Infinity are not JSON), nested too deeply, not a rig run record, of a newer
+            schema, or a field the outputs read has the wrong type (the message names it).
     """
     path = Path(source)
-    if path.is_dir():
+    if path.is_dir() and path.name != RECORD_NAME:  # a folder named report.json is no record: read_input says so
         path = path / RECORD_NAME
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_input(path, limit=MAX_RECORD_BYTES, what="run record", error=RecordError)
     except FileNotFoundError:
         raise RecordError(f"{path}: no run record there (a run folder holds {RECORD_NAME})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordError(f"{path}: cannot read the run record: {exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"{path}: cannot read the run record: not UTF-8 (byte {exc.start})") from None
     try:
         data = _parse(text)
     except json.JSONDecodeError as exc:
@@ -329,7 +334,26 @@ def load_record(source: Path | str) -> dict[str, Any]:
             f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); the file "
             "is truncated or corrupt — a record written by the rig is always complete"
         ) from None
+    except _NonFinite as exc:
+        line = text[: max(text.find(str(exc)), 0)].count("\n") + 1
+        raise RecordError(
+            f"{path}: line {line}: {exc} is not JSON (the rig writes no NaN or Infinity); the file is not the rig's"
+        ) from None
+    except RecursionError:
+        raise RecordError(f"{path}: nested too deeply to be a run record") from None
     return check_record(data, str(path))
+
+
+MAX_RECORD_BYTES = 1 << 30
+"""Largest run record read, bytes (a 10,000-case record with full logs stays well under)."""
+
+
+class _NonFinite(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity`` in a JSON text."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonFinite(name)
 
 
 @contextlib.contextmanager
@@ -351,7 +375,7 @@ def gc_paused() -> Iterator[None]:
 def _parse(text: str) -> Any:
     """``json.loads`` with the cyclic garbage collector paused (parsing makes no cycles)."""
     with gc_paused():
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
 
 
 def check_record(data: Any, where: str = "record") -> dict[str, Any]:
@@ -377,6 +401,8 @@ def check_record(data: Any, where: str = "record") -> dict[str, Any]:
     if not isinstance(cases, list):
         raise RecordError(f"{where}: cases must be a list")
     _check_shape(data, _RECORD_SHAPE, where, "")
+    if data.get("pics") and not isinstance(data["pics"].get("items"), dict):
+        raise RecordError(f"{where}: pics.items must be an object (PICS code -> supported)")
     for i, case in enumerate(cases):
         if not isinstance(case, dict) or not isinstance(case.get("id"), str) or case.get("outcome") not in OUTCOMES:
             raise RecordError(f"{where}: case {i + 1} needs a string id and an outcome in {', '.join(OUTCOMES)}")

@@ -16,6 +16,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+import rig.cli.run
+import rig.session
 from rig.cli import main
 
 CASE_TIMEOUT_S = 5.0
@@ -73,6 +77,33 @@ def _environ(env: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+class StartedARun(AssertionError):
+    """A hostile input got as far as starting a run (it should have been refused before)."""
+
+
+@contextlib.contextmanager
+def _no_run() -> Iterator[None]:
+    """Make starting a run (the sandbox, the DUT) fail at once: no case of the corpus may get that far."""
+
+    def refuse(*_args: object, **_kwargs: object) -> int:
+        raise StartedARun("the input was accepted: the command started a run")
+
+    with contextlib.ExitStack() as stack:
+        mp = stack.enter_context(_patched())
+        mp.setattr(rig.cli.run, "run_in_sandbox", refuse)
+        mp.setattr(rig.session, "run_in_sandbox", refuse)
+        yield
+
+
+@contextlib.contextmanager
+def _patched() -> Iterator[pytest.MonkeyPatch]:
+    mp = pytest.MonkeyPatch()
+    try:
+        yield mp
+    finally:
+        mp.undo()
+
+
 def run_rig(
     argv: list[str], *, cwd: Path, env: Mapping[str, str | None] | None = None, timeout: float = CASE_TIMEOUT_S
 ) -> Outcome:
@@ -83,6 +114,7 @@ def run_rig(
     os.chdir(cwd)
     try:
         with (
+            _no_run(),
             _environ({"RIG_RESULTS_DB": None, **(env or {})}),
             contextlib.redirect_stdout(out),
             contextlib.redirect_stderr(err),
