@@ -82,6 +82,11 @@ class Unsupported(InstrumentError):
     it is skipped with this message rather than failed."""
 
 
+class LostMidCase(RigError, AssertionError):
+    """An instrument or the DUT was lost during a case: the case fails naming it (the bench was driven to its safe
+    state first)."""
+
+
 class SessionError(RigError):
     """A stage of the run's set-up failed (sandbox, bench, DUT, controller, commissioning); nothing ran.
 

@@ -295,6 +295,7 @@ def test_json_schema_for_editors() -> None:
         "report",
         "instruments",
         "ev_emulator",
+        "on_loss",
     }
     assert schema["additionalProperties"] is False
     dut = schema["$defs"]["Dut"]

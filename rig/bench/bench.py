@@ -17,7 +17,7 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
@@ -169,16 +169,17 @@ class Bench:
             raise
         return self
 
-    def safe_state(self) -> None:
+    def safe_state(self, lost: Collection[str] = ()) -> None:
         """Put every instrument in its safe state: EV emulator released, AC off, relays open, then the rest.
 
-        Every instrument is tried; failures are collected in :attr:`safe_state_errors`.
+        Every instrument is tried but those named in ``lost`` (roles known to be gone: asking them would only wait
+        for their timeouts); failures are collected in :attr:`safe_state_errors`.
 
         Raises:
             InstrumentError: at least one instrument did not reach its safe state (all failures in the message).
         """
         errors: list[tuple[str, BaseException]] = []
-        if self.ev_emulator is not None:
+        if self.ev_emulator is not None and self.ev_emulator.role not in lost:
             try:
                 self.ev_emulator.release_all()
             except Exception as exc:
@@ -186,7 +187,7 @@ class Bench:
         ac = [r for r, i in self._instruments.items() if isinstance(i, AcSource)]
         relays = [r for r, i in self._instruments.items() if isinstance(i, RelayIo) and r not in ac]
         rest = [r for r in self._instruments if r not in ac and r not in relays]
-        for role in ac + relays + rest:
+        for role in [r for r in ac + relays + rest if r not in lost]:
             try:
                 self._call(role, "safe state", self._instruments[role].safe_state)
             except Exception as exc:

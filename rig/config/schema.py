@@ -388,6 +388,11 @@ class RigConfig(_Section):
         description="Instrument roles (free identifiers, e.g. ac_source, meter); opened in this order.",
     )
     ev_emulator: EvEmulatorConfig | None = Field(default=None, description="The IEC 61851-1 EV emulator, if any.")
+    on_loss: Literal["stop", "continue"] = Field(
+        default="stop",
+        description="When an instrument or the DUT is lost during a case (the case fails naming it, the bench goes "
+        "to its safe state): stop the run, or continue with the next case.",
+    )
     config_path: SkipJsonSchema[Path | None] = Field(default=None, description="Set by the loader: the file read.")
     raw_digest: SkipJsonSchema[str] = Field(default="", description="Set by the loader: sha256 of the file bytes.")
 
