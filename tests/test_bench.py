@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -517,3 +518,54 @@ def test_virtual_bench_serves_rig_yaml_roles_at_their_addresses() -> None:
         "ev": {"driver": "can_ev_board", "channel": "b", "params": {"interface": "virtual"}},
     }
     assert spec["plant"]["ev_max_current_a"] == 16
+
+
+# ------------------------------------------------------------------------------------------ loss during a case
+class FakeItem:
+    """What rig.pytest_plugin.fixtures.lost_mid_case reads of a pytest item."""
+
+    def __init__(self, bench: Bench, on_loss: str) -> None:
+        from rig.pytest_plugin.state import CONFIG_KEY
+
+        self.funcargs = {"bench": bench}
+        self.name = "test_case"
+        self.config = types.SimpleNamespace(stash=pytest.Stash())
+        self.config.stash[CONFIG_KEY] = types.SimpleNamespace(on_loss=on_loss)
+        self.session = types.SimpleNamespace(shouldstop=False)
+
+
+@pytest.mark.parametrize("on_loss", ["stop", "continue"])
+def test_an_instrument_lost_mid_case_fails_it_and_the_rest_goes_safe(on_loss: str) -> None:
+    from rig.pytest_plugin.fixtures import lost_mid_case
+
+    rec = Recorder()
+    bench = Bench(make_config(ROLES), factory=factory(rec, {"daq": ["set_relay", "safe_state"]})).open()
+    try:
+        rec.calls.clear()
+        item = FakeItem(bench, on_loss)
+        lost = InstrumentError("daq", "daq.lab:502/unit 1", "no answer within 2 s", "FC05 0x0000")
+        verdict = lost_mid_case(item, lost)  # type: ignore[arg-type]
+        assert rec.of("safe_state") == ["ac_source", "meter", "scope"]  # the lost relay module is not asked again
+        assert not any(c.startswith("daq.") for c in rec.calls)
+        text = str(verdict)
+        assert text.startswith("instrument 'daq' lost during this case: instrument 'daq' at daq.lab:502/unit 1")
+        assert "every other instrument is in its safe state (" in text
+        if on_loss == "stop":
+            assert item.session.shouldstop == "instrument 'daq' lost during test_case (on_loss: stop)"
+            assert text.endswith("the run stops (on_loss: stop)")
+        else:
+            assert item.session.shouldstop is False and text.endswith("the run continues (on_loss: continue)")
+    finally:
+        bench.close()
+
+
+def test_the_dut_lost_mid_case_puts_every_instrument_safe() -> None:
+    from rig.errors import DutUnreachable
+    from rig.pytest_plugin.fixtures import lost_mid_case
+
+    rec = Recorder()
+    with Bench(make_config(ROLES), factory=factory(rec)) as bench:
+        rec.calls.clear()
+        verdict = lost_mid_case(FakeItem(bench, "stop"), DutUnreachable("no CASE session to node 0x1001"))  # type: ignore[arg-type]
+        assert rec.of("safe_state") == ["ac_source", "daq", "meter", "scope"]
+        assert str(verdict).startswith("the DUT lost during this case: no CASE session to node 0x1001")

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ import pytest_asyncio
 from rig.bench import Bench
 from rig.config import RigConfig, load_config, parse_override
 from rig.dut import Dut, dut_for
-from rig.errors import RigError, SessionError
+from rig.errors import DutError, InstrumentError, LostMidCase, RigError, SessionError
 from rig.pytest_plugin.state import (
     CONFIG_KEY,
     EVENTS_KEY,
@@ -256,11 +257,49 @@ def case_pics(request: pytest.FixtureRequest, declared: Any) -> Any:
 
 
 # -- hooks: completeness and reporting -------------------------------------------------------------
+LOSS_SAFE_STATE_S = 1.0
+"""The bound on driving the reachable instruments to their safe state after a loss, s (reported if exceeded)."""
+
+
+def lost_mid_case(item: pytest.Item, exc: InstrumentError | DutError) -> LostMidCase:
+    """After an instrument or the DUT was lost during ``item``: drive every reachable instrument to its safe state
+    (the lost role is not asked again), stop the run if rig.yaml's ``on_loss`` says so, and return the case's
+    verdict naming what was lost."""
+    lost_role = exc.role if isinstance(exc, InstrumentError) else None
+    what = f"instrument {lost_role!r}" if lost_role else "the DUT"
+    funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+    bench = funcargs.get("bench")
+    t0 = time.monotonic()
+    if isinstance(bench, Bench):
+        try:
+            bench.safe_state(lost=(lost_role,) if lost_role else ())
+            reached = "every other instrument is in its safe state"
+        except InstrumentError as failed:
+            reached = f"the safe state was not reached everywhere ({failed})"
+    else:
+        reached = "no bench instruments in this case"
+    took = time.monotonic() - t0
+    if took > LOSS_SAFE_STATE_S:
+        reached += f" (it took {took:.2f} s, more than {LOSS_SAFE_STATE_S:g} s)"
+    else:
+        reached += f" ({took:.2f} s)"
+    stop = item.config.stash[CONFIG_KEY].on_loss == "stop"
+    if stop:
+        item.session.shouldstop = f"{what} lost during {item.name} (on_loss: stop)"
+    then = "the run stops (on_loss: stop)" if stop else "the run continues (on_loss: continue)"
+    return LostMidCase(f"{what} lost during this case: {exc}; {reached}; {then}")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    """An interrupt inside a case fails that case (reported like any failure) and stops the session."""
+    """An interrupt inside a case fails that case (reported like any failure) and stops the session; an instrument
+    or the DUT lost inside a case fails it naming the loss (:func:`lost_mid_case`)."""
     try:
         return (yield)
+    except (InstrumentError, DutError) as exc:
+        if CONFIG_KEY not in item.config.stash:  # not a rig run (the plugin is loaded in every pytest session)
+            raise
+        raise lost_mid_case(item, exc) from exc
     except KeyboardInterrupt as exc:
         item.session.shouldstop = f"{INTERRUPTED_PREFIX} ({exc or 'Ctrl-C'})"
         raise RunInterrupted(
