@@ -25,6 +25,7 @@ from rig.config.messages import INTERNAL_FIELDS, allowed_keys, format_error, loc
 from rig.config.schema import DEFAULT_CONFIG_NAME, RigConfig
 from rig.errors import ConfigError
 from rig.inputs import read_input
+from rig.redaction import redact_url
 
 MAX_CONFIG_BYTES = 1_000_000
 """Largest rig.yaml read (a hand-written bench description is a few kilobytes)."""
@@ -47,16 +48,17 @@ def parse_override(text: str) -> tuple[str, Any]:
     """
     key, sep, raw = text.partition("=")
     key = key.strip()
+    shown = redact_url(repr(text))  # a database URL's password stays out of the message
     if not sep or not key:
-        raise ConfigError(f"override {text!r} must look like dotted.path=value, e.g. dut.endpoint=2")
+        raise ConfigError(f"override {shown} must look like dotted.path=value, e.g. dut.endpoint=2")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.MarkedYAMLError as exc:
         where = f" at column {exc.problem_mark.column + 1}" if exc.problem_mark is not None else ""
-        raise ConfigError(f"override {text!r}: value is not valid YAML{where}: {exc.problem or exc.context}") from None
+        raise ConfigError(f"override {shown}: value is not valid YAML{where}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"override {text!r}: value is not valid YAML: {first}") from None
+        raise ConfigError(f"override {shown}: value is not valid YAML: {first}") from None
     return key, value
 
 

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
+from rig.redaction import redact_url
+
 Loc = tuple[str | int, ...]
 
 INTERNAL_FIELDS = ("config_path", "raw_digest")
@@ -59,8 +61,8 @@ def loc_text(loc: Loc) -> str:
 
 
 def show(value: Any) -> str:
-    """Repr a value, shortened to 60 characters."""
-    text = repr(value)
+    """Repr a value, shortened to 60 characters, URL passwords masked."""
+    text = redact_url(repr(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -181,6 +183,6 @@ def _line(src: str, loc: Loc, message: str, overrides: Mapping[str, Any]) -> str
     where = loc_text(loc)
     for key, override in overrides.items():
         if where == key or where.startswith((f"{key}.", f"{key}[")):
-            message += f" (set by override {key}={override!r})"
+            message += f" (set by override {key}={redact_url(repr(override))})"
             break
     return f"{src}: {where}: {message}"

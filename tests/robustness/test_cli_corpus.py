@@ -151,6 +151,16 @@ ARGV_CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
         lambda f: ["run", "--set", f"report.database=mysql://u:{SECRET}@h/db"],
         ("'mysql' is not supported",),
     ),
+    (
+        "run-db-list-password",
+        lambda f: ["run", "--set", f"report.database=[postgresql://u:{SECRET}@h/db]"],
+        ("rig.yaml: report.database", "u:***@h"),
+    ),
+    (
+        "run-db-bad-yaml-password",
+        lambda f: ["run", "--set", f"report.database=[postgresql://u:{SECRET}@h/db"],
+        ("not valid YAML", "u:***@h"),
+    ),
     ("pics-check-missing", lambda f: ["pics", "check", str(f / "none.txt")], ("none.txt", "no such file")),
     ("config-check-missing", lambda f: ["config", "check", "-c", str(f / "none.yaml")], ("none.yaml", "not found")),
     ("history-typo-in-rig-yaml", lambda f: _typo(f, ["history"]), ("report.databse: unknown key",)),
