@@ -197,7 +197,9 @@ def reap_stale() -> list[str]:
         return removed
     for state in STATE_ROOT.iterdir():
         pids = _recorded_pids(state)
-        if not pids or any(_pid_alive(p) for p in pids):  # not a run's folder, or the run still tears down
+        # Not a run's folder, or the run still tears down (a zombie has ended: its killed parent's orphans are
+        # reaped by whatever adopted them, perhaps never).
+        if not pids or any(_pid_alive(p) and not _zombie(p) for p in pids):
             continue
         remove_netns(NETNS_PREFIX + state.name)
         shutil.rmtree(state, ignore_errors=True)
@@ -354,7 +356,7 @@ class Sandbox:
         except (OSError, ValueError):
             return
         deadline = time.monotonic() + timeout_s
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while _pid_alive(pid) and not _zombie(pid) and time.monotonic() < deadline:
             time.sleep(0.01)
 
 

@@ -166,3 +166,19 @@ def test_a_killed_runs_sandbox_is_not_reaped_while_its_process_inside_still_tear
         tearing_down.wait()
     assert sandbox.reap_stale() == ["20260101-000000-aaaaaa"]
     assert not state.exists()
+
+
+def test_a_run_whose_processes_are_zombies_is_reaped(monkeypatch, tmp_path) -> None:
+    """Orphans of a killed `rig run` may stay zombies (nobody reaps them): they have ended all the same."""
+    root = tmp_path / "run-rig"
+    monkeypatch.setattr(sandbox, "STATE_ROOT", root)
+    monkeypatch.setattr(sandbox, "remove_netns", lambda ns: None)
+    zombie = subprocess.Popen(["true"])  # not waited for: a zombie until the end of this test
+    try:
+        assert _wait_gone(zombie.pid, 5)
+        state = root / "20260101-000000-bbbbbb"
+        state.mkdir(parents=True)
+        (state / "inner.pid").write_text(str(zombie.pid))
+        assert sandbox.reap_stale() == ["20260101-000000-bbbbbb"]
+    finally:
+        zombie.wait()
