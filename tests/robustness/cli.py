@@ -2,7 +2,8 @@
 
 :func:`run_rig` calls :func:`rig.cli.main` with stdout and stderr captured and a wall-clock alarm (SIGALRM, which
 also interrupts a blocking ``open`` or ``read``): a hang ends the call with :class:`Hung` instead of the test run.
-Anything escaping ``main`` (a traceback a user would see) is returned as text with ``escaped`` set.
+Anything escaping ``main`` (a traceback a user would see) is returned as text with ``escaped`` set. Starting a run
+(the sandbox) fails at once with :class:`StartedARun`: a hostile input that gets that far was accepted.
 """
 
 from __future__ import annotations
@@ -88,20 +89,10 @@ def _no_run() -> Iterator[None]:
     def refuse(*_args: object, **_kwargs: object) -> int:
         raise StartedARun("the input was accepted: the command started a run")
 
-    with contextlib.ExitStack() as stack:
-        mp = stack.enter_context(_patched())
+    with pytest.MonkeyPatch.context() as mp:
         mp.setattr(rig.cli.run, "run_in_sandbox", refuse)
         mp.setattr(rig.session, "run_in_sandbox", refuse)
         yield
-
-
-@contextlib.contextmanager
-def _patched() -> Iterator[pytest.MonkeyPatch]:
-    mp = pytest.MonkeyPatch()
-    try:
-        yield mp
-    finally:
-        mp.undo()
 
 
 def run_rig(
