@@ -569,3 +569,21 @@ def test_the_dut_lost_mid_case_puts_every_instrument_safe() -> None:
         verdict = lost_mid_case(FakeItem(bench, "stop"), DutUnreachable("no CASE session to node 0x1001"))  # type: ignore[arg-type]
         assert rec.of("safe_state") == ["ac_source", "daq", "meter", "scope"]
         assert str(verdict).startswith("the DUT lost during this case: no CASE session to node 0x1001")
+
+
+def test_bench_check_holds_the_bench_lock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real bench checked while a run holds it: `rig bench check` stops at once naming the holder."""
+    from rig.config import load_config
+    from rig.session import lock_bench
+
+    path = tmp_path / "rig.yaml"
+    with serve_spec(VIRTUAL_SPEC) as ready:
+        rig_yaml = {"station": {}, "dut": {"kind": "network"}, "instruments": served_instruments(ready)}
+        path.write_text(yaml.safe_dump(rig_yaml))
+        lock = lock_bench(load_config(path, environ={}), "20991231-000000-held")
+        try:
+            assert rig_main(["bench", "check", "--config", str(path)]) == 2
+        finally:
+            lock.release()
+        assert rig_main(["bench", "check", "--config", str(path)]) == 0  # released: the check runs
+    assert "bench in use by run 20991231-000000-held (pid" in capsys.readouterr().err

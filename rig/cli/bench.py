@@ -35,8 +35,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
 def cmd_check(args: argparse.Namespace) -> int:
     """Open every role (on the virtual bench its servers are started first), print identity and one reading."""
     from rig.dut import dut_for
-    from rig.instruments.registry import driver_info
-    from rig.session import open_bench, run_in_sandbox
+    from rig.session import run_in_sandbox
 
     cfg, _ = common.load(args)
     if dut_for(cfg).instrument_servers_need_sandbox() and sandbox.current() is None:
@@ -46,6 +45,23 @@ def cmd_check(args: argparse.Namespace) -> int:
         for item in args.overrides:
             argv += ["--set", item]
         return run_in_sandbox(cfg, argv, preload=False)
+    lock = None
+    if sandbox.current() is None:  # a real bench checked in this process: hold its lock as a run does
+        from rig.session import lock_bench
+
+        lock = lock_bench(cfg, sandbox.new_run_id())  # another run holds the bench: stop here (exit 2)
+    try:
+        return _check(cfg, args)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _check(cfg: Any, args: argparse.Namespace) -> int:
+    """Open every role, print identity, error queue and one reading; the wiring check when asked."""
+    from rig.instruments.registry import driver_info
+    from rig.session import open_bench
+
     with open_bench(cfg) as bench:
         bench.install_signal_handlers()
         for role in bench.roles:
