@@ -52,6 +52,7 @@ import gc
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -98,9 +99,17 @@ def _utc_seconds(seconds: int) -> str | None:
 
 
 # -- canonical JSON ----------------------------------------------------------------------------------------
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def dumps_canonical(value: Any) -> str:
-    """Return ``value`` as canonical JSON (sorted keys, compact separators, non-ASCII kept)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Return ``value`` as canonical JSON (sorted keys, compact separators, non-ASCII kept).
+
+    A lone surrogate (a DUT string decoded with ``surrogateescape``, or a broken one) cannot be written as UTF-8; it
+    is written as its ``\\uXXXX`` escape, which is valid JSON and loads back as the same character.
+    """
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def dumps_record(record: dict[str, Any], case_texts: Sequence[str] | None = None) -> str:

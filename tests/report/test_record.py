@@ -199,3 +199,14 @@ def test_a_run_killed_half_way_leaves_a_valid_renderable_record(demo_suite: Path
     assert "This run did not finish (interrupted)" in html and "TC-DEMO-1.2" in html
     assert "TC-DEMO-1.1" in (run_dir / "junit.xml").read_text()
     assert (run_dir.parent / "results.sqlite").is_file()
+
+
+def test_a_lone_surrogate_from_the_dut_is_written_escaped_and_loads_back() -> None:
+    """A DUT string with a lone surrogate (undecodable bytes) must not stop the record being written as UTF-8."""
+    from rig.report.record import dumps_canonical
+
+    value = {"serial": "SN\udc80\ud83d-1", "label": "é"}
+    text = dumps_canonical(value)
+    assert "\\udc80" in text and "é" in text
+    text.encode("utf-8")  # raises on a lone surrogate left in the text
+    assert json.loads(text) == value
