@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -74,6 +75,24 @@ def _check_finite(value: Any, where: str = "") -> None:
             _check_finite(item, f"{where}[{i}]")
 
 
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type is a number (int or float, optional or annotated) and not also a bool."""
+    if annotation in (int, float):
+        return True
+    args = typing.get_args(annotation)
+    return bool(args) and bool not in args and any(_numeric(a) for a in args)
+
+
+def refuse_bool_numbers(model: type[BaseModel], data: Any) -> Any:
+    """A YAML ``true``/``false`` where a number belongs is an error (pydantic would read it as 1/0)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            field = model.model_fields.get(key) if isinstance(key, str) else None
+            if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+                raise ValueError(f"{key}: expected a number, got {str(value).lower()}")
+    return data
+
+
 class _Strict(BaseModel):
     """Strict keys, immutable; a section written empty (``params:``) means its defaults."""
 
@@ -82,7 +101,7 @@ class _Strict(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _empty_is_defaults(cls, data: Any) -> Any:
-        return {} if data is None else data
+        return refuse_bool_numbers(cls, {} if data is None else data)
 
 
 # ------------------------------------------------------------------------------------------------ transports

@@ -37,7 +37,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from rig import PROJECT_ROOT
-from rig.config.bench import EvEmulatorConfig, InstrumentConfig, check_bench
+from rig.config.bench import EvEmulatorConfig, InstrumentConfig, check_bench, refuse_bool_numbers
 from rig.config.messages import LocatedErrors
 from rig.errors import ConfigError
 
@@ -123,7 +123,7 @@ class _Section(BaseModel):
     def _empty_is_defaults(cls, data: Any) -> Any:
         # `dut:` with every child commented out parses as None. Absent optional sections are validated from
         # None -> {} (not default_factory) so their defaults pass the same validators (paths resolved).
-        data = {} if data is None else data
+        data = refuse_bool_numbers(cls, {} if data is None else data)
         if isinstance(data, dict):
             absent = [
                 name

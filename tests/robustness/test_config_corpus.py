@@ -33,6 +33,17 @@ CONFIG_CASES: list[tuple[str, str | bytes, tuple[str, ...]]] = [
     ("top-level-string", "just text\n", ("rig.yaml", "top level")),
     ("two-documents", M + "---\n" + M, ("rig.yaml", "line 3")),
     ("unknown-top-key", M + "bogus: 1\n", ("rig.yaml: bogus: unknown key",)),
+    ("bool-as-endpoint", S + "dut: {endpoint: true}\n", ("rig.yaml: dut", "endpoint: expected a number, got true")),
+    (
+        "bool-as-timeout",
+        S + "dut: {timeouts: {event: false}}\n",
+        ("rig.yaml: dut.timeouts", "event: expected a number"),
+    ),
+    (
+        "bool-as-transport-port",
+        M + "instruments:\n  m: {" + MODBUS + ", port: true}}\n",
+        ("rig.yaml: instruments.m.transport", "port: expected a number, got true"),
+    ),
     ("unknown-nested-key", S + "dut: {bogus: 1}\n", ("rig.yaml: dut.bogus",)),
     ("typo-in-report", M + "report: {databse: x.sqlite}\n", ("rig.yaml: report.databse",)),
     ("missing-dut", S, ("rig.yaml: dut: required key is missing",)),
