@@ -17,8 +17,6 @@ data address), as the real device does; a write to a read-only register too; fun
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import struct
 from collections.abc import Mapping
@@ -26,9 +24,9 @@ from typing import Any
 
 import numpy as np
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator import DataType, SimData
 
+from rig.sim.modbus import ModbusDevice
 from rig.sim.plant import PWM_HZ, Plant
 from rig.sim.scope_signals import PlantSignals
 
@@ -73,7 +71,7 @@ def _u32(value: int) -> list[int]:
     return [(value >> 16) & 0xFFFF, value & 0xFFFF]
 
 
-class VirtualT7:
+class VirtualT7(ModbusDevice):
     """A LabJack T7 serving Modbus TCP, its inputs wired to the plant's pilot through the driver's front end.
 
     Args:
@@ -88,8 +86,7 @@ class VirtualT7:
         unknown = sorted(set(p) - PARAMS)
         if unknown:
             raise ValueError(f"labjack_t7 params {unknown} unknown on the virtual bench; known: {sorted(PARAMS)}")
-        self.plant = plant
-        self.unit_id = int(p.get("unit_id", 1))
+        super().__init__(plant, p)
         self.serial = int(p.get("serial", 470012345))
         self.dio = int(p.get("dio", 0))
         self.ain = int(p.get("ain", 0))
@@ -104,7 +101,6 @@ class VirtualT7:
         self._armed_ns = dict.fromkeys(PULSE_WIDTH_LINES, plant.now_ns())
         """Per line: periods completing before this time are not reported (enable, configuration, reset)."""
         self._latched_b = dict.fromkeys(PULSE_WIDTH_LINES, 0)
-        self._server: ModbusTcpServer | None = None
 
     def register_map(self) -> list[SimData]:
         """The addresses the T7 answers here (shared by FC 03/04/06/16); every other one is illegal."""
@@ -128,23 +124,9 @@ class VirtualT7:
             SimData(CORE_TIMER, count=2, datatype=read_only, readonly=True),
         ]
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Listen on ``host:port`` (0 = any free port); return the bound address."""
-        device = SimDevice(self.unit_id, simdata=self.register_map(), action=self.action)
-        self._server = ModbusTcpServer(device, address=(host, port))
-        await self._server.serve_forever(background=True)
-        listener = self._server.transport  # the asyncio.Server of loop.create_server, typed BaseTransport in pymodbus
-        if not isinstance(listener, asyncio.Server):
-            raise RuntimeError(f"virtual T7 on {host}:{port}: pymodbus did not start a TCP listener")
-        sock = listener.sockets[0].getsockname()
-        return str(sock[0]), int(sock[1])
-
-    async def stop(self) -> None:
-        """Stop listening and drop connections."""
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await self._server.shutdown()
-            self._server = None
+    def blocks(self) -> list[SimData]:
+        """The one register map FC 03/04/06/16 share (:meth:`register_map`)."""
+        return self.register_map()
 
     async def action(
         self, fc: int, start: int, address: int, count: int, regs: list[int], values: list[int] | list[bool] | None

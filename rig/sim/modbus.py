@@ -61,8 +61,9 @@ class ModbusDevice:
         self.unit_id = int(self.params.get("unit_id", 1))
         self._server: ModbusTcpServer | None = None
 
-    def blocks(self) -> tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
-        """(coils, discrete inputs, holding, input) register layout (override)."""
+    def blocks(self) -> list[SimData] | tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
+        """(coils, discrete inputs, holding, input) register layout, or one map every function code shares
+        (override)."""
         raise NotImplementedError
 
     async def action(
