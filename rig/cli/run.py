@@ -22,6 +22,7 @@ from rig.cli import common
 from rig.cli import report as report_cli
 from rig.config import RigConfig
 from rig.dut import dut_for
+from rig.pytest_plugin.state import INNER_SET_ENV
 from rig.session import lock_bench, run_in_sandbox
 from rig.stimulus import MODES
 
@@ -91,10 +92,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         "--rig-config", common.config_path(cfg, args.config), "--rig-run-dir", str(run_dir),
         "-o", "testpaths=",
     ]  # fmt: skip
-    for key, value in values.items():
-        if key == "report.database":  # used after the run, outside; a URL's password stays off the command line
-            continue
-        argv += ["--rig-set", f"{key}={json.dumps(value)}"]
+    # Overrides travel in the environment, not on the command line: another local user can read a process's
+    # command line (ps), not its environment; a passcode or PIXIT key set with --set stays private. The database
+    # URL is used after the run, outside, and is not passed at all.
+    inner_set = {key: value for key, value in values.items() if key != "report.database"}
+    os.environ[INNER_SET_ENV] = json.dumps(inner_set)
     for tc in args.tc:
         argv += ["--rig-tc", tc]
     if args.legacy_triggers:

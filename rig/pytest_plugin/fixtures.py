@@ -8,7 +8,9 @@ the run has: :mod:`rig.dut` answers that.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -26,6 +28,7 @@ from rig.errors import DutError, InstrumentError, LostMidCase, RigError, Session
 from rig.pytest_plugin.state import (
     CONFIG_KEY,
     EVENTS_KEY,
+    INNER_SET_ENV,
     INTERRUPTED_PREFIX,
     RUNNER_KEY,
     SESSION_KEY,
@@ -97,6 +100,15 @@ def pytest_configure(config: pytest.Config) -> None:
         overrides: dict[str, Any] = dict(parse_override(item) for item in config.getoption("--rig-set"))
     except RigError as exc:
         raise pytest.UsageError(f"--rig-set: {exc}") from None
+    handed = os.environ.pop(INNER_SET_ENV, None)  # rig run's --set values (kept off the command line)
+    if handed:
+        try:
+            inner = json.loads(handed)
+        except ValueError:
+            inner = None
+        if not isinstance(inner, dict):
+            raise pytest.UsageError(f"{INNER_SET_ENV}: expected a JSON object of rig.yaml overrides")
+        overrides = {**inner, **overrides}
     if config.getoption("--stimulus"):
         overrides["stimulus"] = config.getoption("--stimulus")
     defects = config.getoption("--dut-defect")

@@ -50,3 +50,8 @@ def case_pics(item: pytest.Item) -> list[str]:
     for marker in item.iter_markers("pics"):
         codes += [str(c) for c in marker.args if str(c) not in codes]
     return codes
+
+
+INNER_SET_ENV = "RIG_INNER_SET"
+"""Environment variable through which ``rig run`` hands its ``--set`` overrides (a JSON object) to the inner pytest;
+the environment, unlike the command line, is not readable by other local users."""
