@@ -102,6 +102,24 @@ class Dut(Protocol):
         """Remove and restore the DUT's power; return a note for the step. The DUT must then be reached anew."""
         ...
 
+    def rating_unavailable(self) -> str | None:
+        """Why the rig cannot run this DUT at another current rating (None: :meth:`rating` can)."""
+        ...
+
+    def rating(self, charge_ma: int) -> contextlib.AbstractAsyncContextManager[str]:
+        """For the block, the DUT as a build rated ``charge_ma`` on a circuit of that capacity (its hardware charge
+        limit and CircuitCapacity); its own rating given back on exit. Yields a note for the step."""
+        ...
+
+    def factory_reset_unavailable(self) -> str | None:
+        """Why the rig cannot factory-reset this DUT (None: :meth:`factory_reset` can)."""
+        ...
+
+    async def factory_reset(self, bench: Bench | None) -> str:
+        """Return the DUT's Energy EVSE to factory-new (its power is cycled meanwhile); return a note for the step.
+        The DUT must then be reached anew."""
+        ...
+
     def backup_supply(self) -> bool:
         """Whether the EVSE rides through a loss of mains on a backup supply (stays on the network and reports the
         PowerLoss fault) rather than losing power and booting again when mains returns."""

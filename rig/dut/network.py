@@ -118,6 +118,28 @@ class NetworkDut:
         await asyncio.to_thread(source.set_output, True)
         return f"AC source off for {POWER_OFF_S:g} s, then on"
 
+    def rating_unavailable(self) -> str | None:
+        """A real EVSE's current rating is its hardware's and its CircuitCapacity its installer's setting."""
+        return (
+            "a network DUT's current rating is its hardware's and its CircuitCapacity its installer's setting: the rig "
+            "cannot change them, it checks what the DUT supports as installed"
+        )
+
+    def rating(self, charge_ma: int) -> contextlib.AbstractAsyncContextManager[str]:
+        """Not offered (see :meth:`rating_unavailable`)."""
+        raise SetupError(str(self.rating_unavailable()))
+
+    def factory_reset_unavailable(self) -> str | None:
+        """No factory-reset means is declared for a network DUT."""
+        return (
+            "the bench declares no factory-reset means for a network DUT; a Matter factory reset also removes every "
+            "fabric (the rig's too), and the rig does not re-commission in the middle of a run"
+        )
+
+    async def factory_reset(self, bench: Bench | None) -> str:
+        """Not offered (see :meth:`factory_reset_unavailable`)."""
+        raise SetupError(str(self.factory_reset_unavailable()))
+
     def backup_supply(self) -> bool:
         """Whether the EVSE has a backup supply: PIXIT ``dut.pixit.extra.backup_supply`` (default false, a charger's
         usual build: it loses power with its mains)."""

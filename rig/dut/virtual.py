@@ -21,7 +21,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ from rig.sandbox import SandboxInfo
 from rig.station import station_dir
 
 if TYPE_CHECKING:
-    from rig.sim.virtual_evse import VirtualEvseSettings
+    from rig.sim.virtual_evse import VirtualEvse, VirtualEvseSettings
 
 log = logging.getLogger("rig.dut")
 
@@ -277,6 +277,63 @@ class VirtualDut:
         self._supply_back(time.monotonic())
         return "virtual EVSE: power off (process killed, no goodbye) and on again; it boots from its storage"
 
+    def _running_evse(self) -> VirtualEvse:
+        from rig.sim.virtual_evse import VirtualEvse
+
+        if not isinstance(self._evse, VirtualEvse):
+            raise SetupError("the virtual EVSE is not running")
+        return self._evse
+
+    def _hardware_port(self) -> Path:
+        port = self._running_evse().settings.hardware_port
+        if port is None:
+            raise SetupError("the virtual EVSE was started without a hardware port")
+        return port
+
+    def rating_unavailable(self) -> str | None:
+        """None: the virtual EVSE's rating is set through its hardware port (a test hook, see :meth:`rating`)."""
+        return None
+
+    @contextlib.asynccontextmanager
+    async def rating(self, charge_ma: int) -> AsyncIterator[str]:
+        """For the block, the virtual EVSE as a build rated ``charge_ma`` (its hardware charge limit) on a circuit of
+        that capacity (CircuitCapacity, the installer's setting), through its hardware port's ``rating`` test hook;
+        its own rating given back on exit. Yields the note for the step."""
+        from rig.sim.evse_link import one_request
+
+        port = self._hardware_port()
+        reply = await one_request(
+            port, {"op": "rating", "maxHardwareChargeCurrent": charge_ma, "circuitCapacity": charge_ma}
+        )
+        previous = {k: int(v) for k, v in dict(reply["previous"]).items()}
+        try:
+            yield (
+                f"virtual EVSE rated {charge_ma} mA (hardware limit) on a {charge_ma} mA circuit (CircuitCapacity) "
+                f"through its hardware port; its own rating: {previous['maxHardwareChargeCurrent']} mA, "
+                f"CircuitCapacity {previous['circuitCapacity']} mA, given back at the end"
+            )
+        finally:
+            await one_request(self._hardware_port(), {"op": "rating", **previous})
+
+    def factory_reset_unavailable(self) -> str | None:
+        """None: the virtual EVSE's Energy EVSE data can be erased (see :meth:`factory_reset`)."""
+        return None
+
+    async def factory_reset(self, bench: Bench | None) -> str:
+        """The virtual EVSE's Energy EVSE factory-new: its power off (process killed), its firmware store erased,
+        power on; it boots with every Energy EVSE value at its factory default. Its Matter fabrics are kept (matter.js
+        storage), so the run's commissioning stays valid: the rig's own commissioning from factory-new is the
+        session's start on fresh storage. Return once the power is back (the EVSE is then reached anew)."""
+        evse = self._running_evse()
+        erased: list[bool] = []
+        await asyncio.to_thread(self._supply_lost, lambda: erased.append(evse.erase_firmware_store()))
+        self._supply_back(time.monotonic())
+        what = "erased" if erased and erased[0] else "absent (nothing stored yet)"
+        return (
+            f"virtual EVSE: power off, its firmware store {what} (the Energy EVSE's settings and session data; its "
+            "Matter fabrics kept), power on: it boots with the Energy EVSE factory-new"
+        )
+
     def backup_supply(self) -> bool:
         """Whether the EVSE rides through a loss of mains on a backup supply (``virtual_evse.backup_supply``)."""
         return self.config.virtual_evse.backup_supply
@@ -294,8 +351,9 @@ class VirtualDut:
         else:
             self._supply_lost()
 
-    def _supply_lost(self) -> None:
-        """Power gone: the EVSE's process is killed where it is (a boot in progress ends first)."""
+    def _supply_lost(self, while_off: Callable[[], object] | None = None) -> None:
+        """Power gone: the EVSE's process is killed where it is (a boot in progress ends first); ``while_off`` runs
+        once it is off, before any boot can begin."""
         from rig.sim.virtual_evse import VirtualEvse
 
         with self._power:
@@ -305,6 +363,8 @@ class VirtualDut:
                 return
             evse.power_off()
             self._powered_off = True
+            if while_off is not None:
+                while_off()
 
     def _supply_back(self, powered_at: float) -> None:
         """Power back: the EVSE boots (in a thread of its own) if a loss switched it off."""

@@ -38,6 +38,33 @@ def wall_to_monotonic_offset_ns(samples: int = 16) -> int:
     return best[1]
 
 
+async def one_request(socket_path: Path, msg: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
+    """Send one request to the EVSE's hardware port on a connection of its own and return its reply.
+
+    Raises:
+        TimeoutError: no reply within ``timeout_s`` (the message names the request and the socket).
+        ConnectionError: the port refused the request (``ok`` false: its error is in the message).
+    """
+    what = f"EVSE hardware port {socket_path}: request {msg.get('op')!r}"
+    try:
+        async with asyncio.timeout(timeout_s):
+            reader, writer = await asyncio.open_unix_connection(str(socket_path))
+            try:
+                writer.write((json.dumps(msg) + "\n").encode())
+                await writer.drain()
+                line = await reader.readline()
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+    except TimeoutError as exc:
+        raise TimeoutError(f"{what}: no reply within {timeout_s:g} s") from exc
+    reply: dict[str, Any] = json.loads(line) if line else {"ok": False, "error": "connection closed without a reply"}
+    if not reply.get("ok"):
+        raise ConnectionError(f"{what} refused: {reply.get('error')} (sent {msg})")
+    return reply
+
+
 HANDSHAKE_TIMEOUT_S = 1.0
 """Bound on each reply of the (re)connect handshake (inputs, attach, subscribe)."""
 

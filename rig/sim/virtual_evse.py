@@ -370,6 +370,11 @@ def _open_fifo(path: Path, flags: int) -> int:
     return fd
 
 
+FIRMWARE_STORE = "vevse-state.json"
+"""The virtual EVSE's firmware store in its storage folder (virtual_evse/src/store.js): the Energy EVSE's
+non-volatile values; matter.js keeps its fabrics and its own copies of attribute values beside it."""
+
+
 class VirtualEvse:
     """One virtual EVSE process.
 
@@ -606,6 +611,21 @@ class VirtualEvse:
                 proc.stdout.close()
         log.info("virtual EVSE (pid %s) lost its supply", proc.pid)
         return proc.returncode
+
+    def erase_firmware_store(self) -> bool:
+        """Erase the firmware store (its Energy EVSE settings and session data, ``FIRMWARE_STORE``) while the EVSE is
+        off, keeping matter.js's storage (its fabrics); return whether there was one. The next boot finds the Energy
+        EVSE factory-new: every cluster value comes from this store or from the boot defaults.
+
+        Raises:
+            DutError: the EVSE is running (its store would be written again).
+        """
+        if self.running:
+            raise DutError("the virtual EVSE is running: its firmware store is erased only while it is off")
+        store = self.settings.storage_path / FIRMWARE_STORE
+        existed = store.exists()
+        store.unlink(missing_ok=True)
+        return existed
 
     def power_on(self) -> None:
         """Supply back: a new process boots from the storage the last one left; return at once (:meth:`wait_ready`

@@ -30,6 +30,10 @@ DETECTION: dict[str, dict[str, str]] = {
     "min-greater-than-max-accepted": {"HIL-PWM": "7"},
     "timed-invoke-not-enforced": {"TC-EEVSE-SPEC-C01": "2"},
     "targets-merge-wrong": {"TC-EEVSE-2.3": "15"},
+    # 51.6 A: 86 % by I / 0.6 instead of 84.6 %; only the 80 A profile reaches above 51 A
+    "duty-upper-segment-wrong": {"HIL-PWM-RANGE-80A": "5g"},
+    # ApproximateEVEfficiency: nonVolatile in the spec XML, reads null after the power cycle
+    "nonvolatile-not-persisted": {"HIL-POWER": "6"},
 }
 
 

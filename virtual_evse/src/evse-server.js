@@ -134,7 +134,7 @@ export function createEvseServer(rt) {
 
         onEfficiencyChanging(v) {
             if (v !== null && (v < 0 || v > 65534)) fail(Status.ConstraintError, "ApproximateEVEfficiency out of range");
-            rt.store.set({ approximateEvEfficiency: v });
+            if (!defect("nonvolatile-not-persisted")) rt.store.set({ approximateEvEfficiency: v });
         }
 
         // ------------------------------------------------------------------ helpers

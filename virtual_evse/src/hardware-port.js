@@ -68,11 +68,14 @@ export function cableLimitFromPp(ohm) {
     return 0; // > 2.2 kΩ: no valid cable
 }
 
-/** PWM duty cycle (%) advertising `mA` per IEC 61851-1 Annex A. */
-export function dutyFromCurrent(mA) {
+/**
+ * PWM duty cycle (%) advertising `mA` per IEC 61851-1 Annex A. `lowFormulaOnly` is the defect
+ * duty-upper-segment-wrong: the 6-51 A formula (I / 0.6) above 51 A too, capped at the 96 % an 80 A offer sends.
+ */
+export function dutyFromCurrent(mA, lowFormulaOnly = false) {
     const a = mA / 1000;
     if (a < 6) return null;
-    if (a <= 51) return Math.round((a / 0.6) * 10) / 10;
+    if (a <= 51 || lowFormulaOnly) return Math.round(Math.min(a / 0.6, 96) * 10) / 10;
     return Math.round((Math.min(a, 80) / 2.5 + 64) * 10) / 10;
 }
 
@@ -193,6 +196,24 @@ export class HardwarePort {
                 rt.lastSource = "bench";
                 await this.#react(changed, tRecv);
                 return { ok: true };
+            }
+            case "rating": {
+                // Test hook, not a physical input: the EVSE as a build of another current rating (its hardware
+                // charge limit) on a circuit of another capacity (CircuitCapacity, the installer's setting, stored).
+                const keys = ["maxHardwareChargeCurrent", "circuitCapacity"];
+                for (const [k, v] of Object.entries(msg)) {
+                    if (k === "op") continue;
+                    if (!keys.includes(k)) return { ok: false, error: `unknown rating "${k}"; valid: ${keys.join(", ")}` };
+                    if (!Number.isInteger(v) || v < 0) return { ok: false, error: `${k} must be an integer >= 0 (mA), got ${JSON.stringify(v)}` };
+                }
+                const previous = { maxHardwareChargeCurrent: rt.fw.hwMaxCharge, circuitCapacity: Number(rt.evseState().circuitCapacity) };
+                await rt.act(evse => {
+                    if (msg.maxHardwareChargeCurrent !== undefined) rt.fw.hwMaxCharge = msg.maxHardwareChargeCurrent;
+                    if (msg.circuitCapacity !== undefined) evse.setCircuitCapacity(msg.circuitCapacity);
+                    else evse.recomputeLimits();
+                });
+                this.evaluate();
+                return { ok: true, previous };
             }
             case "get":
                 this.evaluate();
@@ -327,6 +348,7 @@ export class HardwarePort {
         const max = Number(s.maximumChargeCurrent);
         const supplyOk = [Sup.ChargingEnabled, Sup.Enabled, Sup.DischargingEnabled].includes(s.supplyState);
         const plugged = rt.fw.hwState !== HW.NotPluggedIn;
+        const lowFormulaOnly = rt.cfg.defectSet.has("duty-upper-segment-wrong");
         const wantPwm = fault === Flt.NoError && plugged && supplyOk && dutyFromCurrent(max) !== null;
         if (wantPwm && !this.pwmOn) {
             if (!this.pwmTimer) {
@@ -347,7 +369,7 @@ export class HardwarePort {
         if (fault === Flt.PowerLoss) cp = "off";
         else if (fault !== Flt.NoError) cp = diodeOnly ? "+12V" : "-12V";
         else cp = this.pwmOn ? "pwm" : "+12V";
-        const duty = cp === "pwm" ? dutyFromCurrent(max) : null;
+        const duty = cp === "pwm" ? dutyFromCurrent(max, lowFormulaOnly) : null;
 
         const wantContactor = cp === "pwm" && (s.state === St.PluggedInCharging || s.state === St.PluggedInDischarging);
         if (wantContactor !== this.contactorTarget) {

@@ -169,3 +169,28 @@ test("pilot B then C drives the state machine and the outputs", async () => {
     assert.ok(pushed.some(p => p.cp_mode === "-12V"), "output change pushed to the subscriber");
     assert.equal((await request({ op: "detach" })).ok, true);
 });
+
+test("rating: the hardware limit and CircuitCapacity change and are given back; bad values refused", async () => {
+    assert.equal((await request({ op: "rating", maxHardwareChargeCurrent: "80 A" })).ok, false);
+    assert.equal((await request({ op: "rating", cableLimit: 80000 })).ok, false);
+    const before = (await request({ op: "get" })).state.MaximumChargeCurrent;
+    const r = await request({ op: "rating", maxHardwareChargeCurrent: 16000, circuitCapacity: 80000 });
+    assert.equal(r.ok, true);
+    assert.deepEqual(r.previous, { maxHardwareChargeCurrent: 32000, circuitCapacity: 32000 });
+    let g = await request({ op: "get" });
+    assert.equal(g.state.CircuitCapacity, 80000);
+    assert.equal(g.state.MaximumChargeCurrent, Math.min(16000, before), "the hardware limit takes part");
+    assert.equal((await request({ op: "rating", ...r.previous })).ok, true);
+    g = await request({ op: "get" });
+    assert.equal(g.state.CircuitCapacity, 32000);
+    assert.equal(g.state.MaximumChargeCurrent, before);
+});
+
+test("duty cycle per IEC 61851-1 Annex A, and the defect keeping the 6-51 A formula above 51 A", async () => {
+    const { dutyFromCurrent } = await import("../src/hardware-port.js");
+    const cases = [[5999, null], [6000, 10], [6600, 11], [50400, 84], [51000, 85], [51600, 84.6], [52500, 85], [79500, 95.8], [80000, 96]];
+    for (const [mA, duty] of cases) assert.equal(dutyFromCurrent(mA), duty, `${mA} mA`);
+    assert.equal(dutyFromCurrent(51000, true), 85);
+    assert.equal(dutyFromCurrent(51600, true), 86);
+    assert.equal(dutyFromCurrent(80000, true), 96);
+});
