@@ -115,7 +115,7 @@ export function createEvseServer(rt) {
         }
 
         onUserMaxChanging(v) {
-            if (Number(v) < 0) fail(Status.ConstraintError, "UserMaximumChargeCurrent < 0");
+            if (Number(v) < 0 && !defect("user-max-current-negative-accepted")) fail(Status.ConstraintError, "UserMaximumChargeCurrent < 0");
             rt.store.set({ userMaximumChargeCurrent: Number(v) });
             // a remote write runs with the writer's privileges (MaximumChargeCurrent is read-only for it):
             // recompute in a firmware transaction right after the write commits
@@ -435,7 +435,8 @@ export function createEvseServer(rt) {
             const max = Number(maximumChargeCurrent);
             if (min < 0 || max < 0) fail(Status.ConstraintError, "negative current");
             if (min > max && !defect("min-greater-than-max-accepted")) fail(Status.ConstraintError, "MinimumChargeCurrent > MaximumChargeCurrent");
-            if (s.faultState !== Flt.NoError || s.supplyState === Sup.DisabledDiagnostics) {
+            const faulted = s.faultState !== Flt.NoError && !defect("enable-charging-accepted-while-faulted");
+            if (faulted || s.supplyState === Sup.DisabledDiagnostics) {
                 fail(Status.Failure, "EnableCharging refused while faulted or in diagnostics");
             }
             const until = chargingEnabledUntil === null || chargingEnabledUntil === undefined ? null : Number(chargingEnabledUntil);

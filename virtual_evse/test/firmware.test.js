@@ -234,3 +234,15 @@ test("defects: state, expiry, circuit capacity, merge, min>max, supply restore",
     await d.cmd("setTargets", { chargingTargetSchedules: [{ dayOfWeekForSequence: { sunday: true }, chargingTargets: [] }] });
     assert.equal((await d.cmd("getTargets")).chargingTargetSchedules.length, 1, "whole list replaced");
 });
+
+test("defects: negative UserMaximumChargeCurrent, EnableCharging while faulted", async () => {
+    const ok = await makeEvse();
+    assert.equal(await status(ok.rt.act(evse => evse.onUserMaxChanging(-1))), "ConstraintError");
+    await ok.trig("evse_ground_fault");
+    assert.equal(await status(ok.cmd("enableCharging", { chargingEnabledUntil: null, minimumChargeCurrent: 6000, maximumChargeCurrent: 16000 })), "Failure");
+    const d = await makeEvse({ defects: ["user-max-current-negative-accepted", "enable-charging-accepted-while-faulted"] });
+    assert.equal(await status(d.rt.act(evse => evse.onUserMaxChanging(-1))), "SUCCESS");
+    await d.trig("evse_ground_fault");
+    assert.equal(await status(d.cmd("enableCharging", { chargingEnabledUntil: null, minimumChargeCurrent: 6000, maximumChargeCurrent: 16000 })), "SUCCESS");
+    assert.equal(d.st().supplyState, 3, "SupplyState stays DisabledError");
+});
