@@ -34,7 +34,17 @@ DETECTION: dict[str, dict[str, str]] = {
     "duty-upper-segment-wrong": {"HIL-PWM-RANGE-80A": "5g"},
     # ApproximateEVEfficiency: nonVolatile in the spec XML, reads null after the power cycle
     "nonvolatile-not-persisted": {"HIL-POWER": "6"},
+    # a bound the spec states in its text only (rig/spec/constraints.yaml): the first probe, -1, is accepted
+    "user-max-current-negative-accepted": {"TC-EEVSE-BOUNDS-A0009": "2"},
+    # a command accepted in a state where it must fail (rig/spec/state_matrix.yaml): EnableCharging while faulted
+    "enable-charging-accepted-while-faulted": {"TC-EEVSE-STATE-Fault": "3"},
 }
+
+# the cases of the two generated classes (every bound at every edge, every command in every state)
+BOUNDS_AND_STATES = [
+    *(f"TC-EEVSE-BOUNDS-{t}" for t in ("C02", "C03", "C05", "A0009", "A000A", "A0027")),
+    *(f"TC-EEVSE-STATE-{s}" for s in ("Disabled", "Enabled", "Charging", "Fault", "Diagnostics", "Discharging")),
+]
 
 
 def test_every_defect_is_listed() -> None:
@@ -55,3 +65,12 @@ def test_defect_is_caught(rig_run, defect: str) -> None:
         assert got["failed_step"] == step, (
             f"{defect}: {case} failed at step {got['failed_step']}, expected {step}: {got.get('error')}"
         )
+
+
+def test_bounds_and_state_matrix_pass_on_the_conformant_evse(rig_run) -> None:
+    """The other half of their detection power: the conformant virtual EVSE passes every probe and every cell."""
+    res = rig_run(*(arg for case in BOUNDS_AND_STATES for arg in ("--tc", case)))
+    assert res.code == 0, f"the conformant EVSE must pass (exit {res.code}):\n{res.output[-3000:]}"
+    results = res.results()
+    assert sorted(results) == sorted(BOUNDS_AND_STATES), f"ran {sorted(results)}"
+    assert all(r["outcome"] == "passed" for r in results.values()), results
