@@ -25,6 +25,11 @@ class DutUnreachable(DutError):
     """The DUT did not answer within the bounded time."""
 
 
+class DutLost(DutError):
+    """The DUT stopped answering during a case: an interaction failed or timed out and a fresh CASE session could not
+    be established either (the message names the node, what failed and the probe's result)."""
+
+
 class CommissioningError(DutError):
     """Commissioning failed (wrong setup code, attestation, ...)."""
 

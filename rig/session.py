@@ -143,6 +143,45 @@ def _power_dut(bench: Bench) -> None:
     log.info("DUT powered from %s: %.0f V %.0f Hz", role, NOMINAL_MAINS_V, NOMINAL_MAINS_HZ)
 
 
+async def power_back_after_loss(session: Session) -> str:
+    """After a loss drove the bench to its safe state mid-run (AC off: :meth:`Bench.note_loss`), switch the mains on
+    again with the EV emulator still in state A, as a run's start does, and reach the DUT again (a fresh CASE
+    session, within the commissioning timeout: a DUT switched off boots first; a DUT that had stopped answering gets a
+    power cycle as its kind does one), so the next case, or the fabric
+    removal at the end, finds it powered. Returns what happened, "" when nothing was to be done; never raises.
+    """
+    from rig.instruments.capabilities import AcSource
+
+    bench = session.bench
+    if bench is None or not bench.unpowered_by_loss:
+        return ""
+    found = bench.first(AcSource)
+    if found is None:
+        bench.unpowered_by_loss = False
+        return ""
+    if found[0] in bench.lost:
+        return f"the DUT stays unpowered: its AC source {found[0]!r} is lost"
+    try:
+        await asyncio.to_thread(_power_dut, bench)
+    except (RigError, OSError) as exc:
+        return f"the mains could not be switched on again: {exc}"
+    bench.unpowered_by_loss = False
+    cycled = ""
+    if bench.dut_lost:  # the mains may have been off too briefly for it to restart: a power cycle of its own
+        try:
+            cycled = f" after a power cycle ({await session.power_cycle()})"
+        except RigError as exc:
+            return f"the mains are on again, but the DUT that stopped answering could not be power-cycled: {exc}"
+        bench.dut_lost = False
+    timeout_s = session.config.dut.timeouts.commissioning
+    session.node.expire_sessions()
+    try:
+        took = await session.controller.connect(session.config.dut.node_id, timeout_s=timeout_s)
+    except RigError as exc:
+        return f"the mains are on again{cycled}, but the DUT was not reached again: {exc}"
+    return f"the mains are on again{cycled} and the DUT answered after {took:.1f} s"
+
+
 @contextlib.contextmanager
 def _stage(name: str) -> Iterator[None]:
     """Turn a RigError of one stage into a SessionError naming it."""
@@ -213,7 +252,11 @@ async def open_session(
             for b in opened:
                 await _release_ev(b)
             # The fabric the session added is removed while the DUT is still powered (the safe state switches its
-            # supply off); bounded, and it never raises.
+            # supply off; after a loss that did, the mains come on again first); bounded, and it never raises.
+            for s in yielded:
+                note = await power_back_after_loss(s)
+                if note:
+                    log.warning("before the fabric removal: %s", note)
             for c, r in zip(held, reached, strict=False):
                 departure = await _leave(config, c, station, r, yielded[0].fabrics if yielded else {})
                 for s in yielded:

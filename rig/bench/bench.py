@@ -89,6 +89,13 @@ class Bench:
         self._previous_handlers: dict[int, _SignalHandler] = {}
         self._in_signal = False
         self._safe_by_signal = False
+        self.lost: set[str] = set()
+        """Roles lost during the run (:meth:`note_loss`): never asked again, not even for their safe state."""
+        self.unpowered_by_loss = False
+        """A loss drove the bench to its safe state (AC off) during the run: the DUT is unpowered until the mains
+        come on again (:func:`rig.session.power_back_after_loss`)."""
+        self.dut_lost = False
+        """The DUT stopped answering during the run: it gets a power cycle when the mains come on again."""
 
     # ------------------------------------------------------------------------------------------- properties
     @property
@@ -169,6 +176,15 @@ class Bench:
             raise
         return self
 
+    def note_loss(self, role: str | None) -> None:
+        """An instrument (``role``) or the DUT (None) was lost during a case: the role is not asked again, and the
+        safe state that follows leaves the DUT unpowered."""
+        if role is not None:
+            self.lost.add(role)
+        else:
+            self.dut_lost = True
+        self.unpowered_by_loss = True
+
     def safe_state(self, lost: Collection[str] = ()) -> None:
         """Put every instrument in its safe state: EV emulator released, AC off, relays open, then the rest.
 
@@ -179,6 +195,7 @@ class Bench:
             InstrumentError: at least one instrument did not reach its safe state (all failures in the message).
         """
         errors: list[tuple[str, BaseException]] = []
+        lost = set(lost) | self.lost
         if self.ev_emulator is not None and self.ev_emulator.role not in lost:
             try:
                 self.ev_emulator.release_all()

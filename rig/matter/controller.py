@@ -30,7 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rig.errors import CommissioningError, DutError, DutUnreachable, MatterStatusError, SetupError, WaitTimeout
+from rig.errors import (
+    CommissioningError,
+    DutError,
+    DutLost,
+    DutUnreachable,
+    MatterStatusError,
+    SetupError,
+    WaitTimeout,
+)
 from rig.matter.events import AttributeAccumulator, EventQueue
 
 if TYPE_CHECKING:
@@ -602,6 +610,10 @@ class MatterController:
         return Node(self, node_id, endpoint, timeout_s)
 
 
+LOSS_PROBE_S = 8.0
+"""Bound on the probe that tells a DUT that is gone from one that did not do what was awaited, s."""
+
+
 class Node:
     """Read, write, invoke and subscribe on one endpoint of one node, with timeouts.
 
@@ -630,6 +642,38 @@ class Node:
         """
         self.controller.forget_sessions(self.node_id)
         self.ctrl.ExpireSessions(self.node_id)
+
+    async def lost_after(self, failure: BaseException, *, timeout_s: float = LOSS_PROBE_S) -> DutLost | None:
+        """Whether the DUT is gone, asked after ``failure`` (what a case raised): for an interaction that timed out or
+        that the stack could not complete, read the node's Basic Information (endpoint 0) on the session in use, then
+        on a fresh CASE session; the DUT is lost when neither answers within ``timeout_s`` in all. None when the
+        failure is of another kind or the DUT answers (the failure then stands as it is: a DUT that is there but
+        did not do what was awaited fails the case on its own account).
+        """
+        if not isinstance(failure, (WaitTimeout, ChipStackError, TimeoutError)):
+            return None
+        deadline = time.monotonic() + timeout_s
+        probe = [(0, Clusters.BasicInformation.Attributes.DataModelRevision)]
+        what = f"a probe read of node 0x{self.node_id:x}"
+        try:
+            await self.controller.read_attributes(self.node_id, probe, timeout_s / 2, what)
+            return None
+        except (WaitTimeout, ChipStackError, TimeoutError) as exc:
+            first: BaseException = exc
+        except im.InteractionModelError:  # an answer, if a refusal: the DUT is there
+            return None
+        self.expire_sessions()
+        try:
+            await self.controller.connect(self.node_id, timeout_s=max(deadline - time.monotonic(), 0.5))
+            await self.controller.read_attributes(self.node_id, probe, max(deadline - time.monotonic(), 0.5), what)
+            return None
+        except (DutUnreachable, WaitTimeout, ChipStackError, TimeoutError) as exc:
+            return DutLost(
+                f"the DUT (node 0x{self.node_id:x}) stopped answering: {failure}; then neither a read on the session "
+                f"in use ({first}) nor a fresh CASE session ({exc}) got an answer within {timeout_s:g} s"
+            )
+        except im.InteractionModelError:
+            return None
 
     async def read(self, attribute: Any, *, endpoint: int | None = None) -> Any:
         """Read one attribute (a ``Clusters.X.Attributes.Y`` class); return its value.

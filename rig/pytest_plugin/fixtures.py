@@ -7,14 +7,17 @@ the run has: :mod:`rig.dut` answers that.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
+import inspect
 import json
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +33,13 @@ from rig.pytest_plugin.state import (
     EVENTS_KEY,
     INNER_SET_ENV,
     INTERRUPTED_PREFIX,
+    LOSS_SUFFIX,
     RUNNER_KEY,
     SESSION_KEY,
     run_was_interrupted,
+    run_was_stopped_by_loss,
 )
-from rig.session import Session, open_session
+from rig.session import Session, open_session, power_back_after_loss
 from rig.steps import StepRunner
 
 if TYPE_CHECKING:
@@ -75,6 +80,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # A case that caught the interrupt failed like any failure; the run as a whole was still interrupted.
     if run_was_interrupted(session):
         session.exitstatus = pytest.ExitCode.INTERRUPTED
+    elif run_was_stopped_by_loss(session):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 class RunInterrupted(AssertionError):
@@ -283,8 +290,9 @@ def lost_mid_case(item: pytest.Item, exc: InstrumentError | DutError) -> LostMid
     bench = funcargs.get("bench")
     t0 = time.monotonic()
     if isinstance(bench, Bench):
+        bench.note_loss(lost_role)
         try:
-            bench.safe_state(lost=(lost_role,) if lost_role else ())
+            bench.safe_state()
             reached = "every other instrument is in its safe state"
         except InstrumentError as failed:
             reached = f"the safe state was not reached everywhere ({failed})"
@@ -297,7 +305,7 @@ def lost_mid_case(item: pytest.Item, exc: InstrumentError | DutError) -> LostMid
         reached += f" ({took:.2f} s)"
     stop = item.config.stash[CONFIG_KEY].on_loss == "stop"
     if stop:
-        item.session.shouldstop = f"{what} lost during {item.name} (on_loss: stop)"
+        item.session.shouldstop = f"{what} lost during {item.name} {LOSS_SUFFIX}"
     then = "the run stops (on_loss: stop)" if stop else "the run continues (on_loss: continue)"
     return LostMidCase(f"{what} lost during this case: {exc}; {reached}; {then}")
 
@@ -305,7 +313,9 @@ def lost_mid_case(item: pytest.Item, exc: InstrumentError | DutError) -> LostMid
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """An interrupt inside a case fails that case (reported like any failure) and stops the session; an instrument
-    or the DUT lost inside a case fails it naming the loss (:func:`lost_mid_case`)."""
+    or the DUT lost inside a case fails it naming the loss (:func:`lost_mid_case`; a case that timed out or whose
+    interaction failed asks whether the DUT is still there first: :func:`_probe_dut_on_failure`)."""
+    restore = _probe_dut_on_failure(item)
     try:
         return (yield)
     except (InstrumentError, DutError) as exc:
@@ -318,6 +328,50 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
             f"the run was interrupted ({exc or 'Ctrl-C'}) during this case; "
             "the bench is put in its safe state at teardown"
         ) from None
+    finally:
+        restore()
+
+
+async def _after_loss(item: pytest.Item, session: Session, loss: InstrumentError | DutError) -> LostMidCase:
+    """:func:`lost_mid_case`, then, when the run goes on (``on_loss: continue``), the DUT powered and reached again
+    (:func:`rig.session.power_back_after_loss`) so the next case finds the bench as a run's start leaves it."""
+    verdict = await asyncio.to_thread(lost_mid_case, item, loss)
+    if item.config.stash[CONFIG_KEY].on_loss == "continue":
+        note = await power_back_after_loss(session)
+        if note:
+            verdict = LostMidCase(f"{verdict}; {note}")
+    return verdict
+
+
+def _probe_dut_on_failure(item: pytest.Item) -> Callable[[], None]:
+    """Wrap an async case of a rig run so that a failure that may mean the DUT is gone (a wait or interaction that
+    timed out, an interaction the stack could not complete) is checked with :meth:`rig.matter.controller.Node.
+    lost_after` on the case's own event loop: if the DUT no longer answers, the case raises
+    :class:`~rig.errors.DutLost` (so it fails as a loss) instead. Returns what undoes the wrapping."""
+    test = getattr(item, "obj", None)
+    session = item.config.stash.get(SESSION_KEY, None) if CONFIG_KEY in item.config.stash else None
+    if session is None or not inspect.iscoroutinefunction(test):
+        return lambda: None
+    node = session.node
+
+    @functools.wraps(test)
+    async def probed(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await test(*args, **kwargs)
+        except (InstrumentError, DutError) as loss:
+            raise await _after_loss(item, session, loss) from loss
+        except Exception as failure:
+            lost = await node.lost_after(failure)
+            if lost is None:
+                raise
+            raise await _after_loss(item, session, lost) from failure
+
+    item.obj = probed  # type: ignore[attr-defined]
+
+    def restore() -> None:
+        item.obj = test  # type: ignore[attr-defined]
+
+    return restore
 
 
 @pytest.hookimpl(wrapper=True)

@@ -37,6 +37,7 @@ from rig.pytest_plugin.state import (
     SESSION_KEY,
     case_pics,
     run_was_interrupted,
+    run_was_stopped_by_loss,
 )
 from rig.report.outputs import HTML_NAME, JUNIT_NAME
 from rig.report.plan import TEST_PLAN, spec_of
@@ -328,6 +329,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     code = int(exitstatus)
     interrupted = run_was_interrupted(session)  # its exit status may not be set yet (hook order)
+    if run_was_stopped_by_loss(session):  # pytest says INTERRUPTED for any stop; this one failed a case
+        code = int(pytest.ExitCode.TESTS_FAILED)
     status = "finished" if code in (0, 1, 5) and not interrupted else "interrupted"
     if interrupted:
         code = int(pytest.ExitCode.INTERRUPTED)

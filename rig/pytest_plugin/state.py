@@ -38,6 +38,15 @@ def run_was_interrupted(session: pytest.Session) -> bool:
     return isinstance(session.shouldstop, str) and session.shouldstop.startswith(INTERRUPTED_PREFIX)
 
 
+LOSS_SUFFIX = "(on_loss: stop)"
+
+
+def run_was_stopped_by_loss(session: pytest.Session) -> bool:
+    """Whether an instrument or the DUT lost during a case stopped the session (rig.yaml's ``on_loss: stop``): the
+    run ends as one with a failed case, not as an interrupted one."""
+    return isinstance(session.shouldstop, str) and session.shouldstop.endswith(LOSS_SUFFIX)
+
+
 def case_id(item: pytest.Item) -> str | None:
     """The test-plan id of ``item`` (its ``tc`` marker), e.g. ``TC-EEVSE-2.1``."""
     tc = item.get_closest_marker("tc")

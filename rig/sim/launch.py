@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------------------- virtual bench
 VIRTUAL_BENCH_START_S = 20.0
+CONTROL_FIFO = "control.fifo"
+"""The virtual bench's order FIFO in its folder (:mod:`rig.sim.virtual_bench`: an instrument switched off)."""
 
 
 @contextlib.contextmanager
@@ -97,6 +99,8 @@ def serve_spec(
             str(spec_path),
             "--plant-log",
             str(folder / "plant.jsonl"),
+            "--control",
+            str(folder / CONTROL_FIFO),
         ]
         if evse_port is not None:
             argv += ["--evse-port", str(evse_port)]

@@ -27,7 +27,8 @@ relay numbers (1-based). Per-driver ``params``: see the server classes.
 
 Process::
 
-    python -m rig.sim.virtual_bench --spec spec.json [--evse-port hw.sock] [--plant-log plant.jsonl]
+    python -m rig.sim.virtual_bench --spec spec.json [--evse-port hw.sock] [--plant-log plant.jsonl] \
+        [--control control.fifo]
 
 prints one line ``{"event":"ready","roles":{role: {"driver":…, "host":…, "port":…} | {"interface":…,
 "channel":…, "port":…}},"evse_port":…,"plant_log":…,"pid":…}`` on stdout when everything listens (and the EVSE is
@@ -35,6 +36,12 @@ attached); with an EVSE, then one line ``{"event":"evse_supply","supplied":…,"
 is lost or back (:mod:`rig.sim.supply`; ``t_s`` on the plant clock, ``time.monotonic``'s); logs to stderr, and on
 SIGTERM/SIGINT stops every server, detaches from the EVSE, writes the plant's last state (``"final": true``) to the
 plant log and exits 0. Exit code 2 for a bad spec, 1 if a server cannot start.
+
+``--control`` makes a FIFO (mode 0600) on which the bench takes one JSON line per order, for tests that lose an
+instrument mid-run as a lab does when one loses its power or its network: ``{"power": "off", "role": "meter"}``
+stops that role's server (its listener closed, its connections dropped, as a switched-off instrument's are), prints
+``{"event":"power","role":…,"on":false}`` and leaves the plant and the other roles running. A line that is not such
+an order is logged and ignored.
 """
 
 from __future__ import annotations
@@ -256,6 +263,14 @@ class VirtualBench:
             "pid": os.getpid(),
         }
 
+    async def power_off(self, role: str) -> bool:
+        """Switch one role's instrument off (its server stopped); False for a role the bench does not serve."""
+        server = self.servers.pop(role, None)
+        if server is None:
+            return False
+        await server.stop()
+        return True
+
     async def stop(self) -> None:
         """Stop the link and every server (reverse order), log the plant's last state."""
         if self.supply is not None:
@@ -299,10 +314,57 @@ async def _amain(args: argparse.Namespace) -> int:
     except Exception as exc:  # reported, exit 1
         print(f"virtual bench: cannot start: {exc}", file=sys.stderr)
         return 1
+    control = _Control(Path(args.control), bench, loop) if args.control else None
     print(json.dumps(info), flush=True)
     await stop.wait()
+    if control is not None:
+        control.close()
     await bench.stop()
     return 0
+
+
+class _Control:
+    """The ``--control`` FIFO (module docstring): orders read on the event loop, one JSON line each."""
+
+    def __init__(self, path: Path, bench: VirtualBench, loop: asyncio.AbstractEventLoop) -> None:
+        self.path, self.bench, self.loop = path, bench, loop
+        path.unlink(missing_ok=True)
+        os.mkfifo(path, 0o600)
+        # read-write: the FIFO never reads as ended while no writer has it open
+        self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+        self.buffer = b""
+        loop.add_reader(self.fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            self.buffer += os.read(self.fd, 4096)
+        except BlockingIOError:
+            return
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            if line.strip():
+                self.loop.create_task(self._order(line))
+
+    async def _order(self, line: bytes) -> None:
+        try:
+            order = json.loads(line)
+            role, power = order["role"], order["power"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("control: not an order, ignored: %r", line[:200])
+            return
+        if power != "off" or not isinstance(role, str):
+            log.warning("control: unknown order, ignored: %r", line[:200])
+            return
+        if await self.bench.power_off(role):
+            log.warning("control: %s switched off", role)
+            print(json.dumps({"event": "power", "role": role, "on": False}), flush=True)
+        else:
+            log.warning("control: no role %r to switch off", role)
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.fd)
+        os.close(self.fd)
+        self.path.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spec", required=True, help="bench spec JSON file")
     ap.add_argument("--evse-port", help="virtual EVSE hardware-port socket")
     ap.add_argument("--plant-log", help="JSON-lines plant state log")
+    ap.add_argument("--control", help="FIFO to make for orders such as an instrument switched off (docstring)")
     ap.add_argument("--log-level", default="WARNING")
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")

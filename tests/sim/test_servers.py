@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -260,6 +261,51 @@ def test_process_ready_and_sigterm(tmp_path: Path) -> None:
         assert proc.wait(timeout=10) == 0
         last = json.loads(log.read_text().splitlines()[-1])
         assert last["final"] and last["ac_on"] is True
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_control_fifo_switches_one_instrument_off(tmp_path: Path) -> None:
+    """An order on ``--control`` stops that role's server (connections dropped, port closed); the others run on; a
+    line that is no order is ignored."""
+    import socket
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps({"roles": {"grid": {"driver": "keysight_ac6800"}, "meter": {"driver": "eastron_sdm630"}}})
+    )
+    fifo = tmp_path / "control.fifo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rig.sim.virtual_bench", "--spec", str(spec), "--control", str(fifo)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ),
+    )
+    try:
+        assert proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())
+        grid, meter = ready["roles"]["grid"]["port"], ready["roles"]["meter"]["port"]
+        assert stat.S_ISFIFO(fifo.stat().st_mode) and stat.S_IMODE(fifo.stat().st_mode) == 0o600
+        held = socket.create_connection(("127.0.0.1", meter), timeout=2)
+        with open(fifo, "wb", buffering=0) as orders:
+            orders.write(b"not an order\n" + json.dumps({"power": "off", "role": "meter"}).encode() + b"\n")
+        event = json.loads(proc.stdout.readline())
+        assert event == {"event": "power", "role": "meter", "on": False}
+        held.settimeout(2)
+        assert held.recv(1) == b"", "the switched-off meter's open connection must be dropped"
+        held.close()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", meter), timeout=2)
+        with socket.create_connection(("127.0.0.1", grid), timeout=2) as s:
+            s.sendall(b"OUTP?\n")
+            assert s.makefile().readline().strip() in ("0", "1"), "the other instruments run on"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert not fifo.exists(), "the control FIFO is removed when the bench stops"
     finally:
         if proc.poll() is None:
             proc.kill()
