@@ -110,8 +110,9 @@ def steps(request: pytest.FixtureRequest, probe_plan: tuple[list[Probe], dict[st
 
 
 def _mismatch(probe: Probe, got: str) -> AssertionError:
+    where = "" if probe.kind == "attribute" else f"{probe.target}: "
     return AssertionError(
-        f"{probe.target}: {probe.what}: expected {describe_expect(probe.expect)}, received {got} "
+        f"{where}{probe.what}: expected {describe_expect(probe.expect)}, received {got} "
         f"(expectation: {probe.source}; {CONSTRAINTS_FILE.name})"
     )
 
