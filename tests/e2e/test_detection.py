@@ -34,6 +34,8 @@ DETECTION: dict[str, dict[str, str]] = {
     "duty-upper-segment-wrong": {"HIL-PWM-RANGE-80A": "5g"},
     # ApproximateEVEfficiency: nonVolatile in the spec XML, reads null after the power cycle
     "nonvolatile-not-persisted": {"HIL-POWER": "6"},
+    # RandomizationDelayWindow 0 after the factory reset, not the spec XML default 600
+    "factory-default-wrong": {"HIL-FACTORY": "4"},
     # a bound the spec states in its text only (rig/spec/constraints.yaml): the first probe, -1, is accepted
     "user-max-current-negative-accepted": {"TC-EEVSE-BOUNDS-A0009": "2"},
     # a command accepted in a state where it must fail (rig/spec/state_matrix.yaml): EnableCharging while faulted

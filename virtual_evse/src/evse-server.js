@@ -67,6 +67,7 @@ export function createEvseServer(rt) {
             const p = rt.store.data;
             const fw = rt.fw;
             // --- boot: non-volatile values from the firmware store, volatile values reset (matter.js keeps attribute values in its storage) ---
+            if (rt.store.fresh && defect("factory-default-wrong")) rt.store.set({ randomizationDelayWindow: 0 });
             if (p.circuitCapacity === undefined) rt.store.set({ circuitCapacity: cfg.hardware.circuitCapacity });
             if (p.userMaximumChargeCurrent === undefined) rt.store.set({ userMaximumChargeCurrent: p.circuitCapacity });
             s.state = St.NotPluggedIn;

@@ -15,6 +15,9 @@ erased and its power switched on; its Matter fabrics stay, so the session stays 
 commissioning of a factory-new device is every virtual run's start on fresh storage). A real EVSE's factory reset
 also removes every fabric, the rig's too: the case is skipped there, naming the reason, unless the DUT kind offers a
 means (``rig.dut``).
+
+The file's name puts the case last among the HIL cases: its reboot is then far from the other cases' power cycles
+(the virtual EVSE's next boot is quick only once its spare process has loaded again, a few seconds later).
 """
 
 from __future__ import annotations
