@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from rig.config import load_config
 from rig.matter.onboarding import manual_pairing_code
+from rig.redaction import secrets_of
 from tests.e2e.conftest import RIG, ROOT, _rig_netns
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +29,21 @@ def test_conformant_virtual_evse_passes_2_2_and_2_4(rig_run) -> None:
     assert "Virtual EVSE" in html, "the report header shows the DUT identity read over Matter"
     latest = res.run_dir.parent / "latest"
     assert latest.is_symlink() and latest.resolve() == res.run_dir.resolve()
+    # The setup passcode, the pairing codes and the trigger key appear nowhere in the run folder (its logs, the
+    # virtual EVSE's and the CHIP stack's output included) or on the terminal, but in the virtual EVSE's own
+    # configuration (its secret store, owner-only).
+    secrets = secrets_of(load_config(ROOT / "rig.yaml"))
+    leaks = [
+        f"{path.relative_to(res.run_dir)}: {secret}"
+        for path in sorted(res.run_dir.rglob("*"))
+        if path.is_file() and path.name != "virtual-evse.config.json"
+        for secret in secrets
+        if secret in path.read_text(errors="replace")
+    ]
+    leaks += [f"rig run output: {secret}" for secret in secrets if secret in res.output]
+    assert not leaks, f"secrets in the run's outputs: {leaks}"
+    config = res.run_dir / "virtual-evse.config.json"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600, "the virtual EVSE configuration must be owner-only"
 
 
 # defect → (case, the step at which the suite must catch it)

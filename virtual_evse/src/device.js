@@ -1,6 +1,6 @@
 // Node composition: root endpoint (Basic Information, General Diagnostics with test event triggers) and endpoint 1
 // (EVSE 0x050C + Device Energy Management 0x050D + Electrical Sensor 0x0510 device types).
-import { Crypto, Endpoint, Environment, ServerNode, VendorId, DeviceTypeId } from "@matter/main";
+import { CommissioningServer, Crypto, Endpoint, Environment, ServerNode, VendorId, DeviceTypeId } from "@matter/main";
 // per-behavior subpaths: importing "@matter/main/behaviors" loads every cluster (seconds of startup)
 import { DescriptorServer } from "@matter/main/behaviors/descriptor";
 import { DeviceEnergyManagementServer } from "@matter/main/behaviors/device-energy-management";
@@ -81,7 +81,14 @@ export async function createNode(rt, id = "vevse") {
 
     const productDescription = { name: cfg.productName, deviceType: DeviceTypeId(0x050c), vendorId: VendorId(cfg.vendorId), productId: cfg.productId };
     const credentials = await operationalCredentials(cfg, productDescription);
-    const node = await ServerNode.create(ServerNode.RootEndpoint.with(VevseGeneralDiagnosticsServer), {
+    // matter.js logs the passcode, the manual pairing code and the QR payload when the node is uncommissioned: they
+    // are the device's secret (the rig keeps them out of its logs and run folders), so this one says less.
+    class QuietCommissioningServer extends CommissioningServer {
+        initiateCommissioning() {
+            console.error(`vevse: uncommissioned, discriminator ${cfg.discriminator} (setup codes as configured, not logged)`);
+        }
+    }
+    const node = await ServerNode.create(ServerNode.RootEndpoint.with(VevseGeneralDiagnosticsServer, QuietCommissioningServer), {
         id,
         network: { port: cfg.port },
         commissioning: { passcode: cfg.passcode, discriminator: cfg.discriminator },
