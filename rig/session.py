@@ -619,9 +619,29 @@ def _bench_safe_state(config: RigConfig) -> None:
         bench.safe_state()
 
 
+def killed_before_record(holder: Holder) -> dict[str, Any]:
+    """The run record of a run killed before it wrote one (during its set-up): what its lock says, no case."""
+    from rig.report.record import RECORD_KIND, SCHEMA_VERSION
+
+    return {
+        "kind": RECORD_KIND,
+        "schema_version": SCHEMA_VERSION,
+        "run_id": holder.run_id,
+        "status": "killed",
+        "exit_status": None,
+        "started": holder.started,
+        "ended": time.time(),
+        "title": f"run {holder.run_id} (pid {holder.pid}), killed during its set-up, before any case",
+        "bench": "virtual" if holder.virtual else "real",
+        "dut": None,
+        "cases": [],
+    }
+
+
 def record_killed(holder: Holder, database: str | None = None) -> str:
     """Close the run record of a run whose ``rig run`` was killed as ``killed`` (still ``running``, or
-    ``interrupted`` by its own tear-down) and import it into the results database (as ``rig run`` would have at its
+    ``interrupted`` by its own tear-down; one killed before it wrote its record gets one,
+    :func:`killed_before_record`) and import it into the results database (as ``rig run`` would have at its
     end: ``$RIG_RESULTS_DB``, else ``database``, else ``results.sqlite`` beside the run folder). Never raises;
     returns what was done, for a message."""
     from rig.report.db import ResultsDb, resolve_url
@@ -633,6 +653,10 @@ def record_killed(holder: Holder, database: str | None = None) -> str:
     run_dir = Path(holder.run_dir)
     path = run_dir / RECORD_NAME
     try:
+        if not path.exists() and not path.is_symlink():  # killed before its record was first written
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, dumps_record(killed_before_record(holder)))
+            write_outputs(run_dir)
         record = load_record(path)
         if record["status"] in ("running", "interrupted"):
             record.update(status="killed", ended=record.get("ended") or time.time())

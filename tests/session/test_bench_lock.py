@@ -212,6 +212,36 @@ def test_the_taker_puts_the_bench_in_its_safe_state_then_records_the_run_killed(
         taker.release()
 
 
+def test_a_run_killed_before_its_first_record_is_recorded_killed_from_its_lock(
+    lock_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed during its set-up (no report.json yet): the taker writes its record from the lock (run id, pid, start)
+    as killed, renders it and imports it into the results database."""
+    from rig.session import lock_bench
+
+    monkeypatch.delenv("RIG_RESULTS_DB", raising=False)
+    cfg = _real({"ac_source": AC})
+    dead_id = "20260101-000000-dead01"
+    run_dir = tmp_path / "reports" / dead_id  # never made: the run died first
+    held = BenchLock(resources_for(cfg, dead_id, private=False), dead_id, run_dir=run_dir)
+    held.acquire()
+    for fd in held.fds:
+        os.close(fd)
+    held._fds.clear()
+
+    taker = lock_bench(cfg, "20260101-000000-aaaaab", safe_state=lambda _config: None)
+    try:
+        record = load_record(run_dir / RECORD_NAME)
+        assert (record["status"], record["cases"], record["run_id"]) == ("killed", [], dead_id)
+        assert "killed during its set-up" in record["title"]
+        with sqlite3.connect(tmp_path / "reports" / "results.sqlite") as db:
+            rows = db.execute("SELECT run_id, status FROM runs").fetchall()
+        assert rows == [(dead_id, "killed")]
+        assert (run_dir / "report.html").is_file() and (run_dir / "junit.xml").is_file()
+    finally:
+        taker.release()
+
+
 def test_a_bench_that_cannot_be_made_safe_stops_the_run_and_keeps_the_dead_runs_lock(
     lock_dir: Path, tmp_path: Path
 ) -> None:
