@@ -17,17 +17,13 @@ import asyncio
 import pytest
 
 from rig.ev_emulator.pilot import duty_to_current
-from rig.instruments.capabilities import EnergyMeter
 from rig.steps import TestStep
-from suites.hil.support import wait_current
+from tests.e2e.bench_cases.session import MAX_MA, start_charging
 
 pytestmark = [pytest.mark.tc("BENCH-HOLD", "Charging session held until the run is killed")]
 
-MAX_MA = 16000
-CABLE_A = 32
 EXPECTED_DUTY_PCT = MAX_MA / 1000 / 0.6  # IEC 61851-1: 6..51 A -> duty = I / 0.6 %
 DUTY_TOLERANCE_PCT = 0.5  # pulse width +-5 us of 1000 us
-CONTACTOR_TIMEOUT_S = 5.0  # the EVSE's contactorDelayMs is 200 ms by default
 HOLD_S = 120.0
 HOLDING_MARK = "BENCH-HOLD: charging session established, holding"
 
@@ -61,34 +57,9 @@ STEPS = [
 
 
 async def test_hold_charging(steps, bench, evse, evse_events) -> None:
-    assert bench is not None and bench.ev_emulator is not None, (
-        "this case needs a bench with an EV emulator (rig.yaml instruments and ev_emulator)"
-    )
-    ev = bench.ev_emulator
-    t_event = evse.event_timeout_s
-
     steps.step("1")
-
-    steps.step("2")
-    await asyncio.to_thread(ev.release_all)
-    await asyncio.to_thread(ev.set_cable, CABLE_A)
-    await asyncio.to_thread(ev.set_state, "B")
-    connected = await evse_events.wait_for("EVConnected", t_event)
-    steps.note(connected.summary())
-
-    steps.step("3")
-    await evse.enable_charging(None, 6000, MAX_MA)
-
-    steps.step("4")
-    await asyncio.to_thread(ev.set_state, "C")
-    found = bench.first(EnergyMeter)
-    assert found is not None, "this case needs a bench meter (rig.yaml instruments)"
-    amps = await wait_current(
-        found[1], flowing=True, what="contactor closing after state C", timeout_s=CONTACTOR_TIMEOUT_S
-    )
-    steps.note(f"contactor closed: the meter reads {amps:.2f} A")
-    started = await evse_events.wait_for("EnergyTransferStarted", t_event)
-    steps.note(started.summary())
+    await start_charging(steps, bench, evse, evse_events)
+    ev = bench.ev_emulator
 
     steps.step("5")
     pilot = await asyncio.to_thread(ev.pilot)

@@ -19,14 +19,10 @@ import time
 
 import pytest
 
-from rig.instruments.capabilities import EnergyMeter
 from rig.matter.controller import Clusters
 from rig.steps import TestStep
-from suites.hil.support import wait_current
+from tests.e2e.bench_cases.session import start_charging
 
-CABLE_A = 32
-MAX_MA = 16000
-CONTACTOR_TIMEOUT_S = 5.0  # the EVSE's contactorDelayMs is 200 ms by default
 WATCH_S = 120.0
 WATCH_EVERY_S = 0.1  # the pace of the watch's reads (each read is a round trip to the meter and to the DUT)
 WATCHING_FILE = "bench-lose.json"
@@ -38,7 +34,7 @@ STEPS = [
     TestStep("1", "Commission DUT to TH (done by the session)", is_commissioning=True),
     TestStep("2", "EV emulator: 32 A cable, CP state B (plug-in)", "Event EVConnected"),
     TestStep("3", "TH sends EnableCharging (null, 6000 mA, 16000 mA)", "SUCCESS"),
-    TestStep("4", "EV emulator: CP state C", "current on the meter"),
+    TestStep("4", "EV emulator: CP state C", "Current on the meter; Event EnergyTransferStarted"),
     TestStep(
         "5",
         "Watch the session: read the meter's current and the DUT's State again and again",
@@ -48,26 +44,8 @@ STEPS = [
 
 
 async def test_lose_mid_session(steps, bench, dut, run_dir, evse, evse_events) -> None:
-    assert bench is not None and bench.ev_emulator is not None, "this case needs a bench with an EV emulator"
-    found = bench.first(EnergyMeter)
-    assert found is not None, "this case needs a bench meter (rig.yaml instruments)"
-    meter = found[1]
-    ev = bench.ev_emulator
-
     steps.step("1")
-    steps.step("2")
-    await asyncio.to_thread(ev.release_all)
-    await asyncio.to_thread(ev.set_cable, CABLE_A)
-    await asyncio.to_thread(ev.set_state, "B")
-    await evse_events.wait_for("EVConnected", evse.event_timeout_s)
-    steps.step("3")
-    await evse.enable_charging(None, 6000, MAX_MA)
-    steps.step("4")
-    await asyncio.to_thread(ev.set_state, "C")
-    amps = await wait_current(
-        meter, flowing=True, what="contactor closing after state C", timeout_s=CONTACTOR_TIMEOUT_S
-    )
-    steps.note(f"contactor closed: the meter reads {amps:.2f} A")
+    meter, _ = await start_charging(steps, bench, evse, evse_events)
 
     steps.step("5")
     process = getattr(getattr(dut, "_evse", None), "proc", None)
