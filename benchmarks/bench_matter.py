@@ -103,31 +103,19 @@ def _inside_main(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------------------------------- outside
 def _one_session(config: Path, overrides: list[str], reads: int, folder: Path, index: int) -> dict[str, Any]:
-    from rig.config import load_config, parse_override
-    from rig.session import run_in_sandbox
+    from benchmarks.sandboxed import figures_from_sandbox
 
-    cfg = load_config(config, overrides=dict(parse_override(o) for o in overrides))
     result = folder / f"session-{index}.json"
     t_outer = time.monotonic()
-    argv = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--inside",
-        "--config",
-        str(config),
-        "--reads",
-        str(reads),
-        "--t-outer",
-        repr(t_outer),
-        "--result",
-        str(result),
-    ]
-    for o in overrides:
-        argv += ["--set", o]
-    code = run_in_sandbox(cfg, argv, visible=(folder,))
-    if code != 0 or not result.is_file():
-        raise SystemExit(f"session {index}: the process in the sandbox failed (exit {code}); see its output above")
-    out: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
+    args = ["--inside", "--config", str(config), "--reads", str(reads), "--t-outer", repr(t_outer)]
+    out: dict[str, Any] = figures_from_sandbox(
+        __file__,
+        [*args, "--result", str(result)],
+        result,
+        config=config,
+        overrides=overrides,
+        what=f"session {index}",
+    )
     return out
 
 

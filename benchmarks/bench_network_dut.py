@@ -56,18 +56,17 @@ async def _inside(config: Path, overrides: list[str]) -> dict[str, Any]:
 
 
 def _session(config: Path, folder: Path, index: int, overrides: list[str]) -> dict[str, Any]:
-    from rig.config import load_config, parse_override
-    from rig.session import run_in_sandbox
+    from benchmarks.sandboxed import figures_from_sandbox
 
-    cfg = load_config(config, overrides=dict(parse_override(o) for o in overrides))
     result = folder / f"session-{index}.json"
-    argv = [sys.executable, str(Path(__file__).resolve()), "--inside", str(config), str(result)]
-    for o in overrides:
-        argv += ["--set", o]
-    code = run_in_sandbox(cfg, argv, visible=(folder,))
-    if code != 0 or not result.is_file():
-        raise SystemExit(f"session {index} ({' '.join(overrides)}) failed (exit {code}); see its output above")
-    out: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
+    out: dict[str, Any] = figures_from_sandbox(
+        __file__,
+        ["--inside", str(config), str(result)],
+        result,
+        config=config,
+        overrides=overrides,
+        what=f"session {index} ({' '.join(overrides)})",
+    )
     return out
 
 

@@ -252,20 +252,13 @@ def main() -> int:
         result.write_text(json.dumps(figures), encoding="utf-8")
         return 0
 
-    from rig.config import load_config
-    from rig.session import run_in_sandbox
+    from benchmarks.sandboxed import figures_from_sandbox
 
     folder = Path(tempfile.mkdtemp(prefix="rig-bench-reaction-"))
     try:
         result = folder / "figures.json"
-        argv = [sys.executable, str(Path(__file__).resolve()), "--inside", str(result), "--reps", str(args.reps)]
-        code = run_in_sandbox(
-            load_config(ROOT / "rig.yaml"), argv + (["--no-load"] if args.no_load else []), visible=(folder,)
-        )
-        if code != 0 or not result.is_file():
-            print(f"the session in the sandbox failed (exit {code}); see its output above", file=sys.stderr)
-            return 1
-        report(json.loads(result.read_text(encoding="utf-8")))
+        inner = ["--inside", str(result), "--reps", str(args.reps)] + (["--no-load"] if args.no_load else [])
+        report(figures_from_sandbox(__file__, inner, result))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

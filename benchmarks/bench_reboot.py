@@ -125,19 +125,13 @@ def _inside_main(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------------------------------- outside
 def _run(config: Path, overrides: list[str], reps: int, folder: Path) -> dict[str, list[dict[str, float]]]:
-    from rig.config import load_config, parse_override
-    from rig.session import run_in_sandbox
+    from benchmarks.sandboxed import figures_from_sandbox
 
-    cfg = load_config(config, overrides=dict(parse_override(o) for o in overrides))
     result = folder / "reboots.json"
-    argv = [sys.executable, str(Path(__file__).resolve()), "--inside", "--config", str(config)]
-    argv += ["--reps", str(reps), "--result", str(result)]
-    for o in overrides:
-        argv += ["--set", o]
-    code = run_in_sandbox(cfg, argv, visible=(folder,))
-    if code != 0 or not result.is_file():
-        raise SystemExit(f"the process in the sandbox failed (exit {code}); see its output above")
-    out: dict[str, list[dict[str, float]]] = json.loads(result.read_text(encoding="utf-8"))
+    args = ["--inside", "--config", str(config), "--reps", str(reps), "--result", str(result)]
+    out: dict[str, list[dict[str, float]]] = figures_from_sandbox(
+        __file__, args, result, config=config, overrides=overrides
+    )
     return out
 
 

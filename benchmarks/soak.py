@@ -135,25 +135,12 @@ def main() -> int:
         Path(args.inside).write_text(json.dumps(figures), encoding="utf-8")
         return 0
 
-    from rig.config import load_config
-    from rig.session import run_in_sandbox
+    from benchmarks.sandboxed import figures_from_sandbox
 
     folder = Path(tempfile.mkdtemp(prefix="rig-soak-"))
     try:
         result = folder / "figures.json"
-        argv = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--inside",
-            str(result),
-            "--sessions",
-            str(args.sessions),
-        ]
-        code = run_in_sandbox(load_config(ROOT / "rig.yaml"), argv, visible=(folder,))
-        if code != 0 or not result.is_file():
-            print(f"the session in the sandbox failed (exit {code}); see its output above", file=sys.stderr)
-            return 1
-        report(json.loads(result.read_text(encoding="utf-8")))
+        report(figures_from_sandbox(__file__, ["--inside", str(result), "--sessions", str(args.sessions)], result))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0
