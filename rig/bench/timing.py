@@ -114,7 +114,6 @@ class Capture:
 
     plan: CapturePlan
     traces: Mapping[str, Waveform]
-    result: object = None
 
     def __getitem__(self, signal: str) -> Waveform:
         return self.traces[signal]
@@ -144,9 +143,9 @@ def _waveform(scope: WaveformCapture, signal: str) -> Waveform:
     return Waveform(trace.t_s, v, signal, trace.sample_interval_s)
 
 
-async def capture(scope: WaveformCapture, plan: CapturePlan, act: Callable[[], Awaitable[T]]) -> Capture:
+async def capture(scope: WaveformCapture, plan: CapturePlan, act: Callable[[], Awaitable[object]]) -> Capture:
     """Configure ``plan``, arm, wait for the trigger, run ``act`` (the stimulus), wait for the record to complete and
-    read every signal. ``act``'s result is kept in :attr:`Capture.result`.
+    read every signal.
 
     Raises:
         InstrumentError: the scope did not trigger or complete (names role, address and command), or queued an error.
@@ -156,12 +155,12 @@ async def capture(scope: WaveformCapture, plan: CapturePlan, act: Callable[[], A
     await asyncio.to_thread(scope.configure, setup)
     await asyncio.to_thread(scope.arm)
     await asyncio.to_thread(scope.wait_triggered, TRIGGER_TIMEOUT_S)
-    result = await act()
+    await act()
     await asyncio.to_thread(scope.wait_complete, plan.duration_s + COMPLETE_MARGIN_S)
     traces = {}
     for s in setup.signals:
         traces[s.signal] = await asyncio.to_thread(_waveform, scope, s.signal)
-    return Capture(plan, traces, result)
+    return Capture(plan, traces)
 
 
 # ---------------------------------------------------------------------------------------------- features
