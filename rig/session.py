@@ -519,14 +519,16 @@ def run_in_sandbox(
 
 def _inputs(config: RigConfig, dut: Dut) -> list[Path]:
     """Folders and files rig.yaml names that the run reads or keeps (the file's own, the trust store, the PICS, the
-    station), so that they stay visible in the sandbox even under /tmp, which the sandbox replaces with a private
-    one. The station's folder is made (private) here when it does not exist yet: made inside, it would vanish with
-    the run."""
+    station, the virtual EVSE's firmware), so that they stay visible in the sandbox even under /tmp, which the sandbox
+    replaces with a private one. The station's folder is made (private) here when it does not exist yet: made inside,
+    it would vanish with the run."""
     from rig.station.files import make_private_dir
 
     folders: list[Path] = []
     if config.config_path is not None:  # the file too: straight under /tmp, its folder is /tmp itself
         folders += [Path(config.config_path).parent, Path(config.config_path)]
+    if config.virtual_evse.firmware is not None:  # with its parent: node reads package.json and node_modules there
+        folders.append(config.virtual_evse.firmware.parent)
     for path in (config.dut.paa_trust_store, config.dut.pics):
         if path is not None and path.exists():
             folders += [path] if path.is_dir() else [path.parent, path]

@@ -344,6 +344,12 @@ class VirtualEvse(_Section):
     hardware: dict[str, Annotated[float, Field(ge=-1e12, le=1e12)]] = Field(
         default_factory=dict, description="Passed through to the virtual EVSE (finite numbers, |x| <= 1e12)."
     )
+    firmware: ConfigPath | None = Field(
+        default=None,
+        description="Folder of the firmware sources to run (main.js and the modules beside it), e.g. a mutant's copy "
+        "made by benchmarks/mutation.py; null = virtual_evse/src. Its parent folder must hold package.json, "
+        "defects.json and node_modules (a symlink will do), as virtual_evse/ does.",
+    )
     backup_supply: bool = Field(
         default=False,
         description="false: like a charger without a backup supply, the EVSE loses power when its mains does (AC "

@@ -144,6 +144,7 @@ class VirtualDut:
             serial_number=v.serial_number,
             software_version=v.software_version,
             software_version_string=v.software_version_string,
+            firmware=v.firmware,
         )
 
     @contextlib.contextmanager

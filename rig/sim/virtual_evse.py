@@ -79,6 +79,23 @@ class VirtualEvseSettings:
     certification: dict[str, str] | None = None
     """A custom attestation chain: paths under ``privateKey``, ``certificate`` (DAC) and ``intermediateCertificate``
     (PAI), e.g. :meth:`rig.sim.attestation.Chain.certification`; None signs with the matter.js test chain."""
+    firmware: Path | None = None
+    """The folder of firmware sources to run (``main.js`` and the modules beside it, e.g. a mutant's copy); None runs
+    ``virtual_evse/src``. Node resolves ``@matter/*`` and reads ``package.json`` from its parent folder."""
+
+    @property
+    def main_js(self) -> Path:
+        """The entry point to run: ``main.js`` of :attr:`firmware`, else :data:`MAIN_JS`.
+
+        Raises:
+            SetupError: :attr:`firmware` holds no ``main.js``.
+        """
+        if self.firmware is None:
+            return MAIN_JS
+        main = self.firmware / "main.js"
+        if not main.is_file():
+            raise SetupError(f"virtual_evse.firmware: {self.firmware} holds no main.js (the firmware's entry point)")
+        return main
 
     def to_json(self) -> dict[str, Any]:
         """The JSON config understood by virtual_evse/src/main.js."""
@@ -279,7 +296,7 @@ def preload(settings: VirtualEvseSettings, netns: str | None) -> subprocess.Pope
             fifo = folder / f"{PRELOADED}.{name}"
             os.mkfifo(fifo, 0o600)
             fds.append(os.open(fifo, os.O_RDWR))  # the spare holds both ends: no end of input before adoption
-        cmd = ["node", str(MAIN_JS)]
+        cmd = ["node", str(settings.main_js)]
         env = dict(os.environ, VEVSE_CONFIG=str(folder / f"{PRELOADED}.config.json"), VEVSE_WAIT_FOR_START="1")
         proc = subprocess.Popen(
             ["ip", "netns", "exec", netns, *cmd] if netns else cmd,
@@ -478,7 +495,7 @@ class VirtualEvse:
 
     def _spawn(self, *, wait_for_start: bool) -> subprocess.Popen[bytes]:
         env = dict(os.environ, VEVSE_CONFIG=str(self._config_path))
-        cmd = ["node", str(MAIN_JS)]
+        cmd = ["node", str(self.settings.main_js)]
         if wait_for_start:
             env["VEVSE_WAIT_FOR_START"] = "1"
             cmd = ["nice", "-n", str(SPARE_NICE), *cmd]  # nice execs node: same PID, every thread niced
