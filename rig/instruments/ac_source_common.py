@@ -47,6 +47,23 @@ class AcSourceDriver(ScpiDriver):
     """(regular expression the ``*IDN?`` model field must match in full, what it stands for) per accepted family."""
     ERROR_QUERY: ClassVar[str] = "SYST:ERR?"
     FREQUENCY_HZ: ClassVar[tuple[float, float]] = CONTRACT_FREQUENCY_HZ
+    VOLTAGE_SET: ClassVar[str] = "VOLT"
+    """The model's voltage setpoint command (the value follows, V rms, one decimal)."""
+    FREQUENCY_SET: ClassVar[str] = "FREQ"
+    """The model's frequency setpoint command (the value follows, Hz, two decimals)."""
+    CURRENT_LIMIT_SET: ClassVar[str | None] = None
+    """The model's rms current limit command (A, two decimals); None: not in the driver (Unsupported)."""
+    MEASURE: ClassVar[dict[str, str | None]] = {
+        "voltage": "MEAS:VOLT:AC?",
+        "current": "MEAS:CURR:AC?",
+        "power": None,
+        "frequency": None,
+    }
+    """The model's measurement query per quantity; None: not in the driver (Unsupported)."""
+    MANUAL: ClassVar[str] = "manual"
+    """What the model's reference is called, in the message of a function left out as not verified there."""
+    SAFE_STATE: ClassVar[tuple[str, ...]] = ("OUTP OFF",)
+    """The commands of the safe state, in order (a list program stopped first where the model has one)."""
 
     def __init__(
         self,
@@ -71,6 +88,82 @@ class AcSourceDriver(ScpiDriver):
         self.max_current = None if max_current is None else float(max_current)
         self.poll_s = float(poll_s)
         self.model = ""
+        self._in_list = False
+        self._list_end: float | None = None
+
+    # -- setpoints -----------------------------------------------------------------------------------------------
+    def set_output(self, on: bool) -> None:
+        """Set the output on or off (``OUTP ON|OFF``), bool."""
+        self._configure(f"OUTP {'ON' if on else 'OFF'}")
+
+    def output_on(self) -> bool:
+        """Get whether the output is on (``OUTP?``), bool."""
+        return self.query_bool("OUTP?")
+
+    def set_voltage(self, volts: float) -> None:
+        """Set the output voltage (:attr:`VOLTAGE_SET`), V rms, 0..max_voltage."""
+        command = f"{self.VOLTAGE_SET} {number(volts, '.1f')}"
+        self._voltage(volts, command)
+        self._configure(command)
+
+    def set_frequency(self, hertz: float) -> None:
+        """Set the output frequency (:attr:`FREQUENCY_SET`), Hz, 45..65."""
+        command = f"{self.FREQUENCY_SET} {number(hertz, '.2f')}"
+        self._frequency(hertz, command)
+        self._configure(command)
+
+    def set_current_limit(self, amps: float) -> None:
+        """Set the rms current limit (:attr:`CURRENT_LIMIT_SET`), A, 0..max_current; Unsupported without one."""
+        if self.CURRENT_LIMIT_SET is None:
+            raise self._unsupported(
+                f"no current limit in this driver (its command was not verified in the {self.MANUAL})"
+            )
+        command = f"{self.CURRENT_LIMIT_SET} {number(amps, '.2f')}"
+        self._current(amps, command)
+        self._configure(command)
+
+    # -- measurements --------------------------------------------------------------------------------------------
+    def measure_voltage(self) -> float:
+        """Measure the output voltage (:attr:`MEASURE`), V rms."""
+        return self._measure("voltage", "")
+
+    def measure_current(self) -> float:
+        """Measure the output current (:attr:`MEASURE`), A rms."""
+        return self._measure("current", "")
+
+    def measure_power(self) -> float:
+        """Measure the output true power (:attr:`MEASURE`), W; Unsupported where the driver has no query for it."""
+        return self._measure("power", " (measure power on the bench's meter)")
+
+    def measure_frequency(self) -> float:
+        """Measure the output frequency (:attr:`MEASURE`), Hz; Unsupported where the driver has no query for it."""
+        return self._measure("frequency", " (measure frequency on the bench's meter or scope)")
+
+    def _measure(self, quantity: str, instead: str) -> float:
+        query = self.MEASURE.get(quantity)
+        if query is None:
+            raise self._unsupported(
+                f"no {quantity} measurement in this driver (its query was not verified in the {self.MANUAL}){instead}"
+            )
+        return self.query_float(query)
+
+    # -- safe state ----------------------------------------------------------------------------------------------
+    def safe_state(self) -> None:
+        """Control: :attr:`SAFE_STATE` (any list program stopped, fixed mode, output off); errors the source queued
+        are logged, not raised."""
+        self._in_list, self._list_end = False, None
+        for command in self.SAFE_STATE:
+            self._send(command)
+        self.drain_errors_quietly()
+
+    def _configure(self, command: str) -> None:
+        """Leave a finished list program (:meth:`_finish_list`), send ``command`` and drain the error queue."""
+        self._finish_list()
+        self._send(command)
+        self.drain_errors()
+
+    def _finish_list(self) -> None:
+        """A model with list programs leaves list mode here once the last one has ended (none: nothing to do)."""
 
     # -- open, identity ------------------------------------------------------------------------------------------
     def open(self) -> None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import ClassVar
 
-from rig.instruments.ac_source_common import AcSourceDriver, number
+from rig.instruments.ac_source_common import AcSourceDriver
 from rig.instruments.capabilities import ProgramStep
 from rig.instruments.transport import MessageTransport
 
@@ -52,6 +52,7 @@ class AmetekSequoia(AcSourceDriver):
     """Points of a list (p.92); one is taken by the point back at the setpoint."""
     RESTORE_DWELL_S: ClassVar[float] = 0.1
     """Dwell of the point at the voltage setpoint that ends every program, s."""
+    SAFE_STATE: ClassVar[tuple[str, ...]] = ("ABOR", "VOLT:MODE FIX", "OUTP OFF")
     END_MARGIN_S: ClassVar[float] = 0.1
     """Wait after a list's programmed end before leaving list mode, s (the host starts counting at ``*TRG``)."""
 
@@ -66,51 +67,12 @@ class AmetekSequoia(AcSourceDriver):
     ) -> None:
         super().__init__(role, transport, max_voltage=max_voltage, max_current=max_current, poll_s=poll_s)
         self._volts: float | None = None
-        self._in_list = False
-        self._list_end: float | None = None
 
     # -- setpoints -----------------------------------------------------------------------------------------------
-    def set_output(self, on: bool) -> None:
-        """Set the output relay on or off (``OUTP ON|OFF``), bool."""
-        self._configure(f"OUTP {'ON' if on else 'OFF'}")
-
-    def output_on(self) -> bool:
-        """Get whether the output is on (``OUTP?``), bool."""
-        return self.query_bool("OUTP?")
-
     def set_voltage(self, volts: float) -> None:
-        """Set the output voltage (``VOLT``), V rms, 0..max_voltage."""
-        command = f"VOLT {number(volts, '.1f')}"
-        self._voltage(volts, command)
-        self._configure(command)
+        """Set the output voltage (``VOLT``), V rms, 0..max_voltage; remembered: a list program ends on it."""
+        super().set_voltage(volts)
         self._volts = float(volts)
-
-    def set_frequency(self, hertz: float) -> None:
-        """Set the output frequency (``FREQ``), Hz, 45..65."""
-        command = f"FREQ {number(hertz, '.2f')}"
-        self._frequency(hertz, command)
-        self._configure(command)
-
-    def set_current_limit(self, amps: float) -> None:
-        """Not in this driver: raises Unsupported (the current limit command was not verified)."""
-        raise self._unsupported("no current limit in this driver (its command was not verified in the manual)")
-
-    # -- measurements --------------------------------------------------------------------------------------------
-    def measure_voltage(self) -> float:
-        """Measure the output voltage (``MEAS:VOLT:AC?``), V rms."""
-        return self.query_float("MEAS:VOLT:AC?")
-
-    def measure_current(self) -> float:
-        """Measure the output current (``MEAS:CURR:AC?``), A rms."""
-        return self.query_float("MEAS:CURR:AC?")
-
-    def measure_power(self) -> float:
-        """Not in this driver: raises Unsupported (measure power on the bench's meter)."""
-        raise self._unsupported("no power measurement in this driver (its query was not verified in the manual)")
-
-    def measure_frequency(self) -> float:
-        """Not in this driver: raises Unsupported (measure frequency on the bench's meter or scope)."""
-        raise self._unsupported("no frequency measurement in this driver (its query was not verified in the manual)")
 
     # -- list program --------------------------------------------------------------------------------------------
     def run_program(self, steps: Sequence[ProgramStep]) -> None:
@@ -145,22 +107,7 @@ class AmetekSequoia(AcSourceDriver):
         self._list_end = time.monotonic() + sum(d for _, d in points)
         self.drain_errors()
 
-    def safe_state(self) -> None:
-        """Control: stop any list (``ABOR``), back to fixed mode (``VOLT:MODE FIX``), output off (``OUTP OFF``); errors
-        the source queued are logged, not raised."""
-        self._in_list, self._list_end = False, None
-        self._send("ABOR")
-        self._send("VOLT:MODE FIX")
-        self._send("OUTP OFF")
-        self.drain_errors_quietly()
-
     # -- helpers -------------------------------------------------------------------------------------------------
-    def _configure(self, command: str) -> None:
-        """Leave a finished list, send ``command`` and drain the error queue."""
-        self._finish_list()
-        self._send(command)
-        self.drain_errors()
-
     def _finish_list(self) -> None:
         """If a program left list mode on: wait out its programmed end (plus :data:`END_MARGIN_S`), then
         ``VOLT:MODE FIX``."""

@@ -15,9 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import ClassVar
 
-from rig.instruments.ac_source_common import AcSourceDriver, number
+from rig.instruments.ac_source_common import AcSourceDriver
 from rig.instruments.capabilities import ProgramStep
-from rig.instruments.transport import MessageTransport
 
 
 class Chroma61500(AcSourceDriver):
@@ -48,21 +47,18 @@ class Chroma61500(AcSourceDriver):
     """A list point's dwell with ``LIST:BASE TIME``: 0.1 ms .. 99 999 999.9 ms, 0.1 ms resolution."""
     RESTORE_DWELL_S: ClassVar[float] = 0.1
     """Dwell of the point at the fixed setpoint that ends every program, s."""
+    VOLTAGE_SET: ClassVar[str] = "SOUR:VOLT:AC"
+    FREQUENCY_SET: ClassVar[str] = "SOUR:FREQ"
+    CURRENT_LIMIT_SET: ClassVar[str | None] = "SOUR:CURR:LIM"
+    MEASURE: ClassVar[dict[str, str | None]] = {
+        "voltage": "FETC:VOLT:ACDC?",
+        "current": "FETC:CURR:AC?",
+        "power": "FETC:POW:AC?",
+        "frequency": "FETC:FREQ?",
+    }
+    SAFE_STATE: ClassVar[tuple[str, ...]] = ("TRIG OFF", "OUTP:MODE FIXED", "OUTP OFF")
     END_MARGIN_S: ClassVar[float] = 2.0
     """How long after its programmed end a list may still report ``RUNNING`` before the driver gives up, s."""
-
-    def __init__(
-        self,
-        role: str,
-        transport: MessageTransport,
-        *,
-        max_voltage: float = 300.0,
-        max_current: float | None = None,
-        poll_s: float = 0.05,
-    ) -> None:
-        super().__init__(role, transport, max_voltage=max_voltage, max_current=max_current, poll_s=poll_s)
-        self._in_list = False
-        self._list_end: float | None = None
 
     # -- properties ----------------------------------------------------------------------------------------------
     @property
@@ -84,50 +80,6 @@ class Chroma61500(AcSourceDriver):
     def list_pending(self) -> bool:
         """Get whether the source is still in LIST mode from a program of this driver (not yet back to FIXED)."""
         return self._in_list
-
-    # -- setpoints -----------------------------------------------------------------------------------------------
-    def set_output(self, on: bool) -> None:
-        """Set the output on or off (``OUTP ON|OFF``), bool."""
-        self._configure([f"OUTP {'ON' if on else 'OFF'}"])
-
-    def output_on(self) -> bool:
-        """Get whether the output is on (``OUTP?``), bool."""
-        return self.query_bool("OUTP?")
-
-    def set_voltage(self, volts: float) -> None:
-        """Set the output voltage (``SOUR:VOLT:AC``), V rms, 0..max_voltage."""
-        command = f"SOUR:VOLT:AC {number(volts, '.1f')}"
-        self._voltage(volts, command)
-        self._configure([command])
-
-    def set_frequency(self, hertz: float) -> None:
-        """Set the output frequency (``SOUR:FREQ``), Hz, 45..65."""
-        command = f"SOUR:FREQ {number(hertz, '.2f')}"
-        self._frequency(hertz, command)
-        self._configure([command])
-
-    def set_current_limit(self, amps: float) -> None:
-        """Set the rms current limit (``SOUR:CURR:LIM``), A, 0..max_current."""
-        command = f"SOUR:CURR:LIM {number(amps, '.2f')}"
-        self._current(amps, command)
-        self._configure([command])
-
-    # -- measurements --------------------------------------------------------------------------------------------
-    def measure_voltage(self) -> float:
-        """Measure the output voltage (``FETC:VOLT:ACDC?``), V rms."""
-        return self.query_float("FETC:VOLT:ACDC?")
-
-    def measure_current(self) -> float:
-        """Measure the output current (``FETC:CURR:AC?``), A rms."""
-        return self.query_float("FETC:CURR:AC?")
-
-    def measure_power(self) -> float:
-        """Measure the output true power (``FETC:POW:AC?``), W."""
-        return self.query_float("FETC:POW:AC?")
-
-    def measure_frequency(self) -> float:
-        """Measure the output frequency (``FETC:FREQ?``), Hz."""
-        return self.query_float("FETC:FREQ?")
 
     # -- list program --------------------------------------------------------------------------------------------
     def run_program(self, steps: Sequence[ProgramStep]) -> None:
@@ -170,23 +122,7 @@ class Chroma61500(AcSourceDriver):
             )
         self._list_end = started + sum(d for _, _, d in points)
 
-    def safe_state(self) -> None:
-        """Control: stop any list at once, back to fixed mode, output off (``TRIG OFF``, ``OUTP:MODE FIXED``,
-        ``OUTP OFF``); errors the source queued are logged, not raised."""
-        self._in_list, self._list_end = False, None
-        self._send("TRIG OFF")
-        self._send("OUTP:MODE FIXED")
-        self._send("OUTP OFF")
-        self.drain_errors_quietly()
-
     # -- helpers -------------------------------------------------------------------------------------------------
-    def _configure(self, commands: list[str]) -> None:
-        """Leave a finished list, send ``commands`` and drain the error queue."""
-        self._finish_list()
-        for command in commands:
-            self._send(command)
-        self.drain_errors()
-
     def _finish_list(self) -> None:
         """If a program left LIST mode on: poll ``TRIG:STATE?`` until ``OFF`` (bounded by the program's end plus
         :data:`END_MARGIN_S`), then ``OUTP:MODE FIXED``."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from rig.instruments.ac_source_common import AcSourceDriver, number
+from rig.instruments.ac_source_common import AcSourceDriver
 from rig.instruments.capabilities import ProgramStep
 
 
@@ -36,56 +36,20 @@ class KeysightAc6800(AcSourceDriver):
     FAMILY: ClassVar[str] = "AC6800"
     VENDORS: ClassVar[tuple[str, ...]] = ("KEYSIGHT TECHNOLOGIES", "AGILENT TECHNOLOGIES")
     MODELS: ClassVar[tuple[tuple[str, str], ...]] = ((r"AC680[1-4][AB]", "AC6801A/B-AC6804A/B"),)
+    CURRENT_LIMIT_SET: ClassVar[str | None] = "CURR"
+    MEASURE: ClassVar[dict[str, str | None]] = {
+        "voltage": "MEAS:VOLT:AC?",
+        "current": "MEAS:CURR:AC?",
+        "power": None,
+        "frequency": "MEAS:FREQ?",
+    }
+    MANUAL: ClassVar[str] = "guide"
 
     # -- properties ----------------------------------------------------------------------------------------------
     @property
     def voltage_setpoint(self) -> float:
         """Get the voltage setpoint (``VOLT?``), V rms, 0..max_voltage."""
         return self.query_float("VOLT?")
-
-    # -- setpoints -----------------------------------------------------------------------------------------------
-    def set_output(self, on: bool) -> None:
-        """Set the output on or off (``OUTP ON|OFF``), bool."""
-        self._configure(f"OUTP {'ON' if on else 'OFF'}")
-
-    def output_on(self) -> bool:
-        """Get whether the output is on (``OUTP?``, 0|1), bool."""
-        return self.query_bool("OUTP?")
-
-    def set_voltage(self, volts: float) -> None:
-        """Set the AC output voltage (``VOLT``), V rms, 0..max_voltage."""
-        command = f"VOLT {number(volts, '.1f')}"
-        self._voltage(volts, command)
-        self._configure(command)
-
-    def set_frequency(self, hertz: float) -> None:
-        """Set the output frequency (``FREQ``), Hz, 45..65."""
-        command = f"FREQ {number(hertz, '.2f')}"
-        self._frequency(hertz, command)
-        self._configure(command)
-
-    def set_current_limit(self, amps: float) -> None:
-        """Set the rms current limit (``CURR``), A, 0..max_current."""
-        command = f"CURR {number(amps, '.2f')}"
-        self._current(amps, command)
-        self._configure(command)
-
-    # -- measurements --------------------------------------------------------------------------------------------
-    def measure_voltage(self) -> float:
-        """Measure the output voltage (``MEAS:VOLT:AC?``), V rms."""
-        return self.query_float("MEAS:VOLT:AC?")
-
-    def measure_current(self) -> float:
-        """Measure the output current (``MEAS:CURR:AC?``), A rms."""
-        return self.query_float("MEAS:CURR:AC?")
-
-    def measure_power(self) -> float:
-        """Not in this driver: raises Unsupported (measure power on the bench's meter)."""
-        raise self._unsupported("no power measurement in this driver (its query was not verified in the guide)")
-
-    def measure_frequency(self) -> float:
-        """Measure the output frequency (``MEAS:FREQ?``), Hz."""
-        return self.query_float("MEAS:FREQ?")
 
     # -- list program --------------------------------------------------------------------------------------------
     def run_program(self, steps: Sequence[ProgramStep]) -> None:
@@ -94,14 +58,3 @@ class KeysightAc6800(AcSourceDriver):
             "no list program (its SCPI reference has no LIST subsystem), so no timed dropout or sag; "
             "use an AC source with one (a Chroma 61500/61600 or an AMETEK Sequoia)"
         )
-
-    def safe_state(self) -> None:
-        """Control: output off (``OUTP OFF``); errors the source queued are logged, not raised."""
-        self._send("OUTP OFF")
-        self.drain_errors_quietly()
-
-    # -- helpers -------------------------------------------------------------------------------------------------
-    def _configure(self, command: str) -> None:
-        """Send ``command`` and drain the error queue."""
-        self._send(command)
-        self.drain_errors()
