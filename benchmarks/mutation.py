@@ -1,7 +1,8 @@
 """Benchmark: the mutation score of the default suites against the virtual EVSE's firmware.
 
-    sudo .venv/bin/python benchmarks/mutation.py [--n 100] [--seed 1] [--files evse-server.js,...] [--timeout S]
-                                                 [--judgments FILE] [--out FILE] [--set KEY=VALUE]...
+    sudo .venv/bin/python benchmarks/mutation.py [--n 100] [--seed 1] [--rev HEAD] [--files evse-server.js,...]
+                                                 [--timeout S] [--judgments FILE] [--out FILE] [--set KEY=VALUE]...
+                                                 [--ids ID,...] [--skip-checks]
     .venv/bin/python benchmarks/mutation.py --list
 
 A small tokenizer (strings, template literals, regular expressions and comments are single tokens or skipped, so
@@ -16,15 +17,15 @@ One mutant is one change:
 * ``statement-dropped`` (an expression statement removed: a call, an ``emit``, an assignment),
   ``return-value-dropped`` (``return x;`` to ``return;``), ``swap-args`` (``f(a, b)`` to ``f(b, a)``).
 
-The sources are copied once (others may be editing them); a random sample of N sites (``--seed``: the same sample for
-the same sources) is run, each mutant in a scratch copy of ``virtual_evse/`` under the temporary folder (its sources
-copied, ``node_modules`` a symlink) started through rig.yaml's ``virtual_evse.firmware``: ``node --check`` first (a
-mutant that does not parse is ``invalid``), then ``rig run`` as ``make run`` runs it, with pytest's ``-x`` (the first
-failing case ends the run) and a timeout. Outcome: ``killed`` (a case failed: the first one is named),
-``killed-startup`` (exit 3: the DUT did not start or could not be commissioned), ``killed-timeout``, ``survived``,
-``invalid`` or ``error`` (the run itself failed, exit 2). Before the sample, two checks: the unchanged copy passes
-(else every mutant would look killed) and a copy with a syntax error fails start-up (else the run would not be
-running the copy).
+The sources are copied once, from the working tree or a git revision (``--rev HEAD``); a random sample of N sites
+(``--seed``: the same sample for the same sources) is run, each mutant in a scratch copy of ``virtual_evse/`` under
+the temporary folder (its sources copied, ``node_modules`` a symlink) started through rig.yaml's
+``virtual_evse.firmware``: ``node --check`` first (a mutant that does not parse is ``invalid``), then ``rig run`` as
+``make run`` runs it, with pytest's ``-x`` (the first failing case ends the run) and a timeout. Outcome: ``killed``
+(a case failed: the first one is named), ``killed-startup`` (exit 3: the DUT did not start or could not be
+commissioned), ``killed-timeout``, ``survived``, ``invalid`` or ``error`` (the run itself failed, exit 2). Before
+the sample, two checks: the unchanged copy passes (else every mutant would look killed) and a copy with a syntax
+error fails start-up (else the run would not be running the copy).
 
 Every survivor's diff is written to a review file (``--out``) with room for a judgment; a survivor judged equivalent
 in the judgments file (``--judgments``, YAML or JSON: ``mutant id: "equivalent: reason"``) leaves the score, which is
@@ -502,9 +503,16 @@ KILLED = ("killed", "killed-startup", "killed-timeout")
 class Workspace:
     """Scratch copies of ``virtual_evse/`` under one temporary folder, all made from one snapshot of the sources."""
 
-    def __init__(self, files: list[str]) -> None:
+    def __init__(self, files: list[str], rev: str | None = None) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="rig-mutation-"))
-        self.snapshot = {p.name: p.read_text(encoding="utf-8") for p in sorted(SRC.glob("*.js"))}
+        self.rev = rev
+        names = (
+            [p.name for p in SRC.glob("*.js")]
+            if rev is None
+            else _git("ls-tree", "--name-only", f"{rev}:virtual_evse/src").split()
+        )
+        self.snapshot = {name: self._read(f"src/{name}") for name in sorted(names) if name.endswith(".js")}
+        self.extra = {name: self._read(name) for name in ("package.json", "defects.json")}
         self.files = files
         self.count = 0
 
@@ -512,12 +520,18 @@ class Workspace:
         """A copy of ``virtual_evse/`` with the snapshot's sources, ``changed`` replacing some; its ``src`` folder."""
         top = self.root / name / "virtual_evse"
         (top / "src").mkdir(parents=True)
-        for file in ("package.json", "defects.json"):
-            shutil.copy2(EVSE_DIR / file, top / file)
+        for file, text in self.extra.items():
+            (top / file).write_text(text, encoding="utf-8")
         (top / "node_modules").symlink_to(EVSE_DIR / "node_modules")
         for file, text in self.snapshot.items():
             (top / "src" / file).write_text(changed.get(file, text), encoding="utf-8")
         return top / "src"
+
+    def _read(self, path: str) -> str:
+        """A file of ``virtual_evse/`` as in the working tree, or at :attr:`rev`."""
+        if self.rev is None:
+            return (EVSE_DIR / path).read_text(encoding="utf-8")
+        return _git("show", f"{self.rev}:virtual_evse/{path}")
 
     def remove(self, src: Path) -> None:
         """Remove one copy (its reports are summarised already)."""
@@ -525,6 +539,13 @@ class Workspace:
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _git(*args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"git {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout
 
 
 def node_check(path: Path) -> str | None:
@@ -656,17 +677,18 @@ def main() -> None:
     ap.add_argument("--list", action="store_true", help="list the mutation sites and their counts, run nothing")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"review file (default {DEFAULT_OUT})")
     ap.add_argument("--judgments", type=Path, default=DEFAULT_JUDGMENTS, help="mutant id -> judgment (YAML/JSON)")
+    ap.add_argument("--rev", help="mutate the firmware of this git revision (default: the working tree), e.g. HEAD")
     ap.add_argument("--ids", default="", help="comma-separated mutant ids to run instead of a sample")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="rig.yaml override for rig run")
     ap.add_argument("--skip-checks", action="store_true", help="skip the unchanged-copy and start-up-breaker runs")
     args = ap.parse_args()
 
     files = [f.strip() for f in args.files.split(",") if f.strip()]
-    missing = [f for f in files if not (SRC / f).is_file()]
-    if missing:
-        raise SystemExit(f"not in virtual_evse/src: {', '.join(missing)}")
-    ws = Workspace(files)
+    ws = Workspace(files, args.rev)
     try:
+        missing = [f for f in files if f not in ws.snapshot]
+        if missing:
+            raise SystemExit(f"not in virtual_evse/src: {', '.join(missing)}")
         _main(args, ws, files)
     finally:
         ws.close()
@@ -746,8 +768,8 @@ def _main(args: argparse.Namespace, ws: Workspace, files: list[str]) -> None:
     killed = sum(counts[k] for k in KILLED)
     live = len(survivors) - len(equivalent)
     header = (
-        f"Sources sha256 {digest}, files {', '.join(files)}; seed {args.seed}, {len(chosen)} mutants of "
-        f"{len(everything)} sites."
+        f"Sources {args.rev or 'working tree'} sha256 {digest}, files {', '.join(files)}; seed {args.seed}, "
+        f"{len(chosen)} mutants of {len(everything)} sites."
     )
     write_survivors(args.out, [(m, m.diff(ws.snapshot[m.file])) for m in survivors], judgments, header)
 
