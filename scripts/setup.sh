@@ -38,6 +38,11 @@ want_py=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 if [[ ! -f "$stamp_py" || "$(cat "$stamp_py")" != "$want_py" ]]; then
   echo "setup: Python venv in $VENV"
   [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
+  # labgrid's fork pyserial-labgrid replaces pyserial (the same `serial` module): a venv made before holds pyserial,
+  # whose later removal would delete the fork's files too, so it goes first.
+  if "$VENV/bin/python" -m pip show -q pyserial >/dev/null 2>&1; then
+    "$VENV/bin/python" -m pip uninstall -q -y --disable-pip-version-check pyserial
+  fi
   # Every package from the lock, each checked against its hashes; then the project itself, adding nothing.
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
