@@ -13,6 +13,7 @@ import time
 import pytest
 
 from rig.instruments.capabilities import EnergyMeter
+from rig.ledger import Cause, SessionLedger
 from rig.pytest_plugin.attach import attach_series
 from rig.steps import TestStep
 from rig.stimulus import Action
@@ -52,15 +53,20 @@ async def test_hil_session_energy(steps, evse, evse_events, stimulus, bench, rig
     t_event = evse.event_timeout_s
     tolerance = rig_config.report.energy_tolerance_pct
     energy: list = []
+    # Every field of every event is also cross-checked against the rig's clock, the meter and the attributes read
+    # before and after (rig/ledger.py), energyTransferred and sessionDuration included.
+    ledger = SessionLedger(steps, evse, m, energy_tolerance_pct=tolerance)
 
     steps.step("1")
     steps.step("2")
     e0 = await call(m.energy_import_wh)
     energy.append((time.time(), 0.0))
-    await plug_in(steps, stimulus, evse_events, t_event)
+    mark = await ledger.mark(Cause.PLUG_IN)
+    await ledger.judge(await plug_in(steps, stimulus, evse_events, t_event), mark)
 
     steps.step("3")
-    await start_charging(steps, evse, stimulus, evse_events, 32000)
+    mark = await ledger.mark(Cause.DEMAND)
+    await ledger.judge(await start_charging(steps, evse, stimulus, evse_events, 32000), mark)
     await wait_current(m, flowing=True, what="contactor closing after state C")
 
     steps.step("4")
@@ -68,11 +74,12 @@ async def test_hil_session_energy(steps, evse, evse_events, stimulus, bench, rig
     while time.monotonic() < deadline:
         energy.append((time.time(), await call(m.energy_import_wh) - e0))
         await asyncio.sleep(0.25)
+    mark = await ledger.mark(Cause.EV_STOP)
     await stimulus.apply(Action.DEMAND_CLEAR)
-    steps.note((await evse_events.wait_for("EnergyTransferStopped", t_event)).summary())
+    await ledger.judge(await evse_events.wait_for("EnergyTransferStopped", t_event), mark)
+    mark = await ledger.mark(Cause.UNPLUG)
     await stimulus.apply(Action.UNPLUG)
-    gone = await evse_events.wait_for("EVNotDetected", t_event)
-    steps.note(gone.summary())
+    gone = await ledger.judge(await evse_events.wait_for("EVNotDetected", t_event), mark)
 
     steps.step("5")
     metered_wh = await call(m.energy_import_wh) - e0

@@ -6,6 +6,8 @@ import asyncio
 import time
 from typing import Any
 
+from rig.instruments.capabilities import EnergyMeter
+from rig.ledger import DUT_METER_LATENCY_S, SessionLedger
 from rig.matter.eevse import Evse, enum_name, is_null
 from rig.matter.events import ReceivedEvent
 from rig.steps import StepRunner
@@ -79,6 +81,20 @@ def check_event_min(steps: StepRunner, event: ReceivedEvent, **minimum: float) -
     """Require the event's numeric fields to be >= the given minimums."""
     for field, low in minimum.items():
         steps.measure(f"{event.name}.{field}", getattr(event.data, field), low=low)
+
+
+def session_ledger(steps: StepRunner, evse: Evse, bench: Any, rig_config: Any) -> SessionLedger:
+    """A :class:`~rig.ledger.SessionLedger` for the case: the bench's first energy meter (None without one),
+    rig.yaml's ``report.energy_tolerance_pct`` and the PIXIT ``meter_latency_s`` (``dut.pixit.extra``, default 1 s)."""
+    found = None if bench is None else bench.first(EnergyMeter)
+    latency = rig_config.dut.pixit.extra.get("meter_latency_s", DUT_METER_LATENCY_S)
+    return SessionLedger(
+        steps,
+        evse,
+        None if found is None else found[1],
+        energy_tolerance_pct=rig_config.report.energy_tolerance_pct,
+        meter_latency_s=float(latency),
+    )
 
 
 # -- helpers for TC-EEVSE-1.1, 2.1, 2.3, 2.5, 2.6 -------------------------------------------------------------

@@ -14,10 +14,11 @@ import time
 
 import pytest
 
+from rig.ledger import Cause
 from rig.matter.eevse import FaultState, State, StoppedReason, SupplyState, matter_epoch_s
 from rig.steps import TestStep
 from rig.stimulus import Action, check_triggers_enabled
-from suites.tc_eevse.support import check_attr, check_attr_within, check_event, check_event_min
+from suites.tc_eevse.support import check_attr, check_attr_within, check_event, session_ledger
 
 pytestmark = [pytest.mark.tc("TC-EEVSE-2.2", "Primary functionality with DUT as Server"), pytest.mark.pics("EEVSE.S")]
 
@@ -145,9 +146,12 @@ ENABLE_WINDOW_S = 5  # the test plan's ChargingEnabledUntil window, shortened as
 USER_MAX_SETTLE_S = 3  # "after a few seconds" (step 9a): the SDK script waits 3 s
 
 
-async def test_tc_eevse_2_2(steps, evse, evse_events, stimulus) -> None:
+async def test_tc_eevse_2_2(steps, evse, evse_events, stimulus, bench, rig_config) -> None:
     events = evse_events
     t_event = evse.event_timeout_s
+    # Every field of every event is also cross-checked against the rig's own evidence (its clock, the bench meter,
+    # attributes read before and after, the events before): rig/ledger.py.
+    ledger = session_ledger(steps, evse, bench, rig_config)
 
     steps.step("1")  # commissioned by the session fixture
     steps.step("2")
@@ -163,9 +167,9 @@ async def test_tc_eevse_2_2(steps, evse, evse_events, stimulus) -> None:
     await check_attr(steps, evse, "FaultState", FaultState.kNoError)
 
     steps.step("4")
+    mark = await ledger.mark(Cause.PLUG_IN)
     await stimulus.apply(Action.PLUG_IN)
-    ev = await events.next("EVConnected", t_event)
-    steps.note(ev.summary())
+    ev = await ledger.judge(await events.next("EVConnected", t_event), mark)
     session_id = ev.data.sessionID
     plugged_at = ev.received_at
     steps.step("4a")
@@ -179,8 +183,9 @@ async def test_tc_eevse_2_2(steps, evse, evse_events, stimulus) -> None:
     enabled_at = time.monotonic()
 
     steps.step("6")
+    mark = await ledger.mark(Cause.DEMAND)
     await stimulus.apply(Action.DEMAND)
-    started = await events.next("EnergyTransferStarted", t_event)
+    started = await ledger.judge(await events.next("EnergyTransferStarted", t_event), mark)
     steps.step("6a")
     await check_attr(steps, evse, "State", State.kPluggedInCharging)
     steps.step("6b")
@@ -197,17 +202,20 @@ async def test_tc_eevse_2_2(steps, evse, evse_events, stimulus) -> None:
     check_event(steps, started, sessionID=session_id, state=State.kPluggedInCharging, maximumCurrent=expected_max)
 
     steps.step("7")
+    mark = await ledger.mark(Cause.EVSE_STOP)  # the ChargingEnabledUntil the TH set expires
     remaining = ENABLE_WINDOW_S - (time.monotonic() - enabled_at)
     ev = await events.next("EnergyTransferStopped", max(remaining, 0) + t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInCharging, reason=StoppedReason.kEVSEStopped)
+    await ledger.judge(ev, mark)
     steps.step("7a")
     await check_attr(steps, evse, "State", State.kPluggedInDemand)
     steps.step("7b")
     await check_attr(steps, evse, "SupplyState", SupplyState.kDisabled)
 
     steps.step("8")
+    mark = await ledger.mark(Cause.ENABLE)
     await evse.enable_charging(None, 6000, 12000)
-    started = await events.next("EnergyTransferStarted", t_event)
+    started = await ledger.judge(await events.next("EnergyTransferStarted", t_event), mark)
     steps.step("8a")
     await check_attr(steps, evse, "State", State.kPluggedInCharging)
     steps.step("8b")
@@ -234,32 +242,39 @@ async def test_tc_eevse_2_2(steps, evse, evse_events, stimulus) -> None:
         steps.pics_guard()
 
     steps.step("10")
+    mark = await ledger.mark(Cause.EV_STOP)
     await stimulus.apply(Action.DEMAND_CLEAR)
     ev = await events.next("EnergyTransferStopped", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInCharging, reason=StoppedReason.kEVStopped)
+    await ledger.judge(ev, mark)
     steps.step("10a")
     await check_attr(steps, evse, "State", State.kPluggedInNoDemand)
 
     steps.step("11")
+    mark = await ledger.mark(Cause.DEMAND)
     await stimulus.apply(Action.DEMAND)
     await evse.enable_charging(None, 6000, 12000)
     ev = await events.next("EnergyTransferStarted", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInCharging, maximumCurrent=expected_max)
+    await ledger.judge(ev, mark)
     steps.step("11a")
     await check_attr(steps, evse, "State", State.kPluggedInCharging)
 
     steps.step("12")
+    mark = await ledger.mark(Cause.EV_STOP)
     await stimulus.apply(Action.DEMAND_CLEAR)
     ev = await events.next("EnergyTransferStopped", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInCharging, reason=StoppedReason.kEVStopped)
+    await ledger.judge(ev, mark)
     steps.step("12a")
     await check_attr(steps, evse, "State", State.kPluggedInNoDemand)
 
     steps.step("13")
+    mark = await ledger.mark(Cause.UNPLUG)
     await stimulus.apply(Action.UNPLUG)
     ev = await events.next("EVNotDetected", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInNoDemand)
-    check_event_min(steps, ev, sessionDuration=0, sessionEnergyCharged=0)
+    await ledger.judge(ev, mark)  # sessionDuration by the rig's clock, sessionEnergyCharged by the bench meter
     # What the TH saw between the EVConnected and EVNotDetected reports, less 1 s for whole-second rounding.
     session_seen_s = max(int(ev.received_at - plugged_at) - 1, 0)
     steps.step("13a")
@@ -274,29 +289,40 @@ async def test_tc_eevse_2_2(steps, evse, evse_events, stimulus) -> None:
     steps.measure("SessionDuration", duration, "s", low=session_seen_s, high=int(time.time() - plugged_at) + 1)
 
     steps.step("14")
+    mark = await ledger.mark(Cause.PLUG_IN)
     await stimulus.apply(Action.PLUG_IN)
     ev = await events.next("EVConnected", t_event)
     check_event(steps, ev, sessionID=session_id + 1)
+    await ledger.judge(ev, mark)
     steps.step("14a")
+    mark = await ledger.mark(Cause.DEMAND)
     await stimulus.apply(Action.DEMAND)
     ev = await events.next("EnergyTransferStarted", t_event)
     check_event(steps, ev, sessionID=session_id + 1, state=State.kPluggedInCharging, maximumCurrent=expected_max)
+    await ledger.judge(ev, mark)
     steps.step("14b")
     await check_attr(steps, evse, "SessionID", session_id + 1)
 
     steps.step("15")
+    mark = await ledger.mark(Cause.EVSE_STOP)
     await evse.disable()
     ev = await events.next("EnergyTransferStopped", t_event)
     check_event(steps, ev, sessionID=session_id + 1, state=State.kPluggedInCharging, reason=StoppedReason.kEVSEStopped)
+    await ledger.judge(ev, mark)
     steps.step("15a")
     await check_attr(steps, evse, "SupplyState", SupplyState.kDisabled)
 
     steps.step("16")
     await stimulus.apply(Action.DEMAND_CLEAR)
+    # No event here (the EVSE is disabled): the State the unplug leaves behind is awaited, as step 17 judges
+    # EVNotDetected.state against the State read before it.
+    await check_attr_within(steps, evse, "State", State.kPluggedInNoDemand, t_event)
     steps.step("17")
+    mark = await ledger.mark(Cause.UNPLUG)
     await stimulus.apply(Action.UNPLUG)
     ev = await events.next("EVNotDetected", t_event)
     check_event(steps, ev, sessionID=session_id + 1, state=State.kPluggedInNoDemand)
+    await ledger.judge(ev, mark)
 
     steps.step("18")
     await stimulus.apply(Action.UNINSTALL)

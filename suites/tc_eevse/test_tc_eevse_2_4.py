@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import pytest
 
+from rig.ledger import Cause
 from rig.matter.eevse import FaultState, State, SupplyState
 from rig.steps import TestStep
 from rig.stimulus import Action, check_triggers_enabled
-from suites.tc_eevse.support import apply_or_skip, check_attr, check_event
+from suites.tc_eevse.support import apply_or_skip, check_attr, check_event, session_ledger
 
 pytestmark = [
     pytest.mark.tc("TC-EEVSE-2.4", "Fault test functionality with DUT as Server"),
@@ -75,9 +76,12 @@ STEPS = [
 ]
 
 
-async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
+async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus, bench, rig_config) -> None:
     events = evse_events
     t_event = evse.event_timeout_s
+    # Every field of every event is also cross-checked against the rig's own evidence (rig/ledger.py): the Fault
+    # events' states against State and FaultState read before and after and against the previous Fault event.
+    ledger = session_ledger(steps, evse, bench, rig_config)
 
     steps.step("1")
     steps.step("2")
@@ -93,9 +97,9 @@ async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
     await check_attr(steps, evse, "FaultState", FaultState.kNoError)
 
     steps.step("4")
+    mark = await ledger.mark(Cause.PLUG_IN)
     await stimulus.apply(Action.PLUG_IN)
-    ev = await events.next("EVConnected", t_event)
-    steps.note(ev.summary())
+    ev = await ledger.judge(await events.next("EVConnected", t_event), mark)
     session_id = ev.data.sessionID
     steps.step("4a")
     await check_attr(steps, evse, "State", State.kPluggedInNoDemand)
@@ -106,15 +110,16 @@ async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
     await evse.enable_charging(None, 6000, 60000)
 
     steps.step("6")
+    mark = await ledger.mark(Cause.DEMAND)
     await stimulus.apply(Action.DEMAND)
-    ev = await events.next("EnergyTransferStarted", t_event)
-    steps.note(ev.summary())
+    await ledger.judge(await events.next("EnergyTransferStarted", t_event), mark)
     steps.step("6a")
     await check_attr(steps, evse, "State", State.kPluggedInCharging)
     steps.step("6b")
     await check_attr(steps, evse, "SupplyState", SupplyState.kChargingEnabled)
 
     steps.step("7")
+    mark = await ledger.mark(Cause.FAULT)
     await stimulus.apply(Action.GROUND_FAULT)
     ev = await events.next("Fault", t_event)
     check_event(
@@ -125,6 +130,7 @@ async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
         faultStatePreviousState=FaultState.kNoError,
         faultStateCurrentState=FaultState.kGroundFault,
     )
+    await ledger.judge(ev, mark)
     steps.step("7a")
     await check_attr(steps, evse, "State", State.kFault)
     steps.step("7b")
@@ -132,6 +138,7 @@ async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
 
     steps.step("8")
     last_fault = FaultState.kGroundFault
+    mark = await ledger.mark(Cause.FAULT)
     if await apply_or_skip(steps, stimulus, Action.OVER_TEMPERATURE_FAULT):
         ev = await events.next("Fault", t_event)
         check_event(
@@ -142,6 +149,7 @@ async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
             faultStatePreviousState=FaultState.kGroundFault,
             faultStateCurrentState=FaultState.kOverTemperature,
         )
+        await ledger.judge(ev, mark)
         last_fault = FaultState.kOverTemperature
         steps.step("8a")
         await check_attr(steps, evse, "State", State.kFault)
@@ -152,6 +160,7 @@ async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
         steps.skip("8b", "no over-temperature fault was raised (step 8 skipped)")
 
     steps.step("9")
+    mark = await ledger.mark(Cause.FAULT_CLEAR)
     await stimulus.apply(Action.FAULT_CLEAR)
     ev = await events.next("Fault", t_event)
     check_event(
@@ -162,20 +171,23 @@ async def test_tc_eevse_2_4(steps, evse, evse_events, stimulus) -> None:
         faultStatePreviousState=last_fault,
         faultStateCurrentState=FaultState.kNoError,
     )
+    await ledger.judge(ev, mark)
     steps.step("9a")
     await check_attr(steps, evse, "State", State.kPluggedInCharging)
     steps.step("9b")
     await check_attr(steps, evse, "SupplyState", SupplyState.kChargingEnabled)
 
     steps.step("10")
+    mark = await ledger.mark(Cause.EV_STOP)
     await stimulus.apply(Action.DEMAND_CLEAR)
-    ev = await events.next("EnergyTransferStopped", t_event)
-    steps.note(ev.summary())
+    await ledger.judge(await events.next("EnergyTransferStopped", t_event), mark)
 
     steps.step("11")
+    mark = await ledger.mark(Cause.UNPLUG)
     await stimulus.apply(Action.UNPLUG)
     ev = await events.next("EVNotDetected", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInNoDemand)
+    await ledger.judge(ev, mark)
 
     steps.step("12")
     await stimulus.apply(Action.UNINSTALL)

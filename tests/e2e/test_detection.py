@@ -40,6 +40,8 @@ DETECTION: dict[str, dict[str, str]] = {
     "user-max-current-negative-accepted": {"TC-EEVSE-BOUNDS-A0009": "2"},
     # a command accepted in a state where it must fail (rig/spec/state_matrix.yaml): EnableCharging while faulted
     "enable-charging-accepted-while-faulted": {"TC-EEVSE-STATE-Fault": "3"},
+    # the session's total on its second transfer (step 10), where the bench meter saw nothing flow (rig/ledger.py)
+    "energy-transferred-wrong": {"TC-EEVSE-2.2": "10"},
 }
 
 # the cases of the two generated classes (every bound at every edge, every command in every state)

@@ -246,11 +246,13 @@ export function createEvseServer(rt) {
             const s = this.state;
             this.updateSession();
             this.markBoundary();
+            // defect energy-transferred-wrong: counted from the session's start, not this transfer's
+            const from = defect("energy-transferred-wrong") ? rt.fw.meterAtSessionStart : rt.fw.meterAtTransferStart;
             const payload = {
                 sessionId: s.sessionId ?? 0,
                 state: s.state,
                 reason,
-                energyTransferred: Math.max(0, Math.round(rt.meterMwh() - (rt.fw.meterAtTransferStart ?? rt.meterMwh()))),
+                energyTransferred: Math.max(0, Math.round(rt.meterMwh() - (from ?? rt.meterMwh()))),
             };
             if (v2x) payload.energyDischarged = Math.max(0, Math.round(rt.dischargeMeterMwh() - (rt.fw.dischargeAtTransferStart ?? rt.dischargeMeterMwh())));
             this.emitEvent("energyTransferStopped", payload);

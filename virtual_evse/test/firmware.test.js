@@ -246,3 +246,22 @@ test("defects: negative UserMaximumChargeCurrent, EnableCharging while faulted",
     assert.equal(await status(d.cmd("enableCharging", { chargingEnabledUntil: null, minimumChargeCurrent: 6000, maximumChargeCurrent: 16000 })), "SUCCESS");
     assert.equal(d.st().supplyState, 3, "SupplyState stays DisabledError");
 });
+
+test("defect: energy-transferred-wrong counts a later transfer from the session's start", async () => {
+    const transfers = async defects => {
+        const d = await makeEvse({ defects });
+        await d.trig("basic");
+        await d.trig("pluggedin");
+        await d.cmd("enableCharging", { chargingEnabledUntil: null, minimumChargeCurrent: 6000, maximumChargeCurrent: 16000 });
+        const out = [];
+        for (const mwh of [1000, 500]) {
+            await d.trig("charge_demand");
+            d.rt.meter.internalMwh += mwh;
+            await d.trig("charge_demand_clear");
+            out.push(d.events.at(-1).energyTransferred);
+        }
+        return out;
+    };
+    assert.deepEqual(await transfers([]), [1000, 500]);
+    assert.deepEqual(await transfers(["energy-transferred-wrong"]), [1000, 1500]);
+});
