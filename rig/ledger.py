@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -144,6 +145,7 @@ class SessionLedger:
         meter: the bench's reference energy meter, or None (energies are then not cross-checked, and a note says so).
         energy_tolerance_pct: rig.yaml ``report.energy_tolerance_pct``: the meter accuracy allowed, %.
         meter_latency_s: how old the DUT's energy reading at a boundary may be (PIXIT ``meter_latency_s``), s.
+        clock: the rig's wall clock, Unix s (the clock of :attr:`ReceivedEvent.received_at`); injectable for tests.
     """
 
     def __init__(
@@ -154,8 +156,10 @@ class SessionLedger:
         *,
         energy_tolerance_pct: float,
         meter_latency_s: float = DUT_METER_LATENCY_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.steps = steps
+        self.clock = clock
         self.evse = evse
         self.meter = meter
         self.energy_tolerance_pct = energy_tolerance_pct
@@ -173,14 +177,12 @@ class SessionLedger:
     async def mark(self, cause: Cause) -> Mark:
         """Read State, FaultState, SessionID and the bench meter, then note the time: call right before the stimulus
         (or, for an event the DUT raises by itself, e.g. at a ChargingEnabledUntil it was given, before the wait)."""
-        state = await self.evse.read("State")
-        fault_state = await self.evse.read("FaultState")
-        session_id = await self.evse.read("SessionID")
-        m = Mark(cause, 0.0, state, fault_state, session_id)
+        before = await self.evse.read_many("State", "FaultState", "SessionID")
+        m = Mark(cause, 0.0, before["State"], before["FaultState"], before["SessionID"])
         if self.meter is not None:
             m.power_w = float(await asyncio.to_thread(self.meter.active_power))
             m.import_wh, m.export_wh = await self._energies()
-        m.t0 = time.time()
+        m.t0 = self.clock()
         return m
 
     async def _energies(self) -> tuple[float | None, float | None]:
@@ -194,8 +196,8 @@ class SessionLedger:
     async def _after(self, mark: Mark, event: ReceivedEvent, *names: str) -> None:
         mark.t1 = event.received_at
         mark.import_after_wh, mark.export_after_wh = await self._energies()
-        for name in names:
-            mark.after[name] = await self.evse.read(name)
+        if names:
+            mark.after.update(await self.evse.read_many(*names))
 
     def bracket(self, start: Mark, end: Mark, *, exported: bool = False) -> Bracket | None:
         """The energy the DUT counts between ``start`` and ``end`` (both judged) as the bench meter bounds it; None

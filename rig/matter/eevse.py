@@ -92,6 +92,11 @@ class Evse:
         """Read an Energy EVSE attribute by name."""
         return await self.node.read(self.attribute(name))
 
+    async def read_many(self, *names: str) -> dict[str, Any]:
+        """Read several Energy EVSE attributes by name in one interaction; their values by name."""
+        got = await self.node.read_many([self.attribute(n) for n in names])
+        return {n: got[self.attribute(n)] for n in names}
+
     async def write(self, name: str, value: Any) -> None:
         """Write an Energy EVSE attribute by name (raises MatterStatusError unless SUCCESS)."""
         await self.node.write(self.attribute(name)(value))
