@@ -639,7 +639,7 @@ def is_equivalent(judgment: str | None) -> bool:
 def write_survivors(path: Path, survivors: list[tuple[Mutant, str]], judgments: dict[str, str], header: str) -> None:
     """The review file: each survivor's diff and the judgment line to fill (or the judgment given)."""
     out = [
-        "# Mutation survivors\n",
+        "# Mutation survivors",
         "",
         header,
         "",
