@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from rig.ledger import Cause
 from rig.matter.eevse import ChargingTargetScheduleStruct, ChargingTargetStruct, State, is_null
 from rig.steps import TestStep
 from rig.stimulus import Action
@@ -19,13 +20,13 @@ from suites.tc_eevse.support import (
     apply_or_skip,
     check_attr,
     check_event,
-    check_event_min,
     check_next_charge_null,
     check_schedules,
     describe_epoch_s,
     expected_target_time_epoch_s,
     feature_codes,
     has_feature,
+    session_ledger,
 )
 
 pytestmark = [
@@ -183,7 +184,9 @@ def soc_targets(times: tuple[int, ...]) -> list[ChargingTargetStruct]:
     ]
 
 
-async def test_tc_eevse_2_3(steps, evse, evse_events, stimulus) -> None:
+async def test_tc_eevse_2_3(steps, evse, evse_events, stimulus, bench, rig_config) -> None:
+    # The session's events are also cross-checked against the rig's clock and meter (rig/ledger.py).
+    ledger = session_ledger(steps, evse, bench, rig_config)
     events = evse_events
     t_event = evse.event_timeout_s
 
@@ -204,9 +207,9 @@ async def test_tc_eevse_2_3(steps, evse, evse_events, stimulus) -> None:
     await apply_or_skip(steps, stimulus, Action.TIME_OF_USE_MODE)
 
     steps.step("5")
+    mark = await ledger.mark(Cause.PLUG_IN)
     await stimulus.apply(Action.PLUG_IN)
-    ev = await events.next("EVConnected", t_event)
-    steps.note(ev.summary())
+    ev = await ledger.judge(await events.next("EVConnected", t_event), mark)
     session_id = ev.data.sessionID
 
     steps.step("6")
@@ -308,10 +311,11 @@ async def test_tc_eevse_2_3(steps, evse, evse_events, stimulus) -> None:
     steps.note(f"SetTargets with 11 targets on Saturday: {exc.status}")
 
     steps.step("20")
+    mark = await ledger.mark(Cause.UNPLUG)
     await stimulus.apply(Action.UNPLUG)
     ev = await events.next("EVNotDetected", t_event)
     check_event(steps, ev, sessionID=session_id, state=State.kPluggedInNoDemand)
-    check_event_min(steps, ev, sessionDuration=0, sessionEnergyCharged=0)
+    await ledger.judge(ev, mark)  # sessionDuration by the rig's clock, sessionEnergyCharged by the bench meter
 
     steps.step("21")
     await apply_or_skip(steps, stimulus, Action.UNINSTALL)
