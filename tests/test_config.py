@@ -296,6 +296,7 @@ def test_json_schema_for_editors() -> None:
         "instruments",
         "ev_emulator",
         "on_loss",
+        "farm",
     }
     assert schema["additionalProperties"] is False
     dut = schema["$defs"]["Dut"]

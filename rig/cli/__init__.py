@@ -10,6 +10,7 @@
     rig report render|import, rig history, rig compare                run records and results (report.py)
     rig station show                                                  the station's fabric and DUT records (station.py)
     rig station forget|window|fabrics|remove-fabric NODE              a DUT over the station's fabric (station_ops.py)
+    rig lab sync PLACES_YAML | reap                                   the labgrid bench farm's places, leases (lab.py)
 
 Exit codes: 0 success, 1 a case failed (or a regression, a contradiction), 2 bad input, 3 the DUT or the bench
 could not be started, reached or commissioned, 130 interrupted.
@@ -21,10 +22,10 @@ import argparse
 import sys
 from types import ModuleType
 
-from rig.cli import bench, config, pics, report, run, sim, station, triggers
+from rig.cli import bench, config, firmware, lab, pics, report, run, sim, station, triggers
 from rig.errors import RigError
 
-GROUPS: tuple[ModuleType, ...] = (run, sim, triggers, config, bench, report, pics, station)
+GROUPS: tuple[ModuleType, ...] = (run, sim, triggers, config, bench, report, pics, station, lab, firmware)
 """Each module offers ``add_subcommands(sub)``, ``COMMANDS`` and ``dispatch(args) -> int | None``; None lets the next
 module listing the command take it (a command group spread over modules, such as ``rig station``)."""
 

@@ -73,8 +73,17 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Make the sandbox, run pytest inside it, close the run folder, point reports/latest at the run."""
+    """Make the sandbox, run pytest inside it, close the run folder, point reports/latest at the run. With
+    ``farm:`` in rig.yaml, all of it on a place of the labgrid farm, held for the run (:mod:`rig.lab.farm`)."""
     cfg, values = common.load(args)
+    if cfg.farm is not None:
+        from rig.lab.run import farm_run
+
+        return farm_run(args, cfg, values, _cmd_run)
+    return _cmd_run(args, cfg, values)
+
+
+def _cmd_run(args: argparse.Namespace, cfg: RigConfig, values: dict[str, Any]) -> int:
     dut = dut_for(cfg)  # refuses settings that do not apply to this kind of DUT
     reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
     suites = check_inputs(args, cfg, reports)

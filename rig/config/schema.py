@@ -38,6 +38,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from rig import PROJECT_ROOT
 from rig.config.bench import EvEmulatorConfig, InstrumentConfig, check_bench, refuse_bool_numbers
+from rig.config.farm import FarmConfig
 from rig.config.messages import LocatedErrors
 from rig.errors import ConfigError
 
@@ -399,6 +400,11 @@ class RigConfig(_Section):
         description="When an instrument or the DUT is lost during a case (the case fails naming it, the bench goes "
         "to its safe state): stop the run, or continue with the next case.",
     )
+    farm: FarmConfig | None = Field(
+        default=None,
+        description="Take the bench from a labgrid farm: a place reserved and acquired for the run, its resources "
+        "giving the DUT's and the instruments' addresses (docs/farm.md).",
+    )
     config_path: SkipJsonSchema[Path | None] = Field(default=None, description="Set by the loader: the file read.")
     raw_digest: SkipJsonSchema[str] = Field(default="", description="Set by the loader: sha256 of the file bytes.")
 
@@ -419,6 +425,34 @@ class RigConfig(_Section):
     @model_validator(mode="after")
     def _cross_references(self) -> RigConfig:
         problems = check_bench(self.instruments, self.ev_emulator, self.stimulus)
+        if self.farm is not None:
+            problems += _check_farm(self)
         if problems:
             raise LocatedErrors(problems)
         return self
+
+
+def _check_farm(config: RigConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Cross-references of ``farm:``: a farm's DUT is reached on its bench's network, its roles are declared."""
+    farm = config.farm
+    assert farm is not None
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if config.dut.kind != "network":
+        problems.append(
+            (("dut", "kind"), "a farm bench's DUT is on the bench's network: set dut.kind: network with farm:")
+        )
+    declared = ", ".join(config.instruments) or "none declared"
+    for role in farm.roles.instruments:
+        if role not in config.instruments:
+            problems.append(
+                (("farm", "roles", "instruments", role), f"no instrument role {role!r}; declared roles: {declared}")
+            )
+    for role in config.instruments:
+        if role not in farm.roles.instruments:
+            problems.append(
+                (
+                    ("farm", "roles", "instruments"),
+                    f"instrument role {role!r} has no resource of the place: map it (role: resource name)",
+                )
+            )
+    return problems

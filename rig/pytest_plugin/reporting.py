@@ -16,6 +16,8 @@ fragments (first page, each case, plots) through the hooks below.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import time
 import warnings
@@ -133,6 +135,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "instruments": desc["instruments"],
         "attachments": [],
     }
+    farm = os.environ.get("RIG_FARM_RUN")  # a farm run: its place, exporters, owner, labgrid version (rig.lab.run)
+    if farm:
+        header["farm"] = json.loads(farm)
     writer = RecordWriter(run_dir / RECORD_NAME, jsonable(header))
     writer.write()
     config.stash[WRITER_KEY] = writer

@@ -199,6 +199,22 @@ class ResultsDb:
             self._rollback()
             raise ResultsDbError(f"results database {describe(self.url)}: query failed: {redact(str(exc))}") from None
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one portable statement (``?`` placeholders) and commit; its rows (empty for a write). For tables
+        other modules keep beside the results (the farm's leases, :mod:`rig.lab.lease`).
+
+        Raises:
+            ResultsDbError: the statement failed (rolled back).
+        """
+        try:
+            cur = self._conn.execute(self._sql(sql), tuple(params))
+            rows = list(cur.fetchall()) if cur.description is not None else []
+            self._conn.commit()
+            return rows
+        except Exception as exc:
+            self._rollback()
+            raise ResultsDbError(f"results database {describe(self.url)}: {redact(str(exc))}") from None
+
     def _rollback(self) -> None:
         with contextlib.suppress(Exception):  # the connection may be gone; the error that led here is reported
             self._conn.rollback()

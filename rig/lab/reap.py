@@ -1,0 +1,111 @@
+"""``rig lab reap``: free the places of farm runs that died (also done at every farm run's start).
+
+For each open lease that is dead (:func:`rig.lab.lease.stale`): the bench is driven to its safe state (the caller's
+``safe_state``, e.g. the place's instruments opened and put safe; a virtual bench's exporter also resets it when the
+place is released), then labgrid's ``release-from`` the recorded owner (it frees the place only if that owner still
+holds it, so a newer holder is never kicked) and the dead run's reservation is cancelled (labgrid leaves it
+``acquired`` otherwise and it blocks the place's next reservation: labgrid 26.0.1 coordinator.py never expires an
+acquired reservation); the lease is closed.
+A lease whose place is held by someone else already (or by no one) is closed without touching the place.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from rig.lab.coordinator import Coordinator, FarmError, PlaceInfo
+from rig.lab.lease import Lease, LeaseStore, stale, this_host
+
+Action = Literal["reap", "close", "keep"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one lease, and why."""
+
+    lease: Lease
+    action: Action
+    reason: str
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def decide(
+    leases: list[Lease],
+    places: Mapping[str, PlaceInfo],
+    *,
+    now: float,
+    host: str,
+    alive: Callable[[int], bool],
+) -> list[Decision]:
+    """Decide each open lease: ``reap`` (dead, its owner still holds the place), ``close`` (dead or not, the place is
+    no longer its owner's), ``keep`` (alive)."""
+    out = []
+    for lease in leases:
+        place = places.get(lease.place)
+        holder = place.acquired if place is not None else None
+        why = stale(lease, now, host, alive)
+        if holder != lease.owner:
+            if why is None and holder is None and now - lease.started < lease.ttl_s:
+                out.append(Decision(lease, "keep", "acquiring"))  # a run between its lease and its acquire
+            else:
+                out.append(Decision(lease, "close", f"place {lease.place} is held by {holder or 'no one'}"))
+        elif why is not None:
+            out.append(Decision(lease, "reap", why))
+        else:
+            out.append(Decision(lease, "keep", "alive"))
+    return out
+
+
+def reap(
+    coordinator: Coordinator,
+    store: LeaseStore,
+    *,
+    safe_state: Callable[[str], None] | None = None,
+    say: Callable[[str], None] = print,
+    now: float | None = None,
+) -> list[Decision]:
+    """Reap the dead leases of ``store`` on ``coordinator`` (see the module's docstring); returns the decisions."""
+    decisions = decide(
+        store.active(), coordinator.places(), now=time.time() if now is None else now, host=this_host(), alive=pid_alive
+    )
+    for d in decisions:
+        lease = d.lease
+        if d.action == "close":
+            store.end(lease.run_id, f"closed: {d.reason}")
+            if lease.token:
+                coordinator.cancel(lease.token)
+            say(f"lease of run {lease.run_id} on {lease.place} closed: {d.reason}")
+        elif d.action == "reap":
+            if safe_state is not None:
+                try:
+                    safe_state(lease.place)
+                except Exception as exc:  # the place is freed all the same: its exporter resets what it exports
+                    say(f"place {lease.place}: the safe state failed ({exc}); freeing it all the same")
+            try:
+                coordinator.release(lease.place, from_owner=lease.owner)
+            except FarmError as exc:
+                say(f"place {lease.place}: release-from {lease.owner} failed: {exc}")
+                continue
+            if lease.token:
+                coordinator.cancel(lease.token)
+            store.end(lease.run_id, f"reaped: {d.reason}")
+            say(f"place {lease.place} freed from {lease.owner} (run {lease.run_id}): {d.reason}")
+    return decisions

@@ -1,0 +1,154 @@
+"""Tests of rig.lab without a coordinator: farm: in rig.yaml, the place's resources -> roles, leases, reap decisions,
+places.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rig.config import config_from_dict
+from rig.errors import ConfigError
+from rig.lab.coordinator import ExportedResource, FarmError, PlaceInfo
+from rig.lab.lease import Lease, LeaseStore, stale
+from rig.lab.place import bench_from_place
+from rig.lab.reap import decide
+from rig.lab.resources import Endpoint
+from rig.lab.sync import load_places
+
+
+def farm_config(**farm: Any) -> dict[str, Any]:
+    return {
+        "station": {"name": "farm"},
+        "dut": {"kind": "network", "attestation": "allow-test-paa"},
+        "stimulus": "trigger",
+        "farm": {"tags": {"rig": "virtual"}, "roles": {"instruments": {"meter": "m", "ac": "ac"}}, **farm},
+        "instruments": {
+            "meter": {"driver": "eastron_sdm630", "transport": {"kind": "modbus_tcp", "host": "127.0.0.1"}},
+            "ac": {"driver": "chroma_61500", "transport": {"kind": "visa", "resource": "TCPIP0::x::1::SOCKET"}},
+        },
+    }
+
+
+def error_of(data: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    return str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------ rig.yaml farm:
+def test_farm_section_is_validated_with_paths_and_allowed_values() -> None:
+    cfg = config_from_dict(farm_config(lease_ttl=20))
+    assert cfg.farm is not None and cfg.farm.lease_ttl == 20 and cfg.farm.selection() == "tags rig=virtual"
+    assert "farm.bogus: unknown key 'bogus'; allowed keys: coordinator, place, tags" in error_of(farm_config(bogus=1))
+    assert "farm.tags" in error_of(farm_config(tags={"Rig": "x"}))
+    assert "exactly one of place" in error_of(farm_config(place="bench-a"))
+    assert "farm.coordinator" in error_of(farm_config(coordinator="lab-coord"))
+    assert "farm.lease_ttl" in error_of(farm_config(lease_ttl=1))
+    data = farm_config(roles={"instruments": {"meter": "m", "ac": "ac", "scope": "s"}})
+    assert "farm.roles.instruments.scope: no instrument role 'scope'" in error_of(data)
+    data = farm_config(roles={"instruments": {"meter": "m"}})
+    assert "instrument role 'ac' has no resource of the place" in error_of(data)
+    data = farm_config()
+    data["dut"] = {"kind": "virtual"}
+    assert "dut.kind" in error_of(data)
+
+
+# ----------------------------------------------------------------------------------------- resources -> roles
+def res(name: str, cls: str, **params: Any) -> ExportedResource:
+    return ExportedResource(name, cls, params, "exp-a", "bench-a")
+
+
+PLACE = [
+    res("dut", "MatterDevice", host="fd00::2", port=5540, node_id=0x1002, discriminator=77, netns="rig-farm-a"),
+    res("m", "RigModbusDevice", host="10.0.0.5", port=1502, unit=3),
+    res("ac", "RigScpiSocket", host="10.0.0.6", port=5025),
+]
+
+
+def direct(cls: str, params: dict[str, Any], extra: dict[str, Any]) -> Endpoint:
+    return Endpoint(params["host"], int(params["port"]))
+
+
+def test_place_resources_become_addresses_by_role() -> None:
+    cfg = config_from_dict(farm_config())
+    bench = bench_from_place(cfg, "bench-a", PLACE, resolve=direct)
+    assert bench.overrides == {
+        "dut.node_id": 0x1002,
+        "dut.discriminator": 77,
+        "instruments.meter.transport.host": "10.0.0.5",
+        "instruments.meter.transport.port": 1502,
+        "instruments.meter.transport.unit": 3,
+        "instruments.ac.transport.resource": "TCPIP0::10.0.0.6::5025::SOCKET",
+    }
+    assert bench.netns == "rig-farm-a" and bench.exporters == ("exp-a",)
+    assert bench.roles["meter"] == "exp-a/bench-a/RigModbusDevice/m"
+    assert "passcode" not in str(bench.describe("26.0.1", "vm/rig-x"))
+
+
+def test_a_proxied_address_is_used_and_a_missing_or_wrong_resource_is_named() -> None:
+    cfg = config_from_dict(farm_config())
+    bench = bench_from_place(cfg, "bench-a", PLACE, resolve=lambda c, p, e: Endpoint("localhost", 40001))
+    assert bench.overrides["instruments.ac.transport.resource"] == "TCPIP0::localhost::40001::SOCKET"
+    with pytest.raises(FarmError, match=r"no resource 'm' for instrument role meter; the place holds dut"):
+        bench_from_place(cfg, "bench-a", [PLACE[0], PLACE[2]], resolve=direct)
+    wrong = [PLACE[0], res("m", "RigScpiSocket", host="h", port=1), PLACE[2]]
+    with pytest.raises(FarmError, match="'m' for instrument role meter is a RigScpiSocket, not a RigModbusDevice"):
+        bench_from_place(cfg, "bench-a", wrong, resolve=direct)
+
+
+# ------------------------------------------------------------------------------------------------------ leases
+def lease(run_id: str = "r1", *, host: str = "h", pid: int = 10, beat: float = 100.0, owner: str = "h/rig-r1") -> Lease:
+    return Lease(run_id, "bench-a", owner, "TOKEN", host, pid, 20.0, 90.0, beat)
+
+
+def test_a_lease_is_stale_when_its_process_is_gone_or_its_heartbeat_too_old() -> None:
+    assert stale(lease(), 110.0, "h", lambda pid: True) is None
+    assert "process 10 on h is gone" in str(stale(lease(), 110.0, "h", lambda pid: False))
+    assert stale(lease(host="other"), 110.0, "h", lambda pid: False) is None  # another host's pid says nothing
+    assert "heartbeat is 21 s old" in str(stale(lease(host="other"), 121.0, "h", lambda pid: True))
+
+
+def test_reap_frees_only_dead_leases_whose_owner_still_holds_the_place() -> None:
+    def places(holder: str | None) -> dict[str, PlaceInfo]:
+        return {"bench-a": PlaceInfo("bench-a", {"rig": "virtual"}, holder, None, [])}
+
+    dead, alive = lease(), lease("r2", pid=11, owner="h/rig-r2")
+    got = decide([dead], places("h/rig-r1"), now=105.0, host="h", alive=lambda pid: pid != 10)
+    assert [(d.action, d.reason) for d in got] == [("reap", "its process 10 on h is gone")]
+    got = decide([alive], places("h/rig-r2"), now=105.0, host="h", alive=lambda pid: True)
+    assert [d.action for d in got] == ["keep"]
+    got = decide([dead], places("h/rig-r9"), now=105.0, host="h", alive=lambda pid: False)
+    assert [d.action for d in got] == ["close"], "a newer holder is never kicked"
+    got = decide([alive], places(None), now=95.0, host="h", alive=lambda pid: True)
+    assert [d.action for d in got] == ["keep"], "a run between its lease and its acquire"
+
+
+def test_the_lease_table_lives_in_the_results_database(tmp_path: Path) -> None:
+    store = LeaseStore(str(tmp_path / "results.sqlite"))
+    try:
+        store.open(lease())
+        store.beat("r1", now=150.0)
+        assert [(x.run_id, x.heartbeat) for x in store.active()] == [("r1", 150.0)]
+        store.end("r1", "released", now=160.0)
+        assert store.active() == []
+        got = store.get("r1")
+        assert got is not None and got.outcome == "released" and got.ended == 160.0
+    finally:
+        store.close()
+
+
+# --------------------------------------------------------------------------------------------------- places.yaml
+def test_places_yaml_is_read_and_bad_entries_named(tmp_path: Path) -> None:
+    path = tmp_path / "farm-places.yaml"
+    path.write_text(
+        "places:\n  bench-a:\n    tags: {rig: virtual}\n    matches:\n"
+        "      - {pattern: exp-a/bench-a/MatterDevice/dut, name: dut}\n      - {pattern: exp-a/bench-a/*}\n"
+    )
+    (spec,) = load_places(path)
+    assert spec.tags == {"rig": "virtual"}
+    assert spec.matches == [("exp-a/bench-a/MatterDevice/dut", "dut"), ("exp-a/bench-a/*", None)]
+    path.write_text("places:\n  bench-a:\n    matches:\n      - {pattern: just-one-part}\n")
+    with pytest.raises(ConfigError, match=r"places.bench-a.matches\[0\].pattern"):
+        load_places(path)
