@@ -10,6 +10,8 @@
     rig report render|import, rig history, rig compare                run records and results (report.py)
     rig station show                                                  the station's fabric and DUT records (station.py)
     rig station forget|window|fabrics|remove-fabric NODE              a DUT over the station's fabric (station_ops.py)
+    rig sim build-image --out FILE --software-version N [...]         an OTA image of a virtual EVSE build (sim.py)
+    rig firmware show|install IMAGE.ota                               a build over Matter OTA (firmware.py)
     rig lab sync PLACES_YAML | reap                                   the labgrid bench farm's places, leases (lab.py)
 
 Exit codes: 0 success, 1 a case failed (or a regression, a contradiction), 2 bad input, 3 the DUT or the bench
@@ -40,7 +42,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rig`` console script."""
-    args = _parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    passed: list[str] = []
+    if "--" in given:  # what follows goes to pytest (rig run); argparse would read it as suite paths
+        cut = given.index("--")
+        given, passed = given[:cut], given[cut + 1 :]
+    parser = _parser()
+    args = parser.parse_args(given)
+    if passed:
+        if not hasattr(args, "pytest_args"):
+            parser.error(f"arguments after -- are passed to pytest by `rig run` only, not by `rig {args.command}`")
+        args.pytest_args = passed
     try:
         for group in GROUPS:
             if args.command in group.COMMANDS:

@@ -112,7 +112,7 @@ def _cmd_run(args: argparse.Namespace, cfg: RigConfig, values: dict[str, Any]) -
         argv.append("--legacy-triggers")
     if args.keyword:
         argv += ["-k", args.keyword]
-    argv += [a for a in args.pytest_args if a != "--"]
+    argv += args.pytest_args
     argv += [str(path) + node for path, node in suites] or [str(PROJECT_ROOT / p) for p in DEFAULT_SUITES]
 
     print(f"rig: run {run_id}: {dut.describe()['label']} ({cfg.station.name}); outputs in {run_dir}", flush=True)
