@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from rig.bench.mains import MAINS_TOLERANCE_V, NOMINAL_MAINS_HZ, NOMINAL_MAINS_V
 from rig.ev_emulator.channels import CABLE_RATINGS_A as CABLE_RATINGS_A  # standard PP codings, A (re-exported)
 from rig.stimulus.base import NO_PHYSICAL_MEANS, Action, NoteFn, StimulusUnavailable, _TriggerFallback
+
+log = logging.getLogger(__name__)
 
 PILOT_SETTLE_S = 2.0
 """Bound on the pilot reaching the level the EV emulator applied (relays, capture refresh)."""
@@ -168,6 +171,16 @@ class EmulatorStimulus(_TriggerFallback):
         raise StimulusUnavailable(f"no physical means for {action.value}")  # pragma: no cover
 
     async def close(self) -> None:
-        """Release the EV emulator (state A, no cable, no fault paths) after the case."""
+        """Release the EV emulator (state A, no cable, no fault paths) after the case; when the case ended before its
+        UNINSTALL (a failed step), write back the UserMaximumChargeCurrent noted at INSTALL, so that a case failing
+        after it changed the limit does not lower the next cases' MaximumChargeCurrent."""
         with contextlib.suppress(Exception):
             await self._ev(self.ev.release_all)
+        if self._user_max is not None:
+            noted, self._user_max = self._user_max, None
+            try:
+                if int(await self.evse.read("UserMaximumChargeCurrent")) != noted:
+                    await self.evse.write("UserMaximumChargeCurrent", noted)
+                    log.info("UserMaximumChargeCurrent %d mA restored after the case", noted)
+            except Exception as exc:  # the DUT may be lost: the next case's return to idle reports it
+                log.warning("UserMaximumChargeCurrent not restored after the case: %s", exc)
