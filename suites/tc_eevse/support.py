@@ -77,12 +77,6 @@ def check_event(steps: StepRunner, event: ReceivedEvent, **expected: Any) -> Rec
     return event
 
 
-def check_event_min(steps: StepRunner, event: ReceivedEvent, **minimum: float) -> None:
-    """Require the event's numeric fields to be >= the given minimums."""
-    for field, low in minimum.items():
-        steps.measure(f"{event.name}.{field}", getattr(event.data, field), low=low)
-
-
 def session_ledger(steps: StepRunner, evse: Evse, bench: Any, rig_config: Any) -> SessionLedger:
     """A :class:`~rig.ledger.SessionLedger` for the case: the bench's first energy meter (None without one),
     rig.yaml's ``report.energy_tolerance_pct`` and the PIXIT ``meter_latency_s`` (``dut.pixit.extra``, default 1 s)."""
