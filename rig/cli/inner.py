@@ -2,6 +2,8 @@
 
     python -m rig.cli.inner pics-probe --config FILE --out FILE [--set KEY=VALUE]...
 
+    python -m rig.cli.inner firmware-install IMAGE --config FILE --out FILE [--set KEY=VALUE]... [timeouts]
+
 ``pics-probe`` opens the session of rig.yaml (:func:`rig.session.open_session`) and writes the DUT's Energy EVSE
 elements as JSON, for ``rig pics derive|check``.
 """
@@ -110,13 +112,70 @@ def _station_main(argv: list[str]) -> int:
     return 0
 
 
+async def _firmware_install(config: RigConfig, image: Path, args: argparse.Namespace) -> dict[str, object]:
+    """Inside the sandbox: open the session, install the image over Matter OTA (:mod:`rig.firmware.install`)."""
+    from rig.firmware.image import read_image
+    from rig.firmware.install import Timeouts, install, summary
+    from rig.session import open_session
+
+    ota = read_image(image)
+    timeouts = Timeouts(query=args.query_timeout, download=args.download_timeout, reboot=args.reboot_timeout)
+    logs = Path(args.logs) if args.logs else None
+    async with open_session(config, run_dir=logs) as session:
+        outcome = await install(
+            session,
+            ota,
+            workdir=logs or session.sandbox.state_dir / "firmware",
+            timeouts=timeouts,
+            requestor_endpoint=args.requestor_endpoint,
+            provider_port=args.provider_port,
+        )
+    return {**outcome.to_json(), "image": ota.header.to_json(), "summary": summary(outcome, ota.header)}
+
+
+def _firmware_main(argv: list[str]) -> int:
+    """``firmware-install IMAGE --config FILE --out FILE [...]`` (run by ``rig firmware install``)."""
+    import asyncio
+    import logging
+
+    from rig.config import load_config
+    from rig.errors import RigError
+
+    p = argparse.ArgumentParser(prog="python -m rig.cli.inner firmware-install")
+    p.add_argument("image")
+    p.add_argument("--config", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    p.add_argument("--requestor-endpoint", type=int, default=0)
+    p.add_argument("--provider-port", type=int, default=5550)
+    p.add_argument("--query-timeout", type=float, default=660.0)
+    p.add_argument("--download-timeout", type=float, default=600.0)
+    p.add_argument("--reboot-timeout", type=float, default=180.0)
+    p.add_argument("--logs", default=None)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config, overrides=common.overrides(args.overrides))
+        result = asyncio.run(_firmware_install(cfg, Path(args.image), args))
+    except RigError as exc:
+        print(f"rig: error: {exc}", file=sys.stderr)
+        return 3 if isinstance(exc, DutError) else exc.exit_code
+    Path(args.out).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Dispatch on the first argument (the inner command)."""
     if argv[:1] == ["pics-probe"]:
         return _probe_main(argv[1:])
     if argv[:1] == ["station-op"]:
         return _station_main(argv[1:])
-    print(f"rig.cli.inner: unknown inner command {argv[:1]}; known: pics-probe, station-op", file=sys.stderr)
+    if argv[:1] == ["firmware-install"]:
+        return _firmware_main(argv[1:])
+    print(
+        f"rig.cli.inner: unknown inner command {argv[:1]}; known: pics-probe, station-op, firmware-install",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -2,6 +2,8 @@
 
 rig sim --list-defects          the firmware defects, one per line
 rig sim dut --state DIR [...]   the virtual EVSE as a long-lived network DUT (rig.sim.dut_server)
+rig sim build-image --out FILE --software-version N [--version-string S] [--defect NAME]... [...]
+                                an OTA image (Matter Core 11.20.2) of a virtual EVSE build (rig.sim.ota_image)
 """
 
 from __future__ import annotations
@@ -53,6 +55,22 @@ def add_subcommands(sub: Any) -> None:
         help="test event trigger enable key, 32 hex digits (default 000102…0f)",
     )
     dut.add_argument("--fresh", action="store_true", help="wipe DIR/storage first (a factory-new device)")
+    img = tools.add_parser(
+        "build-image",
+        help="make a Matter OTA image of a virtual EVSE build (version, version string, defects)",
+        description=(
+            "Make a Matter OTA image file (Matter Core 11.20.2, with matter.js's OtaImageWriter) whose payload is a "
+            "virtual EVSE build: installed with `rig firmware install`, the virtual EVSE reboots into it and reports "
+            "its version, with its defects active."
+        ),
+    )
+    img.add_argument("--out", required=True, metavar="FILE", help="the image file to write (e.g. build-2.ota)")
+    img.add_argument("--software-version", required=True, metavar="N", help="SoftwareVersion, 1..4294967295")
+    img.add_argument("--version-string", metavar="S", help="SoftwareVersionString (default: N.0.0)")
+    img.add_argument("--defect", action="append", default=[], metavar="NAME", help="a defect of the build (repeat)")
+    img.add_argument("--vendor-id", metavar="VID", default="0xFFF1", help="vendor id (default 0xFFF1)")
+    img.add_argument("--product-id", metavar="PID", default="0x8000", help="product id (default 0x8000)")
+    img.add_argument("--payload-size", metavar="BYTES", default="0", help="pad the payload to this size")
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
@@ -61,6 +79,8 @@ def dispatch(args: argparse.Namespace) -> int | None:
         return None
     if args.sim_command == "dut":
         return _dut(args)
+    if args.sim_command == "build-image":
+        return _build_image(args)
     from rig.config import known_defects
 
     if args.list_defects:
@@ -92,3 +112,23 @@ def _dut(args: argparse.Namespace) -> int:
     except DutError as exc:
         print(f"rig: error: {exc}", file=sys.stderr)
         return 3
+
+
+def _build_image(args: argparse.Namespace) -> int:
+    """``rig sim build-image``: a refused build (unknown defect, bad number) raises ConfigError (exit 2)."""
+    from rig.cli import common
+    from rig.sim.dut_server import parse_int
+    from rig.sim.ota_image import build_virtual_evse_image
+
+    version = parse_int(args.software_version, "--software-version")
+    image = build_virtual_evse_image(
+        common.output_path(args.out, "--out"),
+        vendor_id=parse_int(args.vendor_id, "--vendor-id"),
+        product_id=parse_int(args.product_id, "--product-id"),
+        software_version=version,
+        software_version_string=args.version_string or f"{version}.0.0",
+        defects=list(args.defect),
+        payload_size=parse_int(args.payload_size, "--payload-size"),
+    )
+    print(f"{image.path}: {image.size} bytes; {image.header.describe()}")
+    return 0

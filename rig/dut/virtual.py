@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -185,6 +186,7 @@ class VirtualDut:
             preloaded=settings.storage_path.parent / f"{PRELOADED}.json",
         )
         self._evse = evse
+        evse.on_reboot = self._rebooted
         with contextlib.ExitStack() as stack:
             stack.callback(self.stop)
             if cfg.dut.paa_trust_store is None:
@@ -351,6 +353,19 @@ class VirtualDut:
             self._supply_back(float(event.get("t_s") or time.monotonic()))
         else:
             self._supply_lost()
+
+    def _rebooted(self) -> None:
+        """The virtual EVSE reboots into a build it installed over OTA (its process says so, then exits): once it has
+        exited (its orderly shutdown, bounded), it boots again on the same storage, as after a power cycle."""
+        from rig.sim.virtual_evse import VirtualEvse
+
+        evse = self._evse
+        if not isinstance(evse, VirtualEvse) or evse.proc is None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            evse.proc.wait(timeout=5.0)
+        self._supply_lost()
+        self._supply_back(time.monotonic())
 
     def _supply_lost(self, while_off: Callable[[], object] | None = None) -> None:
         """Power gone: the EVSE's process is killed where it is (a boot in progress ends first); ``while_off`` runs

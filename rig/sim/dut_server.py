@@ -45,7 +45,7 @@ from rig.errors import ConfigError, DutError, SetupError
 from rig.matter.onboarding import manual_pairing_code
 from rig.sandbox import DEVICE_IFACE, make_netns, remove_netns
 from rig.sim.attestation import Chain, make_chain
-from rig.sim.virtual_evse import VirtualEvse, VirtualEvseSettings, check_installed
+from rig.sim.virtual_evse import REBOOT_EXIT_CODE, VirtualEvse, VirtualEvseSettings, check_installed
 
 DEFAULT_SUPPORTED_FABRICS = 5
 """The fabric table of the DUT: the smallest a device may have, so that a full table is quick to reach."""
@@ -326,11 +326,23 @@ class DutServer:
         evse = self.evse
         assert evse is not None and evse.proc is not None
         while self.signals.received is None:
-            code = evse.proc.poll()
-            if code is not None:
+            code = evse.proc.poll() if evse.proc is not None else None
+            if code == REBOOT_EXIT_CODE:  # it installed a build over OTA: booted again on its storage
+                self._reboot()
+            elif code is not None:
                 return code
             time.sleep(POLL_S)
         return None
+
+    def _reboot(self) -> None:
+        """Boot the EVSE again on its storage, in its namespace, after it exited to reboot into a new build."""
+        evse = self.evse
+        assert evse is not None
+        evse.power_off()  # reaps it
+        with in_netns(self.options.netns) if self.options.netns else contextlib.nullcontext():
+            evse.power_on()
+        self.ready_info = evse.wait_ready()
+        print(f"rig sim dut: the virtual EVSE rebooted (pid {evse.proc.pid if evse.proc else '?'})", file=sys.stderr)
 
 
 def _settle(future: Future[dict[str, Any]], fn: Callable[[], dict[str, Any]]) -> None:

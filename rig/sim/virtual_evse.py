@@ -38,6 +38,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -387,6 +388,11 @@ def _open_fifo(path: Path, flags: int) -> int:
     return fd
 
 
+REBOOT_LINE = b'{"event":"reboot"'
+"""The stdout line the virtual EVSE writes before it exits to reboot (virtual_evse/src/main.js)."""
+REBOOT_EXIT_CODE = 75
+"""Its exit code then (virtual_evse/src/build.js)."""
+
 FIRMWARE_STORE = "vevse-state.json"
 """The virtual EVSE's firmware store in its storage folder (virtual_evse/src/store.js): the Energy EVSE's
 non-volatile values; matter.js keeps its fabrics and its own copies of attribute values beside it."""
@@ -428,6 +434,9 @@ class VirtualEvse:
         self._config_path = log_path.with_suffix(".config.json")
         self._config_text = ""  # the config the running process (and the spare) were started with
         self._drain: threading.Thread | None = None
+        self.on_reboot: Callable[[], None] | None = None
+        """Called (in a thread of its own) when the process says it reboots (after installing a build over OTA): it
+        exits with :data:`REBOOT_EXIT_CODE` and expects to be booted again on the same storage (:meth:`power_on`)."""
 
     @property
     def running(self) -> bool:
@@ -554,7 +563,7 @@ class VirtualEvse:
         Nothing else reads the pipe after the ready line; left alone it would fill and stall the EVSE.
         """
         assert self.proc is not None and self.proc.stdout is not None
-        out = self.proc.stdout
+        proc, out = self.proc, self.proc.stdout
         path = self.log_path.with_suffix(".jsonl")
 
         def drain() -> None:
@@ -562,6 +571,9 @@ class VirtualEvse:
                 for line in iter(out.readline, b""):
                     sink.write(line)
                     sink.flush()
+                    if line.startswith(REBOOT_LINE) and self.on_reboot is not None:
+                        log.info("virtual EVSE (pid %s) reboots into an installed build", getattr(proc, "pid", None))
+                        threading.Thread(target=self.on_reboot, name="virtual-evse-reboot", daemon=True).start()
 
         self._drain = threading.Thread(target=drain, name="virtual-evse-stdout", daemon=True)
         self._drain.start()

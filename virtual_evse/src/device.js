@@ -14,6 +14,7 @@ import { CertificationDeclaration, DeviceCertification } from "@matter/main/prot
 import { Status, StatusResponseError } from "@matter/main/types";
 import { ConfigError } from "./config.js";
 import { createEvseServer } from "./evse-server.js";
+import { createOtaRequestor } from "./ota-requestor.js";
 import { applyTrigger, resolveTrigger } from "./triggers.js";
 
 export const MODE_TAGS = { Manual: 0x4000, TimeOfUse: 0x4001, SolarCharging: 0x4002 };
@@ -88,7 +89,10 @@ export async function createNode(rt, id = "vevse") {
             console.error(`vevse: uncommissioned, discriminator ${cfg.discriminator} (setup codes as configured, not logged)`);
         }
     }
-    const node = await ServerNode.create(ServerNode.RootEndpoint.with(VevseGeneralDiagnosticsServer, QuietCommissioningServer), {
+    // The OTA Requestor (Matter Core 11.20): a build is installed over Matter OTA (see ota-requestor.js)
+    const OtaRequestor = createOtaRequestor(rt);
+    const root = ServerNode.RootEndpoint.with(VevseGeneralDiagnosticsServer, QuietCommissioningServer, OtaRequestor);
+    const node = await ServerNode.create(root, {
         id,
         network: { port: cfg.port },
         commissioning: { passcode: cfg.passcode, discriminator: cfg.discriminator },

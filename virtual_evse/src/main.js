@@ -22,18 +22,20 @@ let port;
 let rt;
 let shuttingDown = false;
 
-async function shutdown(signal) {
+// A reboot (after an OTA install): the line {"event":"reboot"} on stdout, the same bounded shutdown, then exit code
+// REBOOT_EXIT_CODE; whoever started the process boots it again on the same storage (rig/dut/virtual.py).
+async function shutdown(signal, code = 0) {
     if (shuttingDown) return;
     shuttingDown = true;
-    const force = setTimeout(() => process.exit(0), 1800); // matter.js shutdown can take >10 s with a session open
+    const force = setTimeout(() => process.exit(code), 1800); // matter.js shutdown can take >10 s with a session open
     try {
-        rt?.log({ event: "shutdown", signal });
+        rt?.log({ event: signal === "reboot" ? "reboot" : "shutdown", signal });
         if (rt) clearInterval(rt.tickTimer);
         await Promise.all([port?.close(), node?.close()]);
     } catch (e) {
         process.stderr.write(`vevse: shutdown error ${e?.stack ?? e}\n`);
     }
-    process.exit(0);
+    process.exit(code);
 }
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 process.on("SIGINT", () => shutdown("SIGINT"));
@@ -58,6 +60,7 @@ const { Store } = await import("./store.js");
 const { createRuntime } = await import("./runtime.js");
 const { createNode } = await import("./device.js");
 const { HardwarePort } = await import("./hardware-port.js");
+const { REBOOT_EXIT_CODE, bootBuild } = await import("./build.js");
 const { OperationalCredentialsServer } = await import("@matter/main/behaviors/operational-credentials");
 
 /** The first line on stdin (trimmed), or null at end of input. stdin is closed afterwards. */
@@ -97,7 +100,10 @@ if (process.env.VEVSE_WAIT_FOR_START === "1") {
 if (shuttingDown) await new Promise(() => {}); // a signal arrived while loading or waiting: shutdown() exits
 
 const store = new Store(cfg.storagePath);
+const build = bootBuild(cfg); // a build installed over OTA: its version and defects in place of the configured ones
+if (build) process.stderr.write(`vevse: booting the installed build ${build.softwareVersionString} (${build.softwareVersion})\n`);
 rt = createRuntime(cfg, store);
+rt.reboot = reason => shutdown("reboot", REBOOT_EXIT_CODE).then(() => undefined, () => undefined);
 try {
     ({ node } = await createNode(rt));
     if (cfg.hardwarePort) {

@@ -1,0 +1,107 @@
+"""``rig firmware``: firmware builds on the DUT over Matter OTA (Matter Core specification, section 11.20).
+
+    rig firmware show IMAGE.ota                      the image's header, checked (digest included)
+    rig firmware install IMAGE.ota [--config ...]    install it on rig.yaml's DUT (rig.firmware.install)
+
+``install`` opens the session of rig.yaml as ``rig run`` does (in the run's sandbox, as
+``python -m rig.cli.inner firmware-install``), installs the image and checks the new version. Exit codes: 0 installed
+and reported, 1 the install failed (the stage named), 2 bad input (an image that is damaged or does not fit the DUT:
+the field named), 3 the DUT could not be started, reached or commissioned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rig.cli import common
+
+COMMANDS = ("firmware",)
+
+
+def add_subcommands(sub: Any) -> None:
+    """Add ``rig firmware show|install``."""
+    fw = sub.add_parser("firmware", help="firmware builds on the DUT over Matter OTA")
+    tools = fw.add_subparsers(dest="firmware_command", metavar="ACTION", required=True)
+    show = tools.add_parser("show", help="print an OTA image's header, checked (digest included)")
+    show.add_argument("image", help="the OTA image file (Matter Core 11.20.2)")
+    show.add_argument("--json", action="store_true", help="as JSON")
+    inst = tools.add_parser(
+        "install",
+        help="install an OTA image on the DUT over Matter OTA and check the new version",
+        description=(
+            "Check the image against the DUT's Basic Information (vendor id, product id, a newer software version), "
+            "start an OTA provider serving it, announce it to the DUT, follow the download, await the reboot and "
+            "check the version the DUT reports; the provider is then removed from the fabric."
+        ),
+    )
+    inst.add_argument("image", help="the OTA image file (Matter Core 11.20.2)")
+    common.add_config_options(inst, defects=True)
+    inst.add_argument("--requestor-endpoint", type=int, default=0, help="the DUT's OTA Requestor endpoint (0)")
+    inst.add_argument("--provider-port", type=int, default=5550, help="the OTA provider's UDP port (5550)")
+    for stage, default in (("query", 660), ("download", 600), ("reboot", 180)):
+        inst.add_argument(
+            f"--{stage}-timeout",
+            type=float,
+            default=float(default),
+            metavar="S",
+            help=f"bound on the {stage} ({default} s)",
+        )
+    inst.add_argument(
+        "--logs", metavar="DIR", help="keep the logs here (the virtual EVSE's, the OTA provider's, dut.json)"
+    )
+    inst.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
+
+def dispatch(args: argparse.Namespace) -> int | None:
+    """Run ``rig firmware``; None for another command."""
+    if args.command != "firmware":
+        return None
+    from rig.firmware.image import read_image
+
+    image = read_image(common.input_path(args.image, "IMAGE"))  # a damaged image stops here (exit 2)
+    if args.firmware_command == "show":
+        if args.json:
+            print(json.dumps({"file": str(image.path), "size": image.size, **image.header.to_json()}, indent=2))
+        else:
+            print(f"{image.path}: {image.size} bytes; {image.header.describe()}")
+        return 0
+    return _install(args, image.path)
+
+
+def _install(args: argparse.Namespace, image: Path) -> int:
+    from rig import sandbox
+    from rig.session import run_in_sandbox
+
+    cfg, values = common.load(args)
+    tmp = Path(tempfile.mkdtemp(prefix="rig-firmware-"))
+    out = tmp / "outcome.json"
+    argv = [sys.executable, "-m", "rig.cli.inner", "firmware-install", str(image)]
+    argv += ["--config", common.config_path(cfg, args.config), "--out", str(out)]
+    argv += ["--requestor-endpoint", str(args.requestor_endpoint), "--provider-port", str(args.provider_port)]
+    argv += ["--query-timeout", str(args.query_timeout), "--download-timeout", str(args.download_timeout)]
+    argv += ["--reboot-timeout", str(args.reboot_timeout)]
+    shown = [tmp, image.parent, image]
+    if args.logs:
+        logs = Path(args.logs).resolve()
+        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        argv += ["--logs", str(logs)]
+        shown.append(logs)
+    for key, value in values.items():
+        argv += ["--set", f"{key}={json.dumps(value)}"]
+    try:
+        code = common.stdout_to_stderr(
+            lambda: run_in_sandbox(cfg, argv, run_id=sandbox.new_run_id(), visible=tuple(shown))
+        )
+        if code != 0 or not out.is_file():
+            return code or 1
+        result = json.loads(out.read_text(encoding="utf-8"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(result, indent=2) if args.json else result["summary"])
+    return 0
