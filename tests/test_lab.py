@@ -152,3 +152,88 @@ def test_places_yaml_is_read_and_bad_entries_named(tmp_path: Path) -> None:
     path.write_text("places:\n  bench-a:\n    matches:\n      - {pattern: just-one-part}\n")
     with pytest.raises(ConfigError, match=r"places.bench-a.matches\[0\].pattern"):
         load_places(path)
+
+
+# ----------------------------------------------------------------------------------------- rig sim export
+def _served(config: Any, host: str) -> dict[str, Any]:
+    """A virtual bench's ready line for ``config``'s roles, as if served on ``host``."""
+    roles: dict[str, Any] = {}
+    for i, (role, inst) in enumerate(config.instruments.items()):
+        if inst.transport.kind == "can":
+            roles[role] = {"driver": inst.driver, "interface": "udp_multicast", "channel": "239.74.163.2", "port": 1}
+        else:
+            roles[role] = {"driver": inst.driver, "host": host, "port": 40000 + i}
+    return {"event": "ready", "roles": roles}
+
+
+def test_sim_export_resources_give_a_farm_run_the_served_addresses(tmp_path: Path) -> None:
+    """The exporter YAML of an exported virtual bench, read back as an acquired place's resources, points every role
+    of a farm run at the address its server listens on (the round trip ``rig run`` makes through the coordinator)."""
+    import yaml
+
+    from rig.config import load_config
+    from rig.lab.sim_export import ExportOptions, bench_spec, exporter_groups, places_snippet
+
+    root = Path(__file__).resolve().parents[1]
+    sim = load_config(root / "rig.yaml")
+    options = ExportOptions("bench-a", sim, "127.0.0.1:1")
+    spec = bench_spec(sim, options.loopback)
+    assert {r.get("host", options.loopback) for r in spec["roles"].values()} == {options.loopback}
+    assert all(r["port"] == 0 for r in spec["roles"].values() if "port" in r)
+    ready = _served(sim, options.loopback)
+    dut = {"host": "fd00::2", "port": 5540, "node_id": options.dut_node_id, "discriminator": 3840,
+           "netns": options.netns}  # fmt: skip
+    groups = exporter_groups(sim, ready, group="bench", dut=dut, fifo=tmp_path / "control.fifo")
+    text = yaml.safe_dump(groups)
+    assert "passcode" not in text and "20202021" not in text, "no secret in what every client can read"
+    exported = [
+        res(name, spec_["cls"], **{k: v for k, v in spec_.items() if k != "cls"})
+        for name, spec_ in yaml.safe_load(text)["bench"].items()
+    ]
+    data = {k: v for k, v in farm_config().items() if k != "instruments"}
+    raw = yaml.safe_load((root / "rig.yaml").read_text())
+    data["instruments"], data["ev_emulator"] = raw["instruments"], raw["ev_emulator"]
+    data["farm"]["roles"] = {"instruments": {r: r for r in raw["instruments"]}, "ev_emulator": "ev"}
+    bench = bench_from_place(config_from_dict(data), "bench-a", exported, resolve=lambda c, p, e: Endpoint(
+        p["host"], int(p["port"])))  # fmt: skip
+    assert bench.netns == "rigbench-bench-a" and bench.overrides["dut.node_id"] == options.dut_node_id
+    assert bench.overrides["instruments.ac_source.transport.resource"] == (
+        f"TCPIP0::{options.loopback}::{ready['roles']['ac_source']['port']}::SOCKET"
+    )
+    assert bench.overrides["instruments.meter.transport.port"] == ready["roles"]["meter"]["port"]
+    assert bench.overrides["instruments.ev_board.transport.channel"] == "239.74.163.2"
+    matched = {m.get("name") for m in places_snippet("bench-a", "bench", "bench-a", sim)["bench-a"]["matches"]}
+    assert matched == {"dut", "ev", None, *raw["instruments"]}
+
+
+def test_sim_export_benches_differ_in_what_the_bench_lock_keys_on() -> None:
+    from rig.config import load_config
+    from rig.lab.sim_export import ExportOptions
+
+    sim = load_config(Path(__file__).resolve().parents[1] / "rig.yaml")
+    a, b = ExportOptions("bench-a", sim, "x:1"), ExportOptions("bench-b", sim, "x:1")
+    assert a.loopback != b.loopback and a.dut_node_id != b.dut_node_id
+    assert a.loopback.startswith("127.") and a.netns == "rigbench-bench-a" and not a.netns.startswith("rig-")
+    assert ExportOptions("bench-a", sim, "x:1", node_id=0x1001).dut_node_id == 0x1001
+    with pytest.raises(ConfigError, match="--bench"):
+        ExportOptions("Bench_A", sim, "x:1").check()
+
+
+def test_sim_export_starts_its_exporter_again_when_it_exits(tmp_path: Path) -> None:
+    import sys
+    import time
+
+    from rig.lab import sim_export
+
+    said: list[str] = []
+    exporter = sim_export._Exporter([sys.executable, "-c", "raise SystemExit(100)"], tmp_path / "exporter.log")
+    exporter.start()
+    assert exporter.proc is not None
+    exporter.proc.wait(10)
+    exporter.watch(said.append)
+    assert exporter.exits == [100] and "the coordinator went away" in said[0] and exporter.proc is None
+    exporter.restart_at = time.monotonic()
+    exporter.watch(said.append)
+    assert exporter.starts == 2 and exporter.proc is not None
+    exporter.stop()
+    assert exporter.proc is None

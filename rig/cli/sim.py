@@ -2,6 +2,7 @@
 
 rig sim --list-defects          the firmware defects, one per line
 rig sim dut --state DIR [...]   the virtual EVSE as a long-lived network DUT (rig.sim.dut_server)
+rig sim export --bench NAME [...]  a virtual bench served as a labgrid farm bench (rig.lab.sim_export)
 rig sim build-image --out FILE --software-version N [--version-string S] [--defect NAME]... [...]
                                 an OTA image (Matter Core 11.20.2) of a virtual EVSE build (rig.sim.ota_image)
 """
@@ -55,6 +56,7 @@ def add_subcommands(sub: Any) -> None:
         help="test event trigger enable key, 32 hex digits (default 000102…0f)",
     )
     dut.add_argument("--fresh", action="store_true", help="wipe DIR/storage first (a factory-new device)")
+    _add_export(tools)
     img = tools.add_parser(
         "build-image",
         help="make a Matter OTA image of a virtual EVSE build (version, version string, defects)",
@@ -79,6 +81,11 @@ def dispatch(args: argparse.Namespace) -> int | None:
         return None
     if args.sim_command == "dut":
         return _dut(args)
+    if args.sim_command == "export":
+        from rig.cli import common
+        from rig.lab.sim_export import export, options_from
+
+        return export(options_from(args, common.load(args)[0]))
     if args.sim_command == "build-image":
         return _build_image(args)
     from rig.config import known_defects
@@ -112,6 +119,28 @@ def _dut(args: argparse.Namespace) -> int:
     except DutError as exc:
         print(f"rig: error: {exc}", file=sys.stderr)
         return 3
+
+
+def _add_export(tools: Any) -> None:
+    from rig.cli import common
+
+    exp = tools.add_parser(
+        "export",
+        help="serve a virtual bench as a bench of the labgrid farm until SIGINT/SIGTERM",
+        description=(
+            "Start the virtual EVSE and the virtual bench's instrument servers (rig.yaml's roles) in network namespace "
+            "rigbench-NAME, write their exporter YAML and run `python -m rig.lab.exporter` on it against the "
+            "coordinator (started again when it exits); reset the bench whenever its place is released. One JSON "
+            "line goes to stdout when the coordinator lists the bench. SIGINT or SIGTERM stops and removes everything."
+        ),
+    )
+    exp.add_argument("--bench", required=True, metavar="NAME", help="the bench's name (exporter, namespace)")
+    common.add_config_options(exp, defects=False)
+    exp.add_argument("--coordinator", metavar="HOST:PORT", help="default: farm.coordinator, $LG_COORDINATOR")
+    exp.add_argument("--state", metavar="DIR", help="keep the logs here (default: a temporary folder, removed)")
+    exp.add_argument("--chain", metavar="DIR", help="attest with a chain of the rig's own in DIR (as rig sim dut)")
+    exp.add_argument("--node-id", metavar="N", help="the DUT's node id for runs (default: one of the bench's own)")
+    exp.add_argument("--exporter", metavar="NAME", help="the exporter's name (default: the bench's)")
 
 
 def _build_image(args: argparse.Namespace) -> int:

@@ -76,6 +76,8 @@ class DutServerOptions:
     serial: str = "VEVSE-0001"
     enable_key: str = DEFAULT_ENABLE_KEY
     fresh: bool = False
+    hardware_port: Path | None = None
+    """The EVSE's hardware-port socket, for a virtual bench coupled to it (``rig sim export``); None: no port."""
 
     def check(self) -> None:
         """Raise ConfigError naming the first option out of range."""
@@ -269,6 +271,7 @@ class DutServer:
             serial_number=o.serial,
             supported_fabrics=o.supported_fabrics,
             certification=self.chain.certification() if self.chain else None,
+            hardware_port=o.hardware_port,
         )
         evse = VirtualEvse(settings, self.state / "virtual-evse.log", start_timeout_s=START_TIMEOUT_S, spare=False)
         self.evse = evse

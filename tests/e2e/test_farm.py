@@ -1,0 +1,322 @@
+"""The labgrid bench farm end to end, on loopback: a coordinator, `rig sim export` benches, `rig run` through them.
+
+* One bench: `rig lab sync` of a places file; a run of TC-EEVSE-2.1 through the farm passes, its record names the
+  place, exporter and labgrid version, its lease is closed and the place released. A second run is SIGKILLed once it
+  holds the place: `rig lab reap` frees the place within the lease TTL + 15 s (its reservation cancelled, its lease
+  closed as reaped), and a third run then acquires the place and passes.
+* Two benches, three runs at once: no place is held by two runs at a time, the third waits and passes.
+
+The coordinator runs in a folder of the test's own (its state files), the exporters and benches are stopped at the end
+and leave no namespace; ``nothing_left_behind`` checks the runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import selectors
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import RIG, ROOT
+
+pytestmark = pytest.mark.e2e
+
+READY_TIMEOUT_S = 120.0
+RUN_TIMEOUT_S = 300.0
+LEASE_TTL_S = 10.0
+REAP_LIMIT_S = LEASE_TTL_S + 15.0
+GONE_TIMEOUT_S = 60.0
+CASE = ("--tc", "TC-EEVSE-2.1")
+
+
+def _read_until(proc: subprocess.Popen[str], timeout_s: float, want: Any, what: str) -> Any:
+    """The first stdout line of ``proc`` for which ``want(line)`` is not None (bounded)."""
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout_s
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        if not sel.select(timeout=max(deadline - time.monotonic(), 0)):
+            break
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        got = want(line)
+        if got is not None:
+            return got
+    raise AssertionError(f"{what}: nothing within {timeout_s:g} s; it printed: {''.join(seen)[-2000:]}")
+
+
+def _stop(proc: subprocess.Popen[str], timeout_s: float = 60.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture
+def coordinator(tmp_path: Path) -> Iterator[str]:
+    """`labgrid-coordinator -l 127.0.0.1:0` in a folder of its own; its address."""
+    folder = tmp_path / "coordinator"
+    folder.mkdir()
+    exe = Path(sys.executable).parent / "labgrid-coordinator"
+    proc = subprocess.Popen([str(exe), "-l", "127.0.0.1:0"], cwd=folder, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    try:
+        yield _read_until(
+            proc,
+            30,
+            lambda line: m.group(1) if (m := re.search(r"listening on (\S+:\d+)", line)) else None,
+            "labgrid-coordinator",
+        )
+    finally:
+        _stop(proc, 15)
+
+
+@dataclass
+class Bench:
+    name: str
+    ready: dict[str, Any]
+    proc: subprocess.Popen[str]
+    log: Path
+
+
+class Farm:
+    """Benches exported with `rig sim export`, their places, and farm runs of a lab.yaml."""
+
+    def __init__(self, tmp: Path, coordinator: str) -> None:
+        self.tmp, self.coordinator = tmp, coordinator
+        self.benches: list[Bench] = []
+        self.reports = tmp / "reports"
+
+    def export(self) -> Bench:
+        name = f"e2e{secrets.token_hex(2)}"
+        log = self.tmp / f"{name}.log"
+        cmd = [*RIG, "sim", "export", "--bench", name, "--coordinator", self.coordinator,
+               "--state", str(self.tmp / name), "--chain", str(self.tmp / "chain")]  # fmt: skip
+        with open(log, "w") as err:
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True
+            )
+        bench = Bench(name, {}, proc, log)
+        self.benches.append(bench)
+
+        def ready(line: str) -> dict[str, Any] | None:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                return None
+            return msg if isinstance(msg, dict) and msg.get("ready") else None
+
+        try:
+            bench.ready = _read_until(proc, READY_TIMEOUT_S, ready, f"`rig sim export` ({log.read_text()[-2000:]})")
+        except AssertionError:
+            _stop(proc)
+            raise
+        return bench
+
+    def stop(self) -> None:
+        for bench in self.benches:
+            _stop(bench.proc)
+            listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+            assert bench.ready.get("netns", "-") not in listed, f"`rig sim export` left {bench.ready['netns']}"
+            assert not (self.tmp / bench.name / "control.fifo").exists(), "the control FIFO was left"
+            assert bench.proc.returncode == 0, bench.log.read_text()[-3000:]
+
+    def sync(self) -> Path:
+        places: dict[str, Any] = {}
+        for bench in self.benches:
+            places.update(bench.ready["places"])
+        path = self.tmp / "farm-places.yaml"  # not places.yaml in the coordinator's folder: its own state
+        path.write_text(yaml.safe_dump({"places": places}), encoding="utf-8")
+        proc = subprocess.run([*RIG, "lab", "sync", str(path), "--coordinator", self.coordinator], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return path
+
+    def config(self) -> Path:
+        base = yaml.safe_load((ROOT / "rig.yaml").read_text(encoding="utf-8"))
+        data = {
+            "station": {"name": "farm-e2e", "state_dir": str(self.tmp / "station")},
+            "dut": {
+                "kind": "network",
+                "passcode": 20202021,
+                "paa_trust_store": self.benches[0].ready["paa_trust_store"],
+                "attestation": "strict",
+                "timeouts": {"commissioning": 60, "command": 10, "event": 10},
+            },
+            "stimulus": "emulator",
+            "instruments": base["instruments"],
+            "ev_emulator": base["ev_emulator"],
+            "report": {"dir": str(self.reports)},
+            "farm": {
+                "coordinator": self.coordinator,
+                "tags": {"rig": "virtual"},
+                "wait": 240,
+                "lease_ttl": LEASE_TTL_S,
+                "roles": {"dut": "dut", "instruments": {r: r for r in base["instruments"]}, "ev_emulator": "ev"},
+            },
+        }
+        path = self.tmp / "lab.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        return path
+
+    def start_run(self, station: str = "station") -> subprocess.Popen[str]:
+        cmd = [*RIG, "run", "--config", str(self.tmp / "lab.yaml"), *CASE,
+               "--set", f"station.state_dir={self.tmp / station}"]  # fmt: skip
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def places(self) -> dict[str, Any]:
+        """Place -> {acquired, reservation}, and the coordinator's reservations (token -> owner), from a process of
+        its own (a labgrid client session binds its process to one event loop)."""
+        code = (
+            "import json, sys; from rig.lab.coordinator import Coordinator\n"
+            "with Coordinator(sys.argv[1], 'e2e-observer') as c:\n"
+            "    p = c.places(); r = c.reservations()\n"
+            "print(json.dumps({'places': {n: {'acquired': i.acquired} for n, i in p.items()}, 'reservations': r}))"
+        )
+        proc = subprocess.run([sys.executable, "-c", code, self.coordinator], cwd=ROOT, capture_output=True,
+                              text=True, timeout=30, check=False)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return dict(json.loads(proc.stdout))
+
+    def leases(self) -> dict[str, dict[str, Any]]:
+        with sqlite3.connect(self.reports / "results.sqlite") as db:
+            db.row_factory = sqlite3.Row
+            return {r["run_id"]: dict(r) for r in db.execute("SELECT * FROM farm_leases")}
+
+
+def _record(output: str) -> dict[str, Any]:
+    found = re.search(r"report: (\S+)/report\.html", output)
+    assert found, output[-3000:]
+    return dict(json.loads((Path(found.group(1)) / "report.json").read_text(encoding="utf-8")))
+
+
+def _finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
+    return proc.returncode, out
+
+
+def _passed(code: int, output: str) -> dict[str, Any]:
+    assert code == 0, output[-4000:]
+    record = _record(output)
+    assert {c["id"]: c["outcome"] for c in record["cases"]} == {"TC-EEVSE-2.1": "passed"}, output[-3000:]
+    return record
+
+
+def _run_gone(run_id: str) -> bool:
+    marker = f"RIG_SANDBOX=/run/rig/{run_id}".encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "environ").read_bytes():
+                    return False
+            except OSError:
+                pass
+    return True
+
+
+@pytest.fixture
+def farm(tmp_path: Path, coordinator: str) -> Iterator[Farm]:
+    f = Farm(tmp_path, coordinator)
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+def test_run_killed_run_reaped_and_next_run(farm: Farm) -> None:
+    from labgrid import __version__ as labgrid_version
+
+    bench = farm.export()
+    farm.sync()
+    farm.config()
+    place = bench.name
+
+    code, out = _finish(farm.start_run())
+    first = _passed(code, out)
+    assert first["farm"]["place"] == place and first["farm"]["exporters"] == [bench.ready["exporter"]]
+    assert first["farm"]["labgrid"] == labgrid_version
+    assert farm.leases()[first["run_id"]]["ended"] is not None, "the lease is closed"
+    assert farm.leases()[first["run_id"]]["outcome"] == "released"
+    seen = farm.places()
+    assert seen["places"][place]["acquired"] is None and seen["reservations"] == {}, seen
+
+    # A run SIGKILLed once it holds the place.
+    killed = farm.start_run()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    holder = None
+    while holder is None and time.monotonic() < deadline:
+        holder = farm.places()["places"][place]["acquired"]
+        time.sleep(0.5)
+    assert holder is not None and "/rig-" in holder, "the second run never held the place"
+    killed.kill()
+    killed.communicate(timeout=30)
+    killed_at = time.monotonic()
+    killed_id = holder.split("/rig-", 1)[1]
+    reap = subprocess.run([*RIG, "lab", "reap", "--config", str(farm.tmp / "lab.yaml")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert reap.returncode == 0, reap.stdout + reap.stderr
+    while farm.places()["places"][place]["acquired"] is not None:
+        assert time.monotonic() - killed_at < REAP_LIMIT_S, f"the place is still held: {reap.stdout}{reap.stderr}"
+        time.sleep(0.5)
+    freed_s = time.monotonic() - killed_at
+    assert farm.places()["reservations"] == {}, "the dead run's reservation is cancelled"
+    assert farm.leases()[killed_id]["outcome"].startswith("reaped"), farm.leases()[killed_id]
+    # The killed run's process inside its sandbox tears down on its own (parent-death signal); its bench lock goes
+    # with it. The next run starts once it is gone.
+    deadline = time.monotonic() + GONE_TIMEOUT_S
+    while not _run_gone(killed_id):
+        assert time.monotonic() < deadline, f"run {killed_id} still has processes {GONE_TIMEOUT_S:g} s after SIGKILL"
+        time.sleep(0.5)
+
+    code, out = _finish(farm.start_run())
+    third = _passed(code, out)
+    assert third["farm"]["place"] == place
+    seen = farm.places()
+    assert seen["places"][place]["acquired"] is None and seen["reservations"] == {}, seen
+    log = bench.log.read_text()
+    assert log.count("acquired: place") == 3 and log.count("bench reset (released)") >= 2, log[-3000:]
+    print(f"scheduling: {first['farm']['timings']} / {third['farm']['timings']}; place freed {freed_s:.1f} s after "
+          "SIGKILL")  # fmt: skip
+
+
+def test_three_runs_on_two_benches(farm: Farm) -> None:
+    benches = [farm.export(), farm.export()]
+    farm.sync()
+    farm.config()
+    runs = [farm.start_run(f"station-{i}") for i in range(3)]  # a station is one run's at a time
+    done = [_finish(r) for r in runs]
+    records = [_passed(code, out) for code, out in done]
+    places = sorted(r["farm"]["place"] for r in records)
+    assert set(places) == {b.name for b in benches}, places
+    leases = farm.leases()
+    assert all(leases[r["run_id"]]["outcome"] == "released" for r in records), leases
+    acquisitions = 0
+    for bench in benches:  # what the bench's exporter was told, in order: one holder at a time
+        told = re.findall(r"(acquired: place|released: resetting)", bench.log.read_text())
+        assert told == ["acquired: place", "released: resetting"] * (len(told) // 2), told
+        acquisitions += len(told) // 2
+    assert acquisitions == 3
+    waited = max(r["farm"]["timings"]["wait_s"] for r in records)
+    assert waited > 5, f"no run waited for a place: {[r['farm']['timings'] for r in records]}"
+    seen = farm.places()
+    assert all(p["acquired"] is None for p in seen["places"].values()) and seen["reservations"] == {}, seen
