@@ -13,6 +13,7 @@ are not checked inside that run: what the run leaves is the starting test's to c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import time
@@ -28,6 +29,17 @@ LEAK_GRACE_S = 2.0
 
 NETNS_DIR = Path("/run/netns")
 MOUNT_ROOTS = ("/run/rig", "/data")
+
+
+def _process_wide_contexts() -> None:
+    """Make now what a library keeps for the whole process, so that the first test to need it is not blamed for it:
+    pyvisa-py's USB backend (with PyUSB installed) initialises libusb when its module loads, whose default context
+    keeps a netlink (udev event) socket open until the process ends."""
+    with contextlib.suppress(Exception):  # no PyUSB or no libusb: nothing is kept either
+        import pyvisa_py.usb  # noqa: F401
+
+
+_process_wide_contexts()
 
 
 # ---------------------------------------------------------------------------------------------- what we look at
