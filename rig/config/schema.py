@@ -335,7 +335,9 @@ class VirtualEvse(_Section):
     defects: list[DefectName] = Field(
         default_factory=list, description="Deliberate defects to inject (names from virtual_evse/defects.json)."
     )
-    keep_storage: bool = Field(default=False, description="Keep storage between runs (else factory reset).")
+    keep_storage: bool = Field(
+        default=False, description="Keep storage between runs, in the station folder (else factory-new every run)."
+    )
     port: int = Field(default=5540, ge=1, le=65535, description="Matter UDP port.")
     vendor_id: int = Field(default=0xFFF1, ge=1, le=0xFFFE, description="Basic Information VendorID.")
     product_id: int = Field(default=0x8000, ge=1, le=0xFFFE, description="Basic Information ProductID.")

@@ -121,6 +121,14 @@ class VirtualDut:
 
         check_installed()
 
+    def storage_path(self, sandbox: SandboxInfo) -> Path:
+        """The virtual EVSE's storage (its fabrics, its Energy EVSE settings, an installed build): in the run's state
+        folder, gone with the run, or with ``virtual_evse.keep_storage`` in the station's folder, kept from run to
+        run (private as the station's fabric is; one run at a time holds the station)."""
+        if self.config.virtual_evse.keep_storage:
+            return station_dir(self.config) / "virtual-evse" / "storage"
+        return sandbox.state_dir / "dut" / "storage"
+
     def _settings(self, sandbox: SandboxInfo) -> VirtualEvseSettings:
         """The virtual EVSE's settings in ``sandbox`` (storage, hardware port and interface of the run)."""
         from rig.sim.virtual_evse import VirtualEvseSettings
@@ -129,7 +137,7 @@ class VirtualDut:
         if sandbox.device_iface is None:
             raise SetupError("the virtual EVSE needs the run's network namespace (start the run with `rig run`)")
         return VirtualEvseSettings(
-            storage_path=sandbox.state_dir / "dut" / "storage",
+            storage_path=self.storage_path(sandbox),
             port=v.port,
             passcode=cfg.dut.passcode,
             discriminator=cfg.dut.discriminator,

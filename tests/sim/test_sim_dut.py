@@ -281,3 +281,26 @@ def test_rig_sim_dut_refuses_bad_input_with_one_error_line(tmp_path: Path, capsy
         assert code == 2 and out == "" and len(lines) == 1, (args, err)
         assert lines[0].startswith("rig: error: ") and message in lines[0], (args, lines)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"], "nothing made before the input is checked"
+
+
+def test_kept_storage_lives_in_the_station_folder_not_in_the_run(tmp_path: Path) -> None:
+    """``virtual_evse.keep_storage``: the virtual EVSE's storage outlives the run (the run's state folder is removed
+    after it), in the station's private folder; without it, in the run's state folder."""
+    from rig.config import load_config, parse_override
+    from rig.dut.virtual import VirtualDut
+    from rig.sandbox import SandboxInfo
+
+    root = Path(__file__).resolve().parents[2]
+    sandbox = SandboxInfo(tmp_path / "run", "rig-x", "veth-x")
+    station = tmp_path / "station"
+    overrides = {"station.state_dir": str(station)}
+    fresh = VirtualDut(load_config(root / "rig.yaml", environ={}, overrides=overrides))
+    assert fresh.storage_path(sandbox).is_relative_to(sandbox.state_dir)
+    overrides["virtual_evse.keep_storage"] = "true"
+    kept = VirtualDut(
+        load_config(
+            root / "rig.yaml", environ={}, overrides=dict(parse_override(f"{k}={v}") for k, v in overrides.items())
+        )
+    )
+    assert kept.storage_path(sandbox).is_relative_to(station)
+    assert not kept.storage_path(sandbox).is_relative_to(sandbox.state_dir)
