@@ -160,7 +160,7 @@ def _served(config: Any, host: str) -> dict[str, Any]:
     roles: dict[str, Any] = {}
     for i, (role, inst) in enumerate(config.instruments.items()):
         if inst.transport.kind == "can":
-            roles[role] = {"driver": inst.driver, "interface": "udp_multicast", "channel": "239.74.163.2", "port": 1}
+            roles[role] = {"driver": inst.driver, "interface": "udp_multicast", "channel": "239.74.9.9", "port": 1}
         else:
             roles[role] = {"driver": inst.driver, "host": host, "port": 40000 + i}
     return {"event": "ready", "roles": roles}
@@ -177,8 +177,9 @@ def test_sim_export_resources_give_a_farm_run_the_served_addresses(tmp_path: Pat
     root = Path(__file__).resolve().parents[1]
     sim = load_config(root / "rig.yaml")
     options = ExportOptions("bench-a", sim, "127.0.0.1:1")
-    spec = bench_spec(sim, options.loopback)
+    spec = bench_spec(sim, options.loopback, options.can_group)
     assert {r.get("host", options.loopback) for r in spec["roles"].values()} == {options.loopback}
+    assert spec["roles"]["ev_board"]["channel"] == options.can_group
     assert all(r["port"] == 0 for r in spec["roles"].values() if "port" in r)
     ready = _served(sim, options.loopback)
     dut = {"host": "fd00::2", "port": 5540, "node_id": options.dut_node_id, "discriminator": 3840,
@@ -201,7 +202,7 @@ def test_sim_export_resources_give_a_farm_run_the_served_addresses(tmp_path: Pat
         f"TCPIP0::{options.loopback}::{ready['roles']['ac_source']['port']}::SOCKET"
     )
     assert bench.overrides["instruments.meter.transport.port"] == ready["roles"]["meter"]["port"]
-    assert bench.overrides["instruments.ev_board.transport.channel"] == "239.74.163.2"
+    assert bench.overrides["instruments.ev_board.transport.channel"] == "239.74.9.9"
     matched = {m.get("name") for m in places_snippet("bench-a", "bench", "bench-a", sim)["bench-a"]["matches"]}
     assert matched == {"dut", "ev", None, *raw["instruments"]}
 
@@ -212,7 +213,7 @@ def test_sim_export_benches_differ_in_what_the_bench_lock_keys_on() -> None:
 
     sim = load_config(Path(__file__).resolve().parents[1] / "rig.yaml")
     a, b = ExportOptions("bench-a", sim, "x:1"), ExportOptions("bench-b", sim, "x:1")
-    assert a.loopback != b.loopback and a.dut_node_id != b.dut_node_id
+    assert a.loopback != b.loopback and a.dut_node_id != b.dut_node_id and a.can_group != b.can_group
     assert a.loopback.startswith("127.") and a.netns == "rigbench-bench-a" and not a.netns.startswith("rig-")
     assert ExportOptions("bench-a", sim, "x:1", node_id=0x1001).dut_node_id == 0x1001
     with pytest.raises(ConfigError, match="--bench"):

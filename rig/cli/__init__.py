@@ -13,6 +13,7 @@
     rig sim build-image --out FILE --software-version N [...]         an OTA image of a virtual EVSE build (sim.py)
     rig firmware show|install IMAGE.ota                               a build over Matter OTA (firmware.py)
     rig lab sync PLACES_YAML | reap                                   the labgrid bench farm's places, leases (lab.py)
+    rig sim export --bench NAME [--coordinator HOST:PORT]             a virtual bench as a farm bench (sim.py)
 
 Exit codes: 0 success, 1 a case failed (or a regression, a contradiction), 2 bad input, 3 the DUT or the bench
 could not be started, reached or commissioned, 130 interrupted.

@@ -7,8 +7,9 @@ What it starts, all on this host:
 2. in it, the virtual EVSE as ``rig sim dut`` runs it (:class:`rig.sim.dut_server.DutServer`), factory-new, with its
    hardware port coupled to
 3. the virtual bench's plant and instrument servers (:func:`rig.sim.launch.serve_spec`, the roles of rig.yaml's
-   ``instruments``) on free ports of a loopback address of the bench's own (``127.<a>.<b>.1``, from its name: two
-   benches never give the same instrument address, which the rig's bench lock keys on);
+   ``instruments``) on free ports of a loopback address of the bench's own (``127.<a>.<b>.1``, from a hash of its
+   name, so that two benches' instrument addresses differ: the rig's bench lock keys on them), a CAN role on a
+   multicast group of the bench's own (likewise);
 4. the exporter YAML of those resources (:func:`exporter_groups`, the classes of :mod:`rig.lab.resources` with the
    real addresses, plus a ``RigBenchControl`` FIFO), and ``python -m rig.lab.exporter`` on it, in the host's
    network (it talks to the coordinator), started again whenever it exits (exit code 100: the coordinator went
@@ -107,10 +108,18 @@ class ExportOptions:
         h = zlib.crc32(b"loop:" + self.bench.encode())
         return f"127.{1 + (h >> 8) % 254}.{h % 256}.1"
 
+    @property
+    def can_group(self) -> str:
+        """The bench's own virtual CAN bus (python-can ``udp_multicast`` group, inside its namespace): the bench lock
+        keys on the channel too."""
+        h = zlib.crc32(b"can:" + self.bench.encode())
+        return f"239.74.{(h >> 8) % 256}.{1 + h % 254}"
+
 
 # -- pure parts: the spec served and the resources exported -----------------------------------------------------------
-def bench_spec(config: RigConfig, host: str) -> dict[str, Any]:
-    """The virtual bench spec of rig.yaml's roles, every TCP role on ``host`` and a free port.
+def bench_spec(config: RigConfig, host: str, can_group: str) -> dict[str, Any]:
+    """The virtual bench spec of rig.yaml's roles, every TCP role on ``host`` and a free port, a CAN role on the
+    multicast group ``can_group``.
 
     Raises:
         ConfigError: a role the virtual bench cannot serve.
@@ -124,6 +133,8 @@ def bench_spec(config: RigConfig, host: str) -> dict[str, Any]:
     for role in spec["roles"].values():
         if "port" in role:
             role.update(host=host, port=0)
+        elif "channel" in role:
+            role["channel"] = can_group
     spec["host"] = host
     return spec
 
@@ -306,10 +317,9 @@ class SimExport:
             return False
         folder = self.state / "virtual-bench"
         folder.mkdir(exist_ok=True)
+        spec = bench_spec(self.o.config, self.o.loopback, self.o.can_group)
         with in_netns(self.o.netns):  # the servers' process starts in the bench's namespace
-            self.ready = self.stack.enter_context(
-                serve_spec(bench_spec(self.o.config, self.o.loopback), workdir=folder, evse_port=self._hw_port())
-            )
+            self.ready = self.stack.enter_context(serve_spec(spec, workdir=folder, evse_port=self._hw_port()))
         self.say(f"virtual bench serving {', '.join(self.ready['roles'])} in network namespace {self.o.netns}")
         self.reset_instruments()
         return self._start_exporter(fifo)

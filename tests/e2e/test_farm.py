@@ -16,7 +16,7 @@ import json
 import os
 import re
 import secrets
-import selectors
+import select
 import signal
 import sqlite3
 import subprocess
@@ -42,27 +42,42 @@ GONE_TIMEOUT_S = 60.0
 CASE = ("--tc", "TC-EEVSE-2.1")
 
 
-def _read_until(proc: subprocess.Popen[str], timeout_s: float, want: Any, what: str) -> Any:
-    """The first stdout line of ``proc`` for which ``want(line)`` is not None (bounded)."""
+def _read_until(proc: subprocess.Popen[bytes], timeout_s: float, want: Any, what: str) -> Any:
+    """The first stdout line of ``proc`` for which ``want(line)`` is not None (bounded; read from the pipe itself, so
+    no line waits in a reader's buffer while select() sees nothing more)."""
     assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    fd = proc.stdout.fileno()
     deadline = time.monotonic() + timeout_s
-    seen: list[str] = []
+    buffer = b""
     while time.monotonic() < deadline:
-        if not sel.select(timeout=max(deadline - time.monotonic(), 0)):
+        readable, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        if not readable:
             break
-        line = proc.stdout.readline()
-        if not line:
+        chunk = os.read(fd, 65536)
+        if not chunk:
             break
-        seen.append(line)
-        got = want(line)
-        if got is not None:
-            return got
-    raise AssertionError(f"{what}: nothing within {timeout_s:g} s; it printed: {''.join(seen)[-2000:]}")
+        buffer += chunk
+        *lines, rest = buffer.split(b"\n")
+        for line in lines:
+            got = want(line.decode(errors="replace"))
+            if got is not None:
+                return got
+        buffer = rest
+    raise AssertionError(f"{what}: nothing within {timeout_s:g} s; it printed: {buffer.decode()[-2000:]}")
 
 
-def _stop(proc: subprocess.Popen[str], timeout_s: float = 60.0) -> None:
+def _await_line(path: Path, pattern: str, timeout_s: float, what: str) -> str:
+    """The first group of ``pattern`` in the file ``path`` (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = re.search(pattern, path.read_text(errors="replace")) if path.exists() else None
+        if found:
+            return found.group(1)
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: nothing within {timeout_s:g} s; it printed: {path.read_text()[-2000:]}")
+
+
+def _stop(proc: subprocess.Popen[Any], timeout_s: float = 60.0) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -78,15 +93,13 @@ def coordinator(tmp_path: Path) -> Iterator[str]:
     folder = tmp_path / "coordinator"
     folder.mkdir()
     exe = Path(sys.executable).parent / "labgrid-coordinator"
-    proc = subprocess.Popen([str(exe), "-l", "127.0.0.1:0"], cwd=folder, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    env = dict(os.environ, PYTHONUNBUFFERED="1")  # it prints its address with print(): unflushed into a pipe
+    log = tmp_path / "coordinator.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(exe), "-l", "127.0.0.1:0"], cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)  # fmt: skip
     try:
-        yield _read_until(
-            proc,
-            30,
-            lambda line: m.group(1) if (m := re.search(r"listening on (\S+:\d+)", line)) else None,
-            "labgrid-coordinator",
-        )
+        yield _await_line(log, r"listening on (\S+:\d+)", 30, "labgrid-coordinator")
     finally:
         _stop(proc, 15)
 
@@ -95,7 +108,13 @@ def coordinator(tmp_path: Path) -> Iterator[str]:
 class Bench:
     name: str
     ready: dict[str, Any]
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class Run:
+    proc: subprocess.Popen[bytes]
     log: Path
 
 
@@ -113,9 +132,7 @@ class Farm:
         cmd = [*RIG, "sim", "export", "--bench", name, "--coordinator", self.coordinator,
                "--state", str(self.tmp / name), "--chain", str(self.tmp / "chain")]  # fmt: skip
         with open(log, "w") as err:
-            proc = subprocess.Popen(
-                cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True
-            )
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, start_new_session=True)
         bench = Bench(name, {}, proc, log)
         self.benches.append(bench)
 
@@ -179,10 +196,12 @@ class Farm:
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return path
 
-    def start_run(self, station: str = "station") -> subprocess.Popen[str]:
+    def start_run(self, station: str = "station") -> Run:
         cmd = [*RIG, "run", "--config", str(self.tmp / "lab.yaml"), *CASE,
                "--set", f"station.state_dir={self.tmp / station}"]  # fmt: skip
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        log = self.tmp / f"run-{secrets.token_hex(3)}.log"  # a file: three runs at once never wait on a full pipe
+        with open(log, "wb") as out:
+            return Run(subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT), log)
 
     def places(self) -> dict[str, Any]:
         """Place -> {acquired, reservation}, and the coordinator's reservations (token -> owner), from a process of
@@ -210,9 +229,9 @@ def _record(output: str) -> dict[str, Any]:
     return dict(json.loads((Path(found.group(1)) / "report.json").read_text(encoding="utf-8")))
 
 
-def _finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
-    return proc.returncode, out
+def _finish(run: Run) -> tuple[int, str]:
+    run.proc.wait(timeout=RUN_TIMEOUT_S)
+    return run.proc.returncode, run.log.read_text(errors="replace")
 
 
 def _passed(code: int, output: str) -> dict[str, Any]:
@@ -268,8 +287,8 @@ def test_run_killed_run_reaped_and_next_run(farm: Farm) -> None:
         holder = farm.places()["places"][place]["acquired"]
         time.sleep(0.5)
     assert holder is not None and "/rig-" in holder, "the second run never held the place"
-    killed.kill()
-    killed.communicate(timeout=30)
+    killed.proc.kill()
+    killed.proc.wait(timeout=30)
     killed_at = time.monotonic()
     killed_id = holder.split("/rig-", 1)[1]
     reap = subprocess.run([*RIG, "lab", "reap", "--config", str(farm.tmp / "lab.yaml")], cwd=ROOT,
