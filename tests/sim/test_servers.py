@@ -290,12 +290,15 @@ def test_control_fifo_switches_one_instrument_off(tmp_path: Path) -> None:
         ready = json.loads(proc.stdout.readline())
         grid, meter = ready["roles"]["grid"]["port"], ready["roles"]["meter"]["port"]
         assert stat.S_ISFIFO(fifo.stat().st_mode) and stat.S_IMODE(fifo.stat().st_mode) == 0o600
-        held = socket.create_connection(("127.0.0.1", meter), timeout=2)
+        held = socket.create_connection(("127.0.0.1", meter), timeout=5)
+        # one Modbus TCP request answered first (FC04, 2 input registers at 0x0000), so the connection is the
+        # server's before the order comes
+        held.sendall(bytes.fromhex("000100000006010400000002"))
+        assert held.recv(64)[7] == 0x04, "the meter answers FC04 before it is switched off"
         with open(fifo, "wb", buffering=0) as orders:
             orders.write(b"not an order\n" + json.dumps({"power": "off", "role": "meter"}).encode() + b"\n")
         event = json.loads(proc.stdout.readline())
         assert event == {"event": "power", "role": "meter", "on": False}
-        held.settimeout(2)
         assert held.recv(1) == b"", "the switched-off meter's open connection must be dropped"
         held.close()
         with pytest.raises(ConnectionRefusedError):

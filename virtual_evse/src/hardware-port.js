@@ -72,7 +72,7 @@ export function cableLimitFromPp(ohm) {
  * PWM duty cycle (%) advertising `mA` per IEC 61851-1 Annex A. `lowFormulaOnly` is the defect
  * duty-upper-segment-wrong: the 6-51 A formula (I / 0.6) above 51 A too, capped at the 96 % an 80 A offer sends.
  */
-export function dutyFromCurrent(mA, lowFormulaOnly = false) {
+export function dutyFromCurrent(mA, { lowFormulaOnly = false } = {}) {
     const a = mA / 1000;
     if (a < 6) return null;
     if (a <= 51 || lowFormulaOnly) return Math.round(Math.min(a / 0.6, 96) * 10) / 10;
@@ -369,7 +369,7 @@ export class HardwarePort {
         if (fault === Flt.PowerLoss) cp = "off";
         else if (fault !== Flt.NoError) cp = diodeOnly ? "+12V" : "-12V";
         else cp = this.pwmOn ? "pwm" : "+12V";
-        const duty = cp === "pwm" ? dutyFromCurrent(max, lowFormulaOnly) : null;
+        const duty = cp === "pwm" ? dutyFromCurrent(max, { lowFormulaOnly }) : null;
 
         const wantContactor = cp === "pwm" && (s.state === St.PluggedInCharging || s.state === St.PluggedInDischarging);
         if (wantContactor !== this.contactorTarget) {

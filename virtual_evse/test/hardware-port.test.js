@@ -190,7 +190,7 @@ test("duty cycle per IEC 61851-1 Annex A, and the defect keeping the 6-51 A form
     const { dutyFromCurrent } = await import("../src/hardware-port.js");
     const cases = [[5999, null], [6000, 10], [6600, 11], [50400, 84], [51000, 85], [51600, 84.6], [52500, 85], [79500, 95.8], [80000, 96]];
     for (const [mA, duty] of cases) assert.equal(dutyFromCurrent(mA), duty, `${mA} mA`);
-    assert.equal(dutyFromCurrent(51000, true), 85);
-    assert.equal(dutyFromCurrent(51600, true), 86);
-    assert.equal(dutyFromCurrent(80000, true), 96);
+    assert.equal(dutyFromCurrent(51000, { lowFormulaOnly: true }), 85);
+    assert.equal(dutyFromCurrent(51600, { lowFormulaOnly: true }), 86);
+    assert.equal(dutyFromCurrent(80000, { lowFormulaOnly: true }), 96);
 });
