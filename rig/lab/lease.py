@@ -68,7 +68,7 @@ class LeaseStore:
     def __init__(self, url: str) -> None:
         self.db = ResultsDb(url, create=True)
         self._lock = threading.Lock()
-        self._exec(_TABLE)
+        self.db.create_table(_TABLE)
 
     def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -26,6 +26,7 @@ from rig.report.record import check_record
 ENV_VAR = "RIG_RESULTS_DB"
 DEFAULT_NAME = "results.sqlite"
 DB_SCHEMA_VERSION = 1
+_SCHEMA_LOCK_KEY = 0x72696764  # "rigd": the advisory lock key under which rigs create their tables on PostgreSQL
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS rig_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -215,6 +216,29 @@ class ResultsDb:
             self._rollback()
             raise ResultsDbError(f"results database {describe(self.url)}: {redact(str(exc))}") from None
 
+    def create_table(self, ddl: str) -> None:
+        """Run ``CREATE TABLE IF NOT EXISTS``/``CREATE INDEX IF NOT EXISTS`` statements of another module's table
+        (the farm's leases), serialised with every other rig's schema creation (see :meth:`_schema_lock`).
+
+        Raises:
+            ResultsDbError: the statement failed (rolled back).
+        """
+        try:
+            self._schema_lock()
+            self._conn.execute(ddl)
+            self._conn.commit()
+        except Exception as exc:
+            self._rollback()
+            raise ResultsDbError(f"results database {describe(self.url)}: {redact(str(exc))}") from None
+
+    def _schema_lock(self) -> None:
+        """On PostgreSQL, hold a transaction-scoped advisory lock until the next commit: two sessions creating the
+        same table at once (farm runs starting together on a new database) otherwise fail on
+        ``pg_type_typname_nsp_index``, as ``IF NOT EXISTS`` does not serialise them. SQLite's writes are serialised
+        already."""
+        if self.is_pg:
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+
     def _rollback(self) -> None:
         with contextlib.suppress(Exception):  # the connection may be gone; the error that led here is reported
             self._conn.rollback()
@@ -222,6 +246,7 @@ class ResultsDb:
     def _ensure_schema(self, create: bool) -> None:
         try:
             if create:
+                self._schema_lock()
                 for stmt in _TABLES:
                     self._conn.execute(stmt)
                 self._conn.execute(

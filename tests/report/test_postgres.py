@@ -2,75 +2,31 @@
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
+import contextlib
+import threading
+import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from rig.lab.lease import Lease, LeaseStore
 from rig.report.compare import compare, side_from_db
 from rig.report.db import ResultsDb
 from rig.report.synthetic import make_record
+from tests.pgserver import PgUnavailable, private_postgres
 from tests.report.conftest import rig
-
-
-def _pg_bin() -> Path | None:
-    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (d / "initdb").is_file() and (d / "pg_ctl").is_file():
-            return d
-    found = shutil.which("initdb")
-    return Path(found).resolve().parent if found and shutil.which("pg_ctl") else None
-
-
-SOCKET_PORT = 5432
-"""With a Unix socket only, the port just names the socket file in the test's own folder: nothing to collide with."""
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A PostgreSQL server of our own (trust auth, a Unix socket in a private folder, no TCP), stopped and removed
     afterwards."""
-    pytest.importorskip("psycopg", reason="psycopg is not installed (requirements.lock)")
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip(
-            "PostgreSQL server binaries (initdb, pg_ctl) not installed: `apt-get install postgresql` "
-            "(scripts/setup.sh does)"
-        )
-    base = Path(tempfile.mkdtemp(prefix="rig-pg-"))  # in /tmp: reachable by the postgres user
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root: run it as the postgres user
+    with contextlib.ExitStack() as stack:
         try:
-            pw = pwd.getpwnam("postgres")
-        except KeyError:
-            shutil.rmtree(base)
-            pytest.skip("running as root and there is no 'postgres' user to run the server as")
-        for p in (base, sock):
-            os.chown(p, pw.pw_uid, pw.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    log = base / "log"
-    try:
-        _pg(prefix, bindir / "initdb", "-D", data, "-U", "rig", "--auth=trust", "--no-sync", "-E", "UTF8")
-        opts = f"-p {SOCKET_PORT} -k {sock} -c listen_addresses='' -c fsync=off"
-        _pg(prefix, bindir / "pg_ctl", "-D", data, "-o", opts, "-w", "-t", "60", "-l", log, "start", log=log)
-        yield f"postgresql://rig@/postgres?host={sock}&port={SOCKET_PORT}"
-    finally:
-        if (data / "postmaster.pid").exists():
-            _pg(prefix, bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _pg(prefix: list[str], *args: object, log: Path | None = None, check: bool = True) -> None:
-    proc = subprocess.run([*prefix, *map(str, args)], capture_output=True, text=True, timeout=120, check=False)
-    if check and proc.returncode != 0:
-        server_log = log.read_text() if log is not None and log.exists() else ""
-        pytest.fail(f"{args[0]} failed ({proc.returncode}): {proc.stdout}{proc.stderr}{server_log}")
+            pg = stack.enter_context(private_postgres())
+        except PgUnavailable as exc:
+            pytest.skip(str(exc))
+        yield pg.url()
 
 
 def test_import_history_compare_on_postgresql(pg_url: str) -> None:
@@ -98,3 +54,43 @@ def test_failed_import_on_postgresql_rolls_back(pg_url: str) -> None:
         with pytest.raises(Exception, match="nothing was written"):
             db.import_record(broken)
         assert len(db.cases("pg-keep")) == 3, "the earlier import of the run is intact"
+
+
+def test_leases_on_postgresql_made_by_runs_starting_together(pg_url: str) -> None:
+    """Farm runs starting at once on a new database each create the tables; PostgreSQL's ``IF NOT EXISTS`` alone
+    does not serialise that (a duplicate key on pg_type): none of them may fail."""
+    import psycopg
+
+    url = pg_url.replace("/postgres?", "/leases_race?")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE leases_race")
+    stores: list[LeaseStore] = []
+    errors: list[BaseException] = []
+    go = threading.Barrier(6)
+
+    def start() -> None:
+        go.wait()
+        try:
+            stores.append(LeaseStore(url))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    try:
+        assert not errors, errors
+        store = stores[0]
+        now = time.time()
+        store.open(Lease("r1", "bench-a", "h/rig-r1", "tok", "h", 4242, 10.0, now, now))
+        store.beat("r1", now + 5)
+        got = store.get("r1")
+        assert got is not None and got.heartbeat == now + 5 and got.ended is None
+        assert [lease.run_id for lease in stores[-1].active()] == ["r1"]
+        store.end("r1", "released", now + 6)
+        assert store.active() == [] and (store.get("r1") or got).outcome == "released"
+    finally:
+        for s in stores:
+            s.close()
