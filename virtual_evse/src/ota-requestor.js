@@ -48,6 +48,10 @@ export function createOtaRequestor(rt) {
 
         /** matter.js's checks (format, digest, version), then this product's: vendor id, product id, a bootable build. */
         async validateUpdateFile(newSoftwareVersion) {
+            // matter.js 0.17.9's download location (a PersistedFileDesignator, kept for the process's life) caches the
+            // Blob it opened first: after a staged image was found stale, deleted and downloaded again, that Blob no
+            // longer matches the file ("The blob could not be read"). A fresh designator opens the file as it is now.
+            this.internal.downloadLocation = undefined;
             const header = await super.validateUpdateFile(newSoftwareVersion);
             const refuse = why => {
                 rt.log({ event: "ota-refused", reason: why });
@@ -71,6 +75,8 @@ export function createOtaRequestor(rt) {
         async applyUpdate(newSoftwareVersion, fileDesignator) {
             const build = parseBuild(await payloadOf(fileDesignator, this.env.get(Crypto)));
             installBuild(cfg.storagePath, build);
+            // the staged image is consumed: a later query must not find it (and refuse it as not newer) first
+            await fileDesignator.delete().catch(e => process.stderr.write(`vevse: staged OTA image not deleted: ${e.message}\n`));
             rt.log({ event: "ota-installed", softwareVersion: newSoftwareVersion, softwareVersionString: build.softwareVersionString, defects: build.defects });
             // matter.js stores the Applying state (and what to report after the reboot) when this command's transaction ends
             setTimeout(() => rt.reboot?.("ota"), 250);
