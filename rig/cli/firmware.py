@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.cli import common
+from rig.config import RigConfig
 
 COMMANDS = ("firmware",)
 
@@ -75,20 +76,56 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 
 def _install(args: argparse.Namespace, image: Path) -> int:
+    cfg, values = common.load(args)
+    timeouts = {"query": args.query_timeout, "download": args.download_timeout, "reboot": args.reboot_timeout}
+    code, result = install_image(
+        cfg,
+        values,
+        image,
+        config_arg=args.config,
+        logs=Path(args.logs) if args.logs else None,
+        timeouts=timeouts,
+        requestor_endpoint=args.requestor_endpoint,
+        provider_port=args.provider_port,
+    )
+    if result is None:
+        return code
+    print(json.dumps(result, indent=2) if args.json else result["summary"])
+    return 0
+
+
+def install_image(
+    cfg: RigConfig,
+    values: dict[str, Any],
+    image: Path,
+    *,
+    config_arg: str | None,
+    logs: Path | None = None,
+    timeouts: dict[str, float] | None = None,
+    requestor_endpoint: int = 0,
+    provider_port: int = 5550,
+) -> tuple[int, dict[str, Any] | None]:
+    """Install ``image`` on the DUT of ``cfg`` in a sandbox of its own (``python -m rig.cli.inner
+    firmware-install``), as ``rig firmware install`` does; ``rig regress`` calls it for each build.
+
+    Returns:
+        The exit code (0, or as ``rig firmware install`` documents) and, when 0, the outcome as JSON (``summary``,
+        ``before``, ``after``, ``stages_s``, ``total_s``, ``image``).
+    """
     from rig import sandbox
     from rig.session import run_in_sandbox
 
-    cfg, values = common.load(args)
+    bounds = {"query": 660.0, "download": 600.0, "reboot": 180.0, **(timeouts or {})}
     tmp = Path(tempfile.mkdtemp(prefix="rig-firmware-"))
     out = tmp / "outcome.json"
     argv = [sys.executable, "-m", "rig.cli.inner", "firmware-install", str(image)]
-    argv += ["--config", common.config_path(cfg, args.config), "--out", str(out)]
-    argv += ["--requestor-endpoint", str(args.requestor_endpoint), "--provider-port", str(args.provider_port)]
-    argv += ["--query-timeout", str(args.query_timeout), "--download-timeout", str(args.download_timeout)]
-    argv += ["--reboot-timeout", str(args.reboot_timeout)]
+    argv += ["--config", common.config_path(cfg, config_arg), "--out", str(out)]
+    argv += ["--requestor-endpoint", str(requestor_endpoint), "--provider-port", str(provider_port)]
+    argv += ["--query-timeout", str(bounds["query"]), "--download-timeout", str(bounds["download"])]
+    argv += ["--reboot-timeout", str(bounds["reboot"])]
     shown = [tmp, image.parent, image]
-    if args.logs:
-        logs = Path(args.logs).resolve()
+    if logs is not None:
+        logs = logs.resolve()
         logs.mkdir(mode=0o700, parents=True, exist_ok=True)
         argv += ["--logs", str(logs)]
         shown.append(logs)
@@ -99,9 +136,8 @@ def _install(args: argparse.Namespace, image: Path) -> int:
             lambda: run_in_sandbox(cfg, argv, run_id=sandbox.new_run_id(), visible=tuple(shown))
         )
         if code != 0 or not out.is_file():
-            return code or 1
-        result = json.loads(out.read_text(encoding="utf-8"))
+            return (code or 1), None
+        result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(json.dumps(result, indent=2) if args.json else result["summary"])
-    return 0
+    return 0, result

@@ -111,6 +111,11 @@ class Dut(Protocol):
         limit and CircuitCapacity); its own rating given back on exit. Yields a note for the step."""
         ...
 
+    def installed_build_lost(self) -> str | None:
+        """Why a build installed over Matter OTA in one session would not be the one the next session finds (None:
+        it would; ``rig regress`` refuses to start otherwise)."""
+        ...
+
     def factory_reset_unavailable(self) -> str | None:
         """Why the rig cannot factory-reset this DUT (None: :meth:`factory_reset` can)."""
         ...

@@ -129,6 +129,10 @@ class NetworkDut:
         """Not offered (see :meth:`rating_unavailable`)."""
         raise SetupError(str(self.rating_unavailable()))
 
+    def installed_build_lost(self) -> str | None:
+        """None: a network DUT keeps the firmware installed on it."""
+        return None
+
     def factory_reset_unavailable(self) -> str | None:
         """No factory-reset means is declared for a network DUT."""
         return (

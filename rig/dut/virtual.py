@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import subprocess
 import threading
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("rig.dut")
 
 T = TypeVar("T")
+INSTALLED_BUILD = "vevse-build.json"
+"""The build the virtual EVSE installed over OTA, in its storage (virtual_evse/src/build.js ``BUILD_FILE``)."""
 
 
 def _in_background(fn: Callable[[], T], name: str) -> Future[T]:
@@ -92,7 +95,7 @@ class VirtualDut:
 
     def describe(self) -> DutDescription:
         """The DUT as rig.yaml describes it."""
-        defects = list(self.config.virtual_evse.defects)
+        defects = self._build_defects()
         label = "VIRTUAL bench (virtual EVSE)"
         if defects:
             label += ", firmware defects: " + ", ".join(defects)
@@ -105,6 +108,22 @@ class VirtualDut:
             "label": label,
             "attestation": self._attestation_text(),
         }
+
+    def _build_defects(self) -> list[str]:
+        """The defects of the build the virtual EVSE boots: a build installed over OTA in its kept storage
+        (``vevse-build.json``, virtual_evse/src/build.js) replaces rig.yaml's; otherwise rig.yaml's."""
+        configured = list(self.config.virtual_evse.defects)
+        if not self.config.virtual_evse.keep_storage:
+            return configured
+        path = self._kept_storage() / INSTALLED_BUILD
+        try:
+            build = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return configured  # none installed, or unreadable: the EVSE boots its configured build too
+        defects = build.get("defects") if isinstance(build, dict) else None
+        if not isinstance(defects, list) or not all(isinstance(d, str) for d in defects):
+            return configured
+        return list(defects)
 
     def _attestation_text(self) -> str:
         if self.attestation == "allow-test-paa":
@@ -126,8 +145,11 @@ class VirtualDut:
         folder, gone with the run, or with ``virtual_evse.keep_storage`` in the station's folder, kept from run to
         run (private as the station's fabric is; one run at a time holds the station)."""
         if self.config.virtual_evse.keep_storage:
-            return station_dir(self.config) / "virtual-evse" / "storage"
+            return self._kept_storage()
         return sandbox.state_dir / "dut" / "storage"
+
+    def _kept_storage(self) -> Path:
+        return station_dir(self.config) / "virtual-evse" / "storage"
 
     def _settings(self, sandbox: SandboxInfo) -> VirtualEvseSettings:
         """The virtual EVSE's settings in ``sandbox`` (storage, hardware port and interface of the run)."""
@@ -325,6 +347,16 @@ class VirtualDut:
             )
         finally:
             await one_request(self._hardware_port(), {"op": "rating", **previous})
+
+    def installed_build_lost(self) -> str | None:
+        """Without ``virtual_evse.keep_storage`` every session starts the virtual EVSE on fresh storage: the build
+        installed in the last one is gone."""
+        if self.config.virtual_evse.keep_storage:
+            return None
+        return (
+            "virtual_evse.keep_storage is false: every session starts the virtual EVSE factory-new, so a build "
+            "installed over OTA is gone before the next run; set it (--set virtual_evse.keep_storage=true)"
+        )
 
     def factory_reset_unavailable(self) -> str | None:
         """None: the virtual EVSE's Energy EVSE data can be erased (see :meth:`factory_reset`)."""
