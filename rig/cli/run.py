@@ -89,7 +89,10 @@ def _cmd_run(args: argparse.Namespace, cfg: RigConfig, values: dict[str, Any]) -
     suites = check_inputs(args, cfg, reports)
     run_id = args.run_id or sandbox.new_run_id()
     run_dir = reports / run_id
-    lock = lock_bench(cfg, run_id, run_dir=run_dir)  # another run holds the bench: stop here (exit 2)
+    from rig.lab.run import bench_network, bench_safe_state
+
+    # another run holds the bench: stop here (exit 2)
+    lock = lock_bench(cfg, run_id, run_dir=run_dir, safe_state=bench_safe_state(args))
     try:
         run_dir.mkdir(parents=True, exist_ok=False)
     except BaseException:
@@ -117,7 +120,8 @@ def _cmd_run(args: argparse.Namespace, cfg: RigConfig, values: dict[str, Any]) -
 
     print(f"rig: run {run_id}: {dut.describe()['label']} ({cfg.station.name}); outputs in {run_dir}", flush=True)
     t0 = time.monotonic()
-    code = run_in_sandbox(cfg, argv, run_id=run_id, keep_state=args.keep_state, visible=(run_dir,), lock=lock)
+    with bench_network(args):  # a farm bench's own network, if it has one: the sandbox only
+        code = run_in_sandbox(cfg, argv, run_id=run_id, keep_state=args.keep_state, visible=(run_dir,), lock=lock)
     if code == PYTEST_USAGE_ERROR:  # a bad --tc, -k or path: bad input, as the rig says it
         code = 2
     report_cli.after_run(run_dir, code, cfg.report.database)

@@ -2,7 +2,8 @@
 
 The place's addresses become rig.yaml overrides for the run (the run inside the sandbox reads them as it reads
 ``--set``); where the bench's network is a network namespace of this host (a virtual bench of ``rig sim export``),
-the run's sandbox is made inside it, as a controller on that bench's LAN. The farm part of the run record (place,
+the run's sandbox is made inside it, as a controller on that bench's LAN (the rest of ``rig run``, the results
+database's import among it, stays on the host's network). The farm part of the run record (place,
 exporters, owner, labgrid version, scheduling times) travels to the run in ``RIG_FARM_RUN``.
 """
 
@@ -47,12 +48,35 @@ def farm_run(
         run_cfg = load_config(cfg.config_path, overrides=merged)
         got.timings["scheduling_s"] = time.monotonic() - t0
         os.environ[ENV_FARM] = json.dumps(got.describe())
+        args.bench_netns = got.bench.netns  # only the sandbox joins it: see bench_network
         try:
-            with joined_netns(got.bench.netns):
-                return inner(args, run_cfg, merged)
+            return inner(args, run_cfg, merged)
         finally:
             os.environ.pop(ENV_FARM, None)
     raise AssertionError("not reached")  # mypy: the context manager may swallow exceptions
+
+
+def bench_network(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+    """The farm bench's network namespace (``args.bench_netns``, set by :func:`farm_run`) for the block that makes
+    the run's sandbox; nothing for a run on the host's network. The rest of ``rig run`` stays on the host's network:
+    the results database (a lab's PostgreSQL) is reached from there, not from the bench's LAN."""
+    return joined_netns(getattr(args, "bench_netns", "") or "")
+
+
+def bench_safe_state(args: argparse.Namespace) -> Callable[[RigConfig], None] | None:
+    """For a farm bench with a network of its own: the safe state a run puts a killed run's bench in before it starts
+    (:func:`rig.session.lock_bench`), reached from inside that network; None (the default) otherwise."""
+    netns = getattr(args, "bench_netns", "") or ""
+    if not netns:
+        return None
+
+    def safe_state(config: RigConfig) -> None:
+        from rig.session import open_bench
+
+        with joined_netns(netns), open_bench(config) as bench:
+            bench.safe_state()
+
+    return safe_state
 
 
 def _setns(fd: int) -> None:

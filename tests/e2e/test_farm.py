@@ -4,10 +4,16 @@
   place, exporter and labgrid version, its lease is closed and the place released. A second run is SIGKILLed once it
   holds the place: `rig lab reap` frees the place within the lease TTL + 15 s (its reservation cancelled, its lease
   closed as reaped), and a third run then acquires the place and passes.
-* Two benches, three runs at once: no place is held by two runs at a time, the third waits and passes.
+* Two benches, three runs at once: no place is held by two runs at a time, the third waits and passes; `rig history`
+  and `rig compare` read the runs of both benches from the lab's database.
+* A bench's exporter SIGKILLed while a run holds its place (`rig sim export` starts it again): the run still ends
+  with a verdict (it passes: the run talks to the bench's instruments and DUT, not through the exporter) within a
+  bound, and gives the place back.
 
-The coordinator runs in a folder of the test's own (its state files), the exporters and benches are stopped at the end
-and leave no namespace; ``nothing_left_behind`` checks the runs.
+Results and leases go to a PostgreSQL server of the module's own (tests/pgserver.py), reached over 127.0.0.1 with a
+password as a lab's would be, one database per test; every run must land in its ``runs`` table. The coordinator runs
+in a folder of the test's own (its state files), the exporters and benches are stopped at the end and leave no
+namespace; ``nothing_left_behind`` checks the runs.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ import re
 import secrets
 import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -31,6 +36,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import RIG, ROOT
+from tests.pgserver import PgServer, PgUnavailable, private_postgres
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +45,8 @@ RUN_TIMEOUT_S = 300.0
 LEASE_TTL_S = 10.0
 REAP_LIMIT_S = LEASE_TTL_S + 15.0
 GONE_TIMEOUT_S = 60.0
+EXPORTER_LOSS_LIMIT_S = 150.0
+"""Bound on a run whose bench's exporter was killed: a verdict by then, or the test fails (a hang)."""
 CASE = ("--tc", "TC-EEVSE-2.1")
 
 
@@ -87,6 +95,16 @@ def _stop(proc: subprocess.Popen[Any], timeout_s: float = 60.0) -> None:
             proc.wait()
 
 
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PgServer]:
+    """The lab's results database server: PostgreSQL of the module's own on 127.0.0.1 (a free port, a password)."""
+    try:
+        with private_postgres(tcp=True) as server:
+            yield server
+    except PgUnavailable as exc:
+        pytest.fail(f"the farm's results database needs PostgreSQL: {exc}")
+
+
 @pytest.fixture
 def coordinator(tmp_path: Path) -> Iterator[str]:
     """`labgrid-coordinator -l 127.0.0.1:0` in a folder of its own; its address."""
@@ -121,10 +139,13 @@ class Run:
 class Farm:
     """Benches exported with `rig sim export`, their places, and farm runs of a lab.yaml."""
 
-    def __init__(self, tmp: Path, coordinator: str) -> None:
+    def __init__(self, tmp: Path, coordinator: str, pg: PgServer) -> None:
         self.tmp, self.coordinator = tmp, coordinator
         self.benches: list[Bench] = []
         self.reports = tmp / "reports"
+        db = f"farm_{secrets.token_hex(4)}"
+        pg.create_database(db)
+        self.db_url, self.db_local, self.db_password = pg.tcp_url(db), pg.url(db), pg.password
 
     def export(self) -> Bench:
         name = f"e2e{secrets.token_hex(2)}"
@@ -183,7 +204,7 @@ class Farm:
             "stimulus": "emulator",
             "instruments": base["instruments"],
             "ev_emulator": base["ev_emulator"],
-            "report": {"dir": str(self.reports)},
+            "report": {"dir": str(self.reports), "database": self.db_url},
             "farm": {
                 "coordinator": self.coordinator,
                 "tags": {"rig": "virtual"},
@@ -217,10 +238,24 @@ class Farm:
         assert proc.returncode == 0, proc.stderr
         return dict(json.loads(proc.stdout))
 
+    def _rows(self, sql: str) -> list[dict[str, Any]]:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(self.db_local, row_factory=dict_row, connect_timeout=10) as db:
+            return list(db.execute(sql).fetchall())
+
     def leases(self) -> dict[str, dict[str, Any]]:
-        with sqlite3.connect(self.reports / "results.sqlite") as db:
-            db.row_factory = sqlite3.Row
-            return {r["run_id"]: dict(r) for r in db.execute("SELECT * FROM farm_leases")}
+        return {r["run_id"]: r for r in self._rows("SELECT * FROM farm_leases")}
+
+    def runs(self) -> dict[str, dict[str, Any]]:
+        """The ``runs`` table of the lab's PostgreSQL database."""
+        return {r["run_id"]: r for r in self._rows("SELECT run_id, status, n_passed, n_failed FROM runs")}
+
+    def rig(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A `rig` command on the lab's rig.yaml (its results database)."""
+        return subprocess.run([*RIG, *args, "--config", str(self.tmp / "lab.yaml")], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60, check=False)  # fmt: skip
 
 
 def _record(output: str) -> dict[str, Any]:
@@ -232,6 +267,15 @@ def _record(output: str) -> dict[str, Any]:
 def _finish(run: Run) -> tuple[int, str]:
     run.proc.wait(timeout=RUN_TIMEOUT_S)
     return run.proc.returncode, run.log.read_text(errors="replace")
+
+
+def _in_database(farm: Farm, records: list[dict[str, Any]]) -> None:
+    """Every run landed in the lab's PostgreSQL ``runs`` table, finished with its case passed."""
+    runs = farm.runs()
+    for record in records:
+        row = runs.get(record["run_id"])
+        assert row is not None, f"run {record['run_id']} is not in PostgreSQL's runs table: {sorted(runs)}"
+        assert (row["status"], row["n_passed"], row["n_failed"]) == ("finished", 1, 0), row
 
 
 def _passed(code: int, output: str) -> dict[str, Any]:
@@ -254,8 +298,8 @@ def _run_gone(run_id: str) -> bool:
 
 
 @pytest.fixture
-def farm(tmp_path: Path, coordinator: str) -> Iterator[Farm]:
-    f = Farm(tmp_path, coordinator)
+def farm(tmp_path: Path, coordinator: str, postgres: PgServer) -> Iterator[Farm]:
+    f = Farm(tmp_path, coordinator, postgres)
     try:
         yield f
     finally:
@@ -314,6 +358,8 @@ def test_run_killed_run_reaped_and_next_run(farm: Farm) -> None:
     assert seen["places"][place]["acquired"] is None and seen["reservations"] == {}, seen
     log = bench.log.read_text()
     assert log.count("acquired: place") == 3 and log.count("bench reset (released)") >= 2, log[-3000:]
+    _in_database(farm, [first, third])
+    assert farm.runs()[killed_id]["status"] == "killed", "the killed run is recorded as killed"
     print(f"scheduling: {first['farm']['timings']} / {third['farm']['timings']}; place freed {freed_s:.1f} s after "
           "SIGKILL")  # fmt: skip
 
@@ -339,3 +385,71 @@ def test_three_runs_on_two_benches(farm: Farm) -> None:
     assert waited > 5, f"no run waited for a place: {[r['farm']['timings'] for r in records]}"
     seen = farm.places()
     assert all(p["acquired"] is None for p in seen["places"].values()) and seen["reservations"] == {}, seen
+    # The lab's one database holds the runs of both benches; history and compare read them from there.
+    _in_database(farm, records)
+    history = farm.rig("history")
+    assert history.returncode == 0 and all(r["run_id"] in history.stdout for r in records), history
+    one, other = (next(r for r in records if r["farm"]["place"] == b.name) for b in benches)
+    compared = farm.rig("compare", one["run_id"], other["run_id"])
+    assert compared.returncode == 0 and "REGRESSION" not in compared.stdout, compared
+    assert farm.db_password not in history.stdout + history.stderr + compared.stdout + compared.stderr
+
+
+def _exporter_pid(bench: Bench) -> int:
+    """The pid of the bench's `python -m rig.lab.exporter` (a child of `rig sim export`)."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"rig.lab.exporter" in argv and bench.name.encode() in argv:
+                return int(proc.name)
+    raise AssertionError(f"no exporter of bench {bench.name} is running")
+
+
+def test_exporter_killed_mid_run(farm: Farm) -> None:
+    bench = farm.export()
+    farm.sync()
+    farm.config()
+    place = bench.name
+    run = farm.start_run()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while farm.places()["places"][place]["acquired"] is None:
+        assert time.monotonic() < deadline and run.proc.poll() is None, run.log.read_text()[-3000:]
+        time.sleep(0.3)
+    killed = _exporter_pid(bench)
+    os.kill(killed, signal.SIGKILL)
+    killed_at = time.monotonic()
+    try:
+        run.proc.wait(timeout=EXPORTER_LOSS_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        run.proc.kill()
+        run.proc.wait()
+        raise AssertionError(
+            f"the run hung after its bench's exporter was killed: {run.log.read_text()[-3000:]}"
+        ) from None
+    ended_s = time.monotonic() - killed_at
+    out = run.log.read_text(errors="replace")
+    record = _passed(run.proc.returncode, out)  # the run's data path never goes through the exporter
+    assert record["farm"]["place"] == place
+    assert farm.leases()[record["run_id"]]["outcome"] == "released", farm.leases()
+    seen = farm.places()
+    assert seen["places"][place]["acquired"] is None and seen["reservations"] == {}, seen
+    _in_database(farm, [record])
+    # The supervisor saw its exporter die and starts it again.
+    _await_line(bench.log, r"(the exporter ended \(exit code -9\))", 30, "`rig sim export` noticing its exporter's end")
+    deadline = time.monotonic() + 60
+    while (again := _exporter_pid_or_none(bench)) in (None, killed):
+        assert time.monotonic() < deadline, f"the exporter was not started again: {bench.log.read_text()[-3000:]}"
+        time.sleep(0.5)
+    log = bench.log.read_text()
+    print(f"exporter killed; the run ended {ended_s:.1f} s later; exporter {again} started again; bench resets after "
+          f"the run: {log.count('bench reset (released)')}")  # fmt: skip
+
+
+def _exporter_pid_or_none(bench: Bench) -> int | None:
+    try:
+        return _exporter_pid(bench)
+    except AssertionError:
+        return None
