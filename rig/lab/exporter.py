@@ -1,11 +1,11 @@
 """``rig-exporter`` (``python -m rig.lab.exporter``): labgrid's exporter with the rig's exporter-side resource.
 
-labgrid 26.0.1 has no plugin mechanism for exporters (its exporter.py keeps a module dict ``exports``), and publishes an unknown class as a plain entry, so the rig's resources need no code here. The one that must
-*act* is ``RigBenchControl(fifo)``: when its place is acquired (labgrid calls ``_start``) and released (``_stop``) it
-writes ``acquire PLACE`` / ``release`` as one line into the FIFO its bench reads (``rig sim export``: the bench
-resets its instruments to their safe state on each). Everything else is labgrid's ``labgrid-exporter``, arguments
-unchanged; it exits with 100 when the coordinator goes away, so run it under a supervisor (``rig sim export`` does).
-"""
+labgrid 26.0.1 has no plugin mechanism for exporters (its exporter.py keeps a module dict ``exports``), and publishes an
+unknown class as a plain entry, so the rig's resources need no code here. The one that must *act* is
+``RigBenchControl(fifo)``: when its place is acquired (labgrid calls ``_start``) and released (``_stop``) it writes
+``acquire PLACE`` / ``release`` as one line into the FIFO its bench reads (``rig sim export``: the bench resets its
+instruments to their safe state on each). Everything else is labgrid's ``labgrid-exporter``, arguments unchanged; it
+exits with 100 when the coordinator goes away, so run it under a supervisor (``rig sim export`` does)."""
 
 from __future__ import annotations
 
