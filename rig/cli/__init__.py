@@ -12,6 +12,7 @@
     rig station forget|window|fabrics|remove-fabric NODE              a DUT over the station's fabric (station_ops.py)
     rig sim build-image --out FILE --software-version N [...]         an OTA image of a virtual EVSE build (sim.py)
     rig firmware show|install IMAGE.ota                               a build over Matter OTA (firmware.py)
+    rig regress BUILD.ota... [--tc ID]... [--restore IMAGE]           each build installed and tested (regress.py)
     rig lab sync PLACES_YAML | reap                                   the labgrid bench farm's places, leases (lab.py)
     rig sim export --bench NAME [--coordinator HOST:PORT]             a virtual bench as a farm bench (sim.py)
 
@@ -25,10 +26,10 @@ import argparse
 import sys
 from types import ModuleType
 
-from rig.cli import bench, config, firmware, lab, pics, report, run, sim, station, triggers
+from rig.cli import bench, config, firmware, lab, pics, regress, report, run, sim, station, triggers
 from rig.errors import RigError
 
-GROUPS: tuple[ModuleType, ...] = (run, sim, triggers, config, bench, report, pics, station, lab, firmware)
+GROUPS: tuple[ModuleType, ...] = (run, sim, triggers, config, bench, report, pics, station, lab, firmware, regress)
 """Each module offers ``add_subcommands(sub)``, ``COMMANDS`` and ``dispatch(args) -> int | None``; None lets the next
 module listing the command take it (a command group spread over modules, such as ``rig station``)."""
 
