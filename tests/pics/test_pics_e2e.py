@@ -106,6 +106,8 @@ def test_full_run_with_a_feature_off_skips_exactly_what_depends_on_it(rig_run) -
                 assert "PICS" not in step["skip_reason"], (case["id"], step)
     assert skipped_cases == {
         "TC-EEVSE-2.10",
+        "TC-EEVSE-BOUNDS-C03",  # EnableDischarging's bounds: EEVSE.S.C03.Rsp
+        "TC-EEVSE-STATE-Discharging",  # the Discharging state needs V2X: EEVSE.S.F04
         "TC-EEVSE-SPEC-A0004",
         "TC-EEVSE-SPEC-A0008",
         "TC-EEVSE-SPEC-A0043",
