@@ -82,6 +82,11 @@ class InstrumentError(RigError):
         self.last_command = last_command
 
 
+class InstrumentFault(InstrumentError):
+    """The instrument answered, but not as needed (an error it queued, a measurement it could not make, a trigger
+    that did not come): it is there, so this fails the case on its own account and is no loss of the instrument."""
+
+
 class Unsupported(InstrumentError):
     """The instrument model cannot do what was asked (e.g. an AC source without a list program); a case that needs
     it is skipped with this message rather than failed."""

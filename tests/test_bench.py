@@ -587,3 +587,17 @@ def test_bench_check_holds_the_bench_lock(tmp_path: Path, capsys: pytest.Capture
             lock.release()
         assert rig_main(["bench", "check", "--config", str(path)]) == 0  # released: the check runs
     assert "bench in use by run 20991231-000000-held (pid" in capsys.readouterr().err
+
+
+def test_only_a_gone_instrument_or_dut_is_a_loss() -> None:
+    """An instrument that answered (a queued error, a measurement it could not make) or cannot do a thing, and a DUT
+    that refused something, fail the case on their own account; a transport failure or a DUT that no longer
+    answers is a loss."""
+    from rig.errors import CommissioningError, DutLost, DutUnreachable, InstrumentError, InstrumentFault, Unsupported
+    from rig.pytest_plugin.fixtures import is_loss
+
+    assert is_loss(InstrumentError("meter", "127.0.0.1:502/1", "no valid response within 2 s"))
+    assert is_loss(DutLost("the DUT stopped answering")) and is_loss(DutUnreachable("no CASE session"))
+    assert not is_loss(InstrumentFault("scope", "TCPIP0::h::5025::SOCKET", "the scope could not measure (9.9e+37)"))
+    assert not is_loss(Unsupported("grid", "TCPIP0::h::5025::SOCKET", "no list program"))
+    assert not is_loss(CommissioningError("the DUT refused to open a commissioning window: BUSY"))

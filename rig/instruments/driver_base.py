@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import ClassVar, Generic, TypeVar
 
-from rig.errors import InstrumentError
+from rig.errors import InstrumentError, InstrumentFault
 from rig.instruments.capabilities import Identity
 from rig.instruments.transport import MessageTransport, Transport
 
@@ -35,7 +35,8 @@ class Driver(Generic[T]):
         self.transport.close()
 
     def _error(self, message: str) -> InstrumentError:
-        return InstrumentError(self.role, self.transport.address, message, self.transport.last_command or None)
+        """What the instrument answered is wrong or unusable (it answered: :class:`~rig.errors.InstrumentFault`)."""
+        return InstrumentFault(self.role, self.transport.address, message, self.transport.last_command or None)
 
 
 def check_channel(channel: int, count: int, what: str = "channel") -> int:

@@ -27,7 +27,17 @@ import pytest_asyncio
 from rig.bench import Bench
 from rig.config import RigConfig, load_config, parse_override
 from rig.dut import Dut, dut_for
-from rig.errors import DutError, InstrumentError, LostMidCase, RigError, SessionError
+from rig.errors import (
+    DutError,
+    DutLost,
+    DutUnreachable,
+    InstrumentError,
+    InstrumentFault,
+    LostMidCase,
+    RigError,
+    SessionError,
+    Unsupported,
+)
 from rig.pytest_plugin.state import (
     CONFIG_KEY,
     EVENTS_KEY,
@@ -280,6 +290,16 @@ LOSS_SAFE_STATE_S = 1.0
 """The bound on driving the reachable instruments to their safe state after a loss, s (reported if exceeded)."""
 
 
+def is_loss(exc: InstrumentError | DutError) -> bool:
+    """Whether ``exc`` means an instrument or the DUT is gone: an instrument's transport failed, or the DUT does not
+    answer (:class:`~rig.errors.DutUnreachable`, :class:`~rig.errors.DutLost`); not an instrument that answered
+    wrongly or cannot do what was asked (:class:`~rig.errors.InstrumentFault`, :class:`~rig.errors.Unsupported`), nor
+    a DUT that refused something."""
+    if isinstance(exc, DutError):
+        return isinstance(exc, DutUnreachable | DutLost)
+    return not isinstance(exc, InstrumentFault | Unsupported)
+
+
 def lost_mid_case(item: pytest.Item, exc: InstrumentError | DutError) -> LostMidCase:
     """After an instrument or the DUT was lost during ``item``: drive every reachable instrument to its safe state
     (the lost role is not asked again), stop the run if rig.yaml's ``on_loss`` says so, and return the case's
@@ -319,7 +339,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     try:
         return (yield)
     except (InstrumentError, DutError) as exc:
-        if CONFIG_KEY not in item.config.stash:  # not a rig run (the plugin is loaded in every pytest session)
+        if CONFIG_KEY not in item.config.stash or not is_loss(exc):  # not a rig run, or the instrument answered
             raise
         raise lost_mid_case(item, exc) from exc
     except KeyboardInterrupt as exc:
@@ -359,6 +379,8 @@ def _probe_dut_on_failure(item: pytest.Item) -> Callable[[], None]:
         try:
             return await test(*args, **kwargs)
         except (InstrumentError, DutError) as loss:
+            if not is_loss(loss):
+                raise
             raise await _after_loss(item, session, loss) from loss
         except Exception as failure:
             lost = await node.lost_after(failure)
