@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from rig.errors import ConfigError, InstrumentError
+from rig.errors import ConfigError, InstrumentError, InstrumentFault
 from rig.instruments.capabilities import (
     CaptureSetup,
     Identity,
@@ -228,20 +228,32 @@ class ScopeDriver(ScpiDriver):
 
         A flat pilot reads frequency 0, duty 100 (above 0 V) or 0, and its level as both high and low.
 
+        A capture in which the levels are apart but no full period can be measured straddled a change of the pilot
+        (the PWM starting or stopping during it): it is taken once more.
+
         Raises:
             ConfigError: no ``cp`` signal in the role's channel map.
-            InstrumentError: the capture did not complete, or the scope could not measure a PWM it shows.
+            InstrumentError: the capture did not complete, or the scope could not measure a PWM it shows twice.
         """
         self._channel(PILOT_SIGNAL, ":MEASure:VTOP? CHANnel<n>")
-        self.configure(PILOT_SETUP)
-        self.arm()
-        self.wait_complete(PILOT_TIMEOUT_S)
-        top = self.measure_top_v(PILOT_SIGNAL)
-        base = self.measure_base_v(PILOT_SIGNAL)
-        if top - base < PILOT_MIN_SWING_V:
-            level = (top + base) / 2.0
-            return PilotReading(0.0, 100.0 if level > 0 else 0.0, level, level)
-        return PilotReading(self.measure_frequency_hz(PILOT_SIGNAL), self.measure_duty_pct(PILOT_SIGNAL), top, base)
+        for attempt in (1, 2):
+            self.configure(PILOT_SETUP)
+            self.arm()
+            self.wait_complete(PILOT_TIMEOUT_S)
+            top = self.measure_top_v(PILOT_SIGNAL)
+            base = self.measure_base_v(PILOT_SIGNAL)
+            if top - base < PILOT_MIN_SWING_V:
+                level = (top + base) / 2.0
+                return PilotReading(0.0, 100.0 if level > 0 else 0.0, level, level)
+            try:
+                hertz = self.measure_frequency_hz(PILOT_SIGNAL)
+                duty = self.measure_duty_pct(PILOT_SIGNAL)
+            except InstrumentFault:
+                if attempt == 2:
+                    raise
+                continue  # the capture straddled a change of the pilot: take it again
+            return PilotReading(hertz, duty, top, base)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- shared pieces -------------------------------------------------------------------------------------------
     def _instrument(self) -> str:

@@ -428,3 +428,35 @@ def test_a_status_that_is_not_a_number_is_named(wire: WireFactory) -> None:
     assert info.value.last_command == ":OPERegister:CONDition?"
     scope.close()
     wired.finish()
+
+
+def test_a_pilot_capture_that_straddles_a_change_is_taken_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Levels apart but no full period measurable (the PWM started during the capture): one more capture; a second
+    such capture raises the InstrumentFault (the instrument answered: no loss)."""
+    from rig.errors import InstrumentFault
+
+    scope, _t = scripted_open()
+    captures: list[int] = []
+    monkeypatch.setattr(scope, "configure", lambda _setup: None)
+    monkeypatch.setattr(scope, "arm", lambda: captures.append(1))
+    monkeypatch.setattr(scope, "wait_complete", lambda _timeout: True)
+    monkeypatch.setattr(scope, "measure_top_v", lambda _signal: 9.0)
+    monkeypatch.setattr(scope, "measure_base_v", lambda _signal: -12.0)
+    answers: list[float | None] = [None, 1000.0]
+
+    def frequency(_signal: str) -> float:
+        value = answers.pop(0)
+        if value is None:
+            raise InstrumentFault(ROLE, SCRIPTED_ADDRESS, "the scope could not measure (9.9e+37)")
+        return value
+
+    monkeypatch.setattr(scope, "measure_frequency_hz", frequency)
+    monkeypatch.setattr(scope, "measure_duty_pct", lambda _signal: 26.7)
+    reading = scope.pilot()
+    assert (reading.frequency_hz, reading.duty_pct, len(captures)) == (1000.0, 26.7, 2)
+
+    answers[:] = [None, None]
+    captures.clear()
+    with pytest.raises(InstrumentFault, match="could not measure"):
+        scope.pilot()
+    assert len(captures) == 2, "two captures, then the fault"
