@@ -18,12 +18,13 @@ safe state and record the run as killed before it proceeds.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -189,6 +190,7 @@ class BenchLock:
         self.directory = directory or LOCK_DIR
         self.started = time.time()
         self._fds: dict[str, int] = {}
+        self._lent = 0
         self.taken_over: list[Holder] = []
         """Holders of dead runs whose locks this one took over (filled by :meth:`acquire`)."""
 
@@ -240,6 +242,8 @@ class BenchLock:
             restore: holders of dead runs taken over whose records go back in their lock files instead (a take-over
                 that failed: the next run tries again).
         """
+        if self._lent:  # a step's release of a lent lock: the holder releases it at its end
+            return
         back = {h.resource: h for h in restore}
         fds, self._fds = self._fds, {}
         for resource, fd in fds.items():
@@ -253,6 +257,17 @@ class BenchLock:
                 pass
             finally:
                 os.close(fd)
+
+    @contextlib.contextmanager
+    def lent(self) -> Iterator[BenchLock]:
+        """This held lock lent to one step of a longer holder for the block (``rig regress`` lends it to each install
+        and run, so that no other run comes between two builds): the step passes its descriptors on as its own, and
+        its release is ignored; the holder releases the lock after the block."""
+        self._lent += 1
+        try:
+            yield self
+        finally:
+            self._lent -= 1
 
     def __enter__(self) -> BenchLock:
         self.acquire()

@@ -17,10 +17,13 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rig.cli import common
 from rig.config import RigConfig
+
+if TYPE_CHECKING:
+    from rig.bench.lock import BenchLock
 
 COMMANDS = ("firmware",)
 
@@ -104,6 +107,7 @@ def install_image(
     timeouts: dict[str, float] | None = None,
     requestor_endpoint: int = 0,
     provider_port: int = 5550,
+    lock: BenchLock | None = None,
 ) -> tuple[int, dict[str, Any] | None]:
     """Install ``image`` on the DUT of ``cfg`` in a sandbox of its own (``python -m rig.cli.inner
     firmware-install``), as ``rig firmware install`` does; ``rig regress`` calls it for each build.
@@ -111,6 +115,8 @@ def install_image(
     Returns:
         The exit code (0, or as ``rig firmware install`` documents) and, when 0, the outcome as JSON (``summary``,
         ``before``, ``after``, ``stages_s``, ``total_s``, ``image``).
+
+    ``lock``: the bench's lock when the caller holds it (``rig regress``, for its whole loop); else it is taken here.
     """
     from rig import sandbox
     from rig.session import run_in_sandbox
@@ -133,7 +139,7 @@ def install_image(
         argv += ["--set", f"{key}={json.dumps(value)}"]
     try:
         code = common.stdout_to_stderr(
-            lambda: run_in_sandbox(cfg, argv, run_id=sandbox.new_run_id(), visible=tuple(shown))
+            lambda: run_in_sandbox(cfg, argv, run_id=sandbox.new_run_id(), visible=tuple(shown), lock=lock)
         )
         if code != 0 or not out.is_file():
             return (code or 1), None

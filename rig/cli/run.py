@@ -91,8 +91,9 @@ def _cmd_run(args: argparse.Namespace, cfg: RigConfig, values: dict[str, Any]) -
     run_dir = reports / run_id
     from rig.lab.run import bench_network, bench_safe_state
 
-    # another run holds the bench: stop here (exit 2)
-    lock = lock_bench(cfg, run_id, run_dir=run_dir, safe_state=bench_safe_state(args))
+    # another run holds the bench: stop here (exit 2); a run of `rig regress` runs under the loop's lock, lent to it
+    lent = getattr(args, "bench_lock", None)
+    lock = lent or lock_bench(cfg, run_id, run_dir=run_dir, safe_state=bench_safe_state(args))
     try:
         run_dir.mkdir(parents=True, exist_ok=False)
     except BaseException:
