@@ -238,3 +238,234 @@ def test_sim_export_starts_its_exporter_again_when_it_exits(tmp_path: Path) -> N
     assert exporter.starts == 2 and exporter.proc is not None
     exporter.stop()
     assert exporter.proc is None
+
+
+# ------------------------------------------------------------------------------ the bench's reset before a run
+def test_the_state_file_marks_a_release_ready_only_for_its_own_token(tmp_path: Path) -> None:
+    import os
+
+    from rig.lab import control
+
+    fifo = tmp_path / "control.fifo"
+    os.mkfifo(fifo)
+    state = control.state_path(fifo)
+    assert state == tmp_path / "control.fifo.state"
+    # no state file: a bench host that does not keep one; the release is told, nothing is published as resetting
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        control.release(fifo)
+        assert not state.exists() and control.published_resetting(fifo) is False
+        assert os.read(reader, 100).decode().startswith("release ")
+        control.write_state(state, control.READY, "-", create=True)  # the bench host opts in
+        first = control.release(fifo)
+        assert control.read_state(state) == control.BenchState("resetting", first) and control.published_resetting(fifo)
+        assert os.read(reader, 100).decode() == f"release {first}\n"
+        second = control.release(fifo)  # released again before the first reset finished
+        assert not control.mark_ready(state, first), "a stale reset never marks a newer release ready"
+        assert control.published_resetting(fifo)
+        assert control.mark_ready(state, second) and not control.published_resetting(fifo)
+    finally:
+        os.close(reader)
+    # no one reads the FIFO: nothing will reset the bench, so it is ready at once
+    third = control.release(fifo)
+    assert control.read_state(state) == control.BenchState("ready", third)
+
+
+def test_the_exporter_publishes_resetting_from_release_until_the_bench_is_ready(tmp_path: Path) -> None:
+    """labgrid's own ResourceExport calls: acquire (``_start``), release (``_stop`` then ``_get_params``), poll."""
+    import os
+
+    from rig.lab import control
+    from rig.lab.exporter import _control_export
+
+    fifo = tmp_path / "control.fifo"
+    os.mkfifo(fifo)
+    control.write_state(control.state_path(fifo), control.READY, "-", create=True)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        export = _control_export()({"avail": False, "cls": "RigBenchControl", "params": {"fifo": str(fifo)}},
+                                   host="h", proxy="h", proxy_required=False)  # fmt: skip
+        export.poll()
+        assert export.params["resetting"] is False and export.params["fifo"] == str(fifo)
+        export.acquire("bench-a")
+        assert os.read(reader, 100) == b"acquire bench-a\n"
+        export.release()
+        assert export.params["resetting"] is True, "published with the release itself"
+        line = os.read(reader, 100).decode()
+        token = line.split()[1]
+        assert line == f"release {token}\n"
+        export.poll()
+        assert export.params["resetting"] is True, "until the bench says its reset is done"
+        assert control.mark_ready(control.state_path(fifo), token)
+        export.poll()
+        assert export.params["resetting"] is False
+    finally:
+        os.close(reader)
+
+
+class _Places:
+    """A coordinator's view of one place: ``resources_of`` answers from a list of looks, one per call."""
+
+    def __init__(self, looks: list[list[ExportedResource]]) -> None:
+        self.looks = looks
+        self.calls = 0
+
+    def resources_of(self, place: str) -> list[ExportedResource]:
+        look = self.looks[min(self.calls, len(self.looks) - 1)]
+        self.calls += 1
+        return look
+
+
+def test_a_farm_run_waits_until_its_bench_is_no_longer_resetting() -> None:
+    from rig.lab.farm import await_bench_ready
+
+    def ctl(**params: Any) -> ExportedResource:
+        return ExportedResource("control", "RigBenchControl", {"fifo": "/f", **params}, "exp-a", "bench")
+
+    said: list[str] = []
+    places = _Places([[PLACE[0], ctl(resetting=True)], [ctl(resetting=True)], [PLACE[0], ctl(resetting=False)]])
+    await_bench_ready(places, "bench-a", 60, poll_s=0, say=said.append)  # type: ignore[arg-type]
+    assert places.calls == 3 and "place bench-a: its bench is resetting" in said[0] and "done" in said[-1]
+    # a real bench without a control resource, or an exporter that publishes no "resetting": ready
+    for look in ([PLACE[0]], [ctl()]):
+        places = _Places([look])
+        await_bench_ready(places, "bench-a", 60, poll_s=0, say=said.append)  # type: ignore[arg-type]
+        assert places.calls == 1
+    with pytest.raises(FarmError, match=r"place bench-a: its bench was still resetting after 0 s \(farm.reset_wait\): "
+                       r"exp-a/bench/RigBenchControl/control says resetting: true"):  # fmt: skip
+        await_bench_ready(_Places([[ctl(resetting=True)]]), "bench-a", 0, poll_s=0, say=said.append)  # type: ignore[arg-type]
+    cfg = config_from_dict(farm_config(reset_wait=30))
+    assert cfg.farm is not None and cfg.farm.reset_wait == 30
+    assert "farm.reset_wait" in error_of(farm_config(reset_wait=0))
+
+
+def test_a_bench_whose_exporter_came_back_is_reset_when_its_place_was_released_meanwhile() -> None:
+    from rig.lab.sim_export import Look, Orphan, await_orphan_outcome, orphan_outcome
+
+    lost = Orphan("bench-a", "h/rig-r1", "T")
+    assert orphan_outcome(lost, Look(False, None, False)) is None, "not registered yet: look again"
+    assert orphan_outcome(lost, Look(True, None, False)) == "reset", "released while the exporter was away"
+    assert orphan_outcome(lost, Look(True, "h/rig-r2", True)) == "reset", "another run holds it now: not reset since"
+    assert orphan_outcome(lost, Look(True, "h/rig-r1", False)) is None, "held: wait for the coordinator's resync"
+    assert orphan_outcome(lost, Look(True, "h/rig-r1", True)) == "held"
+    assert orphan_outcome(Orphan("bench-a", None, "T"), Look(True, "h/rig-r1", True)) == "reset", "holder unknown"
+    looks = iter([Look(False, None, False), Look(True, "h/rig-r1", False), Look(True, None, False)])
+    assert await_orphan_outcome(lost, lambda: next(looks), poll_s=0) == "reset"
+    looks = iter([Look(True, "h/rig-r1", False), Look(True, "h/rig-r1", True)])
+    assert await_orphan_outcome(lost, lambda: next(looks), poll_s=0) == "held"
+    assert await_orphan_outcome(lost, lambda: Look(True, "h/rig-r1", False), timeout_s=0, poll_s=0) == "timeout"
+
+
+def test_sim_export_marks_its_bench_resetting_when_the_exporter_dies_while_held_and_resets_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``rig sim export``'s serve loop with fakes for the exporter, the coordinator and the reset itself."""
+    import types
+
+    import yaml
+
+    from rig.config import load_config
+    from rig.lab import control, coordinator, sim_export
+
+    root = Path(__file__).resolve().parents[1]
+    export = sim_export.SimExport(sim_export.ExportOptions("bench-a", load_config(root / "rig.yaml"), "127.0.0.1:1"))
+    export.state = tmp_path
+    (tmp_path / "exporter.yaml").write_text(yaml.safe_dump({"bench": {"dut": {}, "control": {}}}))
+    export.state_file = control.state_path(tmp_path / "control.fifo")
+    control.write_state(export.state_file, control.READY, "-", create=True)
+    resets: list[str] = []
+    states_at_reset: list[bool] = []
+
+    def fake_reset(why: str) -> None:
+        states_at_reset.append(control.published_resetting(tmp_path / "control.fifo"))
+        resets.append(why)
+
+    monkeypatch.setattr(export, "_reset", fake_reset)
+    monkeypatch.setattr(export, "_holder", lambda place: "h/rig-r1")
+    said: list[str] = []
+    monkeypatch.setattr(export, "say", said.append)
+
+    fake = types.SimpleNamespace(exits=[], starts=1, proc="running", dying=True)
+
+    def watch(say: Any) -> None:  # the exporter: it dies when told to, and is started again on the next watch
+        if fake.proc is not None and fake.dying:
+            fake.exits.append(-9)
+            fake.proc, fake.dying = None, False
+        elif fake.proc is None:
+            fake.starts += 1
+            fake.proc = "running"
+
+    fake.watch = watch
+    export.exporter = fake
+    # the coordinator after the restart: the new exporter registered, the place released meanwhile
+    seen = types.SimpleNamespace(resources={"bench-a": {"bench": {"dut": object(), "control": types.SimpleNamespace(
+        acquired="")}}}, places={"bench-a": types.SimpleNamespace(acquired="")})  # fmt: skip
+
+    class FakeCoordinator:
+        def __init__(self, address: str, user: str) -> None:
+            self.session = seen
+
+        def __enter__(self) -> FakeCoordinator:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def sync(self) -> None:
+            pass
+
+    monkeypatch.setattr(coordinator, "Coordinator", FakeCoordinator)
+    export._order("acquire bench-a")
+    assert export.held == "bench-a"
+    export._watch_exporter()  # the serve loop sees the exporter's end
+    assert export.orphan is not None and export.orphan.holder == "h/rig-r1"
+    assert control.published_resetting(tmp_path / "control.fifo"), "resetting before the new exporter registers"
+    assert resets == []
+    export._watch_exporter()  # started again: once it is registered, the coordinator says the place is free
+    assert resets == ["released while its exporter was away"] and states_at_reset == [True]
+    assert not control.published_resetting(tmp_path / "control.fifo") and export.held is None and export.orphan is None
+    # the same, but the run still holds the place and the coordinator gave it the new exporter's resources: no reset
+    export._order("acquire bench-a")
+    fake.dying = True
+    export._watch_exporter()
+    seen.places["bench-a"].acquired = "h/rig-r1"
+    seen.resources["bench-a"]["bench"]["control"].acquired = "bench-a"
+    export._watch_exporter()
+    assert resets == ["released while its exporter was away"] and export.held == "bench-a"
+    assert not control.published_resetting(tmp_path / "control.fifo"), said
+    assert any("still held by h/rig-r1" in line for line in said), said
+
+
+def test_an_unreachable_or_silent_coordinator_is_named_and_bounded() -> None:
+    """In a process of its own: gRPC's asyncio support keeps a socket pair for the whole process once started."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import socket
+        from rig.lab import coordinator
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            port = closed.getsockname()[1]
+        try:
+            coordinator.Coordinator(f"127.0.0.1:{port}", "rig-test")
+        except coordinator.FarmError as exc:
+            print(f"closed {port}: {exc}")
+        coordinator.CONNECT_TIMEOUT_S = 0.5
+        with socket.socket() as silent:  # takes the connection, never answers
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(1)
+            port = silent.getsockname()[1]
+            try:
+                coordinator.Coordinator(f"127.0.0.1:{port}", "rig-test")
+            except coordinator.FarmError as exc:
+                print(f"silent {port}: {exc}")
+    """
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    closed, silent = proc.stdout.splitlines()
+    port = closed.split()[1].rstrip(":")
+    assert f"labgrid coordinator 127.0.0.1:{port}: cannot connect (" in closed, proc.stdout + proc.stderr
+    port = silent.split()[1].rstrip(":")
+    assert f"labgrid coordinator 127.0.0.1:{port}: cannot connect (no answer within 0.5 s)" in silent, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr

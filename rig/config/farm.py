@@ -95,6 +95,13 @@ class FarmConfig(_FarmSection):
         description="The run's lease on the place: its heartbeat in the results database is renewed every quarter "
         "of this; a lease older than this (or whose process is gone) is freed by `rig lab reap`, s.",
     )
+    reset_wait: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="How long a run that acquired a place waits for its bench's reset after the last release "
+        "(a RigBenchControl resource saying resetting: true), s.",
+    )
     roles: FarmRoles = Field(default_factory=FarmRoles)
 
     @field_validator("coordinator")

@@ -110,27 +110,38 @@ class Coordinator:
     """
 
     def __init__(self, address: str, user: str) -> None:
-        from labgrid.remote.client import start_session
-
         self.address = address
         self.user = user
         os.environ["LG_USERNAME"] = user  # labgrid's getuser() reads it on every call, so it stays set
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)  # grpc.aio binds the channel to the current loop
         try:
-            self.session: Any = self._bounded(
-                lambda: start_session(address, loop=self.loop), CONNECT_TIMEOUT_S, f"the coordinator at {address}"
-            )
+            self.session: Any = self._connect(CONNECT_TIMEOUT_S)
         except BaseException:
             self.loop.close()
             raise
         self.owner = f"{self.session.gethostname()}/{user}"
 
-    def _bounded(self, fn: Any, timeout_s: float, what: str) -> Any:
+    def _connect(self, timeout_s: float) -> Any:
+        """labgrid 26.0.1 client.py ``start_session``, its start bounded by ``timeout_s`` (a host that takes the
+        connection but never answers would hold it for ever)."""
+        from labgrid.remote.client import ClientSession
+        from labgrid.util.proxy import proxymanager
+
+        session = None
         try:
-            return fn()
+            session = ClientSession(proxymanager.get_grpc_address(self.address, default_port=20408), self.loop)
+            self.loop.run_until_complete(asyncio.wait_for(session.start(), timeout_s))
+            return session
+        except TimeoutError:
+            why = f"no answer within {timeout_s:g} s"
         except Exception as exc:
-            raise FarmError(f"labgrid coordinator {self.address}: {what}: {_why(exc)}") from None
+            why = _why(exc)
+        if session is not None:
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(asyncio.wait_for(session.channel.close(), 5.0))
+        raise FarmError(f"labgrid coordinator {self.address}: cannot connect ({why}); is labgrid-coordinator "
+                        "running and listening there?")  # fmt: skip
 
     def _run(self, coro: Coroutine[Any, Any, T], what: str, timeout_s: float = CONNECT_TIMEOUT_S) -> T:
         try:

@@ -3,34 +3,24 @@
 labgrid 26.0.1 has no plugin mechanism for exporters (its exporter.py keeps a module dict ``exports``), and publishes an
 unknown class as a plain entry, so the rig's resources need no code here. The one that must *act* is
 ``RigBenchControl(fifo)``: when its place is acquired (labgrid calls ``_start``) and released (``_stop``) it writes
-``acquire PLACE`` / ``release`` as one line into the FIFO its bench reads (``rig sim export``: the bench resets its
-instruments to their safe state on each). Everything else is labgrid's ``labgrid-exporter``, arguments unchanged; it
-exits with 100 when the coordinator goes away, so run it under a supervisor (``rig sim export`` does)."""
+``acquire PLACE`` / ``release TOKEN`` as one line into the FIFO its bench reads (``rig sim export``: the bench resets
+itself on each release), and it publishes ``resetting: true|false`` from the state file next to the FIFO until the
+bench says its reset is done (the protocol: :mod:`rig.lab.control`). ``_start`` never waits (labgrid's coordinator
+gives an exporter 10 s to answer an acquisition): a farm run waits for ``resetting: false`` itself. Everything else
+is labgrid's ``labgrid-exporter``, arguments unchanged; it exits with 100 when the coordinator goes away, so run it
+under a supervisor (``rig sim export`` does)."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
 import sys
 from typing import Any
 
+from rig.lab import control
+from rig.lab.control import notify
 from rig.lab.resources import CONTROL_CLASS
 
-
-def notify(fifo: str, line: str) -> bool:
-    """Write ``line`` to the FIFO at ``fifo`` without blocking; False when no one reads it."""
-    try:
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        if exc.errno in (errno.ENXIO, errno.ENOENT):
-            return False
-        raise
-    try:
-        os.write(fd, (line.rstrip("\n") + "\n").encode())
-    finally:
-        os.close(fd)
-    return True
+__all__ = ["main", "notify"]
 
 
 def _control_export() -> type:
@@ -53,14 +43,16 @@ def _control_export() -> type:
             self.local = _Local()
 
         def _get_params(self) -> dict[str, Any]:
-            return {**self.local_params}
+            # called on every poll (0.25 s) and right after _stop: a release's "resetting" goes out with it
+            return {**self.local_params, "resetting": control.published_resetting(str(self.local_params["fifo"]))}
 
         def _start(self, start_params: dict[str, Any]) -> None:
-            notify(str(self.local_params["fifo"]), f"acquire {self.acquired}")
+            with contextlib.suppress(OSError):  # a bench host that is away misses the news, the place is acquired
+                notify(str(self.local_params["fifo"]), f"acquire {self.acquired}")
 
         def _stop(self, start_params: dict[str, Any]) -> None:
             with contextlib.suppress(OSError):
-                notify(str(self.local_params["fifo"]), "release")
+                control.release(str(self.local_params["fifo"]))
 
     return RigBenchControlExport
 

@@ -2,7 +2,8 @@
 
 :func:`farm_bench` is what ``rig run`` wraps the run in when rig.yaml has ``farm:``::
 
-    with farm_bench(config, run_id, reports) as got:   # the place acquired as rig-<run id>, its lease beating
+    with farm_bench(config, run_id, reports) as got:   # the place acquired as rig-<run id>, its lease beating,
+        # its bench's reset after the last release done (rig.lab.control)
         ... run with got.bench.overrides, inside got.bench.netns if it has one ...
     # released, reservation cancelled, lease closed (also on an exception, Ctrl-C or SIGTERM)
 
@@ -26,7 +27,10 @@ from rig.lab.coordinator import Coordinator, FarmError, coordinator_address, lab
 from rig.lab.lease import Lease, LeaseStore, heartbeat, this_host
 from rig.lab.place import FarmBench, bench_from_place
 from rig.lab.reap import reap
+from rig.lab.resources import CONTROL_CLASS
 
+READY_POLL_S = 0.25
+"""How often a run that acquired a resetting bench looks again (its exporter polls the bench's state that often)."""
 ENV_FARM = "RIG_FARM_RUN"
 """The farm part of the run record, JSON, passed to the run inside the sandbox."""
 
@@ -62,18 +66,19 @@ def farm_bench(
 
     Raises:
         PlaceBusy: no place within ``farm.wait``.
-        FarmError: the coordinator refused or did not answer; a place without the mapped resources.
+        FarmError: the coordinator refused or did not answer; the bench still resetting after ``farm.reset_wait``;
+            a place without the mapped resources.
     """
     farm = config.farm
     assert farm is not None
     address = coordinator_address(farm.coordinator)
     user = f"rig-{run_id}"
-    store = LeaseStore(database_url)
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     with contextlib.ExitStack() as stack:
+        coord = stack.enter_context(Coordinator(address, user))  # first: an unreachable one stops the run at once
+        store = LeaseStore(database_url)
         stack.callback(store.close)
-        coord = stack.enter_context(Coordinator(address, user))
         reap(coord, store, safe_state=_place_safe_state(coord, config, safe_state), say=_say)
         timings["reap_s"] = time.monotonic() - t0
         tags = dict(farm.tags) if farm.tags else {"name": farm.place or ""}
@@ -90,11 +95,48 @@ def farm_bench(
         coord.acquire(place)
         stack.callback(_release, coord, place, outcome)
         stack.enter_context(heartbeat(store, run_id, farm.lease_ttl))
+        timings["reset_wait_s"] = await_bench_ready(coord, place, farm.reset_wait)
         bench = bench_from_place(config, place, coord.resources_of(place))
-        timings["acquire_s"] = time.monotonic() - t0 - timings["wait_s"]
+        timings["acquire_s"] = time.monotonic() - t0 - timings["wait_s"] - timings["reset_wait_s"]
         _say(f"acquired place {place} (exporters {', '.join(bench.exporters)}) in {timings['acquire_s']:.2f} s")
         yield FarmRun(bench, coord.owner, token, labgrid_version(), timings)
     return
+
+
+def await_bench_ready(
+    coord: Coordinator,
+    place: str,
+    timeout_s: float,
+    *,
+    poll_s: float = READY_POLL_S,
+    say: Callable[[str], None] = _say,
+) -> float:
+    """Wait until no ``RigBenchControl`` resource of acquired ``place`` says ``resetting: true`` (its bench's reset
+    after the last release is done: :mod:`rig.lab.control`); a place without one, or whose exporter publishes no
+    ``resetting``, is ready. Each look syncs with the coordinator first. Returns the seconds waited.
+
+    Raises:
+        FarmError: still resetting after ``timeout_s`` (``farm.reset_wait``); the message names the place and the
+            resources that said so.
+    """
+    t0 = time.monotonic()
+    told = False
+    while True:
+        busy = [r for r in coord.resources_of(place) if r.cls == CONTROL_CLASS and r.params.get("resetting") is True]
+        waited = time.monotonic() - t0
+        if not busy:
+            if told:
+                say(f"place {place}: its bench's reset is done (waited {waited:.1f} s)")
+            return waited
+        names = ", ".join(f"{r.exporter}/{r.group}/{r.cls}/{r.name}" for r in busy)
+        if waited >= timeout_s:
+            raise FarmError(f"place {place}: its bench was still resetting after {timeout_s:g} s (farm.reset_wait): "
+                            f"{names} says resetting: true; its bench host never marked the reset done")  # fmt: skip
+        if not told:
+            say(f"place {place}: its bench is resetting after the last release ({names}); waiting up to "
+                f"{timeout_s:g} s")  # fmt: skip
+            told = True
+        time.sleep(poll_s)
 
 
 def _end_lease(store: LeaseStore, run_id: str, outcome: list[str]) -> None:

@@ -39,12 +39,14 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from rig.config import RigConfig, load_config
 from rig.errors import ConfigError, SetupError
+from rig.lab import control
 from rig.lab.resources import CONTROL_CLASS
 
 BENCH_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
@@ -58,6 +60,10 @@ RESTART_AFTER_S = (1.0, 10.0)
 """The exporter is started again after the first (coordinator gone) or the second (anything else) delay."""
 REGISTER_TIMEOUT_S = 30.0
 """Bound on the exporter's resources appearing on the coordinator after its start."""
+RESYNC_S = 15.0
+"""labgrid 26.0.1 coordinator.py acquires a held place's orphaned resources again on a new exporter every 15 s."""
+RECOVER_TIMEOUT_S = REGISTER_TIMEOUT_S + 3 * RESYNC_S
+"""Bound on learning, after the exporter came back, whether the place it lost while held was released meanwhile."""
 POLL_S = 0.2
 DUT_RESOURCE = "dut"
 EV_RESOURCE = "ev"
@@ -205,6 +211,60 @@ def places_snippet(exporter: str, group: str, bench: str, config: RigConfig) -> 
     }
 
 
+@dataclass(frozen=True)
+class Orphan:
+    """The exporter ended while the bench was held: the place, its holder then (None: unknown), and the token the
+    bench was marked ``resetting`` with."""
+
+    place: str
+    holder: str | None
+    token: str
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look at the coordinator after the exporter's restart."""
+
+    registered: bool
+    """Every resource of the new exporter is listed."""
+    holder: str | None
+    """Who holds the place now (None: no one)."""
+    reacquired: bool
+    """The new exporter's control resource is acquired (the coordinator gave the place's orphaned resources back)."""
+
+
+def orphan_outcome(orphan: Orphan, look: Look) -> str | None:
+    """What a look says of a bench whose exporter ended while it was held: ``reset`` (the place was released while
+    the exporter was away, or is someone else's now: the bench was not reset since), ``held`` (the same holder, and
+    the new exporter holds its resources for it: its release will reset the bench as always), or None (look again)."""
+    if not look.registered:
+        return None
+    if look.holder is None or look.holder != orphan.holder:
+        return "reset"
+    return "held" if look.reacquired else None
+
+
+def await_orphan_outcome(
+    orphan: Orphan,
+    look: Callable[[], Look],
+    *,
+    timeout_s: float = RECOVER_TIMEOUT_S,
+    poll_s: float = POLL_S,
+    stop: Callable[[], bool] = lambda: False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Look until :func:`orphan_outcome` decides; ``timeout`` when it did not within ``timeout_s`` (or ``stopped``)."""
+    deadline = time.monotonic() + timeout_s
+    while not stop():
+        got = orphan_outcome(orphan, look())
+        if got is not None:
+            return got
+        if time.monotonic() >= deadline:
+            return "timeout"
+        sleep(poll_s)
+    return "stopped"
+
+
 # -- the running bench -------------------------------------------------------------------------------------------------
 @dataclass
 class _Exporter:
@@ -269,8 +329,11 @@ class SimExport:
         self.dut_info: dict[str, Any] = {}
         self.exporter: _Exporter | None = None
         self.fifo_fd: int | None = None
+        self.state_file: Path | None = None  # the control protocol's state (rig.lab.control)
         self.resets = 0
         self.acquisitions: list[str] = []
+        self.held: str | None = None  # the place of the last "acquire", until its "release"
+        self.orphan: Orphan | None = None
 
     def say(self, text: str) -> None:
         """One line of the bench's log (stderr)."""
@@ -313,6 +376,9 @@ class SimExport:
         self.stack.callback(fifo.unlink, True)
         self.fifo_fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # read-write: never reads as ended
         self.stack.callback(os.close, self.fifo_fd)
+        self.state_file = control.state_path(fifo)
+        control.write_state(self.state_file, control.READY, "-", create=True)  # this bench keeps the state file
+        self.stack.callback(self.state_file.unlink, True)
         if not self._start_dut():
             return False
         folder = self.state / "virtual-bench"
@@ -395,6 +461,13 @@ class SimExport:
         self.exporter.start()
         return self._await_registered(set(groups[EXPORTER_GROUP]))
 
+    def _exporter_names(self) -> set[str]:
+        assert self.state is not None
+        import yaml
+
+        groups = yaml.safe_load((self.state / "exporter.yaml").read_text(encoding="utf-8"))
+        return set(groups[EXPORTER_GROUP])
+
     def _await_registered(self, names: set[str]) -> bool:
         """Wait until the coordinator lists every resource of the exporter (bounded); False on a signal."""
         from rig.lab.coordinator import Coordinator
@@ -439,8 +512,20 @@ class SimExport:
             finally:
                 bench.close()  # closing leaves each instrument as it is: the mains stay on
 
-    def reset(self, why: str) -> None:
-        """The whole bench to its rest state: instruments, then the virtual EVSE factory-new."""
+    def reset(self, why: str, token: str | None = None) -> None:
+        """The whole bench to its rest state: instruments, then the virtual EVSE factory-new; then ``ready TOKEN``
+        into the state file if it still says ``resetting TOKEN``. Without a token (a reset of the bench's own) the
+        bench is marked ``resetting`` under a new one first."""
+        assert self.state_file is not None
+        if token is None:
+            token = control.new_token()
+            control.write_state(self.state_file, control.RESETTING, token)
+        try:
+            self._reset(why)
+        finally:
+            control.mark_ready(self.state_file, token)
+
+    def _reset(self, why: str) -> None:
         t0 = time.monotonic()
         try:
             self.reset_instruments()
@@ -489,21 +574,103 @@ class SimExport:
         assert self.exporter is not None
         while self.signals.received is None:
             for order in self._orders():
-                if order.startswith("acquire"):
-                    place = order.partition(" ")[2]
-                    self.acquisitions.append(place)
-                    self.say(f"acquired: place {place}")
-                elif order == "release":
-                    self.say("released: resetting the bench")
-                    self.reset("released")
-                else:
-                    self.say(f"unknown order on the control FIFO, ignored: {order[:80]!r}")
-            self.exporter.watch(self.say)
+                self._order(order)
+            self._watch_exporter()
             evse = self.dut.evse if self.dut is not None else None
             if self.signals.received is None and (evse is None or evse.proc is None or evse.proc.poll() is not None):
                 self.say("the virtual EVSE is gone: starting it again, factory-new")
                 self.reset("the virtual EVSE ended")
         return 0
+
+    def _order(self, order: str) -> None:
+        word, _, arg = order.partition(" ")
+        if word == "acquire":
+            self.held = arg
+            self.acquisitions.append(arg)
+            self.say(f"acquired: place {arg}")
+        elif word == "release":
+            self.held = None
+            self.say("released: resetting the bench")
+            if arg:
+                self.reset("released", arg)
+            else:  # an exporter of the rig's before the state file: no token
+                self.reset("released")
+        else:
+            self.say(f"unknown order on the control FIFO, ignored: {order[:80]!r}")
+
+    def _watch_exporter(self) -> None:
+        """Start the exporter again when it ended; when it ended while the bench was held, mark the bench resetting
+        at once and decide, once the new one is back, whether to reset it."""
+        assert self.exporter is not None
+        exits, starts = len(self.exporter.exits), self.exporter.starts
+        self.exporter.watch(self.say)
+        if len(self.exporter.exits) > exits and self.held is not None and self.orphan is None:
+            self._exporter_lost(self.held)
+        if self.orphan is not None and self.exporter.starts > starts:
+            self._recover(self.orphan)
+
+    def _exporter_lost(self, place: str) -> None:
+        """The exporter ended while ``place`` was held: labgrid will not tell the new exporter of a release that
+        comes before it is back (the coordinator skips orphaned resources), so the bench is marked ``resetting``
+        before the new exporter registers (it publishes that) and :meth:`_recover` decides once it is back."""
+        assert self.state_file is not None
+        token = control.new_token()
+        control.write_state(self.state_file, control.RESETTING, token)
+        holder = self._holder(place)
+        self.orphan = Orphan(place, holder, token)
+        self.say(f"the exporter ended while place {place} was held (by {holder or 'an owner not known'}): the bench "
+                 "is marked resetting until its new exporter is back and the place's fate is known")  # fmt: skip
+
+    def _holder(self, place: str) -> str | None:
+        """Who holds ``place`` on the coordinator (None: no one, or the coordinator did not answer)."""
+        from rig.errors import RigError
+        from rig.lab.coordinator import Coordinator
+
+        try:
+            with Coordinator(self.o.coordinator, f"rig-export-{self.o.bench}") as coord:
+                info = coord.places().get(place)
+        except RigError as exc:
+            self.say(f"could not ask the coordinator who holds place {place}: {exc}")
+            return None
+        return info.acquired if info is not None else None
+
+    def _recover(self, orphan: Orphan) -> None:
+        """Once the new exporter is registered: reset the bench if the place was released (or changed hands) while
+        its exporter was away; either way mark it ready (bounded by :data:`RECOVER_TIMEOUT_S`)."""
+        from rig.errors import RigError
+        from rig.lab.coordinator import Coordinator
+
+        assert self.exporter is not None and self.state_file is not None
+        names = self._exporter_names()
+        outcome = "timeout"
+        try:
+            with Coordinator(self.o.coordinator, f"rig-export-{self.o.bench}") as coord:
+
+                def look() -> Look:
+                    assert self.exporter is not None
+                    self.exporter.watch(self.say)
+                    coord.sync()
+                    got = coord.session.resources.get(self.o.exporter_name, {}).get(EXPORTER_GROUP, {})
+                    place = coord.session.places.get(orphan.place)
+                    ctl = got.get(CONTROL_RESOURCE)
+                    return Look(names <= set(got), (place.acquired or None) if place is not None else None,
+                                bool(ctl is not None and ctl.acquired))  # fmt: skip
+
+                outcome = await_orphan_outcome(orphan, look, stop=lambda: self.signals.received is not None)
+        except RigError as exc:
+            self.say(f"after the exporter's restart: the coordinator did not answer ({exc})")
+        self.orphan = None
+        if outcome == "reset":
+            self.held = None  # a newer holder's acquisition is in the FIFO still
+            self.say(f"place {orphan.place} was released while its exporter was away: resetting the bench")
+            self.reset("released while its exporter was away", orphan.token)
+            return
+        if outcome == "held":
+            self.say(f"place {orphan.place} is still held by {orphan.holder}, its new exporter holds the resources")
+        elif outcome == "timeout":
+            self.say(f"place {orphan.place}: its fate after the exporter's restart is unknown after "
+                     f"{RECOVER_TIMEOUT_S:g} s; the bench is marked ready, not reset")  # fmt: skip
+        control.mark_ready(self.state_file, orphan.token)
 
     def close(self) -> None:
         """Stop and remove everything started (idempotent)."""
