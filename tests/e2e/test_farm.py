@@ -8,7 +8,12 @@
   and `rig compare` read the runs of both benches from the lab's database.
 * A bench's exporter SIGKILLed while a run holds its place (`rig sim export` starts it again): the run still ends
   with a verdict (it passes: the run talks to the bench's instruments and DUT, not through the exporter) within a
-  bound, and gives the place back.
+  bound, and gives the place back; the bench is reset after it either way.
+* The exporter SIGKILLed while a run holds the place and the run killed and reaped before the exporter is back: no
+  one tells the bench of the release, `rig sim export` resets it once its new exporter is registered, and the next
+  run (which waits for that reset) passes.
+* Bad input: a coordinator on a closed port (exit 3 naming it, nothing left behind); a place without the meter
+  (exit 3 naming the place and the role, the place released and its bench reset, no reservation, the lease closed).
 
 Results and leases go to a PostgreSQL server of the module's own (tests/pgserver.py), reached over 127.0.0.1 with a
 password as a lab's would be, one database per test; every run must land in its ``runs`` table. The coordinator runs
@@ -443,9 +448,13 @@ def test_exporter_killed_mid_run(farm: Farm) -> None:
     while (again := _exporter_pid_or_none(bench)) in (None, killed):
         assert time.monotonic() < deadline, f"the exporter was not started again: {bench.log.read_text()[-3000:]}"
         time.sleep(0.5)
+    # Whether the run ended before the new exporter was back or after it: the bench is reset after it, and says so.
+    _await_line(bench.log, r"(bench reset \(released(?: while its exporter was away)?\))", 120,
+                "the bench's reset after the run")  # fmt: skip
+    _await_ready(farm, place, 30)
     log = bench.log.read_text()
     print(f"exporter killed; the run ended {ended_s:.1f} s later; exporter {again} started again; bench resets after "
-          f"the run: {log.count('bench reset (released)')}")  # fmt: skip
+          f"the run: {log.count('bench reset (released')}")  # fmt: skip
 
 
 def _exporter_pid_or_none(bench: Bench) -> int | None:
@@ -453,3 +462,132 @@ def _exporter_pid_or_none(bench: Bench) -> int | None:
         return _exporter_pid(bench)
     except AssertionError:
         return None
+
+
+# -------------------------------------------------------------------------------- the bench's reset, bad input
+def _control_params(farm: Farm, place: str) -> dict[str, Any]:
+    """The parameters of the place's RigBenchControl resource as the coordinator lists them (a process of its own)."""
+    code = (
+        "import json, sys; from rig.lab.coordinator import Coordinator\n"
+        "with Coordinator(sys.argv[1], 'e2e-observer') as c:\n"
+        "    c.sync(); p = c.session.places[sys.argv[2]]; out = {}\n"
+        "    for exp, groups in c.session.resources.items():\n"
+        "        for group, entries in groups.items():\n"
+        "            for name, e in entries.items():\n"
+        "                if e.cls == 'RigBenchControl' and p.hasmatch((exp, group, e.cls, name)):\n"
+        "                    out = {k: v for k, v in e.params.items() if k != 'extra'}\n"
+        "print(json.dumps(out))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, farm.coordinator, place], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return dict(json.loads(proc.stdout))
+
+
+def _await_ready(farm: Farm, place: str, timeout_s: float) -> None:
+    """The place's bench says its reset is done (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while (params := _control_params(farm, place)).get("resetting") is not False:
+        assert time.monotonic() < deadline, f"place {place}: its bench still says {params} after {timeout_s:g} s"
+        time.sleep(0.5)
+
+
+def test_exporter_killed_then_run_ended_bench_reset_when_back(farm: Farm) -> None:
+    """The exporter dies while a run holds the place; the run ends (here: it is killed and reaped) before the exporter
+    is back, so labgrid never tells the exporter of the release: `rig sim export` resets the bench once the new
+    exporter is registered, and a next run waits for that reset, then passes."""
+    bench = farm.export()
+    farm.sync()
+    farm.config()
+    place = bench.name
+    run = farm.start_run()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while (holder := farm.places()["places"][place]["acquired"]) is None:
+        assert time.monotonic() < deadline and run.proc.poll() is None, run.log.read_text()[-3000:]
+        time.sleep(0.3)
+    os.kill(_exporter_pid(bench), signal.SIGKILL)
+    _await_line(bench.log, r"(the exporter ended while place \S+ was held)", 30, "`rig sim export` marking its bench")
+    run.proc.kill()
+    run.proc.wait(timeout=30)
+    reap = subprocess.run([*RIG, "lab", "reap", "--config", str(farm.tmp / "lab.yaml")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert reap.returncode == 0 and farm.places()["places"][place]["acquired"] is None, reap.stdout + reap.stderr
+    killed_id = holder.split("/rig-", 1)[1]
+    deadline = time.monotonic() + GONE_TIMEOUT_S
+    while not _run_gone(killed_id):
+        assert time.monotonic() < deadline, f"run {killed_id} still has processes {GONE_TIMEOUT_S:g} s after SIGKILL"
+        time.sleep(0.5)
+    log = bench.log.read_text()
+    # the reap came before the new exporter: the coordinator skipped the orphaned resources, nobody told the bench
+    assert "released: resetting the bench" not in log, log[-3000:]
+    _await_line(bench.log, r"(bench reset \(released while its exporter was away\))", 120,
+                "the bench's reset once its exporter is back")  # fmt: skip
+    _await_ready(farm, place, 30)
+    code, out = _finish(farm.start_run())
+    record = _passed(code, out)
+    assert record["farm"]["place"] == place
+    seen = farm.places()
+    assert seen["places"][place]["acquired"] is None and seen["reservations"] == {}, seen
+
+
+def test_unreachable_coordinator_stops_the_run_at_once(farm: Farm) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port of 127.0.0.1 that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+    base = yaml.safe_load((ROOT / "rig.yaml").read_text(encoding="utf-8"))
+    data = {
+        "station": {"name": "farm-e2e", "state_dir": str(farm.tmp / "station")},
+        "dut": {"kind": "network", "passcode": 20202021, "attestation": "allow-test-paa"},
+        "stimulus": "emulator",
+        "instruments": base["instruments"],
+        "ev_emulator": base["ev_emulator"],
+        "report": {"dir": str(farm.reports), "database": farm.db_url},
+        "farm": {"coordinator": address, "tags": {"rig": "virtual"}, "wait": 240, "lease_ttl": LEASE_TTL_S,
+                 "roles": {"dut": "dut", "instruments": {r: r for r in base["instruments"]}, "ev_emulator": "ev"}},
+    }  # fmt: skip
+    config = farm.tmp / "unreachable.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    run_id = f"20260101-000000-{secrets.token_hex(3)}"
+    proc = subprocess.run([*RIG, "run", "--config", str(config), *CASE, "--run-id", run_id], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 3, out  # docs/farm.md: 3, the farm's coordinator refused or did not answer
+    assert f"rig: error: labgrid coordinator {address}: cannot connect" in proc.stderr, out
+    assert "Traceback" not in out, out
+    assert not (farm.reports / run_id).exists() and not Path(f"/run/rig/{run_id}").exists(), "a run folder was left"
+    assert _run_gone(run_id)
+    tables = farm._rows("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+    if any(t["table_name"] == "farm_leases" for t in tables):
+        assert run_id not in farm.leases(), "no lease for a run that never reached the coordinator"
+    assert not any(t["table_name"] == "runs" for t in tables) or run_id not in farm.runs()
+
+
+def test_place_without_a_needed_role(farm: Farm) -> None:
+    """A place whose matches lack the meter: the run stops naming the place and the role; the place is released
+    (its bench reset), the reservation cancelled, the lease closed."""
+    bench = farm.export()
+    place = bench.name
+    places = {place: dict(bench.ready["places"][place])}
+    matches = places[place]["matches"]
+    places[place]["matches"] = [m for m in matches if m.get("name") != "meter"]
+    assert len(places[place]["matches"]) == len(matches) - 1, matches
+    path = farm.tmp / "farm-places-no-meter.yaml"
+    path.write_text(yaml.safe_dump({"places": places}), encoding="utf-8")
+    sync = subprocess.run([*RIG, "lab", "sync", str(path), "--coordinator", farm.coordinator], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    farm.config()
+    code, out = _finish(farm.start_run())
+    assert code == 3, out[-3000:]
+    assert f"rig: error: place {place}: no resource 'meter' for instrument role meter" in out, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    seen = farm.places()
+    assert seen["places"][place]["acquired"] is None and seen["reservations"] == {}, seen
+    (lease,) = farm.leases().values()
+    assert lease["place"] == place and lease["ended"] is not None and lease["outcome"] == "released", lease
+    assert not (farm.reports / lease["run_id"]).exists() and _run_gone(lease["run_id"])
+    # the release told the bench, which went back to its safe state (EV in A, instruments safe, EVSE factory-new)
+    _await_line(bench.log, r"(bench reset \(released\))", 120, "the bench's reset after the release")
+    _await_ready(farm, place, 30)
