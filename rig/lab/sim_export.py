@@ -576,8 +576,16 @@ class SimExport:
             for order in self._orders():
                 self._order(order)
             self._watch_exporter()
+            from rig.sim.virtual_evse import REBOOT_EXIT_CODE
+
             evse = self.dut.evse if self.dut is not None else None
-            if self.signals.received is None and (evse is None or evse.proc is None or evse.proc.poll() is not None):
+            code = evse.proc.poll() if evse is not None and evse.proc is not None else None
+            if self.signals.received is None and code == REBOOT_EXIT_CODE and self.dut is not None:
+                # it installed a build over Matter OTA and reboots into it: booted again on its storage, as a
+                # charger's bootloader does (a reset would wipe the build the run just installed)
+                self.dut.reboot()
+                self.say("the virtual EVSE rebooted into its installed build")
+            elif self.signals.received is None and (evse is None or evse.proc is None or code is not None):
                 self.say("the virtual EVSE is gone: starting it again, factory-new")
                 self.reset("the virtual EVSE ended")
         return 0

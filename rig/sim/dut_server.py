@@ -331,13 +331,13 @@ class DutServer:
         while self.signals.received is None:
             code = evse.proc.poll() if evse.proc is not None else None
             if code == REBOOT_EXIT_CODE:  # it installed a build over OTA: booted again on its storage
-                self._reboot()
+                self.reboot()
             elif code is not None:
                 return code
             time.sleep(POLL_S)
         return None
 
-    def _reboot(self) -> None:
+    def reboot(self) -> None:
         """Boot the EVSE again on its storage, in its namespace, after it exited to reboot into a new build."""
         evse = self.evse
         assert evse is not None
