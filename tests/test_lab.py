@@ -402,7 +402,11 @@ def test_sim_export_marks_its_bench_resetting_when_the_exporter_dies_while_held_
         acquired="")}}}, places={"bench-a": types.SimpleNamespace(acquired="")})  # fmt: skip
 
     class FakeCoordinator:
+        down = False
+
         def __init__(self, address: str, user: str) -> None:
+            if FakeCoordinator.down:
+                raise FarmError(f"labgrid coordinator {address}: cannot connect")
             self.session = seen
 
         def __enter__(self) -> FakeCoordinator:
@@ -421,7 +425,12 @@ def test_sim_export_marks_its_bench_resetting_when_the_exporter_dies_while_held_
     assert export.orphan is not None and export.orphan.holder == "h/rig-r1"
     assert control.published_resetting(tmp_path / "control.fifo"), "resetting before the new exporter registers"
     assert resets == []
-    export._watch_exporter()  # started again: once it is registered, the coordinator says the place is free
+    FakeCoordinator.down = True
+    export._watch_exporter()  # started again, but the coordinator does not answer: still resetting, asked again
+    assert export.orphan is not None and resets == [] and control.published_resetting(tmp_path / "control.fifo")
+    FakeCoordinator.down = False
+    export.orphan_retry_at = 0.0  # its retry is due
+    export._watch_exporter()  # the new exporter is registered and the coordinator says the place is free
     assert resets == ["released while its exporter was away"] and states_at_reset == [True]
     assert not control.published_resetting(tmp_path / "control.fifo") and export.held is None and export.orphan is None
     # the same, but the run still holds the place and the coordinator gave it the new exporter's resources: no reset

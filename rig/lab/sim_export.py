@@ -15,14 +15,20 @@ What it starts, all on this host:
    network (it talks to the coordinator), started again whenever it exits (exit code 100: the coordinator went
    away).
 
-When the place is released (the exporter writes ``release`` into the FIFO: a run's end, or ``rig lab reap`` freeing
-a dead run's place) the bench is reset: the EV emulator to state A with every fault path released, the AC source on
-at nominal mains (through the rig's own drivers, as a real bench host would), and the virtual EVSE started again on
-fresh storage (factory-new: no fabric of the last run, no test state). ``acquire PLACE`` lines are logged.
+When the place is released (the exporter writes ``release TOKEN`` into the FIFO: a run's end, or ``rig lab reap``
+freeing a dead run's place) the bench is reset: the EV emulator to state A with every fault path released, the AC
+source on at nominal mains (through the rig's own drivers, as a real bench host would), and the virtual EVSE started
+again on fresh storage (factory-new: no fabric of the last run, no test state). ``acquire PLACE`` lines are logged.
+The bench keeps the control protocol's state file (:mod:`rig.lab.control`): the exporter marks it ``resetting`` with
+each release, the bench ``ready`` when that reset is done, and a farm run that acquired the place waits for that.
+When the exporter ends while the place is held, the bench is marked ``resetting`` before the new exporter registers;
+once it is back, the bench is reset if the place was released (or changed hands) meanwhile: labgrid would not tell
+the new exporter of that release.
 
 One JSON line goes to stdout once the coordinator lists the exporter's resources (:meth:`SimExport.ready_line`).
 On SIGINT or SIGTERM everything started is stopped and removed: the exporter, the EVSE, the bench's servers, the
-namespace, the FIFO and exporter YAML (and the state folder, unless ``--state`` named one: it keeps the logs).
+namespace, the FIFO, its state file and the exporter YAML (and the state folder, unless ``--state`` named one: it
+keeps the logs).
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ RESYNC_S = 15.0
 """labgrid 26.0.1 coordinator.py acquires a held place's orphaned resources again on a new exporter every 15 s."""
 RECOVER_TIMEOUT_S = REGISTER_TIMEOUT_S + 3 * RESYNC_S
 """Bound on learning, after the exporter came back, whether the place it lost while held was released meanwhile."""
+ORPHAN_RETRY_S = 5.0
+"""When the coordinator did not answer that question: how long until it is asked again."""
 POLL_S = 0.2
 DUT_RESOURCE = "dut"
 EV_RESOURCE = "ev"
@@ -334,6 +342,7 @@ class SimExport:
         self.acquisitions: list[str] = []
         self.held: str | None = None  # the place of the last "acquire", until its "release"
         self.orphan: Orphan | None = None
+        self.orphan_retry_at = 0.0  # when the coordinator did not answer about the orphan: ask again from then
 
     def say(self, text: str) -> None:
         """One line of the bench's log (stderr)."""
@@ -614,7 +623,8 @@ class SimExport:
         self.exporter.watch(self.say)
         if len(self.exporter.exits) > exits and self.held is not None and self.orphan is None:
             self._exporter_lost(self.held)
-        if self.orphan is not None and self.exporter.starts > starts:
+        due = self.exporter.starts > starts or time.monotonic() >= self.orphan_retry_at
+        if self.orphan is not None and self.exporter.proc is not None and due:
             self._recover(self.orphan)
 
     def _exporter_lost(self, place: str) -> None:
@@ -665,8 +675,11 @@ class SimExport:
                                 bool(ctl is not None and ctl.acquired))  # fmt: skip
 
                 outcome = await_orphan_outcome(orphan, look, stop=lambda: self.signals.received is not None)
-        except RigError as exc:
-            self.say(f"after the exporter's restart: the coordinator did not answer ({exc})")
+        except RigError as exc:  # the bench stays marked resetting; asked again later (or at the next restart)
+            self.orphan_retry_at = time.monotonic() + ORPHAN_RETRY_S
+            self.say(f"after the exporter's restart the coordinator did not answer ({exc}); the bench stays marked "
+                     f"resetting, asking again in {ORPHAN_RETRY_S:g} s")  # fmt: skip
+            return
         self.orphan = None
         if outcome == "reset":
             self.held = None  # a newer holder's acquisition is in the FIFO still
