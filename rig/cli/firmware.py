@@ -48,13 +48,18 @@ def add_subcommands(sub: Any) -> None:
     common.add_config_options(inst, defects=True)
     inst.add_argument("--requestor-endpoint", type=int, default=0, help="the DUT's OTA Requestor endpoint (0)")
     inst.add_argument("--provider-port", type=int, default=5550, help="the OTA provider's UDP port (5550)")
-    for stage, default in (("query", 660), ("download", 600), ("reboot", 180)):
+    for stage, default, what in (
+        ("query", 660, "the query (announcement until the download starts)"),
+        ("download", 600, "the download"),
+        ("apply", 120, "the apply (the DUT asked to apply the image until it goes away to reboot)"),
+        ("reboot", 180, "the reboot (the DUT gone until it answers with the new version)"),
+    ):
         inst.add_argument(
             f"--{stage}-timeout",
             type=float,
             default=float(default),
             metavar="S",
-            help=f"bound on the {stage} ({default} s)",
+            help=f"bound on {what} ({default} s)",
         )
     inst.add_argument(
         "--logs", metavar="DIR", help="keep the logs here (the virtual EVSE's, the OTA provider's, dut.json)"
@@ -80,7 +85,12 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 def _install(args: argparse.Namespace, image: Path) -> int:
     cfg, values = common.load(args)
-    timeouts = {"query": args.query_timeout, "download": args.download_timeout, "reboot": args.reboot_timeout}
+    timeouts = {
+        "query": args.query_timeout,
+        "download": args.download_timeout,
+        "apply": args.apply_timeout,
+        "reboot": args.reboot_timeout,
+    }
     code, result = install_image(
         cfg,
         values,
@@ -121,14 +131,14 @@ def install_image(
     from rig import sandbox
     from rig.session import run_in_sandbox
 
-    bounds = {"query": 660.0, "download": 600.0, "reboot": 180.0, **(timeouts or {})}
+    bounds = {"query": 660.0, "download": 600.0, "apply": 120.0, "reboot": 180.0, **(timeouts or {})}
     tmp = Path(tempfile.mkdtemp(prefix="rig-firmware-"))
     out = tmp / "outcome.json"
     argv = [sys.executable, "-m", "rig.cli.inner", "firmware-install", str(image)]
     argv += ["--config", common.config_path(cfg, config_arg), "--out", str(out)]
     argv += ["--requestor-endpoint", str(requestor_endpoint), "--provider-port", str(provider_port)]
     argv += ["--query-timeout", str(bounds["query"]), "--download-timeout", str(bounds["download"])]
-    argv += ["--reboot-timeout", str(bounds["reboot"])]
+    argv += ["--apply-timeout", str(bounds["apply"]), "--reboot-timeout", str(bounds["reboot"])]
     shown = [tmp, image.parent, image]
     if logs is not None:
         logs = logs.resolve()

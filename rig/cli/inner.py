@@ -119,7 +119,9 @@ async def _firmware_install(config: RigConfig, image: Path, args: argparse.Names
     from rig.session import open_session
 
     ota = read_image(image)
-    timeouts = Timeouts(query=args.query_timeout, download=args.download_timeout, reboot=args.reboot_timeout)
+    timeouts = Timeouts(
+        query=args.query_timeout, download=args.download_timeout, apply=args.apply_timeout, reboot=args.reboot_timeout
+    )
     logs = Path(args.logs) if args.logs else None
     async with open_session(config, run_dir=logs) as session:
         outcome = await install(
@@ -150,6 +152,7 @@ def _firmware_main(argv: list[str]) -> int:
     p.add_argument("--provider-port", type=int, default=5550)
     p.add_argument("--query-timeout", type=float, default=660.0)
     p.add_argument("--download-timeout", type=float, default=600.0)
+    p.add_argument("--apply-timeout", type=float, default=120.0)
     p.add_argument("--reboot-timeout", type=float, default=180.0)
     p.add_argument("--logs", default=None)
     args = p.parse_args(argv)

@@ -3,7 +3,7 @@
 rig sim --list-defects          the firmware defects, one per line
 rig sim dut --state DIR [...]   the virtual EVSE as a long-lived network DUT (rig.sim.dut_server)
 rig sim export --bench NAME [...]  a virtual bench served as a labgrid farm bench (rig.lab.sim_export)
-rig sim build-image --out FILE --software-version N [--version-string S] [--defect NAME]... [...]
+rig sim build-image --out FILE --software-version N [--version-string S] [--defect NAME]... [--hardware-version N]
                                 an OTA image (Matter Core 11.20.2) of a virtual EVSE build (rig.sim.ota_image)
 """
 
@@ -73,6 +73,12 @@ def add_subcommands(sub: Any) -> None:
     img.add_argument("--vendor-id", metavar="VID", default="0xFFF1", help="vendor id (default 0xFFF1)")
     img.add_argument("--product-id", metavar="PID", default="0x8000", help="product id (default 0x8000)")
     img.add_argument("--payload-size", metavar="BYTES", default="0", help="pad the payload to this size")
+    img.add_argument(
+        "--hardware-version",
+        metavar="N",
+        help="the board revision (HardwareVersion) the build is for; an EVSE of another revision refuses it after the "
+        "download (default: any)",
+    )
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
@@ -158,6 +164,7 @@ def _build_image(args: argparse.Namespace) -> int:
         software_version_string=args.version_string or f"{version}.0.0",
         defects=list(args.defect),
         payload_size=parse_int(args.payload_size, "--payload-size"),
+        hardware_version=None if (hw := args.hardware_version) is None else parse_int(hw, "--hardware-version"),
     )
     print(f"{image.path}: {image.size} bytes; {image.header.describe()}")
     return 0

@@ -8,12 +8,15 @@ the way every Matter device can be updated, whatever its vendor.
    commissioned into the station's fabric and given an ACL entry that lets the DUT's node (CASE) operate its
    provider cluster;
 3. ``AnnounceOTAProvider`` on the DUT's OTA Requestor, then its ``UpdateState`` / ``UpdateStateProgress`` followed
-   (querying, downloading with a progress bar, applying);
-4. the reboot awaited (a new CASE session) and Basic Information read until it reports the new software version;
+   (querying, downloading with a progress bar, applying), and its events: a ``DownloadError`` or a ``StateTransition``
+   back to Idle for a failure is the DUT refusing the image, reported at once (Matter Core 11.20.7.7);
+4. the apply (the DUT stops answering to reboot) and the reboot (a new CASE session) awaited, each bounded, and Basic
+   Information read until it reports the new software version;
 5. whatever happens: the provider removed from the fabric (``RemoveFabric``) and stopped, and the DUT's
    ``DefaultOTAProviders`` written back if it changed. The rig's own fabric is the session's business.
 
-Every stage is bounded by its own timeout and a timeout names what was awaited.
+Every stage is bounded by its own timeout; a failure names the stage, the DUT, the image and what was awaited or
+what the DUT said.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from rig.firmware.image import OtaHeader, OtaImage
 from rig.firmware.provider import OtaProvider, ProviderSettings
 
 if TYPE_CHECKING:
-    from rig.matter.ota import Versions
+    from rig.matter.ota import RequestorEvent, Versions
     from rig.session import Session
 
 log = logging.getLogger(__name__)
@@ -50,9 +53,14 @@ class ImageRefused(ConfigError):
 
 
 class InstallFailed(RigError):
-    """The install did not end with the new version running (exit code 1); the message names the stage."""
+    """The install did not end with the new version running (exit code 1); the message names the stage, the DUT and
+    the image. ``dut_gone``: the DUT was last seen not answering (it did not come back)."""
 
     exit_code = 1
+
+    def __init__(self, message: str, *, dut_gone: bool = False) -> None:
+        super().__init__(message)
+        self.dut_gone = dut_gone
 
 
 @dataclass(frozen=True)
@@ -65,9 +73,9 @@ class Timeouts:
     """announcement until the download starts (a requestor may wait up to 10 minutes after an announcement)"""
     download: float = 600.0
     apply: float = 120.0
-    """download done until the DUT stops answering or reports the new version"""
+    """download done (ApplyUpdateRequest) until the DUT stops answering (it reboots) or reports the new version"""
     reboot: float = 180.0
-    """until the DUT answers again on a new CASE session with the new version"""
+    """from the DUT going away until it answers again on a new CASE session with the new version"""
 
 
 @dataclass
@@ -155,6 +163,22 @@ class Progress:
         self._last = (state, percent)
 
 
+@dataclass(frozen=True)
+class _Names:
+    """How messages name the DUT and the image (every failure names both)."""
+
+    dut: str
+    image: str
+
+
+def _names(session: Session, image: OtaImage) -> _Names:
+    h = image.header
+    return _Names(
+        f"the DUT (node 0x{session.config.dut.node_id:x})",
+        f"image {image.path.name} (SoftwareVersion {h.software_version}, {h.software_version_string!r})",
+    )
+
+
 async def install(
     session: Session,
     image: OtaImage,
@@ -169,13 +193,14 @@ async def install(
 
     Raises:
         ImageRefused: the image does not fit the DUT (nothing was started).
-        InstallFailed: a stage failed or timed out (its name and what was awaited in the message).
+        InstallFailed: a stage failed or timed out (its name, the DUT, the image and what was awaited in the message).
         DutError: the DUT has no OTA Requestor, or its requestor is busy.
     """
     from rig.matter import ota
 
     t = timeouts or Timeouts()
     show = progress or Progress()
+    names = _names(session, image)
     node = session.controller.node(session.config.dut.node_id, requestor_endpoint, timeout_s=10.0)
     polled = session.controller.node(session.config.dut.node_id, requestor_endpoint, timeout_s=2.0)
     t_start = time.monotonic()
@@ -191,6 +216,7 @@ async def install(
     if state.state != "Idle":
         raise DutError(f"the DUT's OTA Requestor is {state.state}, not Idle: an update is under way; try again later")
     defaults = await ota.default_providers(node, requestor_endpoint)
+    seen = await _last_event_number(node, requestor_endpoint)
     show.say(f"image: {image.header.describe()}")
     show.say(f"DUT runs {running.software_version} ({running.software_version_string!r}); installing over Matter OTA")
 
@@ -207,6 +233,7 @@ async def install(
         mark = now
 
     commissioned = False
+    gone = False  # the DUT was last seen not answering (rebooting, or not back)
     try:
         await asyncio.to_thread(provider.start)
         s = provider.settings
@@ -222,9 +249,13 @@ async def install(
         await ota.announce_provider(
             node, requestor_endpoint, provider_node_id=PROVIDER_NODE_ID, vendor_id=PROVIDER_VENDOR_ID
         )
-        await _follow(polled, requestor_endpoint, provider, image.header, t, show, stage)
-        after = await _await_new_version(session, image.header, t, show)
-        stage("reboot")
+        gone = await _follow(polled, requestor_endpoint, provider, image.header, t, show, stage, names, seen)
+        try:
+            after = await _await_new_version(session, image.header, t, show, stage, names, gone=gone)
+        except InstallFailed as exc:
+            gone = exc.dut_gone
+            raise
+        gone = False
         outcome.after = vars(after).copy()
         if after.software_version_string != image.header.software_version_string:
             outcome.notes.append(
@@ -232,9 +263,24 @@ async def install(
                 f"{image.header.software_version_string!r}"
             )
     finally:
-        outcome.notes += await _leave_as_found(session, node, requestor_endpoint, defaults, provider, commissioned)
+        outcome.notes += await _leave_as_found(
+            session, node, requestor_endpoint, defaults, provider, commissioned, dut_gone=gone
+        )
     outcome.total_s = time.monotonic() - t_start
     return outcome
+
+
+async def _last_event_number(node: Any, endpoint: int) -> int | None:
+    """The number of the OTA Requestor's latest event before the install (None: none, or unreadable): only events
+    after it are this install's."""
+    from rig.matter import ota
+
+    try:
+        events = await ota.requestor_events(node, endpoint)
+    except ota.NO_ANSWER as exc:
+        log.warning("the DUT's OTA Requestor events could not be read before the install: %s", exc)
+        return None
+    return events[-1].number if events else None
 
 
 async def _follow(
@@ -245,12 +291,17 @@ async def _follow(
     t: Timeouts,
     show: Progress,
     stage: Callable[[str], None],
-) -> None:
-    """From the announcement until the DUT applies the image (or reboots); each stage bounded.
+    names: _Names,
+    seen: int | None,
+) -> bool:
+    """From the announcement until the DUT applies the image (or reboots); each stage bounded. Return whether the
+    DUT had stopped answering (it reboots).
 
-    Two witnesses: the DUT's UpdateState / UpdateStateProgress, and the provider's own account (the query, the BDX
-    transfer's progress, the ApplyUpdateRequest). A DUT may hold its attributes back while it downloads (matter.js
-    commits them when its whole query-download-apply ends), so the provider's account keeps the bar moving.
+    Three witnesses: the DUT's UpdateState / UpdateStateProgress; its OTA Requestor events (Matter Core 11.20.7.7:
+    a DownloadError, or a StateTransition back to Idle for a Failure, is a refusal, reported at once); and the
+    provider's own account (the query, the BDX transfer's progress, the ApplyUpdateRequest). A DUT may hold its
+    attributes back while it downloads (matter.js commits them when its whole query-download-apply ends), so the
+    provider's account keeps the bar moving.
     """
     from rig.matter import ota
 
@@ -275,9 +326,9 @@ async def _follow(
             kind = event.get("event")
             if kind == "query" and not event.get("offered"):
                 raise InstallFailed(
-                    f"query: the DUT asked for an update as vendor 0x{int(event.get('vendorId', 0)):04X}, product "
-                    f"0x{int(event.get('productId', 0)):04X}, version {event.get('softwareVersion')}: the image "
-                    f"({header.describe()}) does not apply"
+                    f"query: {names.dut} asked for an update as vendor 0x{int(event.get('vendorId', 0)):04X}, product "
+                    f"0x{int(event.get('productId', 0)):04X}, version {event.get('softwareVersion')!r}: "
+                    f"{names.image} ({header.describe()}) does not apply"
                 )
             if kind == "progress":
                 to_download()
@@ -288,20 +339,34 @@ async def _follow(
                 stage("download")
                 if event.get("action") != 0:  # ApplyUpdateActionEnum: 0 Proceed
                     raise InstallFailed(
-                        f"apply: the provider answered ApplyUpdateRequest with action {event['action']}"
+                        f"apply: the provider answered {names.dut}'s ApplyUpdateRequest for {names.image} with "
+                        f"action {event['action']!r}"
                     )
                 show.say("DUT: download done, applying")
-                return
+                return False
+        try:
+            events = await ota.requestor_events(node, endpoint, seen)
+        except ota.NO_ANSWER as exc:
+            log.info("the DUT's OTA Requestor events unreadable: %s", exc)
+            events = []
+        if events:
+            seen = events[-1].number
+            for dut_event in events:
+                log.info("DUT's OTA Requestor: #%d %s", dut_event.number, dut_event.describe())
+            _refusal(events, phase, names)
         if time.monotonic() > deadline:
             limit = t.query if phase == "query" else t.download
-            raise InstallFailed(f"{phase}: timed out after {limit:g} s waiting for {awaited[phase]} (last: {last})")
+            raise InstallFailed(
+                f"{phase}: timed out after {limit:g} s waiting for {awaited[phase]}: {names.dut}, {names.image} "
+                f"(last: {last})"
+            )
         try:
             state = await ota.requestor_state(node, endpoint)
-        except (RigError, TimeoutError) as exc:
+        except ota.NO_ANSWER as exc:
             if downloading:  # gone after the download: applying (rebooting)
                 stage("download")
                 show.say(f"DUT stopped answering after the download ({exc.__class__.__name__}): applying")
-                return
+                return True
             last = f"UpdateState unreadable: {exc}"
             await asyncio.sleep(POLL_S)
             continue
@@ -314,15 +379,147 @@ async def _follow(
             to_download()
             stage("download")
             show.say(f"DUT: {state.state}")
-            return
+            return False
         elif state.state == "Idle" and dut_downloading:
             raise InstallFailed(
-                "download: the DUT went back to Idle after downloading: it refused the image or the download failed "
-                "(its DownloadError / StateTransition events and log say why)"
+                f"download: {names.dut} went back to Idle after downloading {names.image}: it refused the image or the "
+                "download failed (no DownloadError or StateTransition event said why; its log may)"
             )
         elif state.state != "Idle" or not downloading:
             show.state(state.state, state.progress)
         await asyncio.sleep(POLL_S)
+
+
+def _refusal(events: list[RequestorEvent], phase: str, names: _Names) -> None:
+    """Raise InstallFailed when the DUT's OTA Requestor events say it gave the update up: a DownloadError, or a
+    StateTransition to Idle for a Failure or a TimeOut (Matter Core 11.20.7.7)."""
+    failed = [
+        e
+        for e in events
+        if e.name == "DownloadError"
+        or (e.name == "StateTransition" and e.fields.get("NewState") == "Idle" and e.fields.get("Reason") != "Success")
+    ]
+    if not failed:
+        return
+    said = "; ".join(e.describe() for e in failed)
+    downloaded = any(e.name == "DownloadError" for e in failed) or any(
+        e.fields.get("PreviousState") == "Downloading" for e in failed
+    )
+    what = "rejected" if downloaded else "gave up on"
+    raise InstallFailed(
+        f"{'download' if downloaded else phase}: {names.dut} {what} {names.image}"
+        + (" after downloading it" if downloaded else "")
+        + f": {said} (a DownloadError's PlatformCode is the firmware's own code; the DUT's log says more)"
+    )
+
+
+async def _await_new_version(
+    session: Session,
+    header: OtaHeader,
+    t: Timeouts,
+    show: Progress,
+    stage: Callable[[str], None],
+    names: _Names,
+    *,
+    gone: bool,
+) -> Versions:
+    """After the DUT asked to apply the image: until Basic Information reports the image's version on a fresh CASE
+    session. Two bounded stages: ``apply`` (the DUT still answers, running the old build: ``t.apply`` from the
+    ApplyUpdateRequest for it to go away) and ``reboot`` (``t.reboot`` from the DUT going away for it to answer again
+    with the image's version). While it answers it is read on the session in use; once it does not, on a fresh CASE
+    session each time (a rebooted DUT has forgotten its sessions). A DUT that comes back running the old build is in
+    the apply stage again (it did not boot the image).
+
+    Raises:
+        InstallFailed: a stage ran out (its ``dut_gone`` says whether the DUT was answering at the end).
+    """
+    from rig.matter import ota
+
+    # short bounds: a read that times out only sends this loop to fresh CASE sessions; a DUT found there running
+    # the old build is back in the apply stage
+    node = session.controller.node(session.config.dut.node_id, 0, timeout_s=1.5)
+    requestor = session.controller.node(session.config.dut.node_id, 0, timeout_s=1.5)
+    apply_deadline = time.monotonic() + t.apply
+    away_since: float | None = time.monotonic() if gone else None
+    went_away = gone  # ever, during this stage
+    last: str = "no answer yet"
+    while True:
+        attempt = time.monotonic()
+        deadline = apply_deadline if away_since is None else away_since + t.reboot
+        if attempt > deadline:
+            break
+        try:
+            if away_since is not None:
+                node.expire_sessions()
+                await session.controller.connect(node.node_id, timeout_s=max(min(10.0, deadline - attempt), 1.0))
+            now = await ota.versions(node)
+        except ota.NO_ANSWER as exc:
+            last = f"no answer: {exc}"
+            if away_since is None:
+                away_since, went_away = attempt, True
+                stage("apply")
+                show.say(f"DUT stopped answering ({exc}): rebooting into the image")
+            await asyncio.sleep(POLL_S)
+            continue
+        if now.software_version == header.software_version:
+            stage("reboot" if went_away else "apply")
+            show.say(f"DUT answers on a new CASE session: {now.software_version} ({now.software_version_string!r})")
+            return now
+        if away_since is not None:
+            show.say(f"DUT answers again, running {now.software_version} ({now.software_version_string!r})")
+            away_since = None
+        last = f"it answers, running SoftwareVersion {now.software_version} ({now.software_version_string!r})"
+        with contextlib.suppress(*ota.NO_ANSWER):
+            last += f", UpdateState {(await ota.requestor_state(requestor, 0)).state}"
+        await asyncio.sleep(5 * POLL_S)
+    if away_since is None:
+        back = " (it stopped answering for a while and came back on the old build)" if went_away else ""
+        raise InstallFailed(
+            f"apply: {names.dut} never rebooted into {names.image}: {t.apply:g} s after it asked to apply it, "
+            f"{last}{back}"
+        )
+    raise InstallFailed(
+        f"reboot: {names.dut} did not come back running {names.image} within {t.reboot:g} s after it went away to "
+        f"apply it (SoftwareVersion {header.software_version} awaited on a new CASE session; last: {last})",
+        dut_gone=True,
+    )
+
+
+async def _leave_as_found(
+    session: Session,
+    node: Any,
+    endpoint: int,
+    defaults: list[dict[str, int]],
+    provider: OtaProvider,
+    commissioned: bool,
+    *,
+    dut_gone: bool = False,
+) -> list[str]:
+    """The provider off the fabric and stopped, DefaultOTAProviders as found; never raises, returns what failed.
+    ``dut_gone``: the DUT was last seen not answering (it did not come back): it is given a short chance only."""
+    from rig.matter import ota
+
+    notes: list[str] = []
+    if commissioned:
+        try:
+            index = await _provider_fabric_index(session)
+            status = await session.controller.remove_fabric(PROVIDER_NODE_ID, index, 10.0)
+            if status not in ("kOk", "0"):
+                notes.append(f"the provider's RemoveFabric answered {status}")
+        except ota.NO_ANSWER as exc:
+            notes.append(f"the provider could not be removed from the fabric: {exc}")
+    await asyncio.to_thread(provider.stop)
+    try:
+        node.expire_sessions()
+        await session.controller.connect(node.node_id, timeout_s=3.0 if dut_gone else 15.0)
+        if await ota.default_providers(node, endpoint) != defaults:
+            await ota.write_default_providers(node, endpoint, defaults)
+            notes.append("DefaultOTAProviders written back as found")
+    except ota.NO_ANSWER as exc:
+        notes.append(f"DefaultOTAProviders could not be checked: {exc}")
+    for note in notes:
+        log.warning("after the install: %s", note)
+    return notes
 
 
 def _provider_events(provider: OtaProvider) -> list[dict[str, Any]]:
@@ -334,67 +531,6 @@ def _provider_events(provider: OtaProvider) -> list[dict[str, Any]]:
             log.info("OTA provider: %s", event)
             events.append(event)
     return events
-
-
-async def _await_new_version(session: Session, header: OtaHeader, t: Timeouts, show: Progress) -> Versions:
-    """Until Basic Information reports the image's version on a fresh CASE session (the DUT rebooted)."""
-    from rig.matter import ota
-
-    node = session.controller.node(session.config.dut.node_id, 0, timeout_s=5.0)
-    deadline = time.monotonic() + t.apply + t.reboot
-    last: str = "no answer yet"
-    while time.monotonic() < deadline:
-        node.expire_sessions()
-        try:
-            await session.controller.connect(node.node_id, timeout_s=max(min(10.0, deadline - time.monotonic()), 1.0))
-            now = await ota.versions(node)
-        except (RigError, TimeoutError) as exc:
-            last = str(exc)
-            await asyncio.sleep(POLL_S)
-            continue
-        if now.software_version == header.software_version:
-            show.say(f"DUT answers on a new CASE session: {now.software_version} ({now.software_version_string!r})")
-            return now
-        last = f"SoftwareVersion still {now.software_version}"
-        await asyncio.sleep(POLL_S)
-    raise InstallFailed(
-        f"reboot: timed out after {t.apply + t.reboot:g} s waiting for the DUT to report SoftwareVersion "
-        f"{header.software_version} on a new CASE session (last: {last})"
-    )
-
-
-async def _leave_as_found(
-    session: Session,
-    node: Any,
-    endpoint: int,
-    defaults: list[dict[str, int]],
-    provider: OtaProvider,
-    commissioned: bool,
-) -> list[str]:
-    """The provider off the fabric and stopped, DefaultOTAProviders as found; never raises, returns what failed."""
-    from rig.matter import ota
-
-    notes: list[str] = []
-    if commissioned:
-        try:
-            index = await _provider_fabric_index(session)
-            status = await session.controller.remove_fabric(PROVIDER_NODE_ID, index, 10.0)
-            if status not in ("kOk", "0"):
-                notes.append(f"the provider's RemoveFabric answered {status}")
-        except (RigError, TimeoutError) as exc:
-            notes.append(f"the provider could not be removed from the fabric: {exc}")
-    await asyncio.to_thread(provider.stop)
-    try:
-        node.expire_sessions()
-        await session.controller.connect(node.node_id, timeout_s=15.0)
-        if await ota.default_providers(node, endpoint) != defaults:
-            await ota.write_default_providers(node, endpoint, defaults)
-            notes.append("DefaultOTAProviders written back as found")
-    except (RigError, TimeoutError) as exc:
-        notes.append(f"DefaultOTAProviders could not be checked: {exc}")
-    for note in notes:
-        log.warning("after the install: %s", note)
-    return notes
 
 
 async def _provider_fabric_index(session: Session) -> int:

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chip.exceptions import ChipStackError
+
+from rig.errors import RigError
 from rig.matter.controller import Clusters, Node
 
 REQUESTOR = Clusters.OtaSoftwareUpdateRequestor
@@ -22,6 +25,11 @@ UPDATE_STATES = {
     8: "DelayedOnUserConsent",
 }
 """UpdateStateEnum (Matter Core 11.20.7.4.4)."""
+CHANGE_REASONS = {0: "Unknown", 1: "Success", 2: "Failure", 3: "TimeOut", 4: "DelayByProvider"}
+"""ChangeReasonEnum (Matter Core 11.20.7.4.3)."""
+NO_ANSWER: tuple[type[BaseException], ...] = (RigError, TimeoutError, ChipStackError)
+"""What an interaction with a node that is not answering (rebooting, gone) raises: a bounded wait that ran out, no
+CASE session, or the stack giving up on the exchange."""
 
 
 @dataclass(frozen=True)
@@ -125,3 +133,67 @@ async def grant_requestor(provider: Node, requestor_node_id: int, provider_endpo
         )
     )
     await provider.write(acl.Attributes.Acl(entries), endpoint=0)
+
+
+@dataclass(frozen=True)
+class RequestorEvent:
+    """One event of the DUT's OTA Requestor (Matter Core 11.20.7.7): StateTransition, VersionApplied or DownloadError,
+    its fields by the spec's names (enumerations by name)."""
+
+    number: int
+    name: str
+    fields: dict[str, Any]
+
+    def describe(self) -> str:
+        """One line for a message (the values come from the DUT: shown with repr)."""
+        if self.name == "StateTransition":
+            f = self.fields
+            target = f.get("TargetSoftwareVersion")
+            return f"StateTransition {f.get('PreviousState')} -> {f.get('NewState')}, reason {f.get('Reason')}" + (
+                f" (target version {target!r})" if target is not None else ""
+            )
+        return f"{self.name}(" + ", ".join(f"{k} {v!r}" for k, v in self.fields.items()) + ")"
+
+
+def _requestor_event(result: Any) -> RequestorEvent:
+    data = result.Data
+    name = type(data).__name__
+    fields: dict[str, Any] = {}
+    if name == "StateTransition":
+        fields = {
+            "PreviousState": UPDATE_STATES.get(int(data.previousState), f"value {data.previousState}"),
+            "NewState": UPDATE_STATES.get(int(data.newState), f"value {data.newState}"),
+            "Reason": CHANGE_REASONS.get(int(data.reason), f"value {data.reason}"),
+            "TargetSoftwareVersion": None if data.targetSoftwareVersion is NullValue else data.targetSoftwareVersion,
+        }
+    elif name == "DownloadError":
+        fields = {
+            "SoftwareVersion": data.softwareVersion,
+            "BytesDownloaded": data.bytesDownloaded,
+            "ProgressPercent": None if data.progressPercent is NullValue else data.progressPercent,
+            "PlatformCode": None if data.platformCode is NullValue else data.platformCode,
+        }
+    elif name == "VersionApplied":
+        fields = {"SoftwareVersion": data.softwareVersion, "ProductID": data.productID}
+    return RequestorEvent(int(result.Header.EventNumber), name, fields)
+
+
+async def requestor_events(node: Node, endpoint: int, after: int | None = None) -> list[RequestorEvent]:
+    """The OTA Requestor's events the DUT still buffers, numbered after ``after`` (all when None), in order.
+
+    Raises:
+        WaitTimeout: no answer within the node's timeout; ChipStackError: the interaction failed.
+    """
+    controller = node.controller
+    results = await controller._bounded(
+        controller.ctrl.ReadEvent(
+            node.node_id,
+            [(endpoint, REQUESTOR, False)],
+            eventNumberFilter=None if after is None else after + 1,
+            fabricFiltered=False,
+        ),
+        node.timeout_s,
+        f"a read of the OTA Requestor's events on endpoint {endpoint} of node 0x{node.node_id:x}",
+    )
+    events = [_requestor_event(r) for r in results if getattr(r, "Data", None) is not None]
+    return sorted((e for e in events if after is None or e.number > after), key=lambda e: e.number)

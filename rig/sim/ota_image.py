@@ -25,10 +25,12 @@ def build_virtual_evse_image(
     software_version_string: str,
     defects: list[str],
     payload_size: int = 0,
+    hardware_version: int | None = None,
     timeout_s: float = 60.0,
 ) -> OtaImage:
     """Make an OTA image whose payload is a virtual EVSE build (``virtual_evse/src/build.js``), with matter.js's
-    ``OtaImageWriter``; return it read back and checked here.
+    ``OtaImageWriter``; return it read back and checked here. ``hardware_version``: the board revision the build is
+    for (the virtual EVSE refuses it on another board, a DownloadError); None: any.
 
     Raises:
         ConfigError: a refused build (unknown defect, version out of range); SetupError: Node.js or the virtual
@@ -43,6 +45,8 @@ def build_virtual_evse_image(
         "defects": list(defects),
         "payloadSize": payload_size,
     }
+    if hardware_version is not None:
+        spec["hardwareVersion"] = hardware_version
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(spec, f)
     try:

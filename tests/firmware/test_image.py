@@ -139,3 +139,32 @@ def test_a_file_that_is_no_image_is_refused(tmp_path: Path) -> None:
         read_image(path)
     with pytest.raises(ImageError, match="cannot read"):
         read_image(tmp_path / "missing.ota")
+
+
+@needs_node
+def test_a_build_for_another_board_revision_carries_it_and_a_bad_one_is_refused(tmp_path: Path) -> None:
+    from rig.errors import ConfigError
+
+    path = tmp_path / "hw2.ota"
+    build_virtual_evse_image(
+        path,
+        vendor_id=0xFFF1,
+        product_id=0x8000,
+        software_version=2,
+        software_version_string="2.0.0",
+        defects=["build-does-not-boot"],
+        hardware_version=2,
+    )
+    build = _matter_js_read(path)["build"]
+    assert isinstance(build, dict)
+    assert build["hardwareVersion"] == 2 and build["defects"] == ["build-does-not-boot"]
+    with pytest.raises(ConfigError, match=r"payload\.hardwareVersion: 70000 is not 0\.\.65535"):
+        build_virtual_evse_image(
+            tmp_path / "bad.ota",
+            vendor_id=0xFFF1,
+            product_id=0x8000,
+            software_version=2,
+            software_version_string="2.0.0",
+            defects=[],
+            hardware_version=70000,
+        )

@@ -4,6 +4,7 @@
 //
 //   node src/build-image.js make  SPEC.json OUT.ota   SPEC: {vendorId, productId, softwareVersion,
 //                                                     softwareVersionString, defects, payloadSize?,
+//                                                     hardwareVersion? (the board revision the build is for),
 //                                                     minApplicableSoftwareVersion?, maxApplicableSoftwareVersion?}
 //   node src/build-image.js read  IMAGE.ota            the header and the build, checked (digest included), as JSON
 //
@@ -23,10 +24,9 @@ const json = value => JSON.stringify(value, (k, v) => (typeof v === "bigint" ? N
 async function make(specPath, out) {
     const spec = JSON.parse(readFileSync(specPath, "utf8"));
     const crypto = Environment.default.get(Crypto);
-    const payload = buildPayload(
-        { softwareVersion: spec.softwareVersion, softwareVersionString: spec.softwareVersionString, defects: spec.defects ?? [] },
-        spec.payloadSize ?? 0,
-    );
+    const build = { softwareVersion: spec.softwareVersion, softwareVersionString: spec.softwareVersionString, defects: spec.defects ?? [] };
+    if (spec.hardwareVersion !== undefined && spec.hardwareVersion !== null) build.hardwareVersion = spec.hardwareVersion;
+    const payload = buildPayload(build, spec.payloadSize ?? 0);
     const options = {
         vendorId: spec.vendorId,
         productId: spec.productId,

@@ -1,8 +1,8 @@
 // A "build" of the virtual EVSE: what a firmware image carries as its payload (a JSON object) and what the EVSE
 // boots with once it has installed one over Matter OTA (Matter Core specification, section 11.20 OTA Software
-// Update): its software version, version string and defects. The installed build lives in the EVSE's storage
-// (<storagePath>/vevse-build.json, beside the firmware store); it outlives a factory reset of the Energy EVSE data,
-// as a firmware does.
+// Update): its software version, version string, defects and, optionally, the hardware version (board revision) it
+// was built for. The installed build lives in the EVSE's storage (<storagePath>/vevse-build.json, beside the firmware
+// store); it outlives a factory reset of the Energy EVSE data, as a firmware does.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadDefects } from "./config.js";
@@ -11,10 +11,17 @@ export const BUILD_FORMAT = "rig-virtual-evse-build/1";
 export const BUILD_FILE = "vevse-build.json";
 /** Exit code of the process after it installed a build and asked to be booted again on the same storage. */
 export const REBOOT_EXIT_CODE = 75;
+/** Exit code of a build that crashes at start (defect build-does-not-boot): the EVSE never comes up on the network. */
+export const BOOT_CRASH_EXIT_CODE = 70;
+/** The defect a build carries when it crashes at start; a defect of the build itself, not of the running firmware. */
+export const BOOT_CRASH_DEFECT = "build-does-not-boot";
 
 export class BuildError extends Error {}
 
-/** The build a payload (bytes or text) describes, checked: format, version (1..2^32-1), version string, defects. */
+/**
+ * The build a payload (bytes or text) describes, checked: format, version (1..2^32-1), version string, defects and the
+ * optional hardwareVersion (the board revision it was built for, 0..65535; absent: any).
+ */
 export function parseBuild(payload, knownDefects = loadDefects()) {
     let build;
     try {
@@ -32,7 +39,13 @@ export function parseBuild(payload, knownDefects = loadDefects()) {
     for (const d of build.defects) {
         if (!(d in knownDefects)) throw new BuildError(`payload.defects: unknown defect ${JSON.stringify(d)}`);
     }
-    return { format: BUILD_FORMAT, softwareVersion: v, softwareVersionString: s, defects: [...build.defects] };
+    const parsed = { format: BUILD_FORMAT, softwareVersion: v, softwareVersionString: s, defects: [...build.defects] };
+    const hw = build.hardwareVersion;
+    if (hw !== undefined && hw !== null) {
+        if (!Number.isInteger(hw) || hw < 0 || hw > 0xffff) throw new BuildError(`payload.hardwareVersion: ${JSON.stringify(hw)} is not 0..65535`);
+        parsed.hardwareVersion = hw;
+    }
+    return parsed;
 }
 
 /** The payload bytes of a build, padded with JSON whitespace to `size` bytes when given. */
@@ -66,14 +79,26 @@ export function installBuild(storagePath, build) {
     renameSync(`${file}.tmp`, file);
 }
 
-/** The config with the installed build's version, version string and defects in place of the configured ones. */
+/**
+ * The config with the installed build's version, version string and defects in place of the configured ones; the
+ * installed build (or null: the configured one runs). A build with the defect build-does-not-boot crashes here, before
+ * the Matter stack is up: the process exits with BOOT_CRASH_EXIT_CODE and the EVSE never appears on the network, as a
+ * firmware without a fallback to its previous build would.
+ */
 export function bootBuild(cfg) {
     const build = installedBuild(cfg.storagePath); // its defects checked against this firmware's
-    if (build === null) return null;
-    const defects = build.defects;
-    cfg.softwareVersion = build.softwareVersion;
-    cfg.softwareVersionString = build.softwareVersionString;
-    cfg.defects = defects;
-    cfg.defectSet = new Set(defects);
+    if (build !== null) {
+        const defects = build.defects;
+        cfg.softwareVersion = build.softwareVersion;
+        cfg.softwareVersionString = build.softwareVersionString;
+        cfg.defects = defects;
+        cfg.defectSet = new Set(defects);
+    }
+    if (cfg.defectSet?.has(BOOT_CRASH_DEFECT)) {
+        process.stderr.write(
+            `vevse: build ${cfg.softwareVersionString} (${cfg.softwareVersion}) crashed at start (defect ${BOOT_CRASH_DEFECT}); exit ${BOOT_CRASH_EXIT_CODE}\n`,
+        );
+        process.exit(BOOT_CRASH_EXIT_CODE);
+    }
     return build;
 }
