@@ -2,14 +2,16 @@
 
 Reads every Energy EVSE attribute and checks its type, range and nullability against the cluster (revision 3);
 writes the writable ones (UserMaximumChargeCurrent, RandomizationDelayWindow, ApproximateEVEfficiency) and
-reads them back. Each step is gated on its attribute's PICS code, as in the test plan: the PICS file's, or without
-one the PICS derived from the DUT (an attribute not in its AttributeList); a step whose PICS are not supported is
-visibly skipped with the reason. SupplyState follows the spec, not the plan's 0..4 range: with V2X the values 2
-(DischargingEnabled) and 5 (Enabled) are valid.
+reads them back; the values found are written back at the end, whatever the verdict (the DUT is left with its user's
+settings, and a later case does not start from the plan's test values). Each step is gated on its attribute's PICS
+code, as in the test plan: the PICS file's, or without one the PICS derived from the DUT (an attribute not in its
+AttributeList); a step whose PICS are not supported is visibly skipped with the reason. SupplyState follows the
+spec, not the plan's 0..4 range: with V2X the values 2 (DischargingEnabled) and 5 (Enabled) are valid.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -145,12 +147,36 @@ CHECKS: dict[str, Check] = {
 """Step number -> its check; every step after 1 has one (tests/test_suites.py checks it)."""
 
 
+WRITTEN = ("UserMaximumChargeCurrent", "RandomizationDelayWindow", "ApproximateEVEfficiency")
+"""The attributes the case writes: noted before, written back after."""
+
+
+async def _settings(evse: Evse) -> dict[str, Any]:
+    """The values of the writable attributes the DUT has (its AttributeList), as found."""
+    present = set(await evse.attribute_list())
+    return {name: await evse.read(name) for name in WRITTEN if evse.attribute(name).attribute_id in present}
+
+
+async def _give_back(evse: Evse, found: dict[str, Any]) -> None:
+    """Write back each noted value the DUT no longer has."""
+    for name, value in found.items():
+        if await evse.read(name) != value:
+            await evse.write(name, value)
+
+
 async def test_tc_eevse_2_1(steps, evse: Evse) -> None:
     steps.step("1")  # commissioned by the session fixture
     feature_map = await evse.feature_map()  # the SupplyState values allowed depend on the DUT's V2X feature
     steps.note(f"FeatureMap = 0x{feature_map:X}")
-    for declared in STEPS[1:]:
-        steps.step(declared.number)
-        # each step with a PICS code runs only when the PICS (the file's, or the DUT's without one) support it
-        if declared.pics is None or steps.pics_guard():
-            await CHECKS[declared.number](steps, evse, feature_map)
+    found = await _settings(evse)
+    try:
+        for declared in STEPS[1:]:
+            steps.step(declared.number)
+            # each step with a PICS code runs only when the PICS (the file's, or the DUT's without one) support it
+            if declared.pics is None or steps.pics_guard():
+                await CHECKS[declared.number](steps, evse, feature_map)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the case's own failure is the verdict
+            await _give_back(evse, found)
+        raise
+    await _give_back(evse, found)

@@ -142,6 +142,7 @@ STEPS = [
     TestStep("18", TRIG + "Basic Functionality Test Event Clear", "Verify DUT responds w/ status SUCCESS(0x00)"),
 ]
 
+USER_MAX = "UserMaximumChargeCurrent"
 ENABLE_WINDOW_S = 5  # the test plan's ChargingEnabledUntil window, shortened as the SDK script does
 USER_MAX_SETTLE_S = 3  # "after a few seconds" (step 9a): the SDK script waits 3 s
 
@@ -197,7 +198,13 @@ async def test_tc_eevse_2_2(steps, evse, evse_events, stimulus, bench, rig_confi
     steps.step("6e")
     circuit_capacity = await evse.read("CircuitCapacity")
     steps.note(f"CircuitCapacity = {circuit_capacity}")
-    expected_max = min(60000, circuit_capacity)
+    # MaximumChargeCurrent is the least of the command's maximum, CircuitCapacity and UserMaximumChargeCurrent
+    # (Matter 1.4 section 9.3, MaximumChargeCurrent): the plan assumes the user limit at its default (no lower than
+    # CircuitCapacity), which a DUT set up by its user need not have
+    user_limit = [int(await evse.read("UserMaximumChargeCurrent"))] if await evse.has_attribute(USER_MAX) else []
+    if user_limit:
+        steps.note(f"UserMaximumChargeCurrent = {user_limit[0]}")
+    expected_max = min(60000, circuit_capacity, *user_limit)
     await check_attr(steps, evse, "MaximumChargeCurrent", expected_max)
     check_event(steps, started, sessionID=session_id, state=State.kPluggedInCharging, maximumCurrent=expected_max)
 
@@ -225,7 +232,7 @@ async def test_tc_eevse_2_2(steps, evse, evse_events, stimulus, bench, rig_confi
     steps.step("8d")
     await check_attr(steps, evse, "MinimumChargeCurrent", 6000)
     steps.step("8e")
-    expected_max = min(12000, circuit_capacity)
+    expected_max = min(12000, circuit_capacity, *user_limit)
     await check_attr(steps, evse, "MaximumChargeCurrent", expected_max)
     check_event(steps, started, sessionID=session_id, state=State.kPluggedInCharging, maximumCurrent=expected_max)
 
