@@ -200,6 +200,7 @@ async def open_session(
     run_dir: Path | None = None,
     sandbox: SandboxInfo | None = None,
     dut: Dut | None = None,
+    also_trust: Callable[[Path], Path] | None = None,
 ) -> AsyncIterator[Session]:
     """Open the run described by ``config``; take it down on every exit path, ending in the bench's safe state.
 
@@ -208,6 +209,8 @@ async def open_session(
         run_dir: folder for the run's outputs (logs, ``dut.json``); None keeps them in the sandbox's state folder.
         sandbox: the run's sandbox (default: the one this process runs in).
         dut: the DUT (default: the kind rig.yaml names).
+        also_trust: given the station's folder, a folder of PAAs (DER) the controller trusts too in this session, on
+            top of the DUT's trust store (``rig firmware install``: the PAA of the station's own OTA provider).
 
     Raises:
         SessionError: a stage failed; its message names the stage.
@@ -281,7 +284,8 @@ async def open_session(
                 assert folder is not None  # given the run's state folder, every DUT kind names one
                 station = Station(folder, config.station.name)
                 stack.enter_context(station.open())
-            controller = _start_controller(await _chip_class(chip_loaded), station, paa)
+            trusted = paa if also_trust is None else _trusting(paa, also_trust(folder), info.state_dir / "paa-session")
+            controller = _start_controller(await _chip_class(chip_loaded), station, trusted)
             held.append(controller)
             timings["controller"] = time.monotonic() - t0
         finally:
@@ -323,6 +327,16 @@ async def _chip_class(loading: Awaitable[type[MatterController]]) -> type[Matter
         raise SessionError("controller", str(exc)) from exc
     except Exception as exc:  # the CHIP wheel's own errors
         raise SessionError("controller", f"the Matter controller could not start: {exc}") from exc
+
+
+def _trusting(paa: Path | None, extra: Path, target: Path) -> Path:
+    """A trust store of this session's own (``target``, in the run's state folder): the PAAs of the DUT's trust store
+    ``paa`` and those of ``extra``, as the controller reads them (flat DER files); neither folder is written."""
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for n, folder in enumerate(f for f in (paa, extra) if f is not None):
+        for cert in sorted(folder.glob("*.der")):
+            (target / f"{n}-{cert.name}").write_bytes(cert.read_bytes())
+    return target
 
 
 def _start_controller(cls: type[MatterController], station: Station, paa: Path | None) -> MatterController:

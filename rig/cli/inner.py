@@ -116,6 +116,7 @@ async def _firmware_install(config: RigConfig, image: Path, args: argparse.Names
     """Inside the sandbox: open the session, install the image over Matter OTA (:mod:`rig.firmware.install`)."""
     from rig.firmware.image import read_image
     from rig.firmware.install import Timeouts, install, summary
+    from rig.firmware.provider import station_paa
     from rig.session import open_session
 
     ota = read_image(image)
@@ -123,7 +124,7 @@ async def _firmware_install(config: RigConfig, image: Path, args: argparse.Names
         query=args.query_timeout, download=args.download_timeout, apply=args.apply_timeout, reboot=args.reboot_timeout
     )
     logs = Path(args.logs) if args.logs else None
-    async with open_session(config, run_dir=logs) as session:
+    async with open_session(config, run_dir=logs, also_trust=station_paa) as session:
         outcome = await install(
             session,
             ota,

@@ -4,8 +4,9 @@ the way every Matter device can be updated, whatever its vendor.
 1. the image's header (vendor id, product id, software version, applicable range; its digest checked when it was
    read) against the DUT's Basic Information: a mismatch, or an image not newer than the running version, is refused
    naming the field (exit code 2), before anything is started;
-2. an OTA Provider node serving the image (:mod:`rig.firmware.provider`) started on the bench network,
-   commissioned into the station's fabric and given an ACL entry that lets the DUT's node (CASE) operate its
+2. an OTA Provider node serving the image (:mod:`rig.firmware.provider`) started on the bench network, attesting
+   with the station's own chain, commissioned into the station's fabric (the session trusts the station's provider
+   PAA: ``open_session(also_trust=station_paa)``) and given an ACL entry that lets the DUT's node (CASE) operate its
    provider cluster;
 3. ``AnnounceOTAProvider`` on the DUT's OTA Requestor, then its ``UpdateState`` / ``UpdateStateProgress`` followed
    (querying, downloading with a progress bar, applying), and its events: a ``DownloadError`` or a ``StateTransition``
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from rig.errors import ConfigError, DutError, RigError
 from rig.firmware.image import OtaHeader, OtaImage
-from rig.firmware.provider import OtaProvider, ProviderSettings
+from rig.firmware.provider import OtaProvider, ProviderSettings, station_chain
 
 if TYPE_CHECKING:
     from rig.matter.ota import RequestorEvent, Versions
@@ -220,8 +221,10 @@ async def install(
     show.say(f"image: {image.header.describe()}")
     show.say(f"DUT runs {running.software_version} ({running.software_version_string!r}); installing over Matter OTA")
 
+    folder = workdir / "ota-provider"
+    chain = None if session.station is None else await asyncio.to_thread(station_chain, session.station.folder)
     provider = OtaProvider(
-        ProviderSettings(image.path, workdir / "ota-provider", provider_port, session.sandbox.device_iface),
+        ProviderSettings(image.path, folder, provider_port, session.sandbox.device_iface, chain=chain),
         start_timeout_s=t.provider,
     )
     mark = time.monotonic()

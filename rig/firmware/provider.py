@@ -5,6 +5,13 @@ removed from it and stopped after the install.
 
 Its config (setup passcode included) is a file only its owner reads; its log goes beside it. stdout carries JSON
 lines: ``ready``, then ``query`` (a requestor asked; whether the image was offered), ``apply`` and ``applied``.
+
+Device attestation (Matter Core 6.2): the provider is the station's own software, not a device under test, and it
+attests with a chain of the station's own (:func:`station_chain`: a PAA made once per station, its PAI and the
+provider's DAC, in the station's folder). The PAA's and PAI's private keys are not kept (:mod:`rig.sim.attestation`),
+so that PAA vouches for the provider's DAC and nothing else; the controller trusts it in ``rig firmware install``
+sessions only (``open_session(also_trust=...)``), so the provider is commissioned under ``dut.attestation: strict``
+without the matter.js test PAA being trusted, and no DUT is ever checked against it but this provider.
 """
 
 from __future__ import annotations
@@ -26,10 +33,17 @@ from typing import Any
 
 from rig import PROJECT_ROOT
 from rig.errors import SetupError
+from rig.sim.attestation import Chain, make_chain
 
 log = logging.getLogger(__name__)
 
 PROVIDER_JS = PROJECT_ROOT / "virtual_evse" / "src" / "ota-provider.js"
+
+PROVIDER_VENDOR_ID = 0xFFF1
+PROVIDER_PRODUCT_ID = 0x8001
+"""The provider's vendor and product id (``virtual_evse/src/ota-provider.js``); its DAC carries them."""
+CHAIN_FOLDER = "ota-provider-attestation"
+"""The station's provider chain, in the station's folder."""
 
 INVALID_PASSCODES = {0, 11111111, 22222222, 33333333, 44444444, 55555555, 66666666, 77777777, 88888888, 99999999}
 INVALID_PASSCODES |= {12345678, 87654321}
@@ -41,6 +55,23 @@ def random_passcode() -> int:
     while (code := 1 + secrets.randbelow(99999998)) in INVALID_PASSCODES:
         pass
     return code
+
+
+def station_chain(station_folder: Path) -> Chain:
+    """The provider's attestation chain of this station (made in its folder once, and again only when it no longer
+    fits: :func:`rig.sim.attestation.make_chain`)."""
+    return make_chain(
+        station_folder / CHAIN_FOLDER,
+        vendor_id=PROVIDER_VENDOR_ID,
+        product_id=PROVIDER_PRODUCT_ID,
+        name="rig station OTA provider",
+    )
+
+
+def station_paa(station_folder: Path) -> Path:
+    """The folder holding the PAA of the station's provider chain alone: what a session that commissions the
+    provider trusts too (``open_session(also_trust=station_paa)``)."""
+    return station_chain(station_folder).paa_trust_store
 
 
 @dataclass(frozen=True)
@@ -55,6 +86,8 @@ class ProviderSettings:
     """The network interface it advertises on (the one the DUT is reached on); None: every interface."""
     passcode: int = 0
     discriminator: int = 0
+    chain: Chain | None = None
+    """Its attestation chain (:func:`station_chain`); None: the matter.js test chain."""
 
 
 class OtaProvider:
@@ -69,6 +102,7 @@ class OtaProvider:
                 settings.interface,
                 random_passcode(),
                 secrets.randbelow(4096),
+                settings.chain,
             )
         self.settings = settings
         self.start_timeout_s = start_timeout_s
@@ -95,6 +129,8 @@ class OtaProvider:
         }
         if s.interface:
             body["interface"] = s.interface
+        if s.chain is not None:
+            body["certification"] = s.chain.certification()
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(body, f)

@@ -4,7 +4,9 @@
 // image to a requestor of the image's vendor and product id running an older software version.
 //
 // Configuration: OTA_PROVIDER_CONFIG=/path/to/config.json with storagePath, port, passcode, discriminator, image (the
-// OTA file), and optionally interface and logLevel. stdout carries JSON lines only: first {"event":"ready"}, then
+// OTA file), and optionally interface, logLevel and certification (the paths of a DAC key, DAC and PAI, as the
+// virtual EVSE's config takes them: the station's own chain, so a controller trusting only its lab's PAAs and the
+// station's commissions it; absent: the matter.js test chain). stdout carries JSON lines only: first {"event":"ready"}, then
 // {"event":"query"|"progress"|"transferred"|"apply"|"applied", ...} as the requestor goes; matter.js logs go to stderr. SIGTERM/SIGINT stop it
 // (exit 0). The node never prints its setup codes.
 import { Console } from "node:console";
@@ -32,7 +34,8 @@ if (cfg.interface) process.env.MATTER_MDNS_NETWORKINTERFACE = cfg.interface;
 
 const { CommissioningServer, Crypto, Environment, ServerNode, SoftwareUpdateManager, VendorId } = await import("@matter/main");
 const { OtaSoftwareUpdateProviderServer } = await import("@matter/main/behaviors/ota-software-update-provider");
-const { BdxProtocol, OtaImageReader, PersistedFileDesignator } = await import("@matter/main/protocol");
+const { BdxProtocol, CertificationDeclaration, DeviceCertification, OtaImageReader, PersistedFileDesignator } = await import("@matter/main/protocol");
+const { loadCertification } = await import("./config.js");
 
 const crypto = Environment.default.get(Crypto);
 const imageBytes = readFileSync(cfg.image);
@@ -138,12 +141,27 @@ async function stop() {
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 
+const PRODUCT = { name: "rig OTA provider", deviceType: 0x0014, vendorId: VendorId(0xfff1), productId: 0x8001 };
+
+/** The configured chain with a Certification Declaration made as the virtual EVSE makes its own (device.js). */
+async function certification() {
+    if (cfg.certification === undefined || cfg.certification === null) return undefined;
+    const chain = {
+        ...loadCertification(cfg.certification),
+        declaration: await CertificationDeclaration.generate(crypto, PRODUCT.vendorId, PRODUCT.productId),
+    };
+    await new DeviceCertification(crypto, chain, PRODUCT).construction;
+    return chain;
+}
+
 try {
+    const chain = await certification();
     node = await ServerNode.create(ServerNode.RootEndpoint.with(QuietCommissioningServer, RigOtaProviderServer), {
         id: "ota-provider",
         network: { port: cfg.port },
         commissioning: { passcode: cfg.passcode, discriminator: cfg.discriminator },
-        productDescription: { name: "rig OTA provider", deviceType: 0x0014, vendorId: VendorId(0xfff1), productId: 0x8001 },
+        productDescription: PRODUCT,
+        ...(chain ? { operationalCredentials: { certification: chain } } : {}),
         basicInformation: {
             vendorName: "rig",
             vendorId: VendorId(0xfff1),
