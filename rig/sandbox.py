@@ -28,7 +28,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +53,7 @@ PID_FILES = ("owner.pid", "inner.pid", "watcher.pid")
 WATCHER_GRACE_S = 3.0
 """How long the watcher waits for a process it sent SIGTERM before it sends SIGKILL."""
 _PR_SET_PDEATHSIG = 1
+CLONE_NEWNET = 0x40000000
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
@@ -122,6 +123,29 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _setns(fd: int) -> None:
+    """Move this thread into the network namespace open as ``fd`` (setns(2); os.setns needs Python 3.12)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+@contextlib.contextmanager
+def in_netns(name: str | None) -> Iterator[None]:
+    """The calling thread inside network namespace ``name`` (``/run/netns/NAME``) for the block, back in its own
+    after it: what it starts (a process, a socket) runs there. Only this thread moves. Nothing for "" or None."""
+    if not name:
+        yield
+        return
+    with open("/proc/thread-self/ns/net", "rb") as home, open(f"/run/netns/{name}", "rb") as target:
+        _setns(target.fileno())
+        try:
+            yield
+        finally:
+            _setns(home.fileno())
 
 
 def _netns_pids(netns: str) -> list[int]:
@@ -407,11 +431,11 @@ def _private_mounts(state_dir: Path) -> str | None:
     return None
 
 
-def _sandbox_processes(state_dir: Path, in_netns: bool) -> list[int]:
+def _sandbox_processes(state_dir: Path, run_netns: bool) -> list[int]:
     """Processes of the sandbox but this one: those in this network namespace (when it is the run's), and those
     whose environment names the run's state folder."""
     marker = f"{ENV_SANDBOX}={state_dir}".encode() + b"\0"
-    own_ns = os.readlink("/proc/self/ns/net") if in_netns else None
+    own_ns = os.readlink("/proc/self/ns/net") if run_netns else None
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -444,7 +468,7 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def _start_watcher(state_dir: Path, in_netns: bool) -> None:
+def _start_watcher(state_dir: Path, run_netns: bool) -> None:
     """Fork the watcher: once this process (about to exec the run's command) has exited, however it ended, it ends
     every process of the sandbox still running (SIGTERM, then SIGKILL after WATCHER_GRACE_S), then exits itself."""
     parent = os.getpid()
@@ -463,7 +487,7 @@ def _start_watcher(state_dir: Path, in_netns: bool) -> None:
         die_with_parent(signal.SIGTERM)
         while os.getppid() == parent:
             signal.sigwait({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
-        _end_processes(_sandbox_processes(state_dir, in_netns), WATCHER_GRACE_S)
+        _end_processes(_sandbox_processes(state_dir, run_netns), WATCHER_GRACE_S)
     except BaseException:
         code = 1
     finally:

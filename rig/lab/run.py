@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rig import sandbox
 from rig.config import RigConfig, load_config
 from rig.lab.farm import ENV_FARM, database_url, farm_bench
-
-CLONE_NEWNET = 0x40000000
 
 
 def farm_run(
@@ -60,7 +57,7 @@ def bench_network(args: argparse.Namespace) -> contextlib.AbstractContextManager
     """The farm bench's network namespace (``args.bench_netns``, set by :func:`farm_run`) for the block that makes
     the run's sandbox; nothing for a run on the host's network. The rest of ``rig run`` stays on the host's network:
     the results database (a lab's PostgreSQL) is reached from there, not from the bench's LAN."""
-    return joined_netns(getattr(args, "bench_netns", "") or "")
+    return sandbox.in_netns(getattr(args, "bench_netns", None))
 
 
 def bench_safe_state(args: argparse.Namespace) -> Callable[[RigConfig], None] | None:
@@ -73,28 +70,7 @@ def bench_safe_state(args: argparse.Namespace) -> Callable[[RigConfig], None] | 
     def safe_state(config: RigConfig) -> None:
         from rig.session import open_bench
 
-        with joined_netns(netns), open_bench(config) as bench:
+        with sandbox.in_netns(netns), open_bench(config) as bench:
             bench.safe_state()
 
     return safe_state
-
-
-def _setns(fd: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
-@contextlib.contextmanager
-def joined_netns(name: str) -> Iterator[None]:
-    """This thread (and what it starts) in network namespace ``name`` for the block; nothing for ""."""
-    if not name:
-        yield
-        return
-    with open("/proc/thread-self/ns/net", "rb") as home, open(f"/run/netns/{name}", "rb") as target:
-        _setns(target.fileno())
-        try:
-            yield
-        finally:
-            _setns(home.fileno())

@@ -366,8 +366,7 @@ class SimExport:
             ConfigError, SetupError: bad options, not root, the namespace exists, the bench did not start.
             DutError: the virtual EVSE did not start.
         """
-        from rig.sandbox import make_netns, remove_netns
-        from rig.sim.dut_server import in_netns
+        from rig.sandbox import in_netns, make_netns, remove_netns
         from rig.sim.launch import serve_spec
 
         self._preflight()
@@ -503,7 +502,7 @@ class SimExport:
         from rig.bench import Bench
         from rig.bench.mains import NOMINAL_MAINS_HZ, NOMINAL_MAINS_V
         from rig.instruments.capabilities import AcSource
-        from rig.sim.dut_server import in_netns
+        from rig.sandbox import in_netns
 
         c = self.o.config
         assert c.config_path is not None

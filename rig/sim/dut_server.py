@@ -22,7 +22,6 @@ process, the namespace and veth pair); the state folder stays.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
@@ -43,7 +42,7 @@ from typing import Any, TextIO
 
 from rig.errors import ConfigError, DutError, SetupError
 from rig.matter.onboarding import manual_pairing_code
-from rig.sandbox import DEVICE_IFACE, make_netns, remove_netns
+from rig.sandbox import DEVICE_IFACE, in_netns, make_netns, remove_netns
 from rig.sim.attestation import Chain, make_chain
 from rig.sim.virtual_evse import REBOOT_EXIT_CODE, VirtualEvse, VirtualEvseSettings, check_installed
 
@@ -121,28 +120,6 @@ def parse_int(text: str, option: str) -> int:
 
 
 # -- the network namespace -------------------------------------------------------------------------------------------
-CLONE_NEWNET = 0x40000000
-
-
-def _setns(fd: int) -> None:
-    """Move this thread into the network namespace open as ``fd`` (setns(2); os.setns needs Python 3.12)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
-@contextlib.contextmanager
-def in_netns(name: str) -> Iterator[None]:
-    """The calling thread inside network namespace ``name`` for the block: what it starts runs there."""
-    with open("/proc/thread-self/ns/net", "rb") as home, open(f"/run/netns/{name}", "rb") as target:
-        _setns(target.fileno())
-        try:
-            yield
-        finally:
-            _setns(home.fileno())
-
-
 def _netns_exists(name: str) -> bool:
     proc = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
     return name in (line.split()[0] for line in proc.stdout.splitlines() if line.strip())
@@ -276,7 +253,7 @@ class DutServer:
         evse = VirtualEvse(settings, self.state / "virtual-evse.log", start_timeout_s=START_TIMEOUT_S, spare=False)
         self.evse = evse
         self._stack.callback(self._stop_evse)
-        with in_netns(o.netns) if o.netns else contextlib.nullcontext():
+        with in_netns(o.netns):
             evse.launch(fresh=o.fresh)  # the process starts in the namespace; this thread goes back
         started: Future[dict[str, Any]] = Future()
         self._waiter = threading.Thread(target=_settle, args=(started, evse.wait_ready), name="rig-sim-dut-start")
@@ -342,7 +319,7 @@ class DutServer:
         evse = self.evse
         assert evse is not None
         evse.power_off()  # reaps it
-        with in_netns(self.options.netns) if self.options.netns else contextlib.nullcontext():
+        with in_netns(self.options.netns):
             evse.power_on()
         self.ready_info = evse.wait_ready()
         print(f"rig sim dut: the virtual EVSE rebooted (pid {evse.proc.pid if evse.proc else '?'})", file=sys.stderr)

@@ -31,8 +31,8 @@ from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
 from rig.cli import main
 from rig.errors import SetupError
+from rig.sandbox import in_netns
 from rig.sim.attestation import NO_EXPIRY, PID_OID, VID_OID, Chain, chain_problem, make_chain
-from rig.sim.dut_server import in_netns
 from rig.sim.virtual_evse import EVSE_DIR
 from tests.support import wait_until
 
