@@ -115,7 +115,8 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_exists(pid: int) -> bool:
+    """Whether a process has PID ``pid`` on this host (kill(pid, 0)): another user's counts, and so does a zombie."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -123,6 +124,38 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _proc_state(pid: int) -> str | None:
+    """The state letter in ``/proc/<pid>/stat`` (``R``, ``S``, ``Z``, ``X``, ...); None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode("ascii", "replace")
+    except (OSError, IndexError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host, in doubt yes: it counts as gone only when no process has the PID or
+    ``/proc`` shows it a zombie (state ``Z``); one whose ``/proc`` entry cannot be read counts as alive.
+
+    For ``rig lab reap`` (a lease's owner): a live run taken for dead would have its place freed under it, while a
+    dead one taken for alive is only reaped at a later look. Compare :func:`pid_surely_alive`, which decides the other
+    way in doubt.
+    """
+    return _pid_exists(pid) and _proc_state(pid) != "Z"
+
+
+def pid_surely_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host, in doubt no: it counts as alive only when a process has the PID and
+    ``/proc`` shows it in a state other than zombie or dead (``Z``, ``X``); one whose ``/proc`` entry cannot be read
+    (it ended since the PID was looked for) counts as gone.
+
+    For the sandbox's processes (a run's recorded PIDs, the watcher, what the watcher ends): a process taken for
+    alive that has ended would keep a killed run's sandbox from being reaped, or be waited for until the deadline.
+    Compare :func:`pid_alive`, which decides the other way in doubt.
+    """
+    return _pid_exists(pid) and _proc_state(pid) not in (None, "Z", "X")
 
 
 def _setns(fd: int) -> None:
@@ -162,7 +195,7 @@ def _kill_netns_processes(netns: str, grace_s: float = 3.0) -> None:
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
-        pids = [p for p in _netns_pids(netns) if _pid_alive(p)]
+        pids = [p for p in _netns_pids(netns) if _pid_exists(p)]
         if not pids:
             return
         time.sleep(0.05)
@@ -223,7 +256,7 @@ def reap_stale() -> list[str]:
         pids = _recorded_pids(state)
         # Not a run's folder, or the run still tears down (a zombie has ended: its killed parent's orphans are
         # reaped by whatever adopted them, perhaps never).
-        if not pids or any(_pid_alive(p) and not _zombie(p) for p in pids):
+        if not pids or any(pid_surely_alive(p) for p in pids):
             continue
         remove_netns(NETNS_PREFIX + state.name)
         shutil.rmtree(state, ignore_errors=True)
@@ -380,7 +413,7 @@ class Sandbox:
         except (OSError, ValueError):
             return
         deadline = time.monotonic() + timeout_s
-        while _pid_alive(pid) and not _zombie(pid) and time.monotonic() < deadline:
+        while pid_surely_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.01)
 
 
@@ -454,18 +487,11 @@ def _end_processes(pids: list[int], grace_s: float) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while (pids := [p for p in pids if _pid_alive(p) and not _zombie(p)]) and time.monotonic() < deadline:
+    while (pids := [p for p in pids if pid_surely_alive(p)]) and time.monotonic() < deadline:
         time.sleep(0.02)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except (OSError, IndexError):
-        return True
 
 
 def _start_watcher(state_dir: Path, run_netns: bool) -> None:

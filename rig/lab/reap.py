@@ -11,7 +11,6 @@ A lease whose place is held by someone else already (or by no one) is closed wit
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Literal
 
 from rig.lab.coordinator import Coordinator, FarmError, PlaceInfo
 from rig.lab.lease import Lease, LeaseStore, stale, this_host
+from rig.sandbox import pid_alive
 
 Action = Literal["reap", "close", "keep"]
 
@@ -30,21 +30,6 @@ class Decision:
     lease: Lease
     action: Action
     reason: str
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def decide(
