@@ -302,13 +302,27 @@ class DutServer:
         }
 
     def wait(self) -> int | None:
-        """Block while the EVSE runs and no signal arrived; the EVSE's exit code if it ended by itself, else None."""
+        """Block while the EVSE runs and no signal arrived; the EVSE's exit code if it ended by itself, else None.
+
+        A build installed over OTA that does not boot leaves the EVSE off the network, as a charger whose new
+        firmware does not start stays on the bench, powered and silent: said on stderr, then waited on until SIGINT
+        or SIGTERM (the namespace stays, and so does whatever else runs in it, a rig awaiting the reboot included).
+        """
         evse = self.evse
         assert evse is not None and evse.proc is not None
+        down = False  # the installed build did not boot
         while self.signals.received is None:
-            code = evse.proc.poll() if evse.proc is not None else None
+            code = evse.proc.poll() if evse.proc is not None and not down else None
             if code == REBOOT_EXIT_CODE:  # it installed a build over OTA: booted again on its storage
-                self.reboot()
+                try:
+                    self.reboot()
+                except DutError as exc:
+                    down = True
+                    print(
+                        f"rig sim dut: the virtual EVSE did not come back after rebooting into its installed build "
+                        f"({exc}); it stays off the network until SIGINT or SIGTERM",
+                        file=sys.stderr,
+                    )
             elif code is not None:
                 return code
             time.sleep(POLL_S)

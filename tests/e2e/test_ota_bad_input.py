@@ -22,15 +22,20 @@ entry naming it (read from its kept storage, not from the rig's account). matter
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.conftest import RIG, ROOT, _leftovers_of
+from tests.e2e.test_network_dut import READY_TIMEOUT_S, _await_ready
 from tests.e2e.test_safe_state import _plant_states
 
 pytestmark = pytest.mark.e2e
@@ -186,3 +191,52 @@ def test_a_failed_install_stops_named_safe_and_clean(tmp_path: Path, fault: str)
     else:  # the DUT installed the build, which does not boot
         build = _storage_value(dut.parent, "vevse-build.json")
         assert build and build["softwareVersion"] == 2 and build["defects"] == ["build-does-not-boot"], build
+
+
+def test_a_build_that_does_not_boot_on_a_network_dut_leaves_rig_sim_dut_serving(tmp_path: Path) -> None:
+    """The same build on `rig sim dut` (the virtual EVSE as a network DUT, the rig in its network namespace): the
+    runner keeps its namespace and waits for SIGTERM (the charger stays on the bench, off the network) instead of
+    ending and taking the rig awaiting the reboot with it; the rig stops at its reboot bound as on the virtual bench."""
+    netns = f"rignet-{secrets.token_hex(3)}"
+    cmd = [*RIG, "sim", "dut", "--netns", netns, "--state", str(tmp_path / "dut"), "--fresh"]
+    server = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        ready = _await_ready(server, READY_TIMEOUT_S)
+        config = tmp_path / "lab.yaml"
+        dut = {"kind": "network", "node_id": 0x2001, "passcode": ready["passcode"]}
+        dut |= {"discriminator": ready["discriminator"], "attestation": "allow-test-paa"}
+        config.write_text(
+            yaml.safe_dump({"station": {"name": "ota-net", "state_dir": str(tmp_path / "station")}, "dut": dut}),
+            encoding="utf-8",
+        )
+        image = _image(tmp_path, "net", "--defect", "build-does-not-boot")
+        cmd = ["ip", "netns", "exec", netns, *RIG, "firmware", "install", str(image), "--config", str(config)]
+        cmd += ["--logs", str(tmp_path / "logs"), "--apply-timeout", "8", "--reboot-timeout", "12"]
+        try:
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD_S, check=False)
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"rig firmware install on the network DUT hung: still running after {HANG_GUARD_S:g} s\n{exc}")
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 1, f"exit {proc.returncode}, expected 1\n{output[-6000:]}"
+        errors = [line for line in output.splitlines() if line.startswith("rig: error: ")]
+        assert len(errors) == 1 and errors[0].startswith(
+            "rig: error: reboot: the DUT (node 0x2001) did not come back"
+        ), errors or output[-4000:]
+        assert f"image {image.name} (SoftwareVersion 2, '2.0.0')" in errors[0], errors[0]
+        assert server.poll() is None, f"rig sim dut ended (exit {server.returncode}) when the build did not boot"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            code = server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+            code = None
+    said = server.stderr.read() if server.stderr else ""
+    assert "did not come back after rebooting into its installed build" in said, said[-3000:]
+    assert code == 0, f"rig sim dut: exit {code} on SIGTERM\n{said[-3000:]}"
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    assert netns not in listed, f"`rig sim dut` left its network namespace {netns}"
+    assert not _processes_naming(str(tmp_path)), f"processes left: {_processes_naming(str(tmp_path))}"
