@@ -198,7 +198,7 @@ def regress(args: argparse.Namespace) -> int:
     regress_id = "regress-" + sandbox.new_run_id()
     folder = Path(args.into).resolve() if args.into else reports / regress_id
     if args.spread:
-        return _spread(args, values, images, folder, regress_id)
+        return _spread(args, cfg, values, images, folder, regress_id)
     if cfg.farm is None:
         return _loop(args, cfg, values, images, folder, regress_id, reports)
     from rig.lab.farm import ENV_FARM, database_url, farm_bench
@@ -393,14 +393,17 @@ def _child_argv(args: argparse.Namespace, values: dict[str, Any], image: Path, i
 
 def _spread(
     args: argparse.Namespace,
+    cfg: RigConfig,
     values: dict[str, Any],
     images: list[tuple[Path, Any]],
     folder: Path,
     regress_id: str,
 ) -> int:
     """Each build a ``rig regress`` of its own on a place of the farm (up to ``--jobs`` at once); one report of all,
-    each build compared with the one before it."""
+    each build compared with the one before it. A station is one run's at a time: the builds running at once each
+    use a station of their own, ``<station folder>-spread-<k>`` (k = 1..jobs), each leaving its DUT as it found it."""
     from rig import PROJECT_ROOT
+    from rig.station import station_dir
 
     folder.mkdir(parents=True, exist_ok=False)
     jobs = args.jobs or len(images)
@@ -410,6 +413,8 @@ def _spread(
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     pending = list(enumerate(images, start=1))
     running: dict[int, tuple[subprocess.Popen[bytes], Path, Path]] = {}
+    slots: dict[int, int] = {}  # build index -> its station's k
+    station = station_dir(cfg)
     done: dict[int, tuple[int, Path]] = {}
     interrupted: str | None = None
     with _forwarding(running) as stopping:
@@ -419,8 +424,10 @@ def _spread(
                     index, (image, header) = pending.pop(0)
                     into = folder / f"build-{index}-v{header.software_version}"
                     log = folder / f"build-{index}-v{header.software_version}.log"
+                    slots[index] = min(set(range(1, jobs + 1)) - {slots[i] for i in running})
+                    own = {**values, "station.state_dir": f"{station}-spread-{slots[index]}"}
                     with open(log, "wb") as out:
-                        proc = subprocess.Popen(_child_argv(args, values, image, into), stdout=out,
+                        proc = subprocess.Popen(_child_argv(args, own, image, into), stdout=out,
                                                 stderr=subprocess.STDOUT, env=env,
                                                 preexec_fn=sandbox.die_with_parent)  # fmt: skip
                     running[index] = (proc, into, log)
