@@ -41,6 +41,8 @@ from typing import Any
 
 import yaml
 
+from rig.lab.coordinator import FarmError, start_coordinator
+
 ROOT = Path(__file__).resolve().parents[1]
 RIG = [sys.executable, "-m", "rig.cli"]
 RATIO_TARGET = 1.7
@@ -57,26 +59,6 @@ def _stop(proc: subprocess.Popen[Any], timeout_s: float = 60.0) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-@contextmanager
-def coordinator(folder: Path) -> Iterator[str]:
-    """`labgrid-coordinator -l 127.0.0.1:0` in ``folder``; its address."""
-    folder.mkdir()
-    log = folder / "coordinator.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "labgrid-coordinator"), "-l", "127.0.0.1:0"],
-                                cwd=folder, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not (found := re.search(r"listening on (\S+:\d+)", log.read_text(errors="replace"))):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit(f"labgrid-coordinator did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield found.group(1)
-    finally:
-        _stop(proc, 15)
 
 
 @contextmanager
@@ -180,7 +162,10 @@ def main() -> int:
     db = args.db or str(tmp / "reports" / "results.sqlite")
     try:
         with ExitStack() as stack:
-            coord = stack.enter_context(coordinator(tmp / "coordinator"))
+            try:
+                coord = stack.enter_context(start_coordinator(tmp / "coordinator"))
+            except FarmError as exc:
+                raise SystemExit(str(exc)) from None
             first = stack.enter_context(exported(tmp, coord))
             sync(tmp, coord, [first])
             one = phase(tmp, lab_yaml(tmp, coord, first, db, first["bench"]), args.n, args.tc, "1 bench")

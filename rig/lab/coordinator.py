@@ -6,6 +6,7 @@ that its lock is its own, never shared with another run on the same host. The ca
 (remote/generated/labgrid-coordinator.proto): ``CreateReservation``/``PollReservation``/``CancelReservation``,
 ``AcquirePlace``/``ReleasePlace`` (with ``fromuser``: labgrid's ``release-from``, which frees a place only if that
 owner still holds it), ``AddPlace``/``SetPlaceTags``/``AddPlaceMatch``. Every wait is bounded.
+:func:`start_coordinator` starts a coordinator of this machine's own (a lab's test or benchmark on loopback).
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rig.errors import RigError
@@ -82,6 +88,54 @@ def labgrid_version() -> str:
     from importlib.metadata import version
 
     return version("labgrid")
+
+
+@contextlib.contextmanager
+def start_coordinator(folder: Path, listen: str = "127.0.0.1:0", *, timeout_s: float = 30.0) -> Iterator[str]:
+    """A labgrid coordinator of this machine for the block: ``labgrid-coordinator -l LISTEN`` (the one installed next
+    to the rig's Python; port 0: a free one) run in ``folder`` (made if missing; the coordinator keeps its state
+    there), its output in ``folder/coordinator.log``. Yields the address it says it listens on (``HOST:PORT``). At the
+    end it is stopped: SIGTERM, SIGKILL after 15 s.
+
+    Raises:
+        FarmError: it could not be started, ended, or named no address within ``timeout_s`` (the end of its log
+            quoted).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "coordinator.log"
+    exe = Path(sys.executable).parent / "labgrid-coordinator"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")  # it prints its address with print(): unflushed into a file
+    with open(log, "wb") as out:
+        try:
+            proc = subprocess.Popen(
+                [str(exe), "-l", listen],
+                cwd=folder,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+        except OSError as exc:
+            raise FarmError(f"cannot start {exe}: {exc}") from None
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not (found := re.search(r"listening on (\S+:\d+)", log.read_text(errors="replace"))):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                ended = proc.returncode is not None
+                why = f"ended (exit code {proc.returncode})" if ended else f"no address within {timeout_s:g} s"
+                raise FarmError(
+                    f"labgrid-coordinator did not start ({why}); it printed: {log.read_text(errors='replace')[-2000:]}"
+                )
+            time.sleep(0.1)
+        yield found.group(1)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 @contextlib.contextmanager

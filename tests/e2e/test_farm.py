@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 import yaml
 
+from rig.lab.coordinator import start_coordinator
 from tests.e2e.conftest import RIG, ROOT
 from tests.pgserver import PgServer, PgUnavailable, private_postgres
 
@@ -113,18 +114,8 @@ def postgres() -> Iterator[PgServer]:
 @pytest.fixture
 def coordinator(tmp_path: Path) -> Iterator[str]:
     """`labgrid-coordinator -l 127.0.0.1:0` in a folder of its own; its address."""
-    folder = tmp_path / "coordinator"
-    folder.mkdir()
-    exe = Path(sys.executable).parent / "labgrid-coordinator"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")  # it prints its address with print(): unflushed into a pipe
-    log = tmp_path / "coordinator.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(exe), "-l", "127.0.0.1:0"], cwd=folder, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)  # fmt: skip
-    try:
-        yield _await_line(log, r"listening on (\S+:\d+)", 30, "labgrid-coordinator")
-    finally:
-        _stop(proc, 15)
+    with start_coordinator(tmp_path / "coordinator") as address:
+        yield address
 
 
 @dataclass
