@@ -6,7 +6,11 @@
 ``install`` opens the session of rig.yaml as ``rig run`` does (in the run's sandbox, as
 ``python -m rig.cli.inner firmware-install``), installs the image and checks the new version. Exit codes: 0 installed
 and reported, 1 the install failed (the stage named), 2 bad input (an image that is damaged or does not fit the DUT:
-the field named), 3 the DUT could not be started, reached or commissioned.
+the field named), 3 the DUT could not be started, reached or commissioned (or, on a labgrid farm, no place was
+held: the coordinator, the place or its resources named).
+
+With ``farm:`` in rig.yaml the install holds a place of the farm for its duration (``farm.place`` names the bench
+whose DUT is to be updated; with tags, whichever place is free): its addresses, its network, given back at the end.
 """
 
 from __future__ import annotations
@@ -91,16 +95,29 @@ def _install(args: argparse.Namespace, image: Path) -> int:
         "apply": args.apply_timeout,
         "reboot": args.reboot_timeout,
     }
-    code, result = install_image(
-        cfg,
-        values,
-        image,
-        config_arg=args.config,
-        logs=Path(args.logs) if args.logs else None,
-        timeouts=timeouts,
-        requestor_endpoint=args.requestor_endpoint,
-        provider_port=args.provider_port,
-    )
+
+    def install(config: RigConfig, merged: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        return install_image(
+            config,
+            merged,
+            image,
+            config_arg=args.config,
+            logs=Path(args.logs) if args.logs else None,
+            timeouts=timeouts,
+            requestor_endpoint=args.requestor_endpoint,
+            provider_port=args.provider_port,
+        )
+
+    if cfg.farm is None:
+        code, result = install(cfg, values)
+    else:  # on a place of the farm, held for the install; the sandbox joins the bench's network
+        from rig import sandbox
+        from rig.lab.run import bench_network, farm_place
+
+        with farm_place(args, cfg, values, "install-" + sandbox.new_run_id()) as (place_cfg, merged, got):
+            print(f"rig: firmware: installing on place {got.bench.place}", file=sys.stderr, flush=True)
+            with bench_network(args):
+                code, result = install(place_cfg, merged)
     if result is None:
         return code
     print(json.dumps(result, indent=2) if args.json else result["summary"])

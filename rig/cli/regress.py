@@ -201,27 +201,11 @@ def regress(args: argparse.Namespace) -> int:
         return _spread(args, cfg, values, images, folder, regress_id)
     if cfg.farm is None:
         return _loop(args, cfg, values, images, folder, regress_id, reports)
-    from rig.lab.farm import ENV_FARM, database_url, farm_bench
+    from rig.lab.run import farm_place
 
-    with farm_bench(cfg, regress_id, database_url(cfg, reports), safe_state=_safe_state) as got:
-        merged = {**values, **got.bench.overrides}
-        os.environ[ENV_FARM] = json.dumps(got.describe())
-        args.bench_netns = got.bench.netns  # each install's and run's sandbox joins it: see rig.lab.run
-        try:
-            assert cfg.config_path is not None
-            return _loop(args, load_config(cfg.config_path, overrides=merged), merged, images, folder, regress_id,
-                         reports, place=got.bench.place)  # fmt: skip
-        finally:
-            os.environ.pop(ENV_FARM, None)
+    with farm_place(args, cfg, values, regress_id) as (place_cfg, merged, got):
+        return _loop(args, place_cfg, merged, images, folder, regress_id, reports, place=got.bench.place)
     raise AssertionError("not reached")  # mypy: the context manager may swallow exceptions
-
-
-def _safe_state(config: RigConfig) -> None:
-    """A dead run's place put in its safe state before the loop takes it (as ``rig run`` on a farm does)."""
-    from rig.session import open_bench
-
-    with open_bench(config) as bench:
-        bench.safe_state()
 
 
 def _loop(

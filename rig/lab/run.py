@@ -14,13 +14,44 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from rig import sandbox
 from rig.config import RigConfig, load_config
-from rig.lab.farm import ENV_FARM, database_url, farm_bench
+from rig.lab.farm import ENV_FARM, FarmRun, database_url, farm_bench
+
+
+@contextlib.contextmanager
+def farm_place(
+    args: argparse.Namespace, cfg: RigConfig, values: dict[str, Any], holder: str
+) -> Iterator[tuple[RigConfig, dict[str, Any], FarmRun]]:
+    """Hold a place of the farm for the block, for ``holder`` (a run's id, ``regress-<id>``, ``install-<id>``): yields
+    rig.yaml with the place's addresses, those overrides merged with ``values``, and the place held. The farm part of
+    the record travels in ``RIG_FARM_RUN`` and ``args.bench_netns`` names the bench's network (the sandboxes made in
+    the block join it: :func:`bench_network`); the place is given back on every exit path."""
+    reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
+    assert cfg.config_path is not None
+    t0 = time.monotonic()
+    with farm_bench(cfg, holder, database_url(cfg, reports), safe_state=place_safe_state) as got:
+        merged = {**values, **got.bench.overrides}
+        run_cfg = load_config(cfg.config_path, overrides=merged)
+        got.timings["scheduling_s"] = time.monotonic() - t0
+        os.environ[ENV_FARM] = json.dumps(got.describe())
+        args.bench_netns = got.bench.netns  # only the sandboxes join it: see bench_network
+        try:
+            yield run_cfg, merged, got
+        finally:
+            os.environ.pop(ENV_FARM, None)
+
+
+def place_safe_state(config: RigConfig) -> None:
+    """A dead holder's place put in its safe state before it is taken (every instrument role opened, made safe)."""
+    from rig.session import open_bench
+
+    with open_bench(config) as bench:
+        bench.safe_state()
 
 
 def farm_run(
@@ -30,26 +61,9 @@ def farm_run(
     inner: Callable[[argparse.Namespace, RigConfig, dict[str, Any]], int],
 ) -> int:
     """Hold a place for the run, run ``inner`` (``rig run``'s own steps) on it, give it back."""
-    from rig.session import open_bench
-
     args.run_id = args.run_id or sandbox.new_run_id()
-    reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
-
-    def safe_state(config: RigConfig) -> None:
-        with open_bench(config) as bench:
-            bench.safe_state()
-
-    t0 = time.monotonic()
-    with farm_bench(cfg, args.run_id, database_url(cfg, reports), safe_state=safe_state) as got:
-        merged = {**values, **got.bench.overrides}
-        run_cfg = load_config(cfg.config_path, overrides=merged)
-        got.timings["scheduling_s"] = time.monotonic() - t0
-        os.environ[ENV_FARM] = json.dumps(got.describe())
-        args.bench_netns = got.bench.netns  # only the sandbox joins it: see bench_network
-        try:
-            return inner(args, run_cfg, merged)
-        finally:
-            os.environ.pop(ENV_FARM, None)
+    with farm_place(args, cfg, values, args.run_id) as (run_cfg, merged, _):
+        return inner(args, run_cfg, merged)
     raise AssertionError("not reached")  # mypy: the context manager may swallow exceptions
 
 

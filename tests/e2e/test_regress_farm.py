@@ -10,6 +10,9 @@ step 4a, v4 clean again; every exported bench starts at v1, factory-new) regress
    the builds ran on both places.
 
 Every run lands in the lab's PostgreSQL under its build and place; no place stays acquired, no reservation stays.
+Then `rig firmware install` on a place named in rig.yaml holds it for the install and gives it back. The farm's
+rig.yaml asks for strict attestation: the DUTs' PAA only (the rig's OTA provider attests with the station's own
+chain, which only install sessions trust).
 """
 
 from __future__ import annotations
@@ -37,8 +40,6 @@ def _regress(lab: Farm, images: list[Path], *extra: str) -> tuple[int, str, dict
     for tc in CASES:
         cmd += ["--tc", tc]
     cmd += ["--query-timeout", "60", "--download-timeout", "60", "--reboot-timeout", "60"]
-    # the rig's OTA provider carries a DAC of matter.js's test PAA (docs/firmware.md, "Known limits")
-    cmd += ["--set", "dut.attestation=allow-test-paa"]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=REGRESS_TIMEOUT_S, check=False)
     output = proc.stdout + proc.stderr
@@ -101,3 +102,14 @@ def test_regress_on_one_place_then_spread_over_two(request: pytest.FixtureReques
     _check_verdict(code, output, report)
     assert report["spread"] is True
     _check_farm_after(lab, report["builds"], {first.name, second.name})
+
+    # `rig firmware install` on a place named: held for the install, given back (its bench then reset factory-new)
+    cmd = [*RIG, "firmware", "install", str(images[0]), "--config", str(lab.tmp / "lab.yaml"), "--json"]
+    cmd += ["--set", f"farm.place={second.name}", "--set", "farm.tags={}"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=REGRESS_TIMEOUT_S, check=False)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    assert f"installing on place {second.name}" in proc.stderr, proc.stderr[-3000:]
+    outcome = json.loads(proc.stdout)
+    assert outcome["after"]["software_version"] == 2, outcome
+    state = lab.places()
+    assert all(p["acquired"] is None for p in state["places"].values()) and state["reservations"] == {}, state
