@@ -1,4 +1,5 @@
-"""``rig firmware``: firmware builds on the DUT over Matter OTA (Matter Core specification, section 11.20).
+"""``rig firmware``: firmware builds on the DUT over Matter OTA (Matter Core specification, section 11.20), or with
+the vendor's flashing command (``dut.firmware.method: command``, :mod:`rig.firmware.flash`).
 
     rig firmware show IMAGE.ota                      the image's header, checked (digest included)
     rig firmware install IMAGE.ota [--config ...]    install it on rig.yaml's DUT (rig.firmware.install)
@@ -41,11 +42,15 @@ def add_subcommands(sub: Any) -> None:
     show.add_argument("--json", action="store_true", help="as JSON")
     inst = tools.add_parser(
         "install",
-        help="install an OTA image on the DUT over Matter OTA and check the new version",
+        help="install an OTA image on the DUT (over Matter OTA, or rig.yaml's flashing command) and check the new "
+        "version",
         description=(
             "Check the image against the DUT's Basic Information (vendor id, product id, a newer software version), "
             "start an OTA provider serving it, announce it to the DUT, follow the download, await the reboot and "
-            "check the version the DUT reports; the provider is then removed from the fabric."
+            "check the version the DUT reports; the provider is then removed from the fabric. With "
+            "dut.firmware.method: command in rig.yaml, the vendor's flashing command installs it instead (any "
+            "version, downgrades included; its output in DIR/flash.log with --logs), then the rig awaits the DUT "
+            "(--reboot-timeout) and checks the version it reports."
         ),
     )
     inst.add_argument("image", help="the OTA image file (Matter Core 11.20.2)")
@@ -157,6 +162,8 @@ def install_image(
     argv += ["--query-timeout", str(bounds["query"]), "--download-timeout", str(bounds["download"])]
     argv += ["--apply-timeout", str(bounds["apply"]), "--reboot-timeout", str(bounds["reboot"])]
     shown = [tmp, image.parent, image]
+    if cfg.dut.firmware.method == "command":
+        shown += flasher_paths(cfg.dut.firmware.command)
     if logs is not None:
         logs = logs.resolve()
         logs.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -174,3 +181,32 @@ def install_image(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0, result
+
+
+def flasher_paths(command: list[str]) -> list[Path]:
+    """Check that ``dut.firmware.command``'s program can be run, and return the files and folders its words name
+    (``/path`` or ``--option=/path``): they stay visible in the install's sandbox, whose /tmp is private.
+
+    Raises:
+        ConfigError: the program is not found or not executable (exit code 2, before anything starts).
+    """
+    import os
+
+    from rig.errors import ConfigError
+
+    prog = command[0]
+    found = shutil.which(prog)
+    if found is None:
+        where = "not an executable file" if "/" in prog else "not found on PATH"
+        raise ConfigError(f"dut.firmware.command: the flashing command's program {prog!r} is {where}")
+    paths: list[Path] = [Path(found).resolve().parent]
+    for word in command[1:]:
+        text = word.rsplit("=", 1)[-1]
+        if not text.startswith("/") or "{" in text:
+            continue
+        path = Path(os.path.normpath(text))
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        if path != Path("/"):
+            paths.append(path)
+    return paths

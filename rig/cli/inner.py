@@ -113,7 +113,8 @@ def _station_main(argv: list[str]) -> int:
 
 
 async def _firmware_install(config: RigConfig, image: Path, args: argparse.Namespace) -> dict[str, object]:
-    """Inside the sandbox: open the session, install the image over Matter OTA (:mod:`rig.firmware.install`)."""
+    """Inside the sandbox: open the session, install the image over Matter OTA (:mod:`rig.firmware.install`) or,
+    with ``dut.firmware.method: command``, with the vendor's flashing command (:mod:`rig.firmware.flash`)."""
     from rig.firmware.image import read_image
     from rig.firmware.install import Timeouts, install, summary
     from rig.firmware.provider import station_paa
@@ -124,6 +125,18 @@ async def _firmware_install(config: RigConfig, image: Path, args: argparse.Names
         query=args.query_timeout, download=args.download_timeout, apply=args.apply_timeout, reboot=args.reboot_timeout
     )
     logs = Path(args.logs) if args.logs else None
+    if config.dut.firmware.method == "command":  # the vendor's flashing command (rig.firmware.flash)
+        from rig.firmware import flash
+
+        async with open_session(config, run_dir=logs) as session:
+            outcome = await flash.install_with_command(
+                session,
+                ota,
+                workdir=logs or session.sandbox.state_dir / "firmware",
+                reboot_timeout_s=args.reboot_timeout,
+            )
+        text = flash.summary(outcome, ota.header, config.dut.firmware.command)
+        return {**outcome.to_json(), "image": ota.header.to_json(), "summary": text}
     async with open_session(config, run_dir=logs, also_trust=station_paa) as session:
         outcome = await install(
             session,

@@ -16,10 +16,14 @@ a ``rig regress`` of that one build, holding its place), and the report compares
 across places: a lab's faster loop where every place's DUT accepts the builds (Matter OTA installs only a newer
 version than the DUT runs).
 
+With ``dut.firmware.method: command`` each install uses the vendor's flashing command instead of Matter OTA
+(:mod:`rig.firmware.flash`): the builds may come in any order and ``--restore`` may be older than every build (the
+production build given back).
+
 Exit codes: 0 no regression, 1 a case that passed on the previous build fails (or an install failed: the report says
 which), 2 bad input (an image that is missing or damaged, images for different products, builds not in increasing
-version order, an image that does not fit the DUT, a bench that cannot keep an installed build, the bench or place
-in use), 3 the DUT could not be reached.
+version order over Matter OTA, an image that does not fit the DUT, a bench that cannot keep an installed build, a
+flashing command whose program is missing, the bench or place in use), 3 the DUT could not be reached.
 """
 
 from __future__ import annotations
@@ -78,7 +82,8 @@ def add_subcommands(sub: Any) -> None:
         "--restore",
         default=None,
         metavar="IMAGE",
-        help="install this image after the last build (newer than every build: Matter OTA only moves forward)",
+        help="install this image after the last build (over Matter OTA: newer than every build, OTA only moves "
+        "forward; with dut.firmware.method: command, any version, e.g. the production build)",
     )
     p.add_argument(
         "--spread",
@@ -118,8 +123,12 @@ def dispatch(args: argparse.Namespace) -> int | None:
     return regress(args) if args.command == "regress" else None
 
 
-def check_images(paths: list[str], restore: str | None) -> list[tuple[Path, Any]]:
+def check_images(paths: list[str], restore: str | None, *, any_order: bool = False) -> list[tuple[Path, Any]]:
     """Read every image (and the restore image, last) and check them against each other before anything starts.
+
+    ``any_order``: the builds are installed with the vendor's flashing command (``dut.firmware.method: command``),
+    which installs any version: the builds may come in any order and ``--restore`` may be older than them; the
+    version order and applicable ranges (Matter OTA's rules) are then not checked, the ids still are.
 
     Raises:
         ConfigError: a missing or damaged image (the field named), images of different vendor or product ids, builds
@@ -144,11 +153,14 @@ def check_images(paths: list[str], restore: str | None) -> list[tuple[Path, Any]
                 raise ConfigError(
                     f"{name}: {field} 0x{value:04X}, but {first_name} has 0x{ref:04X}: one product per run"
                 )
+        if any_order:
+            continue
         if header.software_version <= prev.software_version:
             raise ConfigError(
                 f"{name}: SoftwareVersion {header.software_version} is not newer than {prev_name}'s "
                 f"{prev.software_version}: give the builds oldest first, in strictly increasing version order "
-                "(Matter OTA installs only a newer version)"
+                "(Matter OTA installs only a newer version; with dut.firmware.method: command, the vendor's flasher, "
+                "any order goes)"
             )
         low, high = header.min_applicable, header.max_applicable
         if (low is not None and prev.software_version < low) or (high is not None and prev.software_version > high):
@@ -190,7 +202,11 @@ def regress(args: argparse.Namespace) -> int:
             "--restore with --spread: each place gives its DUT back after its own build; restore a place's DUT with "
             "`rig firmware install` on it"
         )
-    images = check_images(args.images, args.restore)
+    images = check_images(args.images, args.restore, any_order=cfg.dut.firmware.method == "command")
+    if cfg.dut.firmware.method == "command":
+        from rig.cli.firmware import flasher_paths
+
+        flasher_paths(cfg.dut.firmware.command)  # its program missing: exit 2 before anything starts
     reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
     from rig.cli.run import check_inputs
 

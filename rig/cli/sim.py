@@ -3,6 +3,9 @@
 rig sim --list-defects          the firmware defects, one per line
 rig sim dut --state DIR [...]   the virtual EVSE as a long-lived network DUT (rig.sim.dut_server)
 rig sim export --bench NAME [...]  a virtual bench served as a labgrid farm bench (rig.lab.sim_export)
+rig sim flash IMAGE --state DIR [--erase]
+                                the virtual bench's stand-in for a vendor's flashing tool: the image's build flashed
+                                onto the EVSE of `rig sim dut --state DIR` (power off, write, power on)
 rig sim build-image --out FILE --software-version N [--version-string S] [--defect NAME]... [--hardware-version N]
                                 an OTA image (Matter Core 11.20.2) of a virtual EVSE build (rig.sim.ota_image)
 """
@@ -30,7 +33,8 @@ def add_subcommands(sub: Any) -> None:
         description=(
             "Run the virtual EVSE until SIGINT or SIGTERM, for a run with dut.kind: network. When it is up, one JSON "
             "line goes to stdout (ready, netns, interface, port, passcode, discriminator, manual_code, vendor_id, "
-            "product_id, supported_fabrics, commissioned, paa_trust_store, enable_key, state, log, pid, server_pid). "
+            "product_id, supported_fabrics, commissioned, paa_trust_store, enable_key, state, log, pid, server_pid, "
+            "control: the power control channel's socket, used by `rig sim flash`). "
             "At the end the EVSE is stopped and a namespace made here deleted; DIR stays."
         ),
     )
@@ -56,6 +60,23 @@ def add_subcommands(sub: Any) -> None:
         help="test event trigger enable key, 32 hex digits (default 000102…0f)",
     )
     dut.add_argument("--fresh", action="store_true", help="wipe DIR/storage first (a factory-new device)")
+    fl = tools.add_parser(
+        "flash",
+        help="the virtual bench's stand-in for a vendor's flashing tool: flash a build onto a running `rig sim dut`",
+        description=(
+            "Flash the build of a virtual EVSE OTA image onto the EVSE of `rig sim dut --state DIR`, as a vendor's "
+            "USB flasher flashes a board: over the server's control channel the EVSE is powered off, the build "
+            "written into its storage (any version, older ones too), with --erase the whole storage erased first "
+            "(fabrics included: the EVSE is factory-new afterwards), and the EVSE powered on again. For "
+            "dut.firmware.method: command in rig.yaml. Exit codes: 0 flashed and up again, 1 the flash failed, 2 bad "
+            "input."
+        ),
+    )
+    fl.add_argument("image", help="the OTA image of a virtual EVSE build (rig sim build-image)")
+    fl.add_argument("--state", required=True, metavar="DIR", help="the state folder of the running `rig sim dut`")
+    fl.add_argument(
+        "--erase", action="store_true", help="erase the EVSE's storage first (fabrics, access control, settings)"
+    )
     _add_export(tools)
     img = tools.add_parser(
         "build-image",
@@ -94,6 +115,10 @@ def dispatch(args: argparse.Namespace) -> int | None:
         return export(options_from(args, common.load(args)[0]))
     if args.sim_command == "build-image":
         return _build_image(args)
+    if args.sim_command == "flash":
+        from rig.sim.dut_server import flash_main
+
+        return flash_main(args.image, args.state, erase=args.erase)
     from rig.config import known_defects
 
     if args.list_defects:

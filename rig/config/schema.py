@@ -228,6 +228,91 @@ class Pixit(_Section):
         return bytes.fromhex(self.test_event_trigger_key)
 
 
+FIRMWARE_PLACEHOLDERS: dict[str, str] = {
+    "image": "the OTA image file, absolute path",
+    "payload": "a file holding the image's payload (the vendor's binary, without the OTA header), absolute path",
+    "software_version": "the image's SoftwareVersion (decimal)",
+    "software_version_string": "the image's SoftwareVersionString",
+    "vendor_id": "the image's vendor id (decimal)",
+    "product_id": "the image's product id (decimal)",
+    "node_id": "the DUT's operational node id (decimal)",
+}
+"""The placeholders ``dut.firmware.command`` may hold (``{name}``; ``{{`` and ``}}`` are literal braces)."""
+
+
+def command_placeholders(word: str) -> list[str]:
+    """The placeholder names in one word of ``dut.firmware.command``.
+
+    Raises:
+        ValueError: a malformed brace, a format spec or conversion, or an unknown placeholder (named, with the allowed
+            ones).
+    """
+    import string
+
+    try:
+        parts = list(string.Formatter().parse(word))
+    except ValueError as exc:
+        raise ValueError(f"{word!r}: {exc} (write a literal brace as {{{{ or }}}})") from None
+    names: list[str] = []
+    allowed = ", ".join("{" + name + "}" for name in FIRMWARE_PLACEHOLDERS)
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in FIRMWARE_PLACEHOLDERS:
+            raise ValueError(f"{word!r}: unknown placeholder {{{name}}}; allowed: {allowed}")
+        if spec or conversion:
+            raise ValueError(f"{word!r}: placeholder {{{name}}} takes no format spec or conversion")
+        names.append(name)
+    return names
+
+
+class DutFirmware(_Section):
+    """How ``rig firmware install`` and ``rig regress`` install a build on the DUT (docs/firmware.md)."""
+
+    method: Literal["ota", "command"] = Field(
+        default="ota",
+        description="ota = over Matter OTA (the rig's OTA provider; only a newer version); command = the vendor's "
+        "flashing command (a serial/USB/JTAG flasher run on the rig's machine; any version, downgrades included).",
+    )
+    command: list[str] = Field(
+        default_factory=list,
+        description="method: command: the flasher's argv (a list, run without a shell); words may hold the "
+        "placeholders " + ", ".join("{" + k + "} (" + v + ")" for k, v in FIRMWARE_PLACEHOLDERS.items()) + ".",
+    )
+    timeout: float = Field(
+        default=600.0,
+        gt=0,
+        le=MAX_TIMEOUT_S,
+        description="Bound on the flashing command, s (then its process group is killed and the install fails).",
+    )
+    keeps_fabrics: bool = Field(
+        default=True,
+        description="Whether the flasher keeps the DUT's fabrics (its operational data): true = the rig reaches it "
+        "again over CASE afterwards; false = the flasher erases them and the rig commissions the DUT again with "
+        "dut.passcode/discriminator (or dut.setup_code).",
+    )
+
+    @field_validator("command")
+    @classmethod
+    def _check_command(cls, value: list[str]) -> list[str]:
+        if value and not value[0].strip():
+            raise ValueError("the first word (the program) is empty")
+        for word in value:
+            command_placeholders(word)
+        if value and command_placeholders(value[0]):
+            raise ValueError(f"the first word (the program) may not hold a placeholder: {value[0]!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _command_given(self) -> DutFirmware:
+        if self.method == "command" and not self.command:
+            raise ValueError(
+                "method: command needs command: the flasher's argv as a list, e.g. "
+                "[vendor-flash, --port, /dev/ttyUSB0, '{image}']"
+            )
+        return self
+
+
 class Dut(_Section):
     """The device under test and how the rig reaches it."""
 
@@ -272,6 +357,7 @@ class Dut(_Section):
     pics: ConfigPath | None = Field(default=None, description="PICS file or folder of PICS XML files.")
     pixit: Pixit = Field(default_factory=Pixit)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    firmware: DutFirmware = Field(default_factory=DutFirmware)
 
     @field_validator("passcode")
     @classmethod
@@ -427,6 +513,14 @@ class RigConfig(_Section):
     @model_validator(mode="after")
     def _cross_references(self) -> RigConfig:
         problems = check_bench(self.instruments, self.ev_emulator, self.stimulus)
+        if self.dut.firmware.method == "command" and self.dut.kind != "network":
+            problems.append(
+                (
+                    ("dut", "firmware", "method"),
+                    "command: a flasher needs a DUT that outlives a session (dut.kind: network, e.g. `rig sim dut` "
+                    "with `rig sim flash`); the virtual EVSE of a run is started for its session only",
+                )
+            )
         if self.farm is not None:
             problems += _check_farm(self)
         if problems:

@@ -89,6 +89,8 @@ class Outcome:
     total_s: float = 0.0
     image_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    method: str = "ota"
+    """``ota`` (Matter OTA) or ``command`` (the vendor's flashing command, :mod:`rig.firmware.flash`)"""
 
     def to_json(self) -> dict[str, Any]:
         """As JSON."""
@@ -99,11 +101,13 @@ class Outcome:
             "total_s": round(self.total_s, 3),
             "image_bytes": self.image_bytes,
             "notes": list(self.notes),
+            "method": self.method,
         }
 
 
-def check_image(header: OtaHeader, running: Versions) -> None:
-    """Refuse an image that does not fit the DUT, naming the field.
+def check_image(header: OtaHeader, running: Versions, *, any_version: bool = False) -> None:
+    """Refuse an image that does not fit the DUT, naming the field. ``any_version``: the vendor's flasher installs
+    any version (older ones too) and ignores the applicable range, an OTA requestor's rule; the ids still apply.
 
     Raises:
         ImageRefused: VendorID, ProductID, SoftwareVersion (not newer) or the applicable range.
@@ -116,6 +120,8 @@ def check_image(header: OtaHeader, running: Versions) -> None:
         raise ImageRefused(
             f"ProductID: the image is for product 0x{header.product_id:04X}, the DUT reports 0x{running.product_id:04X}"
         )
+    if any_version:
+        return
     if header.software_version <= running.software_version:
         raise ImageRefused(
             f"SoftwareVersion: the image holds {header.software_version} ({header.software_version_string!r}), not "

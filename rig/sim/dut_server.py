@@ -17,6 +17,13 @@ attests with a chain of the rig's own (:func:`rig.sim.attestation.make_chain`), 
 a strict run is given; without it, with the matter.js test chain. When the EVSE is up, one JSON line goes to stdout
 (:meth:`DutServer.ready_line`); on SIGINT or SIGTERM the EVSE is stopped and what was made here is removed (its
 process, the namespace and veth pair); the state folder stays.
+
+The board's power is on a control channel, as a lab bench's programmer has the board's supply and reset: a UNIX
+socket ``STATE/control.sock`` (root only) taking one JSON line per request and answering one JSON line,
+``{"op": "power-off"}`` (the EVSE killed where it is, as a supply cut), ``{"op": "power-on"}`` (booted again on its
+storage, in its namespace; answered once it is up or failed to boot) and ``{"op": "status"}``. A client that leaves
+with the EVSE off has it powered on again. ``rig sim flash`` (:mod:`rig.sim.flasher`, the virtual bench's stand-in
+for a vendor's flashing tool) uses it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +48,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from rig import PROJECT_ROOT
 from rig.errors import ConfigError, DutError, SetupError
 from rig.matter.onboarding import manual_pairing_code
 from rig.sandbox import DEVICE_IFACE, in_netns, make_netns, remove_netns
@@ -57,6 +66,10 @@ POLL_S = 0.2
 """How often the running EVSE is looked at while nothing happens."""
 START_TIMEOUT_S = 60.0
 """Bound on the EVSE's start (matter.js loads for seconds; a first start also makes its storage)."""
+CONTROL_SOCKET = "control.sock"
+"""The power control channel's UNIX socket in the state folder."""
+CONTROL_OPS = ("power-off", "power-on", "status")
+MAX_REQUEST = 4096
 
 
 @dataclass(frozen=True)
@@ -203,6 +216,13 @@ class DutServer:
         self.ready_info: dict[str, Any] = {}
         self._waiter: threading.Thread | None = None
         self._stack = contextlib.ExitStack()
+        self._power = threading.Lock()
+        """Held while the EVSE is looked at or switched (the wait loop, the control channel)."""
+        self.held_off = False
+        """Powered off on the control channel (not an exit of its own)."""
+        self.down = False
+        """The installed build did not boot: the EVSE is off the network until powered on again."""
+        self._control_stop = threading.Event()
 
     def _preflight(self) -> None:
         self.options.check()
@@ -263,8 +283,119 @@ class DutServer:
                 self.ready_info = started.result(timeout=POLL_S)
             except FutureTimeout:
                 continue
+            self._open_control()
             return True
         return False
+
+    # -- the power control channel ---------------------------------------------------------------------------------
+    @property
+    def control_path(self) -> Path:
+        """The control channel's socket."""
+        return self.state / CONTROL_SOCKET
+
+    def _open_control(self) -> None:
+        """Listen on ``STATE/control.sock`` (a stale one removed: the state folder's lock is held) until close."""
+        path = self.control_path
+        path.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            listener.bind(str(path))
+        finally:
+            os.umask(old)
+        listener.listen(1)
+        listener.settimeout(POLL_S)
+        thread = threading.Thread(target=self._control_loop, args=(listener,), name="rig-sim-dut-control")
+        thread.start()
+
+        def stop() -> None:
+            self._control_stop.set()
+            thread.join(timeout=START_TIMEOUT_S + 10)
+            listener.close()
+            path.unlink(missing_ok=True)
+
+        self._stack.callback(stop)
+
+    def _control_loop(self, listener: socket.socket) -> None:
+        """Serve one client at a time until close."""
+        while not self._control_stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                try:
+                    self._control_client(conn)
+                except OSError as exc:
+                    print(f"rig sim dut: control channel: {exc}", file=sys.stderr)
+                finally:
+                    if self.held_off:  # the client left with the board off: its supply and reset are released
+                        print("rig sim dut: the control client left with the EVSE off: powering it on", file=sys.stderr)
+                        self.control("power-on")
+
+    def _control_client(self, conn: socket.socket) -> None:
+        conn.settimeout(POLL_S)
+        pending = b""
+        while not self._control_stop.is_set():
+            try:
+                chunk = conn.recv(MAX_REQUEST)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                conn.sendall((json.dumps(self._control_request(line)) + "\n").encode())
+            if len(pending) > MAX_REQUEST:
+                conn.sendall(b'{"ok": false, "error": "request too long"}\n')
+                return
+
+    def _control_request(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return {"ok": False, "error": "not a JSON line"}
+        op = request.get("op") if isinstance(request, dict) else None
+        if op not in CONTROL_OPS:
+            return {"ok": False, "error": f"unknown op {op!r}; known: {', '.join(CONTROL_OPS)}"}
+        return self.control(str(op))
+
+    def control(self, op: str) -> dict[str, Any]:
+        """One request of the control channel: ``power-off``, ``power-on`` (answered once the EVSE is up, or did not
+        boot) or ``status``; the answer."""
+        evse = self.evse
+        assert evse is not None
+        with self._power:
+            if op == "status":
+                return {"ok": True, "on": not self.held_off and evse.running, "down": self.down}
+            if op == "power-off":
+                if not self.held_off:
+                    evse.power_off()
+                    self.held_off = True
+                    print("rig sim dut: the virtual EVSE is powered off (control channel)", file=sys.stderr)
+                return {"ok": True, "storage": str(evse.settings.storage_path)}
+            if not self.held_off:
+                return {"ok": True, "already": "on"}
+            self.held_off = False
+            try:
+                with in_netns(self.options.netns):
+                    evse.power_on()
+                self.ready_info = evse.wait_ready()
+            except DutError as exc:
+                self.down = True
+                print(
+                    f"rig sim dut: the virtual EVSE did not boot after power-on ({exc}); it stays off the network "
+                    "until powered on again, SIGINT or SIGTERM",
+                    file=sys.stderr,
+                )
+                return {"ok": False, "error": f"the EVSE did not boot: {exc}"}
+            self.down = False
+            pid = evse.proc.pid if evse.proc else None
+            print(f"rig sim dut: the virtual EVSE is powered on (pid {pid})", file=sys.stderr)
+            return {"ok": True, "pid": pid}
 
     def _stop_evse(self) -> None:
         """Stop the EVSE (SIGTERM, bounded) and end the wait for its start, if one is still running."""
@@ -299,6 +430,7 @@ class DutServer:
             "log": str(evse.log_path),
             "pid": evse.proc.pid,
             "server_pid": os.getpid(),
+            "control": str(self.control_path),
         }
 
     def wait(self) -> int | None:
@@ -310,21 +442,21 @@ class DutServer:
         """
         evse = self.evse
         assert evse is not None and evse.proc is not None
-        down = False  # the installed build did not boot
         while self.signals.received is None:
-            code = evse.proc.poll() if evse.proc is not None and not down else None
-            if code == REBOOT_EXIT_CODE:  # it installed a build over OTA: booted again on its storage
-                try:
-                    self.reboot()
-                except DutError as exc:
-                    down = True
-                    print(
-                        f"rig sim dut: the virtual EVSE did not come back after rebooting into its installed build "
-                        f"({exc}); it stays off the network until SIGINT or SIGTERM",
-                        file=sys.stderr,
-                    )
-            elif code is not None:
-                return code
+            with self._power:  # not while the control channel switches it
+                code = evse.proc.poll() if evse.proc is not None and not self.down and not self.held_off else None
+                if code == REBOOT_EXIT_CODE:  # it installed a build over OTA: booted again on its storage
+                    try:
+                        self.reboot()
+                    except DutError as exc:
+                        self.down = True
+                        print(
+                            f"rig sim dut: the virtual EVSE did not come back after rebooting into its installed build "
+                            f"({exc}); it stays off the network until SIGINT or SIGTERM (or a power-on)",
+                            file=sys.stderr,
+                        )
+                elif code is not None:
+                    return code
             time.sleep(POLL_S)
         return None
 
@@ -378,3 +510,150 @@ def serve(options: DutServerOptions, out: TextIO = sys.stdout) -> int:
         server.close()
         for s, handler in old.items():
             signal.signal(s, handler)
+
+
+# -- rig sim flash: the virtual bench's stand-in for a vendor's flashing tool ----------------------------------------
+# It does to a running `rig sim dut` what a USB flasher does to a board on the bench: over the control channel it
+# powers the EVSE off, writes the build into its storage (the payload of a virtual EVSE OTA image, written by
+# virtual_evse/src/flash.js with installBuild, the function the EVSE's OTA requestor uses), with --erase first erases
+# the whole storage (fabrics, access control, settings: a flasher that erases the chip, after which the board is
+# factory-new), and powers it on again. Any version goes, older ones included: nothing asks the firmware. Exit codes:
+# 0 flashed and the EVSE up again, 1 the flash failed (the EVSE did not power off or on, or did not boot), 2 bad input
+# (a damaged image, a payload that is not a build of the virtual EVSE, no `rig sim dut` on the state folder).
+FLASH_JS = PROJECT_ROOT / "virtual_evse" / "src" / "flash.js"
+POWER_OFF_TIMEOUT_S = 30.0
+POWER_ON_TIMEOUT_S = 90.0
+"""The EVSE's boot (matter.js loads for seconds); the server answers once it is up."""
+WRITE_TIMEOUT_S = 60.0
+
+
+def _say(text: str) -> None:
+    print(f"vevse-flash: {text}", flush=True)
+
+
+class ControlChannel:
+    """A client of ``rig sim dut``'s control channel: one JSON line per request, one per answer."""
+
+    def __init__(self, state: Path) -> None:
+        path = state / CONTROL_SOCKET
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.sock.connect(str(path))
+        except OSError as exc:
+            self.sock.close()
+            raise ConfigError(
+                f"--state {state}: no `rig sim dut` serves this folder ({path}: {exc.strerror or exc})"
+            ) from None
+        self._pending = b""
+
+    def request(self, op: str, timeout_s: float) -> dict[str, Any]:
+        """Send ``op`` and return the answer (bounded by ``timeout_s``).
+
+        Raises:
+            DutError: no answer within the bound, or the server closed the channel.
+        """
+        self.sock.sendall((json.dumps({"op": op}) + "\n").encode())
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DutError(f"{op}: no answer from `rig sim dut` within {timeout_s:g} s")
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            if not chunk:
+                raise DutError(f"{op}: `rig sim dut` closed the control channel")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def close(self) -> None:
+        """Leave (an EVSE left off is powered on by the server)."""
+        self.sock.close()
+
+
+def _erase(storage: Path) -> int:
+    """Erase the EVSE's storage (everything in it); return how many entries were removed."""
+    count = 0
+    for entry in storage.iterdir() if storage.is_dir() else ():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+        count += 1
+    return count
+
+
+def _write_build(storage: Path, payload: bytes, version: int) -> dict[str, Any]:
+    """The build written into ``storage`` by ``flash.js`` (installBuild); what it wrote.
+
+    Raises:
+        ConfigError: the payload is not a build of this firmware, or not of the header's version.
+        DutError: flash.js failed otherwise.
+    """
+    try:
+        proc = subprocess.run(
+            ["node", str(FLASH_JS), str(storage), str(version)],
+            input=payload,
+            capture_output=True,
+            timeout=WRITE_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise DutError(f"writing the build: flash.js did not end within {WRITE_TIMEOUT_S:g} s") from None
+    err = proc.stderr.decode(errors="replace").strip()
+    if proc.returncode == 2:
+        raise ConfigError(f"the image's payload is not a build of the virtual EVSE: {err}")
+    if proc.returncode != 0:
+        raise DutError(f"writing the build: flash.js exited with code {proc.returncode}: {err[-500:]}")
+    written: dict[str, Any] = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    return written
+
+
+def flash_image(image_path: Path, state: Path, *, erase: bool = False) -> int:
+    """Flash the image's build onto the EVSE of ``rig sim dut --state STATE``; the exit code (module doc).
+
+    Raises:
+        ConfigError: a damaged image, a payload that is not a build, no server on ``state`` (exit code 2).
+        DutError: the EVSE did not power off or on, or did not boot (exit code 1 from the command).
+    """
+    from rig.firmware.image import read_image
+
+    image = read_image(image_path)
+    header = image.header
+    state = state.resolve()
+    payload = image.payload()
+    channel = ControlChannel(state)
+    try:
+        _say(f"image {image.path.name}: {header.describe()}")
+        answer = channel.request("power-off", POWER_OFF_TIMEOUT_S)
+        if not answer.get("ok"):
+            raise DutError(f"power-off refused: {answer.get('error')}")
+        storage = Path(str(answer["storage"]))
+        _say("board powered off")
+        if erase:
+            _say(f"chip erased ({_erase(storage)} entries of its storage: fabrics, access control, settings)")
+        written = _write_build(storage, payload, header.software_version)
+        _say(f"build {written['softwareVersion']} ({written['softwareVersionString']!r}) written")
+        answer = channel.request("power-on", POWER_ON_TIMEOUT_S)
+        if not answer.get("ok"):
+            raise DutError(f"power-on: {answer.get('error')}")
+        _say(f"board powered on and running (pid {answer.get('pid')})")
+    finally:
+        channel.close()  # an EVSE still off is powered on by the server
+    return 0
+
+
+def flash_main(image: str, state: str, *, erase: bool) -> int:
+    """``rig sim flash``: the exit code; errors on stderr (2 bad input, 1 the flash failed)."""
+    try:
+        return flash_image(Path(image), Path(state), erase=erase)
+    except ConfigError as exc:
+        print(f"vevse-flash: error: {exc}", file=sys.stderr)
+        return 2
+    except DutError as exc:
+        print(f"vevse-flash: error: {exc}", file=sys.stderr)
+        return 1
