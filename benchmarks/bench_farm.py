@@ -22,6 +22,7 @@ while phase 1's second run does; take N of 10 or more for a figure.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -148,6 +149,25 @@ def phase(tmp: Path, config: Path, n: int, tc: str, label: str) -> dict[str, Any
             "failed": failed}  # fmt: skip
 
 
+def sharing(db: str, records: list[dict[str, Any]]) -> tuple[float, float]:
+    """From the leases of a phase's runs: the median time a run held its place, and the median time from a run's
+    release of a place to the next run's lease on it (the farm's handover: reservation, reap, the next run's start)."""
+    from rig.lab.lease import LeaseStore
+
+    ids = {r["run_id"] for r in records}
+    store = LeaseStore(db if "://" in db else f"sqlite:///{db}")
+    try:
+        spans = [s for s in store.spans() if s[0] in ids and s[3] is not None]
+    finally:
+        store.close()
+    holds = [end - start for _, _, start, end in spans if end is not None]
+    gaps = []
+    for place in {s[1] for s in spans}:
+        mine = sorted((s for s in spans if s[1] == place), key=lambda s: s[2])
+        gaps += [b[2] - a[3] for a, b in itertools.pairwise(mine) if a[3] is not None]
+    return (statistics.median(holds) if holds else 0.0, statistics.median(gaps) if gaps else 0.0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=12, help="runs per phase (default 12)")
@@ -169,9 +189,11 @@ def main() -> int:
             first = stack.enter_context(exported(tmp, coord))
             sync(tmp, coord, [first])
             one = phase(tmp, lab_yaml(tmp, coord, first, db, first["bench"]), args.n, args.tc, "1 bench")
+            one["sharing"] = sharing(db, one["records"])
             second = stack.enter_context(exported(tmp, coord))
             sync(tmp, coord, [first, second])
             two = phase(tmp, lab_yaml(tmp, coord, first, db, None), args.n, args.tc, "2 benches")
+            two["sharing"] = sharing(db, two["records"])
     finally:
         if args.keep is not None:
             shutil.copytree(tmp, args.keep, dirs_exist_ok=True, ignore_dangling_symlinks=True, symlinks=True)
@@ -187,6 +209,10 @@ def main() -> int:
     print(f"two benches / one: {ratio:.2f}x (target >= {RATIO_TARGET}x)")
     if ratio < RATIO_TARGET:
         missed.append(f"throughput ratio {ratio:.2f} < {RATIO_TARGET}")
+    for p in (one, two):
+        hold, handover = p["sharing"]
+        print(f"{p['label']}: a run holds its place {hold:.1f} s (median, lease opened to closed); a place goes from "
+              f"one run's release to the next run's lease in {handover:.1f} s (median)")  # fmt: skip
     overhead = [r["farm"]["timings"]["acquire_s"] for p in (one, two) for r in p["records"]]
     reap = [r["farm"]["timings"]["reap_s"] for p in (one, two) for r in p["records"]]
     if overhead:

@@ -125,6 +125,47 @@ def test_reap_frees_only_dead_leases_whose_owner_still_holds_the_place() -> None
     assert [d.action for d in got] == ["keep"], "a run between its lease and its acquire"
 
 
+class _Recorder:
+    """A coordinator that records what is asked of it, in order."""
+
+    def __init__(self, holder: str) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.holder = holder
+
+    def cancel(self, token: str) -> None:
+        self.calls.append(("cancel", token))
+
+    def release(self, place: str, *, from_owner: str | None = None) -> None:
+        self.calls.append(("release", place))
+
+    def places(self) -> dict[str, PlaceInfo]:
+        return {"bench-a": PlaceInfo("bench-a", {"rig": "virtual"}, self.holder, "TOKEN", [])}
+
+
+def test_the_reservation_is_cancelled_before_the_place_is_released(tmp_path: Path) -> None:
+    """labgrid 26.0.1 hands a released place to the next reservation at once only when the place's own reservation
+    is already gone (else at its next 15 s scheduling pass): a run's end and the reaper both cancel first."""
+    from rig.lab.farm import _release
+    from rig.lab.reap import reap
+
+    coord = _Recorder("h/rig-r1")
+    outcome = ["released"]
+    _release(coord, "bench-a", "TOKEN", outcome)  # type: ignore[arg-type]
+    assert coord.calls == [("cancel", "TOKEN"), ("release", "bench-a")] and outcome == ["released"]
+
+    store = LeaseStore(str(tmp_path / "results.sqlite"))
+    try:
+        store.open(lease(host="another-host"))  # its heartbeat (100) is stale at 1000
+        coord = _Recorder("h/rig-r1")
+        said: list[str] = []
+        decisions = reap(coord, store, say=said.append, now=1000.0)  # type: ignore[arg-type]
+        assert [d.action for d in decisions] == ["reap"], said
+        assert coord.calls == [("cancel", "TOKEN"), ("release", "bench-a")], coord.calls
+        assert store.active() == [], "the lease is closed"
+    finally:
+        store.close()
+
+
 def test_the_lease_table_lives_in_the_results_database(tmp_path: Path) -> None:
     store = LeaseStore(str(tmp_path / "results.sqlite"))
     try:

@@ -93,7 +93,7 @@ def farm_bench(
         outcome = ["released"]
         stack.callback(_end_lease, store, run_id, outcome)
         coord.acquire(place)
-        stack.callback(_release, coord, place, outcome)
+        stack.callback(_release, coord, place, token, outcome)
         stack.enter_context(heartbeat(store, run_id, farm.lease_ttl))
         timings["reset_wait_s"] = await_bench_ready(coord, place, farm.reset_wait)
         bench = bench_from_place(config, place, coord.resources_of(place))
@@ -145,8 +145,17 @@ def _end_lease(store: LeaseStore, run_id: str, outcome: list[str]) -> None:
         store.end(run_id, outcome[0])
 
 
-def _release(coord: Coordinator, place: str, outcome: list[str]) -> None:
-    """Release ``place`` (the run's session: grpc.aio binds a process to one event loop)."""
+def _release(coord: Coordinator, place: str, token: str, outcome: list[str]) -> None:
+    """Cancel the run's reservation ``token``, then release ``place`` (the run's session: grpc.aio binds a process to
+    one event loop).
+
+    In this order the place goes to the next waiting reservation at once. labgrid 26.0.1's scheduler
+    (coordinator.py, ``schedule_reservations``) finds the free places from each place's copy of its reservation
+    before it refreshes those copies: a place released first and its reservation cancelled after stays unallocated
+    until the coordinator's next 15 s scheduling pass (measured: 13.5-14.3 s from a release to the next
+    allocation, against 0.02-0.05 s in this order). The earlier callback's cancel of the same token is then a no-op.
+    """
+    coord.cancel(token)
     try:
         coord.release(place)
         _say(f"released place {place}")

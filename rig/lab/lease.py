@@ -106,6 +106,11 @@ class LeaseStore:
         rows = self._exec(f"SELECT {_COLS} FROM farm_leases WHERE ended IS NULL ORDER BY started")
         return [_lease(r) for r in rows]
 
+    def spans(self) -> list[tuple[str, str, float, float | None]]:
+        """Every lease's run id, place, start and end (None while open), oldest first: how the places were shared."""
+        rows = self._exec("SELECT run_id, place, started, ended FROM farm_leases ORDER BY started")
+        return [(str(r[0]), str(r[1]), float(r[2]), None if r[3] is None else float(r[3])) for r in rows]
+
     def get(self, run_id: str) -> Lease | None:
         """The lease of ``run_id``."""
         rows = self._exec(f"SELECT {_COLS} FROM farm_leases WHERE run_id = ?", (run_id,))

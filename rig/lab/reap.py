@@ -2,10 +2,10 @@
 
 For each open lease that is dead (:func:`rig.lab.lease.stale`): the bench is driven to its safe state (the caller's
 ``safe_state``, e.g. the place's instruments opened and put safe; a virtual bench's exporter also resets it when the
-place is released), then labgrid's ``release-from`` the recorded owner (it frees the place only if that owner still
-holds it, so a newer holder is never kicked) and the dead run's reservation is cancelled (labgrid leaves it
-``acquired`` otherwise and it blocks the place's next reservation: labgrid 26.0.1 coordinator.py never expires an
-acquired reservation); the lease is closed.
+place is released), then the dead run's reservation is cancelled (labgrid leaves it ``acquired`` otherwise and it
+blocks the place's next reservation: labgrid 26.0.1 coordinator.py never expires an acquired reservation; cancelled
+first, so that the release hands the place on at once) and labgrid's ``release-from`` the recorded owner frees the
+place (only if that owner still holds it, so a newer holder is never kicked); the lease is closed.
 A lease whose place is held by someone else already (or by no one) is closed without touching the place.
 """
 
@@ -84,13 +84,13 @@ def reap(
                     safe_state(lease.place)
                 except Exception as exc:  # the place is freed all the same: its exporter resets what it exports
                     say(f"place {lease.place}: the safe state failed ({exc}); freeing it all the same")
+            if lease.token:  # first: a place released before its reservation is cancelled waits for the
+                coordinator.cancel(lease.token)  # coordinator's next scheduling pass (rig.lab.farm._release)
             try:
                 coordinator.release(lease.place, from_owner=lease.owner)
             except FarmError as exc:
                 say(f"place {lease.place}: release-from {lease.owner} failed: {exc}")
                 continue
-            if lease.token:
-                coordinator.cancel(lease.token)
             store.end(lease.run_id, f"reaped: {d.reason}")
             say(f"place {lease.place} freed from {lease.owner} (run {lease.run_id}): {d.reason}")
     return decisions
