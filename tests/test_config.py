@@ -659,3 +659,61 @@ def test_special_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
     with pytest.raises(ConfigError, match="loop of symbolic links"):
         load_config(tmp_path / "a.yaml")
+
+
+# ------------------------------------------------------------------------------------------ dut.firmware
+NETWORK_DUT = "station: {}\ndut:\n  kind: network\n  attestation: allow-test-paa\n"
+
+
+def test_firmware_defaults_to_matter_ota(tmp_path: Path) -> None:
+    fw = load_config(write(tmp_path, MINIMAL)).dut.firmware
+    assert (fw.method, fw.command, fw.timeout, fw.keeps_fabrics) == ("ota", [], 600.0, True)
+
+
+def test_a_flashing_command_is_read_as_an_argv(tmp_path: Path) -> None:
+    text = NETWORK_DUT + (
+        "  firmware:\n    method: command\n"
+        "    command: [vendor-flash, --port, /dev/ttyUSB0, '{image}', '--expect={software_version}']\n"
+        "    timeout: 90\n    keeps_fabrics: false\n"
+    )
+    fw = load_config(write(tmp_path, text)).dut.firmware
+    assert fw.command == ["vendor-flash", "--port", "/dev/ttyUSB0", "{image}", "--expect={software_version}"]
+    assert (fw.method, fw.timeout, fw.keeps_fabrics) == ("command", 90.0, False)
+
+
+def test_an_unknown_placeholder_is_named_with_the_allowed_ones(tmp_path: Path) -> None:
+    text = NETWORK_DUT + "  firmware:\n    method: command\n    command: [vendor-flash, '{imag}']\n"
+    message = config_error(tmp_path, text)
+    assert (
+        "rig.yaml: dut.firmware.command: '{imag}': unknown placeholder {imag}; allowed: {image}, {payload}" in message
+    )
+    assert "{software_version}" in message and "{node_id}" in message
+
+
+@pytest.mark.parametrize(
+    ("firmware", "fragment"),
+    [
+        ("{method: flash}", "dut.firmware.method: "),
+        ("{method: command}", "method: command needs command: the flasher's argv as a list"),
+        ("{method: command, command: ['{image}', x]}", "may not hold a placeholder"),
+        ("{method: command, command: [x, '{image:>10}']}", "takes no format spec"),
+        ("{method: command, command: [x, '{image']}", "write a literal brace as {{ or }}"),
+        ("{method: command, command: [x], timeout: 0}", "dut.firmware.timeout: "),
+        ("{method: command, command: [x], erase: true}", "dut.firmware.erase: unknown key 'erase'; allowed keys: "),
+        ("{method: command, command: x}", "dut.firmware.command: "),
+    ],
+)
+def test_bad_firmware_settings_are_named(tmp_path: Path, firmware: str, fragment: str) -> None:
+    message = config_error(tmp_path, NETWORK_DUT + f"  firmware: {firmware}\n")
+    assert fragment in message, message
+
+
+def test_bad_method_lists_the_allowed_ones(tmp_path: Path) -> None:
+    message = config_error(tmp_path, NETWORK_DUT + "  firmware: {method: flash}\n")
+    assert "'ota'" in message and "'command'" in message
+
+
+def test_a_flashing_command_needs_a_dut_that_outlives_the_session(tmp_path: Path) -> None:
+    text = "station: {}\ndut:\n  firmware: {method: command, command: [rig, sim, flash, '{image}']}\n"
+    message = config_error(tmp_path, text)
+    assert "rig.yaml: dut.firmware.method: command: a flasher needs a DUT that outlives a session" in message
