@@ -94,6 +94,8 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 def _install(args: argparse.Namespace, image: Path) -> int:
     cfg, values = common.load(args)
+    if cfg.dut.firmware.method == "command":
+        flasher_paths(cfg.dut.firmware.command, cfg.config_path)  # its program missing: exit 2 before anything starts
     timeouts = {
         "query": args.query_timeout,
         "download": args.download_timeout,
@@ -163,7 +165,7 @@ def install_image(
     argv += ["--apply-timeout", str(bounds["apply"]), "--reboot-timeout", str(bounds["reboot"])]
     shown = [tmp, image.parent, image]
     if cfg.dut.firmware.method == "command":
-        shown += flasher_paths(cfg.dut.firmware.command)
+        shown += flasher_paths(cfg.dut.firmware.command, cfg.config_path)
     if logs is not None:
         logs = logs.resolve()
         logs.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -183,9 +185,10 @@ def install_image(
     return 0, result
 
 
-def flasher_paths(command: list[str]) -> list[Path]:
+def flasher_paths(command: list[str], source: Path | str | None = None) -> list[Path]:
     """Check that ``dut.firmware.command``'s program can be run, and return the files and folders its words name
-    (``/path`` or ``--option=/path``): they stay visible in the install's sandbox, whose /tmp is private.
+    (``/path`` or ``--option=/path``): they stay visible in the install's sandbox, whose /tmp is private. ``source``:
+    the rig.yaml the command comes from (its name starts the message).
 
     Raises:
         ConfigError: the program is not found or not executable (exit code 2, before anything starts).
@@ -198,7 +201,8 @@ def flasher_paths(command: list[str]) -> list[Path]:
     found = shutil.which(prog)
     if found is None:
         where = "not an executable file" if "/" in prog else "not found on PATH"
-        raise ConfigError(f"dut.firmware.command: the flashing command's program {prog!r} is {where}")
+        file = f"{Path(source).name}: " if source is not None else ""
+        raise ConfigError(f"{file}dut.firmware.command: the flashing command's program {prog!r} is {where}")
     paths: list[Path] = [Path(found).resolve().parent]
     for word in command[1:]:
         text = word.rsplit("=", 1)[-1]

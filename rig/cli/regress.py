@@ -206,7 +206,7 @@ def regress(args: argparse.Namespace) -> int:
     if cfg.dut.firmware.method == "command":
         from rig.cli.firmware import flasher_paths
 
-        flasher_paths(cfg.dut.firmware.command)  # its program missing: exit 2 before anything starts
+        flasher_paths(cfg.dut.firmware.command, cfg.config_path)  # its program missing: exit 2 before anything starts
     reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
     from rig.cli.run import check_inputs
 
