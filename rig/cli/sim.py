@@ -133,7 +133,7 @@ def _dut(args: argparse.Namespace) -> int:
     """``rig sim dut``: bad input raises ConfigError/SetupError (exit 2); an EVSE that does not start, exit 3."""
     from rig.sim.dut_server import DutServerOptions, parse_int, serve
 
-    given: dict[str, Any] = {"state": Path(args.state), "netns": args.netns, "fresh": args.fresh}
+    given: dict[str, Any] = {"state": Path(args.state), "netns": args.netns, "fresh": args.fresh, "control": True}
     for name in ("supported_fabrics", "passcode", "discriminator", "port", "vendor_id", "product_id"):
         text = getattr(args, name)
         if text is not None:

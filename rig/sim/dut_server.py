@@ -69,6 +69,8 @@ START_TIMEOUT_S = 60.0
 CONTROL_SOCKET = "control.sock"
 """The power control channel's UNIX socket in the state folder."""
 CONTROL_OPS = ("power-off", "power-on", "status")
+UNIX_PATH_MAX = 107
+"""The longest path a UNIX socket binds to (sun_path is 108 bytes with its terminating NUL)."""
 MAX_REQUEST = 4096
 
 
@@ -90,6 +92,8 @@ class DutServerOptions:
     fresh: bool = False
     hardware_port: Path | None = None
     """The EVSE's hardware-port socket, for a virtual bench coupled to it (``rig sim export``); None: no port."""
+    control: bool = False
+    """Serve the power control channel (``STATE/control.sock``): ``rig sim dut`` does, for ``rig sim flash``."""
 
     def check(self) -> None:
         """Raise ConfigError naming the first option out of range."""
@@ -223,6 +227,7 @@ class DutServer:
         self.down = False
         """The installed build did not boot: the EVSE is off the network until powered on again."""
         self._control_stop = threading.Event()
+        self.control_open = False
 
     def _preflight(self) -> None:
         self.options.check()
@@ -283,7 +288,8 @@ class DutServer:
                 self.ready_info = started.result(timeout=POLL_S)
             except FutureTimeout:
                 continue
-            self._open_control()
+            if self.options.control:
+                self._open_control()
             return True
         return False
 
@@ -296,6 +302,13 @@ class DutServer:
     def _open_control(self) -> None:
         """Listen on ``STATE/control.sock`` (a stale one removed: the state folder's lock is held) until close."""
         path = self.control_path
+        if len(str(path).encode()) > UNIX_PATH_MAX:
+            print(
+                f"rig sim dut: no power control channel: {path} is longer than a UNIX socket's {UNIX_PATH_MAX} bytes "
+                "(use a shorter --state for `rig sim flash`)",
+                file=sys.stderr,
+            )
+            return
         path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
@@ -315,6 +328,7 @@ class DutServer:
             path.unlink(missing_ok=True)
 
         self._stack.callback(stop)
+        self.control_open = True
 
     def _control_loop(self, listener: socket.socket) -> None:
         """Serve one client at a time until close."""
@@ -430,7 +444,7 @@ class DutServer:
             "log": str(evse.log_path),
             "pid": evse.proc.pid,
             "server_pid": os.getpid(),
-            "control": str(self.control_path),
+            "control": str(self.control_path) if self.control_open else None,
         }
 
     def wait(self) -> int | None:

@@ -6,6 +6,7 @@ for the DUT after it against a scripted DUT. End to end on ``rig sim dut``: test
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -239,3 +240,81 @@ def test_an_erased_dut_is_commissioned_on_network_with_its_own_code() -> None:
     assert again.dut.commissioning == "on-network" and again.dut.setup_code is None
     assert again.dut.timeouts.commissioning == 42.0 and again.dut.passcode == cfg.dut.passcode
     assert again.dut.firmware == cfg.dut.firmware and again.station == cfg.station
+
+
+# -- the virtual bench's flasher against rig sim dut's control channel (a stand-in EVSE process) ---------------------
+class FakeEvse:
+    """What the control channel switches: a process that is on or off, and its storage."""
+
+    def __init__(self, storage: Path) -> None:
+        self.settings = SimpleNamespace(storage_path=storage)
+        self.on = True
+        self.switched: list[str] = []
+        self.proc = SimpleNamespace(pid=4242)
+
+    @property
+    def running(self) -> bool:
+        return self.on
+
+    def power_off(self) -> None:
+        self.on = False
+        self.switched.append("off")
+
+    def power_on(self) -> None:
+        self.on = True
+        self.switched.append("on")
+
+    def wait_ready(self) -> dict[str, Any]:
+        return {"ready": True}
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Any:
+    from rig.sim.dut_server import DutServer, DutServerOptions
+
+    state = tmp_path / "dut"
+    (state / "storage").mkdir(parents=True)
+    server = DutServer(DutServerOptions(state=state, control=True))
+    evse = FakeEvse(state / "storage")
+    server.evse = evse  # type: ignore[assignment]
+    server._open_control()
+    yield server, evse, state
+    server.close()
+    assert not (state / "control.sock").exists(), "the control socket was left behind"
+
+
+def test_rig_sim_flash_powers_off_writes_the_build_and_powers_on(served: Any, images: dict[int, Path]) -> None:
+    from rig.sim.dut_server import flash_main
+
+    server, evse, state = served
+    (state / "storage" / "fabrics").write_text("the rig's fabric")
+    assert flash_main(str(images[3]), str(state), erase=False) == 0
+    assert evse.switched == ["off", "on"] and evse.on and not server.held_off
+    build = json.loads((state / "storage" / "vevse-build.json").read_text())
+    assert build["softwareVersion"] == 3 and build["softwareVersionString"] == "3.0.0"
+    assert (state / "storage" / "fabrics").exists(), "a flash without --erase keeps the storage"
+    assert flash_main(str(images[2]), str(state), erase=True) == 0  # any version: a downgrade
+    assert json.loads((state / "storage" / "vevse-build.json").read_text())["softwareVersion"] == 2
+    assert sorted(p.name for p in (state / "storage").iterdir()) == ["vevse-build.json"], "--erase left storage"
+
+
+def test_a_control_client_that_leaves_with_the_evse_off_has_it_powered_on(served: Any) -> None:
+    from rig.sim.dut_server import ControlChannel
+
+    server, evse, state = served
+    channel = ControlChannel(state)
+    assert channel.request("power-off", 10.0)["storage"] == str(state / "storage")
+    assert channel.request("status", 10.0) == {"ok": True, "on": False, "down": False}
+    assert channel.request("reboot", 10.0)["error"].startswith("unknown op 'reboot'; known: power-off")
+    channel.close()  # a flasher killed half way
+    deadline = time.monotonic() + 10
+    while evse.switched != ["off", "on"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert evse.switched == ["off", "on"] and not server.held_off, evse.switched
+
+
+def test_rig_sim_flash_without_a_server_is_bad_input(tmp_path: Path, images: dict[int, Path], capsys: Any) -> None:
+    from rig.sim.dut_server import flash_main
+
+    assert flash_main(str(images[3]), str(tmp_path), erase=False) == 2
+    assert "no `rig sim dut` serves this folder" in capsys.readouterr().err
