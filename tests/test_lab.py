@@ -166,6 +166,32 @@ def test_the_reservation_is_cancelled_before_the_place_is_released(tmp_path: Pat
         store.close()
 
 
+def test_a_reaped_run_that_died_before_its_record_is_recorded_as_killed(tmp_path: Path) -> None:
+    """A farm run killed after it acquired its place but before it took its bench's lock (waiting for the bench's
+    reset, say) has no lock for the next run to take over: the reaper records it, from its lease."""
+    import sqlite3
+
+    from rig.lab.farm import killed_run_recorder
+    from rig.lab.reap import reap
+
+    run_id = "20261203-215529-d49b14"
+    database = str(tmp_path / "results.sqlite")
+    store = LeaseStore(database)
+    try:
+        store.open(Lease(run_id, "bench-a", "h/rig-" + run_id, "TOKEN", "another-host", 10, 20.0, 90.0, 100.0))
+        store.open(Lease("regress-" + run_id, "bench-b", "h/rig-regress", "T2", "another-host", 11, 20.0, 90.0, 100.0))
+        coord = _Recorder("h/rig-" + run_id)
+        said: list[str] = []
+        reap(coord, store, say=said.append, now=1000.0, record=killed_run_recorder(tmp_path / "reports", database))  # type: ignore[arg-type]
+    finally:
+        store.close()
+    assert any(f"run {run_id}: recorded as killed" in line for line in said), said
+    assert (tmp_path / "reports" / run_id / "report.json").is_file()
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT run_id, status FROM runs").fetchall()
+    assert rows == [(run_id, "killed")], rows
+
+
 def test_the_lease_table_lives_in_the_results_database(tmp_path: Path) -> None:
     store = LeaseStore(str(tmp_path / "results.sqlite"))
     try:

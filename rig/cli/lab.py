@@ -50,7 +50,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 
 def _reap(args: argparse.Namespace, coordinator_cls: Any, address_of: Any) -> int:
-    from rig.lab.farm import database_url
+    from rig.lab.farm import database_url, killed_run_recorder
     from rig.lab.lease import LeaseStore
     from rig.lab.reap import reap
     from rig.report.db import resolve_url
@@ -62,7 +62,8 @@ def _reap(args: argparse.Namespace, coordinator_cls: Any, address_of: Any) -> in
     store = LeaseStore(url)
     try:
         with coordinator_cls(address, "rig-lab") as coord:
-            decisions = reap(coord, store, say=lambda text: print(f"rig lab reap: {text}"))
+            decisions = reap(coord, store, say=lambda text: print(f"rig lab reap: {text}"),
+                             record=killed_run_recorder(reports, url))  # fmt: skip
     finally:
         store.close()
     kept = [d for d in decisions if d.action == "keep"]

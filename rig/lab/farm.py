@@ -79,7 +79,9 @@ def farm_bench(
         coord = stack.enter_context(Coordinator(address, user))  # first: an unreachable one stops the run at once
         store = LeaseStore(database_url)
         stack.callback(store.close)
-        reap(coord, store, safe_state=_place_safe_state(coord, config, safe_state), say=_say)
+        reports = config.report.dir if config.report.dir.is_absolute() else Path.cwd() / config.report.dir
+        reap(coord, store, safe_state=_place_safe_state(coord, config, safe_state), say=_say,
+             record=killed_run_recorder(reports, database_url))  # fmt: skip
         timings["reap_s"] = time.monotonic() - t0
         tags = dict(farm.tags) if farm.tags else {"name": farm.place or ""}
         _say(f"reserving a place by {farm.selection()} on {address} as {coord.owner} (waiting up to {farm.wait:.0f} s)")
@@ -179,6 +181,25 @@ def _place_safe_state(
         safe_state(load_config(config.config_path, overrides=bench.overrides))
 
     return run
+
+
+def killed_run_recorder(reports: Path, database: str | None) -> Callable[[Lease], str]:
+    """What the reaper does with a reaped lease of a run (``<reports>/<run id>``): its record closed as ``killed``
+    (one made from the lease when the run died before it wrote one) and imported into ``database``, as a bench lock's
+    take-over does (:func:`rig.session.record_killed`); leases of ``rig regress`` and ``rig firmware install`` hold
+    no run of their own and are left as they are."""
+
+    def record(lease: Lease) -> str:
+        from rig.bench.lock import Holder
+        from rig.report.regress import RUN_ID
+        from rig.session import record_killed
+
+        if not RUN_ID.match(lease.run_id):
+            return "not a run of its own: nothing to record"
+        holder = Holder(lease.run_id, lease.pid, lease.started, f"place {lease.place}", str(reports / lease.run_id))
+        return record_killed(holder, database)
+
+    return record
 
 
 def database_url(config: RigConfig, reports: Path) -> str:

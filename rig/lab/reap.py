@@ -66,8 +66,11 @@ def reap(
     safe_state: Callable[[str], None] | None = None,
     say: Callable[[str], None] = print,
     now: float | None = None,
+    record: Callable[[Lease], str] | None = None,
 ) -> list[Decision]:
-    """Reap the dead leases of ``store`` on ``coordinator`` (see the module's docstring); returns the decisions."""
+    """Reap the dead leases of ``store`` on ``coordinator`` (see the module's docstring); returns the decisions.
+    ``record`` (:func:`rig.lab.farm.killed_run_recorder`) records each reaped lease's run as killed, also one that
+    died before it took its bench's lock (the lock's take-over records the others)."""
     decisions = decide(
         store.active(), coordinator.places(), now=time.time() if now is None else now, host=this_host(), alive=pid_alive
     )
@@ -93,4 +96,6 @@ def reap(
                 continue
             store.end(lease.run_id, f"reaped: {d.reason}")
             say(f"place {lease.place} freed from {lease.owner} (run {lease.run_id}): {d.reason}")
+            if record is not None:
+                say(f"run {lease.run_id}: {record(lease)}")
     return decisions

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rig.config import RigConfig, load_config
-from rig.errors import ConfigError, SetupError
+from rig.errors import ConfigError, DutError, SetupError
 from rig.lab import control
 from rig.lab.resources import CONTROL_CLASS
 
@@ -342,6 +342,7 @@ class SimExport:
         self.acquisitions: list[str] = []
         self.held: str | None = None  # the place of the last "acquire", until its "release"
         self.orphan: Orphan | None = None
+        self.dut_down = False  # an installed build did not boot: the EVSE stays off until the next reset
         self.orphan_retry_at = 0.0  # when the coordinator did not answer about the orphan: ask again from then
 
     def say(self, text: str) -> None:
@@ -540,6 +541,7 @@ class SimExport:
         except Exception as exc:  # the EVSE is reset all the same; the next run's bench check says more
             self.say(f"reset: the instruments did not all reach their rest state: {exc}")
         self._stop_dut()
+        self.dut_down = False
         if self.signals.received is None and self._start_dut():
             self.resets += 1
             self.say(f"bench reset ({why}) in {time.monotonic() - t0:.1f} s: EV in state A, AC on at nominal, "
@@ -587,13 +589,22 @@ class SimExport:
             from rig.sim.virtual_evse import REBOOT_EXIT_CODE
 
             evse = self.dut.evse if self.dut is not None else None
-            code = evse.proc.poll() if evse is not None and evse.proc is not None else None
+            code = evse.proc.poll() if evse is not None and evse.proc is not None and not self.dut_down else None
             if self.signals.received is None and code == REBOOT_EXIT_CODE and self.dut is not None:
                 # it installed a build over Matter OTA and reboots into it: booted again on its storage, as a
                 # charger's bootloader does (a reset would wipe the build the run just installed)
-                self.dut.reboot()
-                self.say("the virtual EVSE rebooted into its installed build")
-            elif self.signals.received is None and (evse is None or evse.proc is None or code is not None):
+                try:
+                    self.dut.reboot()
+                    self.say("the virtual EVSE rebooted into its installed build")
+                except DutError as exc:  # a build that does not boot: the charger stays silent on the bench
+                    self.dut_down = True
+                    self.say(f"the virtual EVSE did not come back after rebooting into its installed build ({exc}); "
+                             "it stays off the network until the place is released (then reset)")  # fmt: skip
+            elif (
+                self.signals.received is None
+                and not self.dut_down
+                and (evse is None or evse.proc is None or code is not None)
+            ):
                 self.say("the virtual EVSE is gone: starting it again, factory-new")
                 self.reset("the virtual EVSE ended")
         return 0

@@ -10,9 +10,10 @@ step 4a, v4 clean again; every exported bench starts at v1, factory-new) regress
    the builds ran on both places.
 
 Every run lands in the lab's PostgreSQL under its build and place; no place stays acquired, no reservation stays.
-Then `rig firmware install` on a place named in rig.yaml holds it for the install and gives it back. The farm's
-rig.yaml asks for strict attestation: the DUTs' PAA only (the rig's OTA provider attests with the station's own
-chain, which only install sessions trust).
+Then `rig firmware install` on a place named in rig.yaml holds it for the install and gives it back; a build that
+does not boot stops that install at its reboot stage, and the place, given back and reset, passes the next run.
+The farm's rig.yaml asks for strict attestation: the DUTs' PAA only (the rig's OTA provider attests with the
+station's own chain, which only install sessions trust).
 """
 
 from __future__ import annotations
@@ -113,3 +114,22 @@ def test_regress_on_one_place_then_spread_over_two(request: pytest.FixtureReques
     assert outcome["after"]["software_version"] == 2, outcome
     state = lab.places()
     assert all(p["acquired"] is None for p in state["places"].values()) and state["reservations"] == {}, state
+
+    # a build that does not boot, on that place: the install stops at the reboot stage naming the DUT and the image,
+    # the place is given back, the bench keeps serving (its EVSE silent until the release) and is reset: a run passes
+    dead = _image(tmp_path, 5, "build-does-not-boot")
+    cmd = [*RIG, "firmware", "install", str(dead), "--config", str(lab.tmp / "lab.yaml")]
+    cmd += ["--set", f"farm.place={second.name}", "--set", "farm.tags={}", "--apply-timeout", "8"]
+    cmd += ["--reboot-timeout", "12"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=REGRESS_TIMEOUT_S, check=False)
+    message = proc.stderr[-3000:]
+    assert proc.returncode == 1, message
+    assert "rig: error: reboot:" in message and dead.name in message and "Traceback" not in message, message
+    assert second.proc.poll() is None, "rig sim export keeps serving"
+    assert "did not come back after rebooting into its installed build" in second.log.read_text(), "said so"
+    state = lab.places()
+    assert all(p["acquired"] is None for p in state["places"].values()) and state["reservations"] == {}, state
+    run = subprocess.run([*RIG, "run", "--config", str(lab.tmp / "lab.yaml"), "--tc", "TC-EEVSE-2.1",
+                          "--set", f"farm.place={second.name}", "--set", "farm.tags={}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=REGRESS_TIMEOUT_S, check=False)  # fmt: skip
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
