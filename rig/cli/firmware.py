@@ -35,7 +35,7 @@ COMMANDS = ("firmware",)
 
 def add_subcommands(sub: Any) -> None:
     """Add ``rig firmware show|install``."""
-    fw = sub.add_parser("firmware", help="firmware builds on the DUT over Matter OTA")
+    fw = sub.add_parser("firmware", help="firmware builds on the DUT over Matter OTA (or rig.yaml's flashing command)")
     tools = fw.add_subparsers(dest="firmware_command", metavar="ACTION", required=True)
     show = tools.add_parser("show", help="print an OTA image's header, checked (digest included)")
     show.add_argument("image", help="the OTA image file (Matter Core 11.20.2)")
