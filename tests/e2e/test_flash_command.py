@@ -14,9 +14,6 @@ optionally erases it, and powers it on).
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,7 +24,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import RIG, ROOT
-from tests.e2e.test_network_dut import READY_TIMEOUT_S, SimDut, _await_ready
+from tests.e2e.test_network_dut import SimDut, running_sim_dut
 
 pytestmark = pytest.mark.e2e
 
@@ -37,22 +34,9 @@ HANG_GUARD_S = 240.0  # only so a hang fails the test instead of blocking the su
 @pytest.fixture
 def sim_dut(tmp_path: Path) -> Iterator[SimDut]:
     """`rig sim dut` in a network namespace of its own, factory-new, stopped (and its namespace gone) at the end."""
-    netns = f"rigflash-{secrets.token_hex(3)}"
-    cmd = [*RIG, "sim", "dut", "--netns", netns, "--state", str(tmp_path / "dut"), "--fresh"]
-    with open(tmp_path / "sim-dut.err", "w") as err:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
-    try:
-        yield SimDut(netns, _await_ready(proc, READY_TIMEOUT_S), proc)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
-        assert netns not in listed, f"`rig sim dut` left its network namespace {netns}"
-        assert not (tmp_path / "dut" / "control.sock").exists(), "`rig sim dut` left its control socket"
+    with running_sim_dut(tmp_path, "rigflash") as dut:
+        yield dut
+    assert not (tmp_path / "dut" / "control.sock").exists(), "`rig sim dut` left its control socket"
 
 
 def _image(tmp_path: Path, version: int) -> Path:

@@ -7,6 +7,7 @@ that network (`ip netns exec`), as a lab's rig runs on the lab's network.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -67,15 +68,15 @@ def _await_ready(proc: subprocess.Popen[str], timeout_s: float) -> dict[str, Any
     )
 
 
-@pytest.fixture
-def sim_dut(tmp_path: Path) -> Iterator[SimDut]:
-    """`rig sim dut` in a network namespace of its own, stopped (and its namespace gone) at the end."""
-    netns = f"rignet-{secrets.token_hex(3)}"
-    cmd = [*RIG, "sim", "dut", "--netns", netns, "--state", str(tmp_path / "dut"), "--chain", str(tmp_path / "chain")]
-    cmd += ["--supported-fabrics", "5", "--fresh"]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
+@contextlib.contextmanager
+def running_sim_dut(tmp_path: Path, prefix: str, *options: str) -> Iterator[SimDut]:
+    """`rig sim dut --netns <prefix>-XXXXXX --state <tmp>/dut --fresh OPTIONS` for the block (its stderr in
+    ``<tmp>/sim-dut.err``), stopped at the end with SIGTERM (SIGKILL to its group after 30 s); its namespace must be
+    gone then."""
+    netns = f"{prefix}-{secrets.token_hex(3)}"
+    cmd = [*RIG, "sim", "dut", "--netns", netns, "--state", str(tmp_path / "dut"), "--fresh", *options]
+    with open(tmp_path / "sim-dut.err", "w") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
     try:
         yield SimDut(netns, _await_ready(proc, READY_TIMEOUT_S), proc)
     finally:
@@ -87,6 +88,13 @@ def sim_dut(tmp_path: Path) -> Iterator[SimDut]:
             proc.wait()
         listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
         assert netns not in listed, f"`rig sim dut` left its network namespace {netns}"
+
+
+@pytest.fixture
+def sim_dut(tmp_path: Path) -> Iterator[SimDut]:
+    """`rig sim dut` in a network namespace of its own, stopped (and its namespace gone) at the end."""
+    with running_sim_dut(tmp_path, "rignet", "--chain", str(tmp_path / "chain"), "--supported-fabrics", "5") as dut:
+        yield dut
 
 
 @dataclass

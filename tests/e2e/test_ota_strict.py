@@ -11,9 +11,6 @@ was given the station's chain; the chain folder holds no CA private key; a secon
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +19,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import RIG, ROOT
-from tests.e2e.test_network_dut import READY_TIMEOUT_S, SimDut, _await_ready
+from tests.e2e.test_network_dut import SimDut, running_sim_dut
 
 pytestmark = pytest.mark.e2e
 
@@ -32,23 +29,8 @@ HANG_GUARD_S = 400.0  # only so a hang fails the test instead of blocking the su
 @pytest.fixture
 def chain_dut(tmp_path: Path) -> Iterator[SimDut]:
     """`rig sim dut --chain` in a network namespace of its own, stopped (and its namespace gone) at the end."""
-    netns = f"rignet-{secrets.token_hex(3)}"
-    cmd = [*RIG, "sim", "dut", "--netns", netns, "--state", str(tmp_path / "dut"), "--chain", str(tmp_path / "chain")]
-    cmd += ["--fresh"]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        yield SimDut(netns, _await_ready(proc, READY_TIMEOUT_S), proc)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
-        assert netns not in listed, f"`rig sim dut` left its network namespace {netns}"
+    with running_sim_dut(tmp_path, "rignet", "--chain", str(tmp_path / "chain")) as dut:
+        yield dut
 
 
 def _image(tmp_path: Path, version: int) -> Path:
