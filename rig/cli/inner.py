@@ -135,7 +135,7 @@ async def _firmware_install(config: RigConfig, image: Path, args: argparse.Names
                 workdir=logs or session.sandbox.state_dir / "firmware",
                 reboot_timeout_s=args.reboot_timeout,
             )
-        text = flash.summary(outcome, ota.header, config.dut.firmware.command)
+        text = summary(outcome, ota.header, flasher=flash.program(config.dut.firmware.command))
         return {**outcome.to_json(), "image": ota.header.to_json(), "summary": text}
     async with open_session(config, run_dir=logs, also_trust=station_paa) as session:
         outcome = await install(

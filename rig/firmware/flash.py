@@ -338,16 +338,3 @@ def _recommissioning_config(config: RigConfig, timeout_s: float) -> RigConfig:
     if dut.commissioning == "join":
         update["setup_code"] = None
     return config.model_copy(update={"dut": dut.model_copy(update=update)})
-
-
-def summary(outcome: Outcome, header: OtaHeader, command: list[str]) -> str:
-    """The result for the terminal."""
-    stages = ", ".join(f"{k} {v:.1f} s" for k, v in outcome.stages.items())
-    before, after = outcome.before, outcome.after
-    text = (
-        f"installed {header.software_version} ({header.software_version_string!r}) with the flashing command "
-        f"{program(command)}: the DUT reported {before.get('software_version')} before, "
-        f"{after.get('software_version')} ({after.get('software_version_string')!r}) after; {outcome.total_s:.1f} s "
-        f"({stages})"
-    )
-    return "\n".join([text, *(f"note: {n}" for n in outcome.notes)])

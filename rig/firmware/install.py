@@ -548,14 +548,16 @@ async def _provider_fabric_index(session: Session) -> int:
     return await current_fabric_index(session.controller, PROVIDER_NODE_ID, 10.0)
 
 
-def summary(outcome: Outcome, header: OtaHeader) -> str:
-    """The result for the terminal."""
+def summary(outcome: Outcome, header: OtaHeader, *, flasher: str | None = None) -> str:
+    """The result for the terminal: over Matter OTA (with the bytes sent), or with the flashing command named by its
+    program ``flasher`` (:func:`rig.firmware.flash.program`)."""
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in outcome.stages.items())
     before, after = outcome.before, outcome.after
+    how = "over Matter OTA" if flasher is None else f"with the flashing command {flasher}"
+    sent = f"{outcome.image_bytes} bytes in " if flasher is None else ""
     text = (
-        f"installed {header.software_version} ({header.software_version_string!r}) over Matter OTA: the DUT reported "
+        f"installed {header.software_version} ({header.software_version_string!r}) {how}: the DUT reported "
         f"{before.get('software_version')} before, {after.get('software_version')} "
-        f"({after.get('software_version_string')!r}) after; {outcome.image_bytes} bytes in {outcome.total_s:.1f} s "
-        f"({stages})"
+        f"({after.get('software_version_string')!r}) after; {sent}{outcome.total_s:.1f} s ({stages})"
     )
     return "\n".join([text, *(f"note: {n}" for n in outcome.notes)])

@@ -581,13 +581,13 @@ class SimExport:
 
     def serve(self) -> int:
         """Run until SIGINT or SIGTERM: reset on each release, keep the exporter and the EVSE running."""
+        from rig.sim.virtual_evse import REBOOT_EXIT_CODE
+
         assert self.exporter is not None
         while self.signals.received is None:
             for order in self._orders():
                 self._order(order)
             self._watch_exporter()
-            from rig.sim.virtual_evse import REBOOT_EXIT_CODE
-
             evse = self.dut.evse if self.dut is not None else None
             code = evse.proc.poll() if evse is not None and evse.proc is not None and not self.dut_down else None
             if self.signals.received is None and code == REBOOT_EXIT_CODE and self.dut is not None:
