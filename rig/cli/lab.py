@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from rig.cli import common
@@ -56,7 +55,7 @@ def _reap(args: argparse.Namespace, coordinator_cls: Any, address_of: Any) -> in
     from rig.report.db import resolve_url
 
     cfg, _ = common.load(args)
-    reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
+    reports = cfg.report.folder()
     url = resolve_url(args.db, reports, cfg.report.database) if args.db else database_url(cfg, reports)
     address = address_of(args.coordinator or (cfg.farm.coordinator if cfg.farm else None))
     store = LeaseStore(url)

@@ -207,7 +207,7 @@ def regress(args: argparse.Namespace) -> int:
         from rig.cli.firmware import flasher_paths
 
         flasher_paths(cfg.dut.firmware.command, cfg.config_path)  # its program missing: exit 2 before anything starts
-    reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
+    reports = cfg.report.folder()
     from rig.cli.run import check_inputs
 
     check_inputs(args, cfg, reports)  # suite paths, PICS, database URL: bad input stops here (exit 2)

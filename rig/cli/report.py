@@ -102,7 +102,7 @@ def reports_dir(config: str | None) -> Path:
         if config is not None:
             raise
         return Path.cwd() / "reports"
-    return cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
+    return cfg.report.folder()
 
 
 def record_path(run: str, config: str | None) -> Path:

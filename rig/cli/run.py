@@ -85,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace, cfg: RigConfig, values: dict[str, Any]) -> int:
     dut = dut_for(cfg)  # refuses settings that do not apply to this kind of DUT
-    reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
+    reports = cfg.report.folder()
     suites = check_inputs(args, cfg, reports)
     run_id = args.run_id or sandbox.new_run_id()
     run_dir = reports / run_id

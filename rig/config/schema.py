@@ -469,6 +469,10 @@ class Report(_Section):
         "--db and RIG_RESULTS_DB take precedence.",
     )
 
+    def folder(self) -> Path:
+        """``dir`` as an absolute path (a relative one is taken from the current folder)."""
+        return self.dir if self.dir.is_absolute() else Path.cwd() / self.dir
+
 
 class RigConfig(_Section):
     """The whole of rig.yaml. Built by :func:`load_config`; immutable."""

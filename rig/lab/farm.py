@@ -79,7 +79,7 @@ def farm_bench(
         coord = stack.enter_context(Coordinator(address, user))  # first: an unreachable one stops the run at once
         store = LeaseStore(database_url)
         stack.callback(store.close)
-        reports = config.report.dir if config.report.dir.is_absolute() else Path.cwd() / config.report.dir
+        reports = config.report.folder()
         reap(coord, store, safe_state=_place_safe_state(coord, config, safe_state), say=_say,
              record=killed_run_recorder(reports, database_url))  # fmt: skip
         timings["reap_s"] = time.monotonic() - t0

@@ -15,7 +15,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from rig import sandbox
@@ -31,7 +30,7 @@ def farm_place(
     rig.yaml with the place's addresses, those overrides merged with ``values``, and the place held. The farm part of
     the record travels in ``RIG_FARM_RUN`` and ``args.bench_netns`` names the bench's network (the sandboxes made in
     the block join it: :func:`bench_network`); the place is given back on every exit path."""
-    reports = cfg.report.dir if cfg.report.dir.is_absolute() else Path.cwd() / cfg.report.dir
+    reports = cfg.report.folder()
     assert cfg.config_path is not None
     t0 = time.monotonic()
     with farm_bench(cfg, holder, database_url(cfg, reports), safe_state=place_safe_state) as got:

@@ -220,6 +220,14 @@ class Farm:
         with open(log, "wb") as out:
             return Run(subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT), log)
 
+    def await_holder(self, place: str, run: Run) -> str:
+        """Who holds ``place`` once ``run`` acquired it (bounded; the run must not end before)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while (holder := self.places()["places"][place]["acquired"]) is None:
+            assert time.monotonic() < deadline and run.proc.poll() is None, run.log.read_text()[-3000:]
+            time.sleep(0.3)
+        return str(holder)
+
     def places(self) -> dict[str, Any]:
         """Place -> {acquired, reservation}, and the coordinator's reservations (token -> owner), from a process of
         its own (a labgrid client session binds its process to one event loop)."""
@@ -410,10 +418,7 @@ def test_exporter_killed_mid_run(farm: Farm) -> None:
     farm.config()
     place = bench.name
     run = farm.start_run()
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while farm.places()["places"][place]["acquired"] is None:
-        assert time.monotonic() < deadline and run.proc.poll() is None, run.log.read_text()[-3000:]
-        time.sleep(0.3)
+    farm.await_holder(place, run)
     killed = _exporter_pid(bench)
     os.kill(killed, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -492,10 +497,7 @@ def test_exporter_killed_then_run_ended_bench_reset_when_back(farm: Farm) -> Non
     farm.config()
     place = bench.name
     run = farm.start_run()
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while (holder := farm.places()["places"][place]["acquired"]) is None:
-        assert time.monotonic() < deadline and run.proc.poll() is None, run.log.read_text()[-3000:]
-        time.sleep(0.3)
+    holder = farm.await_holder(place, run)
     os.kill(_exporter_pid(bench), signal.SIGKILL)
     _await_line(bench.log, r"(the exporter ended while place \S+ was held)", 30, "`rig sim export` marking its bench")
     run.proc.kill()
